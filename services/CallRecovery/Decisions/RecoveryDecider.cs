@@ -1,0 +1,82 @@
+using CallRecovery.Ingest;
+using CallRecovery.Observability;
+using CallRecovery.Store;
+
+namespace CallRecovery.Decisions;
+
+/// <summary>
+/// Decides a batch of events: classifies each report, then lets Redis settle duplicates, limits and
+/// opt-outs in a few pipelined rounds. Every decision is recorded under its call id and counted once.
+/// </summary>
+public sealed partial class RecoveryDecider(DropClassifier classifier, DecisionStore store, CallRecoveryTelemetry telemetry, TimeProvider time, ILogger<RecoveryDecider> logger)
+{
+    public async Task<IReadOnlyList<SettledDecision>> DecideAsync(IReadOnlyList<IngestedEvent> events)
+    {
+        var now = time.GetUtcNow();
+        var pending = new List<PendingDecision>(events.Count);
+        var emergencies = new List<EmergencyCall>();
+        foreach (var ingested in events)
+        {
+            switch (ingested)
+            {
+                case DropReported { Drop: var drop }:
+                    if (drop.Emergency)
+                    {
+                        emergencies.Add(new EmergencyCall(drop.Caller, drop.AnswerTime ?? drop.DropTime));
+                    }
+
+                    var classification = classifier.Classify(drop);
+                    var draft = Draft(drop, classification, now);
+                    pending.Add(classification.IsCandidate ? new PendingDecision(draft, classification, drop) : new PendingDecision(draft));
+                    break;
+                case ConnectionReported { Emergency: true } connection:
+                    emergencies.Add(new EmergencyCall(connection.Caller, connection.AnswerTime));
+                    break;
+                case RejectedEvent { CallId.Length: > 0 } rejected:
+                    // Filed under its call so an engineer asking about the call sees why nothing happened.
+                    pending.Add(new PendingDecision(new DecisionRecord
+                    {
+                        EventId = rejected.EventId.Length > 0 ? rejected.EventId : "invalid:" + rejected.ErrorCode,
+                        CallId = rejected.CallId,
+                        Reason = DecisionReason.Invalid,
+                        Detail = $"{rejected.ErrorCode}: {rejected.Message}",
+                        DecidedAt = now,
+                    }));
+                    break;
+            }
+        }
+
+        var settled = await store.SettleAsync(pending, emergencies).ConfigureAwait(false);
+        foreach (var decision in settled)
+        {
+            if (!decision.IsNew)
+            {
+                continue;
+            }
+
+            telemetry.Decided(decision.Record.Reason);
+            LogDecision(decision.Record.CallId, decision.Record.EventId, decision.Record.Reason, decision.Record.Detail, decision.Record.RecoveryId);
+        }
+
+        return settled;
+    }
+
+    private static DecisionRecord Draft(CallDrop drop, Classification classification, DateTimeOffset now) => new()
+    {
+        EventId = drop.EventId,
+        CallId = drop.CallId,
+        Reason = classification.Reason,
+        Detail = classification.Detail,
+        DecidedAt = now,
+        Cause = drop.Cause.Value,
+        DroppedParty = drop.DroppedParty.ToString(),
+        DropTime = drop.DropTime,
+        AnsweredSeconds = drop.AnsweredDuration?.TotalSeconds,
+        ServingCell = drop.ServingCell,
+        SwitchingNode = drop.SwitchingNode,
+        Reporter = drop.Reporter,
+    };
+
+    [LoggerMessage(EventId = 2001, Level = LogLevel.Debug, Message = "Call {CallId} report {EventId}: {Reason} {Detail} (recovery {RecoveryId})")]
+    private partial void LogDecision(string callId, string eventId, DecisionReason reason, string detail, string? recoveryId);
+}

@@ -1,0 +1,44 @@
+using Confluent.Kafka;
+using Microsoft.Extensions.Options;
+
+namespace CallRecovery.Ingest;
+
+public static class IngestServiceCollectionExtensions
+{
+    /// <summary>Kafka: the network-event consumer, its reader and the dead-letter producer.</summary>
+    public static IServiceCollection AddIngest(this IServiceCollection services)
+    {
+        services.AddOptions<KafkaOptions>().BindConfiguration(KafkaOptions.Section).ValidateDataAnnotations()
+            .Validate(o => o.EffectiveInputTopics.All(t => t.Length > 0), "Kafka:InputTopics must not contain empty names.")
+            .Validate(o => !o.EffectiveInputTopics.Contains(o.DeadLetterTopic), "Kafka:DeadLetterTopic must differ from the input topics.")
+            .ValidateOnStart();
+        services.AddOptions<EventValidationOptions>().BindConfiguration(EventValidationOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.AddSingleton<DependencyHealth>();
+        services.AddSingleton<NetworkEventReader>();
+        services.AddSingleton(sp => BuildProducer(sp.GetRequiredService<IOptions<KafkaOptions>>().Value));
+        services.AddSingleton<DeadLetterPublisher>();
+        services.AddHostedService<NetworkEventConsumer>();
+        services.AddHealthChecks().AddCheck<KafkaHealthCheck>("kafka", tags: ["ready"]);
+        return services;
+    }
+
+    private static IProducer<byte[]?, byte[]?> BuildProducer(KafkaOptions options)
+    {
+        var config = new ProducerConfig
+        {
+            BootstrapServers = options.BootstrapServers,
+            // Idempotent and fully acknowledged: a dead letter or outcome is either safe on the brokers or retried by us.
+            EnableIdempotence = true,
+            Acks = Acks.All,
+            LingerMs = 5,
+            // Shorter than the consumer's max.poll.interval.ms, so a stuck send surfaces as a retry instead of an eviction.
+            MessageTimeoutMs = 30_000,
+        };
+        foreach (var (key, value) in options.Producer)
+        {
+            config.Set(key, value);
+        }
+
+        return new ProducerBuilder<byte[]?, byte[]?>(config).Build();
+    }
+}

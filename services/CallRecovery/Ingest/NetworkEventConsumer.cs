@@ -1,0 +1,346 @@
+using System.Text.Json;
+using CallRecovery.Decisions;
+using CallRecovery.Observability;
+using Confluent.Kafka;
+using Microsoft.Extensions.Options;
+using Polly;
+using Polly.Retry;
+using StackExchange.Redis;
+
+namespace CallRecovery.Ingest;
+
+/// <summary>
+/// The consume loop: read a batch, decide it (Redis) and dead-letter what is unusable (Kafka), and only then
+/// store the batch's offsets for the next commit. At least once: a crash, restart or rebalance replays from
+/// the last commit, and replays change nothing. While Redis or Kafka is unreachable the assigned partitions
+/// are paused, the same batch is retried with backoff, and the group membership is kept alive.
+/// </summary>
+public sealed partial class NetworkEventConsumer(
+    IOptions<KafkaOptions> options,
+    NetworkEventReader reader,
+    RecoveryDecider decider,
+    DeadLetterPublisher deadLetters,
+    DependencyHealth health,
+    CallRecoveryTelemetry telemetry,
+    ILogger<NetworkEventConsumer> logger) : BackgroundService
+{
+    private readonly KafkaOptions _options = options.Value;
+
+    protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
+        // librdkafka's Consume blocks a thread; give the loop its own.
+        Task.Factory.StartNew(() => RunAsync(stoppingToken), stoppingToken, TaskCreationOptions.LongRunning, TaskScheduler.Default).Unwrap();
+
+    private async Task RunAsync(CancellationToken stoppingToken)
+    {
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            using var consumer = BuildConsumer();
+            try
+            {
+                consumer.Subscribe(_options.EffectiveInputTopics);
+                await ConsumeAsync(consumer, stoppingToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                // Shutting down: an unfinished batch is abandoned; its offsets were never stored, so the next owner replays it.
+            }
+            catch (ConsumeException e) when (e.Error.IsFatal)
+            {
+                LogFatalConsumerError(e.Error.Reason);
+                await Task.Delay(_options.MaxRetryDelay, stoppingToken).ConfigureAwait(false);
+            }
+            finally
+            {
+                // Commits the stored offsets and leaves the group, so partitions move at once.
+                consumer.Close();
+            }
+        }
+    }
+
+    private async Task ConsumeAsync(IConsumer<byte[]?, byte[]?> consumer, CancellationToken stoppingToken)
+    {
+        var retry = BuildRetry(consumer, stoppingToken);
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            var batch = ConsumeBatch(consumer, stoppingToken);
+            if (batch.Count == 0)
+            {
+                continue;
+            }
+
+            var paused = new List<TopicPartition>();
+            var context = ResilienceContextPool.Shared.Get(stoppingToken);
+            context.Properties.Set(BatchKey, batch);
+            context.Properties.Set(PausedKey, paused);
+            try
+            {
+                await retry.ExecuteAsync(static async (ctx, self) => await self.ProcessAsync(ctx.Properties.GetValue(BatchKey, [])).ConfigureAwait(false), context, this).ConfigureAwait(false);
+            }
+            finally
+            {
+                ResilienceContextPool.Shared.Return(context);
+            }
+
+            StoreOffsets(consumer, batch);
+            if (paused.Count > 0)
+            {
+                consumer.Resume(paused);
+            }
+        }
+    }
+
+    private static readonly ResiliencePropertyKey<List<ConsumeResult<byte[]?, byte[]?>>> BatchKey = new("batch");
+    private static readonly ResiliencePropertyKey<List<TopicPartition>> PausedKey = new("paused");
+
+    private async Task ProcessAsync(IReadOnlyList<ConsumeResult<byte[]?, byte[]?>> batch)
+    {
+        var events = new List<IngestedEvent>(batch.Count);
+        var rejects = new List<(ConsumeResult<byte[]?, byte[]?>, RejectedEvent)>();
+        foreach (var result in batch)
+        {
+            var ingested = reader.Read(result.Message);
+            events.Add(ingested);
+            if (ingested is RejectedEvent rejected)
+            {
+                rejects.Add((result, rejected));
+                LogRejected(result.Topic, result.Partition.Value, result.Offset.Value, rejected.ErrorCode, rejected.Message);
+            }
+        }
+
+        var decided = Guard(decider.DecideAsync(events), health.RedisWorks, health.RedisFailed);
+        var deadLettered = Guard(deadLetters.PublishAsync(rejects), health.KafkaWorks, health.KafkaFailed);
+        await Task.WhenAll(decided, deadLettered).ConfigureAwait(false);
+    }
+
+    private static async Task Guard(Task work, Action works, Action<string> failed)
+    {
+        try
+        {
+            await work.ConfigureAwait(false);
+            works();
+        }
+        catch (Exception e) when (IsTransient(e))
+        {
+            failed(e.Message);
+            throw;
+        }
+    }
+
+    /// <summary>Waits for the first message, then takes what else arrives within the batch delay, up to the batch size.</summary>
+    private List<ConsumeResult<byte[]?, byte[]?>> ConsumeBatch(IConsumer<byte[]?, byte[]?> consumer, CancellationToken stoppingToken)
+    {
+        var batch = new List<ConsumeResult<byte[]?, byte[]?>>();
+        var first = Consume(consumer, TimeSpan.FromMilliseconds(250));
+        if (first is null)
+        {
+            return batch;
+        }
+
+        batch.Add(first);
+        var deadline = DateTime.UtcNow + _options.MaxBatchDelay;
+        while (batch.Count < _options.MaxBatchSize && !stoppingToken.IsCancellationRequested)
+        {
+            var left = deadline - DateTime.UtcNow;
+            var next = Consume(consumer, left > TimeSpan.Zero ? left : TimeSpan.Zero);
+            if (next is null)
+            {
+                break;
+            }
+
+            batch.Add(next);
+        }
+
+        telemetry.EventsConsumed(batch.Count, batch[0].Topic);
+        return batch;
+    }
+
+    private ConsumeResult<byte[]?, byte[]?>? Consume(IConsumer<byte[]?, byte[]?> consumer, TimeSpan timeout)
+    {
+        try
+        {
+            var result = consumer.Consume(timeout);
+            return result is null || result.IsPartitionEOF ? null : result;
+        }
+        catch (ConsumeException e) when (!e.Error.IsFatal)
+        {
+            // Broker-side trouble (unknown topic, leader moves): librdkafka recovers by itself; say so and go on.
+            LogConsumeError(e.Error.Code.ToString(), e.Error.Reason);
+            return null;
+        }
+    }
+
+    /// <summary>Stores, per partition still assigned to us, the offset after the last event of the batch.</summary>
+    private static void StoreOffsets(IConsumer<byte[]?, byte[]?> consumer, IReadOnlyList<ConsumeResult<byte[]?, byte[]?>> batch)
+    {
+        var assigned = consumer.Assignment.ToHashSet();
+        foreach (var last in batch.GroupBy(r => r.TopicPartition).Select(g => g.MaxBy(r => r.Offset.Value)!))
+        {
+            if (assigned.Contains(last.TopicPartition))
+            {
+                consumer.StoreOffset(new TopicPartitionOffset(last.TopicPartition, last.Offset + 1, last.LeaderEpoch));
+            }
+        }
+    }
+
+    private ResiliencePipeline BuildRetry(IConsumer<byte[]?, byte[]?> consumer, CancellationToken stoppingToken) =>
+        new ResiliencePipelineBuilder()
+            .AddRetry(new RetryStrategyOptions
+            {
+                ShouldHandle = new PredicateBuilder().Handle<Exception>(IsTransient),
+                MaxRetryAttempts = int.MaxValue,
+                BackoffType = DelayBackoffType.Exponential,
+                UseJitter = true,
+                Delay = TimeSpan.FromMilliseconds(100),
+                MaxDelay = _options.MaxRetryDelay,
+                OnRetry = args =>
+                {
+                    LogRetrying(args.AttemptNumber + 1, args.RetryDelay.TotalMilliseconds, args.Outcome.Exception?.Message);
+                    var batch = args.Context.Properties.GetValue(BatchKey, []);
+                    var paused = args.Context.Properties.GetValue(PausedKey, []);
+                    KeepMembership(consumer, batch, paused, stoppingToken);
+                    return ValueTask.CompletedTask;
+                },
+            })
+            .Build();
+
+    /// <summary>
+    /// While a batch cannot be decided, pause every assigned partition and poll, so the group does not evict
+    /// us. Anything a new assignment delivers meanwhile joins the batch rather than being skipped.
+    /// </summary>
+    private void KeepMembership(IConsumer<byte[]?, byte[]?> consumer, List<ConsumeResult<byte[]?, byte[]?>> batch, List<TopicPartition> paused, CancellationToken stoppingToken)
+    {
+        var unpaused = consumer.Assignment.Except(paused).ToList();
+        if (unpaused.Count > 0)
+        {
+            consumer.Pause(unpaused);
+            paused.AddRange(unpaused);
+        }
+
+        while (!stoppingToken.IsCancellationRequested && Consume(consumer, TimeSpan.Zero) is { } late)
+        {
+            batch.Add(late);
+        }
+    }
+
+    private IConsumer<byte[]?, byte[]?> BuildConsumer()
+    {
+        var config = new ConsumerConfig
+        {
+            BootstrapServers = _options.BootstrapServers,
+            GroupId = _options.GroupId,
+            EnableAutoCommit = true,
+            AutoOffsetReset = AutoOffsetReset.Earliest,
+            PartitionAssignmentStrategy = PartitionAssignmentStrategy.CooperativeSticky,
+            StatisticsIntervalMs = 5000,
+        };
+        foreach (var (key, value) in _options.Consumer)
+        {
+            config.Set(key, value);
+        }
+
+        // Not overridable: offsets are stored by us, after the decision is durable; librdkafka commits what we stored.
+        config.EnableAutoOffsetStore = false;
+
+        return new ConsumerBuilder<byte[]?, byte[]?>(config)
+            .SetErrorHandler((_, error) =>
+            {
+                LogKafkaError(error.Code.ToString(), error.Reason);
+                if (error.Code is ErrorCode.Local_AllBrokersDown or ErrorCode.Local_Authentication || error.IsFatal)
+                {
+                    health.KafkaFailed(error.Reason);
+                }
+            })
+            .SetStatisticsHandler((_, json) =>
+            {
+                if (AnyBrokerUp(json))
+                {
+                    health.KafkaWorks();
+                }
+                else
+                {
+                    health.KafkaFailed("no Kafka broker is reachable");
+                }
+            })
+            .SetPartitionsAssignedHandler((_, partitions) => LogAssigned(partitions))
+            .SetPartitionsRevokedHandler((c, partitions) =>
+            {
+                LogRevoked(partitions);
+                CommitStored(c);
+            })
+            .SetPartitionsLostHandler((_, partitions) => LogLost(partitions))
+            .Build();
+    }
+
+    private void CommitStored(IConsumer<byte[]?, byte[]?> consumer)
+    {
+        try
+        {
+            consumer.Commit();
+        }
+        catch (KafkaException e)
+        {
+            // Nothing stored yet, or the group is already gone: the next owner replays from the last commit.
+            LogCommitSkipped(e.Error.Reason);
+        }
+    }
+
+    /// <summary>librdkafka statistics list every broker with its state; brokers with a node id are real ones.</summary>
+    internal static bool AnyBrokerUp(string statisticsJson)
+    {
+        using var document = JsonDocument.Parse(statisticsJson);
+        if (!document.RootElement.TryGetProperty("brokers", out var brokers))
+        {
+            return false;
+        }
+
+        foreach (var broker in brokers.EnumerateObject())
+        {
+            if (broker.Value.GetProperty("nodeid").GetInt32() >= 0 && broker.Value.GetProperty("state").GetString() == "UP")
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    internal static bool IsTransient(Exception e) => e switch
+    {
+        RedisConnectionException or RedisTimeoutException => true,
+        RedisServerException server => server.Message.StartsWith("LOADING", StringComparison.Ordinal)
+            || server.Message.StartsWith("CLUSTERDOWN", StringComparison.Ordinal)
+            || server.Message.StartsWith("TRYAGAIN", StringComparison.Ordinal)
+            || server.Message.StartsWith("MASTERDOWN", StringComparison.Ordinal)
+            || server.Message.StartsWith("READONLY", StringComparison.Ordinal),
+        KafkaException kafka => !kafka.Error.IsFatal,
+        AggregateException aggregate => aggregate.InnerExceptions.All(IsTransient),
+        _ => false,
+    };
+
+    [LoggerMessage(EventId = 1001, Level = LogLevel.Warning, Message = "Dead-lettering {Topic}[{Partition}]@{Offset}: {ErrorCode}: {Reason}")]
+    private partial void LogRejected(string topic, int partition, long offset, string errorCode, string reason);
+
+    [LoggerMessage(EventId = 1002, Level = LogLevel.Warning, Message = "Batch not decided yet (attempt {Attempt}); partitions paused, retrying in {DelayMs} ms: {Reason}")]
+    private partial void LogRetrying(int attempt, double delayMs, string? reason);
+
+    [LoggerMessage(EventId = 1003, Level = LogLevel.Warning, Message = "Kafka consume error {Code}: {Reason}")]
+    private partial void LogConsumeError(string code, string reason);
+
+    [LoggerMessage(EventId = 1004, Level = LogLevel.Warning, Message = "Kafka client error {Code}: {Reason}")]
+    private partial void LogKafkaError(string code, string reason);
+
+    [LoggerMessage(EventId = 1005, Level = LogLevel.Error, Message = "Fatal Kafka consumer error, rebuilding the consumer: {Reason}")]
+    private partial void LogFatalConsumerError(string reason);
+
+    [LoggerMessage(EventId = 1006, Level = LogLevel.Information, Message = "Partitions assigned: {Partitions}")]
+    private partial void LogAssigned(IEnumerable<TopicPartition> partitions);
+
+    [LoggerMessage(EventId = 1007, Level = LogLevel.Information, Message = "Partitions revoked: {Partitions}")]
+    private partial void LogRevoked(IEnumerable<TopicPartitionOffset> partitions);
+
+    [LoggerMessage(EventId = 1008, Level = LogLevel.Warning, Message = "Partitions lost: {Partitions}")]
+    private partial void LogLost(IEnumerable<TopicPartitionOffset> partitions);
+
+    [LoggerMessage(EventId = 1009, Level = LogLevel.Debug, Message = "No offsets committed on revoke: {Reason}")]
+    private partial void LogCommitSkipped(string reason);
+}

@@ -1,0 +1,109 @@
+using System.Text;
+using CallRecovery.Contracts.V1;
+using CallRecovery.Ingest;
+using Confluent.Kafka;
+using Google.Protobuf;
+using Timestamp = Google.Protobuf.WellKnownTypes.Timestamp;
+using Microsoft.Extensions.Options;
+
+namespace CallRecovery.Tests.Ingest;
+
+public class NetworkEventReaderTests
+{
+    private static readonly DateTimeOffset Now = new(2026, 11, 22, 10, 0, 0, TimeSpan.Zero);
+
+    private static NetworkEventReader Reader() => new(Options.Create(new EventValidationOptions()), new FixedTime(Now));
+
+    private static CallDropped Dropped() => new()
+    {
+        EventId = "e1",
+        CallId = "icid-1",
+        Caller = "+447700900123",
+        Callee = "+447700900456",
+        DroppedParty = Party.Callee,
+        ReleaseCause = new ReleaseCause { Protocol = CauseProtocol.Q850, Code = 41 },
+        AnswerTime = Timestamp.FromDateTimeOffset(Now.AddMinutes(-2)),
+        DropTime = Timestamp.FromDateTimeOffset(Now.AddSeconds(-1)),
+    };
+
+    private static Message<byte[]?, byte[]?> Message(byte[] value, string? contentType = null)
+    {
+        var headers = new Headers();
+        if (contentType is not null)
+        {
+            headers.Add("content-type", Encoding.UTF8.GetBytes(contentType));
+        }
+
+        return new Message<byte[]?, byte[]?> { Value = value, Headers = headers };
+    }
+
+    [Fact]
+    public void Binary_protobuf_is_the_default()
+    {
+        var read = Reader().Read(Message(new NetworkEvent { CallDropped = Dropped() }.ToByteArray()));
+        var drop = Assert.IsType<DropReported>(read).Drop;
+        Assert.Equal("icid-1", drop.CallId);
+        Assert.Equal("q850:41", drop.Cause.Value);
+        Assert.Equal(TimeSpan.FromSeconds(119), drop.AnsweredDuration);
+    }
+
+    [Fact]
+    public void Canonical_json_is_read_when_the_header_says_so()
+    {
+        var json = JsonFormatter.Default.Format(new NetworkEvent { CallDropped = Dropped() });
+        var read = Reader().Read(Message(Encoding.UTF8.GetBytes(json), "application/json; charset=utf-8"));
+        Assert.Equal("icid-1", Assert.IsType<DropReported>(read).Drop.CallId);
+    }
+
+    [Fact]
+    public void The_readme_json_example_is_valid()
+    {
+        const string json = """
+            {"callDropped": {"eventId": "probe-7-0001", "callId": "icid-5f1c2a", "caller": "+447700900123", "callee": "+447700900456",
+             "droppedParty": "PARTY_CALLER", "releaseCause": {"protocol": "CAUSE_PROTOCOL_Q850", "code": 41},
+             "answerTime": "2026-11-22T09:58:00Z", "dropTime": "2026-11-22T09:59:59Z", "servingCell": "234-15-1a2b-0c",
+             "switchingNode": "msc-lon-1", "accessTechnology": "ACCESS_TECHNOLOGY_EUTRAN", "emergency": false}}
+            """;
+        Assert.IsType<DropReported>(Reader().Read(Message(Encoding.UTF8.GetBytes(json), "application/json")));
+    }
+
+    [Theory]
+    [InlineData("garbage", null, "parse_error")]
+    [InlineData("{not json", "application/json", "parse_error")]
+    [InlineData("{}", "text/csv", "unsupported_content_type")]
+    [InlineData("{}", "application/json", "empty_event")]
+    public void Unreadable_messages_are_rejected_with_a_reason(string value, string? contentType, string expected)
+    {
+        var read = Reader().Read(Message(Encoding.UTF8.GetBytes(value), contentType));
+        Assert.Equal(expected, Assert.IsType<RejectedEvent>(read).ErrorCode);
+    }
+
+    public static TheoryData<string, Action<CallDropped>> InvalidEvents => new()
+    {
+        { "missing_field", e => e.CallId = string.Empty },
+        { "missing_field", e => e.EventId = string.Empty },
+        { "malformed_number", e => e.Caller = "07700900123" },
+        { "malformed_number", e => e.Callee = "+44 7700 900456" },
+        { "malformed_id", e => e.CallId = "a{b}" },
+        { "missing_field", e => e.ReleaseCause = null },
+        { "missing_field", e => e.DropTime = null },
+        { "inconsistent_timestamps", e => e.AnswerTime = Timestamp.FromDateTimeOffset(Now.AddMinutes(1)) },
+        { "future_timestamp", e => e.DropTime = Timestamp.FromDateTimeOffset(Now.AddHours(1)) },
+    };
+
+    [Theory]
+    [MemberData(nameof(InvalidEvents))]
+    public void Invalid_events_are_rejected_and_keep_their_call_id(string expected, Action<CallDropped> spoil)
+    {
+        var dropped = Dropped();
+        spoil(dropped);
+        var rejected = Assert.IsType<RejectedEvent>(Reader().Read(Message(new NetworkEvent { CallDropped = dropped }.ToByteArray())));
+        Assert.Equal(expected, rejected.ErrorCode);
+        Assert.NotEmpty(rejected.Message);
+    }
+
+    private sealed class FixedTime(DateTimeOffset now) : TimeProvider
+    {
+        public override DateTimeOffset GetUtcNow() => now;
+    }
+}
