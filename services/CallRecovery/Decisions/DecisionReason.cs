@@ -1,6 +1,10 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
 namespace CallRecovery.Decisions;
 
 /// <summary>What was decided for one reported call drop. Everything but <see cref="Accepted"/> suppresses the recovery.</summary>
+[JsonConverter(typeof(DecisionReasonJsonConverter))]
 public enum DecisionReason
 {
     /// <summary>A recovery was created for the call.</summary>
@@ -55,4 +59,14 @@ public static class DecisionReasonNames
 
         throw new FormatException($"Unknown decision reason '{name}'.");
     }
+}
+
+/// <summary>Reasons travel as their snake_case wire names, which the Lua scripts also write ("duplicate").</summary>
+public sealed class DecisionReasonJsonConverter : JsonConverter<DecisionReason>
+{
+    public override DecisionReason Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options) =>
+        DecisionReasonNames.FromWireName(reader.GetString() ?? string.Empty);
+
+    public override void Write(Utf8JsonWriter writer, DecisionReason value, JsonSerializerOptions options) =>
+        writer.WriteStringValue(value.ToWireName());
 }

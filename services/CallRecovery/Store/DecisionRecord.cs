@@ -41,17 +41,6 @@ public sealed record DecisionRecord
 
 [JsonSourceGenerationOptions(
     PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase,
-    DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
-    Converters = [typeof(DecisionReasonJsonConverter)])]
+    DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
 [JsonSerializable(typeof(DecisionRecord))]
 internal sealed partial class StoreJson : JsonSerializerContext;
-
-/// <summary>Reasons travel as their snake_case wire names, which the Lua scripts also write ("duplicate").</summary>
-internal sealed class DecisionReasonJsonConverter : JsonConverter<DecisionReason>
-{
-    public override DecisionReason Read(ref Utf8JsonReader reader, Type typeToConvert, JsonSerializerOptions options) =>
-        DecisionReasonNames.FromWireName(reader.GetString() ?? string.Empty);
-
-    public override void Write(Utf8JsonWriter writer, DecisionReason value, JsonSerializerOptions options) =>
-        writer.WriteStringValue(value.ToWireName());
-}

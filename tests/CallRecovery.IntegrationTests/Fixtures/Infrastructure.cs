@@ -1,0 +1,39 @@
+namespace CallRecovery.IntegrationTests.Fixtures;
+
+/// <summary>One Kafka and one Redis for a whole test collection; every test isolates itself by topic, group and key prefix.</summary>
+public sealed class Infrastructure : IAsyncLifetime
+{
+    private int _scenarios;
+
+    public IKafkaEndpoint Kafka { get; private set; } = null!;
+
+    public IRedisEndpoint Redis { get; private set; } = null!;
+
+    public async Task InitializeAsync()
+    {
+        Kafka = await Endpoints.StartKafkaAsync();
+        Redis = await Endpoints.StartRedisAsync();
+    }
+
+    public async Task DisposeAsync()
+    {
+        await Redis.DisposeAsync();
+        await Kafka.DisposeAsync();
+    }
+
+    /// <summary>A fresh input topic, dead-letter topic, group id and Redis key prefix.</summary>
+    public async Task<Scenario> NewScenarioAsync(int partitions = 4, IRedisEndpoint? redis = null)
+    {
+        var id = $"t{Interlocked.Increment(ref _scenarios)}-{Guid.NewGuid():N}"[..20];
+        var scenario = new Scenario(id, Kafka, redis ?? Redis);
+        await Kafka.CreateTopicAsync(scenario.InputTopic, partitions);
+        await Kafka.CreateTopicAsync(scenario.DeadLetterTopic, 1);
+        return scenario;
+    }
+}
+
+[CollectionDefinition(Name)]
+public sealed class RealInfrastructure : ICollectionFixture<Infrastructure>
+{
+    public const string Name = "real Kafka and Redis";
+}

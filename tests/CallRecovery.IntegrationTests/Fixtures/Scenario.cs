@@ -1,0 +1,144 @@
+using System.Text;
+using CallRecovery.Contracts.V1;
+using CallRecovery.Store;
+using Confluent.Kafka;
+using Google.Protobuf;
+using StackExchange.Redis;
+using Timestamp = Google.Protobuf.WellKnownTypes.Timestamp;
+
+namespace CallRecovery.IntegrationTests.Fixtures;
+
+/// <summary>One test's own topics, group and key prefix, with ways to publish events and read what the service decided.</summary>
+public sealed class Scenario(string id, IKafkaEndpoint kafka, IRedisEndpoint redis) : IAsyncDisposable
+{
+    private readonly IProducer<byte[]?, byte[]?> _producer = new ProducerBuilder<byte[]?, byte[]?>(new ProducerConfig
+    {
+        BootstrapServers = kafka.BootstrapServers,
+        EnableIdempotence = true,
+        LingerMs = 2,
+    }).Build();
+
+    private ConnectionMultiplexer? _redis;
+
+    public string Id { get; } = id;
+
+    public string InputTopic => $"{Id}.events";
+
+    public string DeadLetterTopic => $"{Id}.dlq";
+
+    public string GroupId => $"{Id}.group";
+
+    public string KeyPrefix => Id;
+
+    public IKafkaEndpoint Kafka => kafka;
+
+    public IRedisEndpoint Redis => redis;
+
+    public RedisKeys Keys => new(KeyPrefix);
+
+    /// <summary>The service's settings for this scenario, as configuration keys.</summary>
+    public Dictionary<string, string?> Settings(string? groupId = null) => new()
+    {
+        ["Kafka:BootstrapServers"] = kafka.BootstrapServers,
+        ["Kafka:GroupId"] = groupId ?? GroupId,
+        ["Kafka:InputTopics:0"] = InputTopic,
+        ["Kafka:DeadLetterTopic"] = DeadLetterTopic,
+        ["Kafka:MaxRetryDelay"] = "00:00:01",
+        // Fast group hand-over between test instances.
+        ["Kafka:Consumer:session.timeout.ms"] = "6000",
+        ["Kafka:Consumer:heartbeat.interval.ms"] = "500",
+        ["Kafka:Consumer:statistics.interval.ms"] = "500",
+        ["Redis:ConnectionString"] = $"{redis.ConnectionString},connectTimeout=1000,syncTimeout=2000,asyncTimeout=2000",
+        ["Redis:KeyPrefix"] = KeyPrefix,
+        ["Policy:CoolOff"] = "00:00:00",
+        ["Policy:MaxRecoveriesPerWindow"] = "1000",
+    };
+
+    public static CallDropped Drop(string callId, string caller, string callee, Party dropped = Party.Caller, string? eventId = null, int q850 = 41, double answeredSeconds = 95) => new()
+    {
+        EventId = eventId ?? $"{callId}/{dropped}",
+        CallId = callId,
+        Caller = caller,
+        Callee = callee,
+        DroppedParty = dropped,
+        ReleaseCause = new ReleaseCause { Protocol = CauseProtocol.Q850, Code = q850 },
+        AnswerTime = Timestamp.FromDateTimeOffset(DateTimeOffset.UtcNow.AddSeconds(-answeredSeconds - 1)),
+        DropTime = Timestamp.FromDateTimeOffset(DateTimeOffset.UtcNow.AddSeconds(-1)),
+        ServingCell = "234-15-1a2b-0c",
+        SwitchingNode = "msc-lon-1",
+        AccessTechnology = AccessTechnology.Eutran,
+        Reporter = "test",
+    };
+
+    /// <summary>A distinct E.164 number per index, so tests do not trip each other's subscriber limits.</summary>
+    public string Number(int index) => $"+4477{Math.Abs(Id.GetHashCode(StringComparison.Ordinal)) % 10000:0000}{index:00000}";
+
+    public Task PublishAsync(CallDropped drop, string? key = null) =>
+        PublishRawAsync(new NetworkEvent { CallDropped = drop }.ToByteArray(), key ?? drop.CallId);
+
+    public async Task PublishRawAsync(byte[] value, string key, string? contentType = null, int? partition = null)
+    {
+        var headers = new Headers();
+        if (contentType is not null)
+        {
+            headers.Add("content-type", Encoding.UTF8.GetBytes(contentType));
+        }
+
+        var message = new Message<byte[]?, byte[]?> { Key = Encoding.UTF8.GetBytes(key), Value = value, Headers = headers };
+        if (partition is { } p)
+        {
+            await _producer.ProduceAsync(new TopicPartition(InputTopic, p), message).DefaultTimeout();
+        }
+        else
+        {
+            await _producer.ProduceAsync(InputTopic, message).DefaultTimeout();
+        }
+    }
+
+    public async Task<IDatabase> RedisAsync()
+    {
+        _redis ??= await ConnectionMultiplexer.ConnectAsync($"{redis.ConnectionString},abortConnect=false");
+        return _redis.GetDatabase();
+    }
+
+    /// <summary>How many decisions are recorded for a call (one per report).</summary>
+    public async Task<long> DecisionCountAsync(string callId) => await (await RedisAsync()).HashLengthAsync(Keys.CallDecisions(callId));
+
+    public async Task<IReadOnlyList<DecisionRecord>> DecisionsAsync(string callId) =>
+        (await (await RedisAsync()).HashValuesAsync(Keys.CallDecisions(callId))).Select(v => DecisionRecord.FromJson(v.ToString())).ToList();
+
+    public async Task<string?> RecoveryIdAsync(string callId) => await (await RedisAsync()).HashGetAsync(Keys.Recovery(callId), "recoveryId");
+
+    /// <summary>Every message on the dead-letter topic, read from the start by a throwaway consumer.</summary>
+    public IReadOnlyList<ConsumeResult<byte[]?, byte[]?>> ReadDeadLetters(int expected)
+    {
+        using var consumer = new ConsumerBuilder<byte[]?, byte[]?>(new ConsumerConfig
+        {
+            BootstrapServers = kafka.BootstrapServers,
+            GroupId = $"{Id}.dlq-reader.{Guid.NewGuid():N}",
+            AutoOffsetReset = AutoOffsetReset.Earliest,
+            EnableAutoCommit = false,
+        }).Build();
+        consumer.Assign(new TopicPartitionOffset(DeadLetterTopic, 0, Offset.Beginning));
+        var results = new List<ConsumeResult<byte[]?, byte[]?>>();
+        var deadline = DateTime.UtcNow + Eventually.Limit;
+        while (results.Count < expected && DateTime.UtcNow < deadline)
+        {
+            if (consumer.Consume(TimeSpan.FromMilliseconds(200)) is { IsPartitionEOF: false } result)
+            {
+                results.Add(result);
+            }
+        }
+
+        return results;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        _producer.Dispose();
+        if (_redis is not null)
+        {
+            await _redis.DisposeAsync();
+        }
+    }
+}
