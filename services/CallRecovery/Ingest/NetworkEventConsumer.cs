@@ -242,9 +242,13 @@ public sealed partial class NetworkEventConsumer(
         config.EnableAutoOffsetStore = false;
 
         return new ConsumerBuilder<byte[]?, byte[]?>(config)
+            .SetLogHandler((_, message) =>
+            {
+                var level = KafkaLogLevel(message.Level);
+                LogKafka(level, message.Facility, message.Message);
+            })
             .SetErrorHandler((_, error) =>
             {
-                LogKafkaError(error.Code.ToString(), error.Reason);
                 if (error.Code is ErrorCode.Local_AllBrokersDown or ErrorCode.Local_Authentication || error.IsFatal)
                 {
                     health.KafkaFailed(error.Reason);
@@ -304,6 +308,15 @@ public sealed partial class NetworkEventConsumer(
         return false;
     }
 
+    /// <summary>librdkafka speaks syslog levels.</summary>
+    internal static LogLevel KafkaLogLevel(SyslogLevel level) => level switch
+    {
+        SyslogLevel.Emergency or SyslogLevel.Alert or SyslogLevel.Critical or SyslogLevel.Error => LogLevel.Error,
+        SyslogLevel.Warning => LogLevel.Warning,
+        SyslogLevel.Notice or SyslogLevel.Info => LogLevel.Information,
+        _ => LogLevel.Debug,
+    };
+
     internal static bool IsTransient(Exception e) => e switch
     {
         RedisConnectionException or RedisTimeoutException => true,
@@ -326,8 +339,8 @@ public sealed partial class NetworkEventConsumer(
     [LoggerMessage(EventId = 1003, Level = LogLevel.Warning, Message = "Kafka consume error {Code}: {Reason}")]
     private partial void LogConsumeError(string code, string reason);
 
-    [LoggerMessage(EventId = 1004, Level = LogLevel.Warning, Message = "Kafka client error {Code}: {Reason}")]
-    private partial void LogKafkaError(string code, string reason);
+    [LoggerMessage(EventId = 1004, Message = "librdkafka {Facility}: {Text}")]
+    private partial void LogKafka(LogLevel level, string facility, string text);
 
     [LoggerMessage(EventId = 1005, Level = LogLevel.Error, Message = "Fatal Kafka consumer error, rebuilding the consumer: {Reason}")]
     private partial void LogFatalConsumerError(string reason);

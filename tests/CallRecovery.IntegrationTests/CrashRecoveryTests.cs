@@ -1,0 +1,57 @@
+using CallRecovery.IntegrationTests.Fixtures;
+using Confluent.Kafka;
+
+namespace CallRecovery.IntegrationTests;
+
+[Collection(RealInfrastructure.Name)]
+public sealed class CrashRecoveryTests(Infrastructure infrastructure)
+{
+    [Fact]
+    public async Task A_crash_after_the_Redis_write_and_before_the_commit_loses_nothing_and_duplicates_nothing()
+    {
+        await using var scenario = await infrastructure.NewScenarioAsync(partitions: 2);
+        const int calls = 30;
+        var settings = scenario.Settings();
+        // The first process never gets to commit: its commit interval is longer than the test.
+        settings["Kafka:Consumer:auto.commit.interval.ms"] = "600000";
+
+        using (var doomed = ServiceProcess.Start(settings))
+        {
+            for (var i = 0; i < calls; i++)
+            {
+                await scenario.PublishAsync(Fixtures.Scenario.Drop($"call-{i}", scenario.Number(i), scenario.Number(1000 + i)));
+            }
+
+            await Eventually.TrueAsync(async () => await AllDecidedAsync(scenario, calls), "every call decided by the first process");
+            doomed.Kill();
+            Assert.DoesNotContain(scenario.Number(0), doomed.Output, StringComparison.Ordinal);
+        }
+
+        Assert.Equal(0, CommittedTotal(scenario));
+        var before = await RecoveriesAsync(scenario, calls);
+
+        settings["Kafka:Consumer:auto.commit.interval.ms"] = "200";
+        using var successor = ServiceProcess.Start(settings);
+        await Eventually.TrueAsync(() => CommittedTotal(scenario) == calls, "the successor replays and commits every event");
+
+        Assert.Equal(before, await RecoveriesAsync(scenario, calls));
+        for (var i = 0; i < calls; i++)
+        {
+            Assert.Equal(1, await scenario.DecisionCountAsync($"call-{i}"));
+        }
+    }
+
+    private static async Task<bool> AllDecidedAsync(Fixtures.Scenario scenario, int calls) =>
+        (await Task.WhenAll(Enumerable.Range(0, calls).Select(i => scenario.DecisionCountAsync($"call-{i}")))).All(n => n == 1);
+
+    private static async Task<string?[]> RecoveriesAsync(Fixtures.Scenario scenario, int calls) =>
+        await Task.WhenAll(Enumerable.Range(0, calls).Select(i => scenario.RecoveryIdAsync($"call-{i}")));
+
+    /// <summary>The group's committed offsets summed over the input partitions (an offset is the count of events before it).</summary>
+    private static long CommittedTotal(Fixtures.Scenario scenario)
+    {
+        using var consumer = new ConsumerBuilder<Ignore, Ignore>(new ConsumerConfig { BootstrapServers = scenario.Kafka.BootstrapServers, GroupId = scenario.GroupId }).Build();
+        var committed = consumer.Committed([new TopicPartition(scenario.InputTopic, 0), new TopicPartition(scenario.InputTopic, 1)], TimeSpan.FromSeconds(10));
+        return committed.Sum(c => c.Offset.Value < 0 ? 0 : c.Offset.Value);
+    }
+}
