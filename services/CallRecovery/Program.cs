@@ -1,19 +1,24 @@
 using CallRecovery.Decisions;
+using CallRecovery.Dispatch;
 using CallRecovery.Ingest;
 using CallRecovery.Lookup;
 using CallRecovery.Observability;
+using CallRecovery.Outcomes;
 using CallRecovery.Store;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 
-// The data flow, top to bottom: Kafka -> decide -> Redis.
+// The data flow, top to bottom: Kafka -> decide -> Redis -> dispatch to the switch -> outcome -> Kafka.
 var builder = WebApplication.CreateBuilder(args);
 builder.Services
     .AddObservability()
+    .AddIngest()
     .AddDecisions()
     .AddRecoveryStore()
-    .AddIngest();
+    .AddDispatch()
+    .AddOutcomes();
 
 var app = builder.Build();
+app.MapGrpcService<SwitchingService>();
 app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = _ => false });
 app.MapHealthChecks("/health/ready", new HealthCheckOptions { Predicate = check => check.Tags.Contains("ready") });
 app.MapCallLookup();

@@ -51,7 +51,7 @@ public sealed class RecoveryDecisionTests(Infrastructure infrastructure)
         var before = await SnapshotAsync(scenario, calls);
 
         // A new group starts at offset 0 of every partition: the whole topic is replayed against the same Redis.
-        await using var replay = new ServiceHost(scenario.Settings(groupId: scenario.GroupId + ".replay"));
+        await using var replay = new ServiceHost(scenario.Settings(groupId: scenario.GroupId + ".replay")).Started();
         using var consumed = new MetricCollector<long>(replay.Services.GetRequiredService<IMeterFactory>(), "CallRecovery", "callrecovery.events.consumed");
         using var decided = new MetricCollector<long>(replay.Services.GetRequiredService<IMeterFactory>(), "CallRecovery", "callrecovery.decisions");
         await Eventually.TrueAsync(() => consumed.GetMeasurementSnapshot().Sum(m => m.Value) >= calls, "the replay consumed every event");
@@ -104,8 +104,8 @@ public sealed class RecoveryDecisionTests(Infrastructure infrastructure)
     public async Task Two_consumer_instances_in_one_group_split_the_partitions_and_decide_each_call_exactly_once()
     {
         await using var scenario = await infrastructure.NewScenarioAsync(partitions: 4);
-        await using var a = new ServiceHost(scenario.Settings());
-        await using var b = new ServiceHost(scenario.Settings());
+        await using var a = new ServiceHost(scenario.Settings()).Started();
+        await using var b = new ServiceHost(scenario.Settings()).Started();
         using var consumedByA = new MetricCollector<long>(a.Services.GetRequiredService<IMeterFactory>(), "CallRecovery", "callrecovery.events.consumed");
         using var consumedByB = new MetricCollector<long>(b.Services.GetRequiredService<IMeterFactory>(), "CallRecovery", "callrecovery.events.consumed");
 
@@ -144,7 +144,7 @@ public sealed class RecoveryDecisionTests(Infrastructure infrastructure)
         await using var redis = await Endpoints.StartRedisAsync();
         await using var scenario = await infrastructure.NewScenarioAsync(partitions: 2, redis: redis);
         await using var service = new ServiceHost(scenario.Settings()).Started();
-        using var client = service.CreateClient();
+        using var client = service.CreateHttpClient();
 
         const int calls = 60;
         for (var i = 0; i < 20; i++)
@@ -179,7 +179,7 @@ public sealed class RecoveryDecisionTests(Infrastructure infrastructure)
         var settings = scenario.Settings();
         settings["Policy:MaxRecoveriesPerWindow"] = "2";
         await using var service = new ServiceHost(settings).Started();
-        using var client = service.CreateClient();
+        using var client = service.CreateHttpClient();
 
         var (repeat, optedOut, emergency, friend) = (scenario.Number(1), scenario.Number(2), scenario.Number(3), scenario.Number(4));
         var response = await client.PutAsync($"/v1/subscribers/{Uri.EscapeDataString(optedOut)}/opt-out", null);

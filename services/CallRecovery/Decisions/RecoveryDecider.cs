@@ -1,3 +1,4 @@
+using CallRecovery.Dispatch;
 using CallRecovery.Ingest;
 using CallRecovery.Observability;
 using CallRecovery.Store;
@@ -8,7 +9,7 @@ namespace CallRecovery.Decisions;
 /// Decides a batch of events: classifies each report, then lets Redis settle duplicates, limits and
 /// opt-outs in a few pipelined rounds. Every decision is recorded under its call id and counted once.
 /// </summary>
-public sealed partial class RecoveryDecider(DropClassifier classifier, DecisionStore store, CallRecoveryTelemetry telemetry, TimeProvider time, ILogger<RecoveryDecider> logger)
+public sealed partial class RecoveryDecider(DropClassifier classifier, SwitchRouter router, DecisionStore store, CallRecoveryTelemetry telemetry, TimeProvider time, ILogger<RecoveryDecider> logger)
 {
     public async Task<IReadOnlyList<SettledDecision>> DecideAsync(IReadOnlyList<IngestedEvent> events)
     {
@@ -27,7 +28,7 @@ public sealed partial class RecoveryDecider(DropClassifier classifier, DecisionS
 
                     var classification = classifier.Classify(drop);
                     var draft = Draft(drop, classification, now);
-                    pending.Add(classification.IsCandidate ? new PendingDecision(draft, classification, drop) : new PendingDecision(draft));
+                    pending.Add(classification.IsCandidate ? new PendingDecision(draft, classification, drop, router.Plan(drop.SwitchingNode, drop.DropTime)) : new PendingDecision(draft));
                     break;
                 case ConnectionReported { Emergency: true } connection:
                     emergencies.Add(new EmergencyCall(connection.Caller, connection.AnswerTime));

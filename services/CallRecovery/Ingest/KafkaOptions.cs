@@ -22,6 +22,10 @@ public sealed class KafkaOptions
     [Required]
     public string DeadLetterTopic { get; set; } = "callrecovery.network-events.dlq";
 
+    /// <summary>Where recovery progress and outcomes go (billing, CRM, analytics). Default "callrecovery.outcomes.v1".</summary>
+    [Required]
+    public string OutcomeTopic { get; set; } = "callrecovery.outcomes.v1";
+
     /// <summary>Most events decided in one batch (one set of pipelined Redis rounds). Default 500.</summary>
     [Range(1, 10_000)]
     public int MaxBatchSize { get; set; } = 500;

@@ -1,11 +1,11 @@
 using System.Text.Json;
 using CallRecovery.Decisions;
+using CallRecovery.Dispatch;
 using CallRecovery.Observability;
 using Confluent.Kafka;
 using Microsoft.Extensions.Options;
 using Polly;
 using Polly.Retry;
-using StackExchange.Redis;
 
 namespace CallRecovery.Ingest;
 
@@ -19,6 +19,7 @@ public sealed partial class NetworkEventConsumer(
     IOptions<KafkaOptions> options,
     NetworkEventReader reader,
     RecoveryDecider decider,
+    RecoveryScheduler scheduler,
     DeadLetterPublisher deadLetters,
     DependencyHealth health,
     CallRecoveryTelemetry telemetry,
@@ -107,21 +108,35 @@ public sealed partial class NetworkEventConsumer(
             }
         }
 
-        var decided = Guard(decider.DecideAsync(events), health.RedisWorks, health.RedisFailed);
-        var deadLettered = Guard(deadLetters.PublishAsync(rejects), health.KafkaWorks, health.KafkaFailed);
-        await Task.WhenAll(decided, deadLettered).ConfigureAwait(false);
+        await Task.WhenAll(Guard(DecideAndScheduleAsync(events)), Guard(deadLetters.PublishAsync(rejects))).ConfigureAwait(false);
+        health.RedisWorks();
     }
 
-    private static async Task Guard(Task work, Action works, Action<string> failed)
+    private async Task DecideAndScheduleAsync(IReadOnlyList<IngestedEvent> events)
+    {
+        var settled = await decider.DecideAsync(events).ConfigureAwait(false);
+        await scheduler.ScheduleAsync(settled).ConfigureAwait(false);
+        await scheduler.CancelOnRedialAsync([.. events.OfType<ConnectionReported>()]).ConfigureAwait(false);
+    }
+
+    /// <summary>Notes which dependency failed, for readiness, and lets the retry see the failure.</summary>
+    private async Task Guard(Task work)
     {
         try
         {
             await work.ConfigureAwait(false);
-            works();
         }
-        catch (Exception e) when (IsTransient(e))
+        catch (Exception e) when (TransientErrors.IsTransient(e))
         {
-            failed(e.Message);
+            if (TransientErrors.IsRedis(e))
+            {
+                health.RedisFailed(e.Message);
+            }
+            else
+            {
+                health.KafkaFailed(e.Message);
+            }
+
             throw;
         }
     }
@@ -186,7 +201,7 @@ public sealed partial class NetworkEventConsumer(
         new ResiliencePipelineBuilder()
             .AddRetry(new RetryStrategyOptions
             {
-                ShouldHandle = new PredicateBuilder().Handle<Exception>(IsTransient),
+                ShouldHandle = new PredicateBuilder().Handle<Exception>(TransientErrors.IsTransient),
                 MaxRetryAttempts = int.MaxValue,
                 BackoffType = DelayBackoffType.Exponential,
                 UseJitter = true,
@@ -317,18 +332,6 @@ public sealed partial class NetworkEventConsumer(
         _ => LogLevel.Debug,
     };
 
-    internal static bool IsTransient(Exception e) => e switch
-    {
-        RedisConnectionException or RedisTimeoutException => true,
-        RedisServerException server => server.Message.StartsWith("LOADING", StringComparison.Ordinal)
-            || server.Message.StartsWith("CLUSTERDOWN", StringComparison.Ordinal)
-            || server.Message.StartsWith("TRYAGAIN", StringComparison.Ordinal)
-            || server.Message.StartsWith("MASTERDOWN", StringComparison.Ordinal)
-            || server.Message.StartsWith("READONLY", StringComparison.Ordinal),
-        KafkaException kafka => !kafka.Error.IsFatal,
-        AggregateException aggregate => aggregate.InnerExceptions.All(IsTransient),
-        _ => false,
-    };
 
     [LoggerMessage(EventId = 1001, Level = LogLevel.Warning, Message = "Dead-lettering {Topic}[{Partition}]@{Offset}: {ErrorCode}: {Reason}")]
     private partial void LogRejected(string topic, int partition, long offset, string errorCode, string reason);

@@ -1,18 +1,19 @@
 using System.Globalization;
 using CallRecovery.Decisions;
+using CallRecovery.Dispatch;
 using Microsoft.Extensions.Options;
 using StackExchange.Redis;
 
 namespace CallRecovery.Store;
 
 /// <summary>A decision about to be made durable: the draft record, and for a candidate its classification and event.</summary>
-public sealed record PendingDecision(DecisionRecord Draft, Classification? Candidate = null, CallDrop? Drop = null);
+public sealed record PendingDecision(DecisionRecord Draft, Classification? Candidate = null, CallDrop? Drop = null, RecoveryPlan? Plan = null);
 
 /// <summary>A subscriber made an emergency call at this time; protection runs from then.</summary>
 public sealed record EmergencyCall(string Caller, DateTimeOffset At);
 
 /// <summary>The decision as Redis holds it. <see cref="IsNew"/> is false when a replay found it already decided.</summary>
-public sealed record SettledDecision(DecisionRecord Record, bool IsNew);
+public sealed record SettledDecision(DecisionRecord Record, bool IsNew, PendingDecision Pending);
 
 /// <summary>
 /// Makes decisions durable in Redis, a batch at a time, in at most four pipelined rounds whatever the batch
@@ -59,7 +60,7 @@ public sealed class DecisionStore(IConnectionMultiplexer redis, IOptions<RedisOp
             }
             else
             {
-                settled[i] = FromReply(reply);
+                settled[i] = FromReply(reply, batch[i]);
             }
         }
 
@@ -98,8 +99,8 @@ public sealed class DecisionStore(IConnectionMultiplexer redis, IOptions<RedisOp
         for (var n = 0; n < open.Count; n++)
         {
             var reply = (RedisResult[])round3[n].Result!;
-            settled[open[n]] = FromReply(reply);
             var pending = batch[open[n]];
+            settled[open[n]] = FromReply(reply, pending);
             if ((string?)reply[0] == "duplicate" && (string?)reply[2] != pending.Candidate!.CallBack)
             {
                 // Another report named a different callback party and won; this reservation is not a recovery.
@@ -167,9 +168,10 @@ public sealed class DecisionStore(IConnectionMultiplexer redis, IOptions<RedisOp
     private RecoveryRecord NewRecovery(PendingDecision pending)
     {
         var drop = pending.Drop!;
+        var plan = pending.Plan!;
         return new RecoveryRecord
         {
-            RecoveryId = Guid.CreateVersion7(time.GetUtcNow()).ToString("N"),
+            RecoveryId = RecoveryIds.New(drop.CallId, time.GetUtcNow()),
             CallId = drop.CallId,
             State = RecoveryState.Pending,
             CallBack = pending.Candidate!.CallBack,
@@ -181,6 +183,10 @@ public sealed class DecisionStore(IConnectionMultiplexer redis, IOptions<RedisOp
             ServingCell = drop.ServingCell,
             SwitchingNode = drop.SwitchingNode,
             AccessTechnology = drop.AccessTechnology.ToString(),
+            SwitchId = plan.SwitchId,
+            DueAt = plan.DueAt,
+            Deadline = plan.Deadline,
+            TraceParent = System.Diagnostics.Activity.Current?.Id ?? string.Empty,
         };
     }
 
@@ -198,6 +204,6 @@ public sealed class DecisionStore(IConnectionMultiplexer redis, IOptions<RedisOp
         return (reason, (string?)reply[1] ?? string.Empty);
     }
 
-    private static SettledDecision FromReply(RedisResult[] reply) =>
-        new(DecisionRecord.FromJson((string)reply[1]!), IsNew: (string?)reply[0] != "replay");
+    private static SettledDecision FromReply(RedisResult[] reply, PendingDecision pending) =>
+        new(DecisionRecord.FromJson((string)reply[1]!), IsNew: (string?)reply[0] != "replay", pending);
 }

@@ -11,6 +11,16 @@ internal static class LuaScripts
     public static readonly string SettleCall = Load("settle_call.lua");
     public static readonly string ReleaseSubscriber = Load("release_subscriber.lua");
     public static readonly string ProtectSubscriber = Load("protect_subscriber.lua");
+    public static readonly string EnqueueRecovery = Load("enqueue_recovery.lua");
+    public static readonly string ClaimDue = Load("claim_due.lua");
+    public static readonly string Requeue = Load("requeue.lua");
+    public static readonly string SettleEntries = Load("settle_entries.lua");
+    public static readonly string SweepSwitch = Load("sweep_switch.lua");
+    public static readonly string DispatchRecovery = Load("dispatch_recovery.lua");
+    public static readonly string AcknowledgeRecovery = Load("acknowledge_recovery.lua");
+    public static readonly string ReportProgress = Load("report_progress.lua");
+    public static readonly string RecordOutcome = Load("record_outcome.lua");
+    public static readonly string EndRecovery = Load("end_recovery.lua");
 
     private static string Load(string name)
     {

@@ -3,7 +3,7 @@ using StackExchange.Redis;
 
 namespace CallRecovery.Store;
 
-/// <summary>An accepted recovery: who to call back, whom to reconnect, and the state later stages advance.</summary>
+/// <summary>An accepted recovery: who to call back, whom to reconnect, where and when, and how far it got.</summary>
 public sealed record RecoveryRecord
 {
     public required string RecoveryId { get; init; }
@@ -24,6 +24,12 @@ public sealed record RecoveryRecord
 
     public required string EventId { get; init; }
 
+    public required string SwitchId { get; init; }
+
+    public required DateTimeOffset DueAt { get; init; }
+
+    public required DateTimeOffset Deadline { get; init; }
+
     public string Cause { get; init; } = string.Empty;
 
     public string ServingCell { get; init; } = string.Empty;
@@ -32,6 +38,36 @@ public sealed record RecoveryRecord
 
     public string AccessTechnology { get; init; } = string.Empty;
 
+    /// <summary>W3C trace context of the recovery's trace, carried to the switch and into outcome events.</summary>
+    public string TraceParent { get; init; } = string.Empty;
+
+    public int Attempts { get; init; }
+
+    public DateTimeOffset? FirstDispatchedAt { get; init; }
+
+    public DateTimeOffset? AcknowledgedAt { get; init; }
+
+    /// <summary>The latest progress stage reported (a Contracts.V1.Stage name), empty before any.</summary>
+    public string Stage { get; init; } = string.Empty;
+
+    /// <summary>The final outcome (a Contracts.V1.Outcome name), empty until there is one.</summary>
+    public string Outcome { get; init; } = string.Empty;
+
+    /// <summary>Why it expired or was cancelled, or the switch's failure cause.</summary>
+    public string Detail { get; init; } = string.Empty;
+
+    public DateTimeOffset? CompletedAt { get; init; }
+
+    public TimeSpan? TalkTime { get; init; }
+
+    public int SurveyScore { get; init; }
+
+    public string ReconnectCallId { get; init; } = string.Empty;
+
+    /// <summary>When each progress stage was first reported, by stage name.</summary>
+    public IReadOnlyDictionary<string, DateTimeOffset> StageTimes { get; init; } = new Dictionary<string, DateTimeOffset>();
+
+    /// <summary>The fields written when the recovery is created; later fields are written by the dispatch scripts.</summary>
     public HashEntry[] ToHashEntries() =>
     [
         new("recoveryId", RecoveryId),
@@ -42,37 +78,118 @@ public sealed record RecoveryRecord
         new("dropTime", DropTime.ToUnixTimeMilliseconds()),
         new("acceptedAt", AcceptedAt.ToUnixTimeMilliseconds()),
         new("eventId", EventId),
+        new("switchId", SwitchId),
+        new("dueAt", DueAt.ToUnixTimeMilliseconds()),
+        new("deadline", Deadline.ToUnixTimeMilliseconds()),
         new("cause", Cause),
         new("servingCell", ServingCell),
         new("switchingNode", SwitchingNode),
         new("accessTechnology", AccessTechnology),
+        new("traceparent", TraceParent),
+        new("attempts", 0),
     ];
 
-    public static RecoveryRecord FromHash(HashEntry[] entries)
+    public static RecoveryRecord FromHash(HashEntry[] entries) =>
+        FromFields(entries.ToDictionary(e => e.Name.ToString(), e => e.Value.ToString(), StringComparer.Ordinal));
+
+    /// <summary>From a flat field/value list, as Lua's HGETALL returns it.</summary>
+    public static RecoveryRecord FromFlatList(IReadOnlyList<string> fieldsAndValues)
     {
-        var fields = entries.ToDictionary(e => e.Name.ToString(), e => e.Value.ToString(), StringComparer.Ordinal);
+        var fields = new Dictionary<string, string>(StringComparer.Ordinal);
+        for (var i = 0; i + 1 < fieldsAndValues.Count; i += 2)
+        {
+            fields[fieldsAndValues[i]] = fieldsAndValues[i + 1];
+        }
+
+        return FromFields(fields);
+    }
+
+    private static RecoveryRecord FromFields(Dictionary<string, string> fields)
+    {
         string Field(string name) => fields.GetValueOrDefault(name, string.Empty);
-        DateTimeOffset Time(string name) => DateTimeOffset.FromUnixTimeMilliseconds(long.Parse(Field(name), CultureInfo.InvariantCulture));
+        DateTimeOffset? Maybe(string name) => long.TryParse(Field(name), NumberStyles.Integer, CultureInfo.InvariantCulture, out var ms) ? DateTimeOffset.FromUnixTimeMilliseconds(ms) : null;
+        DateTimeOffset Time(string name) => Maybe(name) ?? DateTimeOffset.UnixEpoch;
+        int Number(string name) => int.TryParse(Field(name), NumberStyles.Integer, CultureInfo.InvariantCulture, out var n) ? n : 0;
         return new RecoveryRecord
         {
             RecoveryId = Field("recoveryId"),
             CallId = Field("callId"),
-            State = Enum.Parse<RecoveryState>(Field("state")),
+            State = Enum.TryParse<RecoveryState>(Field("state"), out var state) ? state : RecoveryState.Pending,
             CallBack = Field("callBack"),
             OtherParty = Field("otherParty"),
             DropTime = Time("dropTime"),
             AcceptedAt = Time("acceptedAt"),
             EventId = Field("eventId"),
+            SwitchId = Field("switchId"),
+            DueAt = Time("dueAt"),
+            Deadline = Time("deadline"),
             Cause = Field("cause"),
             ServingCell = Field("servingCell"),
             SwitchingNode = Field("switchingNode"),
             AccessTechnology = Field("accessTechnology"),
+            TraceParent = Field("traceparent"),
+            Attempts = Number("attempts"),
+            FirstDispatchedAt = Maybe("firstDispatchedAt"),
+            AcknowledgedAt = Maybe("acknowledgedAt"),
+            Stage = Field("stage"),
+            Outcome = Field("outcome"),
+            Detail = Field("detail"),
+            CompletedAt = Maybe("completedAt"),
+            TalkTime = Maybe("talkTimeMs") is { } talk ? TimeSpan.FromMilliseconds(talk.ToUnixTimeMilliseconds()) : null,
+            SurveyScore = Number("surveyScore"),
+            ReconnectCallId = Field("reconnectCallId"),
+            StageTimes = fields.Where(f => f.Key.StartsWith("stage:", StringComparison.Ordinal))
+                .ToDictionary(f => f.Key["stage:".Length..], f => DateTimeOffset.FromUnixTimeMilliseconds(long.Parse(f.Value, CultureInfo.InvariantCulture)), StringComparer.Ordinal),
         };
     }
 }
 
-/// <summary>Where a recovery stands. Decisions create it as <see cref="Pending"/>; dispatch advances it.</summary>
+/// <summary>Where a recovery stands. Decisions create it <see cref="Pending"/>; dispatch and the switch advance it.</summary>
 public enum RecoveryState
 {
+    /// <summary>Waiting for its grace period to end, or for a live connection of its switch.</summary>
     Pending,
+    /// <summary>Sent to a switch connection; not acknowledged yet.</summary>
+    Dispatched,
+    /// <summary>The switch accepted the command and is calling back.</summary>
+    Acknowledged,
+    /// <summary>The switch reported the final outcome.</summary>
+    Completed,
+    /// <summary>Not delivered or not acknowledged before its deadline.</summary>
+    Expired,
+    /// <summary>The parties reached each other by themselves before the callback.</summary>
+    Cancelled,
+}
+
+/// <summary>Recovery ids carry their call id, so a report naming a recovery finds its Redis slot without a lookup.</summary>
+public static class RecoveryIds
+{
+    private const int UniquePartLength = 32;
+
+    public static string New(string callId, DateTimeOffset now) => $"{Guid.CreateVersion7(now):N}.{callId}";
+
+    public static bool TryGetCallId(string recoveryId, out string callId)
+    {
+        callId = string.Empty;
+        if (recoveryId.Length <= UniquePartLength + 1 || recoveryId[UniquePartLength] != '.' || !recoveryId.AsSpan(0, UniquePartLength).ContainsOnlyLowerHex())
+        {
+            return false;
+        }
+
+        callId = recoveryId[(UniquePartLength + 1)..];
+        return !callId.Contains('{', StringComparison.Ordinal) && !callId.Contains('}', StringComparison.Ordinal);
+    }
+
+    private static bool ContainsOnlyLowerHex(this ReadOnlySpan<char> text)
+    {
+        foreach (var c in text)
+        {
+            if (!char.IsAsciiHexDigitLower(c) && !char.IsAsciiDigit(c))
+            {
+                return false;
+            }
+        }
+
+        return true;
+    }
 }

@@ -17,4 +17,20 @@ public sealed class RedisKeys(string prefix)
     public RedisKey OptOut(string number) => $"{prefix}:{{s:{number}}}:optout";
 
     public RedisKey EmergencyProtection(string number) => $"{prefix}:{{s:{number}}}:emergency";
+
+    /// <summary>A switch's commands waiting to be sent (call id scored by due time).</summary>
+    public RedisKey SwitchDue(string switchId) => $"{prefix}:{{w:{switchId}}}:due";
+
+    /// <summary>A switch's commands sent and not acknowledged (call id scored by acknowledgement deadline).</summary>
+    public RedisKey SwitchInFlight(string switchId) => $"{prefix}:{{w:{switchId}}}:inflight";
+
+    /// <summary>A switch's undelivered commands by deadline.</summary>
+    public RedisKey SwitchDeadlines(string switchId) => $"{prefix}:{{w:{switchId}}}:deadlines";
+
+    /// <summary>The switch ids that have had work, so every replica can sweep them, connected or not.</summary>
+    public RedisKey Switches() => $"{prefix}:switches";
+
+    /// <summary>Recoveries between two parties (either direction), so a redial between them can cancel.</summary>
+    public RedisKey PartyPair(string a, string b) =>
+        string.CompareOrdinal(a, b) <= 0 ? $"{prefix}:{{p:{a}|{b}}}:recoveries" : $"{prefix}:{{p:{b}|{a}}}:recoveries";
 }

@@ -18,6 +18,7 @@ public static class StoreServiceCollectionExtensions
             return ConnectionMultiplexer.Connect(configuration);
         });
         services.AddSingleton<DecisionStore>();
+        services.AddSingleton<DispatchStore>();
         services.AddHealthChecks().AddCheck<RedisHealthCheck>("redis", tags: ["ready"]);
         return services;
     }

@@ -28,6 +28,7 @@ public sealed class Infrastructure : IAsyncLifetime
         var scenario = new Scenario(id, Kafka, redis ?? Redis);
         await Kafka.CreateTopicAsync(scenario.InputTopic, partitions);
         await Kafka.CreateTopicAsync(scenario.DeadLetterTopic, 1);
+        await Kafka.CreateTopicAsync(scenario.OutcomeTopic, 2);
         return scenario;
     }
 }

@@ -26,6 +26,8 @@ public sealed class Scenario(string id, IKafkaEndpoint kafka, IRedisEndpoint red
 
     public string DeadLetterTopic => $"{Id}.dlq";
 
+    public string OutcomeTopic => $"{Id}.outcomes";
+
     public string GroupId => $"{Id}.group";
 
     public string KeyPrefix => Id;
@@ -43,6 +45,7 @@ public sealed class Scenario(string id, IKafkaEndpoint kafka, IRedisEndpoint red
         ["Kafka:GroupId"] = groupId ?? GroupId,
         ["Kafka:InputTopics:0"] = InputTopic,
         ["Kafka:DeadLetterTopic"] = DeadLetterTopic,
+        ["Kafka:OutcomeTopic"] = OutcomeTopic,
         ["Kafka:MaxRetryDelay"] = "00:00:01",
         // Fast group hand-over between test instances.
         ["Kafka:Consumer:session.timeout.ms"] = "6000",
@@ -52,6 +55,12 @@ public sealed class Scenario(string id, IKafkaEndpoint kafka, IRedisEndpoint red
         ["Redis:KeyPrefix"] = KeyPrefix,
         ["Policy:CoolOff"] = "00:00:00",
         ["Policy:MaxRecoveriesPerWindow"] = "1000",
+        ["Switching:DefaultSwitch"] = "switch-a",
+        ["Switching:GracePeriod"] = "00:00:00.200",
+        ["Switching:AcknowledgementTimeout"] = "00:00:01",
+        ["Switching:RejectionBackoff"] = "00:00:00.200",
+        ["Switching:PollInterval"] = "00:00:00.050",
+        ["Switching:SweepInterval"] = "00:00:00.200",
     };
 
     public static CallDropped Drop(string callId, string caller, string callee, Party dropped = Party.Caller, string? eventId = null, int q850 = 41, double answeredSeconds = 95) => new()
@@ -107,19 +116,31 @@ public sealed class Scenario(string id, IKafkaEndpoint kafka, IRedisEndpoint red
     public async Task<IReadOnlyList<DecisionRecord>> DecisionsAsync(string callId) =>
         (await (await RedisAsync()).HashValuesAsync(Keys.CallDecisions(callId))).Select(v => DecisionRecord.FromJson(v.ToString())).ToList();
 
+    public async Task<RecoveryRecord?> RecoveryAsync(string callId)
+    {
+        var entries = await (await RedisAsync()).HashGetAllAsync(Keys.Recovery(callId));
+        return entries.Length == 0 ? null : RecoveryRecord.FromHash(entries);
+    }
+
+    public Task PublishAsync(CallConnected connected) =>
+        PublishRawAsync(new NetworkEvent { CallConnected = connected }.ToByteArray(), connected.CallId);
+
     public async Task<string?> RecoveryIdAsync(string callId) => await (await RedisAsync()).HashGetAsync(Keys.Recovery(callId), "recoveryId");
 
     /// <summary>Every message on the dead-letter topic, read from the start by a throwaway consumer.</summary>
-    public IReadOnlyList<ConsumeResult<byte[]?, byte[]?>> ReadDeadLetters(int expected)
+    public IReadOnlyList<ConsumeResult<byte[]?, byte[]?>> ReadDeadLetters(int expected) => ReadTopic(DeadLetterTopic, 1, expected);
+
+    /// <summary>Reads a topic from the start until <paramref name="expected"/> messages arrived (or the time limit).</summary>
+    public IReadOnlyList<ConsumeResult<byte[]?, byte[]?>> ReadTopic(string topic, int partitions, int expected)
     {
         using var consumer = new ConsumerBuilder<byte[]?, byte[]?>(new ConsumerConfig
         {
             BootstrapServers = kafka.BootstrapServers,
-            GroupId = $"{Id}.dlq-reader.{Guid.NewGuid():N}",
+            GroupId = $"{Id}.reader.{Guid.NewGuid():N}",
             AutoOffsetReset = AutoOffsetReset.Earliest,
             EnableAutoCommit = false,
         }).Build();
-        consumer.Assign(new TopicPartitionOffset(DeadLetterTopic, 0, Offset.Beginning));
+        consumer.Assign(Enumerable.Range(0, partitions).Select(p => new TopicPartitionOffset(topic, p, Offset.Beginning)));
         var results = new List<ConsumeResult<byte[]?, byte[]?>>();
         var deadline = DateTime.UtcNow + Eventually.Limit;
         while (results.Count < expected && DateTime.UtcNow < deadline)

@@ -1,23 +1,52 @@
+using System.Globalization;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Mvc.Testing;
 
 namespace CallRecovery.IntegrationTests.Fixtures;
 
-/// <summary>The service in-process (its real Program), configured by injected settings, never by edited files.</summary>
-public sealed class ServiceHost(IReadOnlyDictionary<string, string?> settings) : WebApplicationFactory<Program>
+/// <summary>
+/// The service in-process (its real Program) on real Kestrel sockets: HTTP/1.1 for health and lookup,
+/// HTTP/2 for the switch API, both on loopback. Configured by injected settings, never by edited files.
+/// </summary>
+public sealed class ServiceHost : WebApplicationFactory<Program>
 {
+    private readonly Dictionary<string, string?> _settings;
+
+    public ServiceHost(IReadOnlyDictionary<string, string?> settings)
+    {
+        var httpPort = RedisServer.FreePort();
+        var switchingPort = RedisServer.FreePort();
+        var tls = settings.ContainsKey("Kestrel:Endpoints:Switching:Certificate:Path");
+        HttpAddress = new Uri($"http://127.0.0.1:{httpPort.ToString(CultureInfo.InvariantCulture)}");
+        SwitchingAddress = new Uri($"{(tls ? "https" : "http")}://{(tls ? "localhost" : "127.0.0.1")}:{switchingPort.ToString(CultureInfo.InvariantCulture)}");
+        _settings = new Dictionary<string, string?>(settings)
+        {
+            ["Kestrel:Endpoints:Http:Url"] = HttpAddress.ToString(),
+            ["Kestrel:Endpoints:Http:Protocols"] = "Http1",
+            ["Kestrel:Endpoints:Switching:Url"] = $"{(tls ? "https" : "http")}://127.0.0.1:{switchingPort.ToString(CultureInfo.InvariantCulture)}",
+            ["Kestrel:Endpoints:Switching:Protocols"] = "Http2",
+        };
+        UseKestrel();
+    }
+
+    public Uri HttpAddress { get; }
+
+    public Uri SwitchingAddress { get; }
+
+    public HttpClient CreateHttpClient() => new() { BaseAddress = HttpAddress, Timeout = TimeSpan.FromSeconds(10) };
+
     protected override void ConfigureWebHost(IWebHostBuilder builder)
     {
-        foreach (var (key, value) in settings)
+        foreach (var (key, value) in _settings)
         {
             builder.UseSetting(key, value);
         }
     }
 
-    /// <summary>Builds the host, which starts the consumer.</summary>
+    /// <summary>Builds and starts the host: consumer, dispatcher and sockets.</summary>
     public ServiceHost Started()
     {
-        _ = Services;
+        StartServer();
         return this;
     }
 }

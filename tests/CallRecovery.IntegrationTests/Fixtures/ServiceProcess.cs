@@ -32,7 +32,8 @@ public sealed class ServiceProcess : IDisposable
             RedirectStandardOutput = true,
             RedirectStandardError = true,
         };
-        start.Environment["ASPNETCORE_URLS"] = "http://127.0.0.1:0";
+        start.Environment["Kestrel__Endpoints__Http__Url"] = $"http://127.0.0.1:{RedisServer.FreePort()}";
+        start.Environment["Kestrel__Endpoints__Switching__Url"] = $"http://127.0.0.1:{RedisServer.FreePort()}";
         start.Environment["DOTNET_ENVIRONMENT"] = "Production";
         foreach (var (key, value) in settings)
         {

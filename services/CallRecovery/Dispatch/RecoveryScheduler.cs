@@ -1,0 +1,73 @@
+using CallRecovery.Contracts.V1;
+using CallRecovery.Decisions;
+using CallRecovery.Ingest;
+using CallRecovery.Outcomes;
+using CallRecovery.Store;
+
+namespace CallRecovery.Dispatch;
+
+/// <summary>
+/// Puts accepted recoveries in their switch's queue, and ends recoveries that are no longer wanted: when
+/// the two parties reach each other by themselves (a redial), or when the deadline passes undelivered.
+/// An ended recovery's outcome is published before it leaves the queue, so a crash in between publishes again
+/// rather than never.
+/// </summary>
+public sealed partial class RecoveryScheduler(DispatchStore store, OutcomePublisher outcomes, SwitchConnections connections, TimeProvider time, ILogger<RecoveryScheduler> logger)
+{
+    /// <summary>Queues every accepted decision; replays queue nothing twice.</summary>
+    public Task ScheduleAsync(IReadOnlyList<SettledDecision> decisions) =>
+        store.ScheduleAsync([.. decisions
+            .Where(d => d.Record.Reason == DecisionReason.Accepted && d.Pending.Plan is not null && d.Pending.Candidate is not null)
+            .Select(d => new ScheduledRecovery(d.Record.CallId, d.Pending.Plan!.SwitchId, d.Pending.Plan.DueAt, d.Pending.Plan.Deadline, d.Pending.Candidate!.CallBack, d.Pending.Candidate.OtherParty))]);
+
+    /// <summary>Cancels the pending recoveries between parties who just reached each other.</summary>
+    public async Task CancelOnRedialAsync(IReadOnlyList<ConnectionReported> connected)
+    {
+        var now = time.GetUtcNow();
+        await Task.WhenAll(connected.Where(c => !c.Emergency).Select(async c =>
+        {
+            foreach (var callId in await store.RecoveriesBetweenAsync(c.Caller, c.Callee).ConfigureAwait(false))
+            {
+                var change = await store.CancelAsync(callId, now, c.CallId, c.AnswerTime).ConfigureAwait(false);
+                await FinishEndedAsync(change, Outcome.Cancelled).ConfigureAwait(false);
+            }
+        })).ConfigureAwait(false);
+    }
+
+    /// <summary>Expires a command whose deadline passed (the sweep leased it to us).</summary>
+    public async Task ExpireAsync(string switchId, string callId)
+    {
+        var change = await store.ExpireAsync(callId, time.GetUtcNow()).ConfigureAwait(false);
+        if (change.Verdict == "kept" && change.Recovery is null)
+        {
+            // Acknowledged, completed or gone: nothing left to deliver.
+            await store.SettleEntriesAsync(switchId, callId).ConfigureAwait(false);
+            return;
+        }
+
+        await FinishEndedAsync(change, Outcome.Expired).ConfigureAwait(false);
+    }
+
+    private async Task FinishEndedAsync(RecoveryChange change, Outcome outcome)
+    {
+        if (change.Recovery is not { } recovery || change.Verdict is not ("ended" or "again"))
+        {
+            return;
+        }
+
+        await outcomes.PublishOutcomeAsync(recovery, outcome).ConfigureAwait(false);
+        await store.SettleEntriesAsync(recovery.SwitchId, recovery.CallId).ConfigureAwait(false);
+        foreach (var holder in connections.Release(recovery.CallId))
+        {
+            holder.TrySend(new ServiceMessage { Cancel = new CancelCommand { RecoveryId = recovery.RecoveryId, Reason = recovery.Detail } });
+        }
+
+        if (change.Verdict == "ended")
+        {
+            LogEnded(recovery.RecoveryId, outcome, recovery.Detail);
+        }
+    }
+
+    [LoggerMessage(EventId = 3001, Level = LogLevel.Information, Message = "Recovery {RecoveryId} {Outcome}: {Detail}")]
+    private partial void LogEnded(string recoveryId, Outcome outcome, string detail);
+}

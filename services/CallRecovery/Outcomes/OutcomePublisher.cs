@@ -1,0 +1,72 @@
+using System.Text;
+using CallRecovery.Contracts.V1;
+using CallRecovery.Ingest;
+using CallRecovery.Store;
+using Confluent.Kafka;
+using Google.Protobuf;
+using Duration = Google.Protobuf.WellKnownTypes.Duration;
+using Timestamp = Google.Protobuf.WellKnownTypes.Timestamp;
+using Microsoft.Extensions.Options;
+
+namespace CallRecovery.Outcomes;
+
+/// <summary>
+/// Publishes what became of each recovery to the outcome topic, keyed by recovery id so one recovery's
+/// updates stay in order on one partition. Awaits the broker's acknowledgement: callers confirm a report
+/// to the switch, or finish an expiry, only after the update is safe.
+/// </summary>
+public sealed class OutcomePublisher(IProducer<byte[]?, byte[]?> producer, IOptions<KafkaOptions> options)
+{
+    private readonly string _topic = options.Value.OutcomeTopic;
+
+    public Task PublishStageAsync(RecoveryRecord recovery, Stage stage, DateTimeOffset at)
+    {
+        var update = Update(recovery, at);
+        update.Stage = stage;
+        return PublishAsync(recovery, update);
+    }
+
+    public Task PublishOutcomeAsync(RecoveryRecord recovery, Outcome outcome)
+    {
+        var update = Update(recovery, recovery.CompletedAt ?? DateTimeOffset.UtcNow);
+        update.Outcome = outcome;
+        update.Detail = recovery.Detail;
+        update.SurveyScore = (uint)recovery.SurveyScore;
+        update.ReconnectCallId = recovery.ReconnectCallId;
+        if (recovery.TalkTime is { } talk)
+        {
+            update.TalkTime = Duration.FromTimeSpan(talk);
+        }
+
+        return PublishAsync(recovery, update);
+    }
+
+    private async Task PublishAsync(RecoveryRecord recovery, RecoveryUpdate update)
+    {
+        var headers = new Headers { { NetworkEventReader.ContentTypeHeader, "application/x-protobuf"u8.ToArray() } };
+        if (recovery.TraceParent.Length > 0)
+        {
+            headers.Add("traceparent", Encoding.ASCII.GetBytes(recovery.TraceParent));
+        }
+
+        await producer.ProduceAsync(_topic, new Message<byte[]?, byte[]?>
+        {
+            Key = Encoding.UTF8.GetBytes(recovery.RecoveryId),
+            Value = update.ToByteArray(),
+            Headers = headers,
+        }).ConfigureAwait(false);
+    }
+
+    private static RecoveryUpdate Update(RecoveryRecord recovery, DateTimeOffset at) => new()
+    {
+        RecoveryId = recovery.RecoveryId,
+        CallId = recovery.CallId,
+        SwitchId = recovery.SwitchId,
+        Customer = recovery.CallBack,
+        OtherParty = recovery.OtherParty,
+        DropTime = Timestamp.FromDateTimeOffset(recovery.DropTime),
+        At = Timestamp.FromDateTimeOffset(at),
+        ChargingReference = recovery.RecoveryId,
+        Attempts = (uint)recovery.Attempts,
+    };
+}

@@ -1,0 +1,330 @@
+using System.Collections.Concurrent;
+using System.Net.Security;
+using System.Security.Cryptography.X509Certificates;
+using System.Threading.Channels;
+using CallRecovery.Contracts.V1;
+using Google.Protobuf.WellKnownTypes;
+using Grpc.Core;
+using Grpc.Net.Client;
+
+namespace CallRecovery.SwitchEmulator;
+
+/// <summary>
+/// Answers like a switch instance, placing no real calls: connects, says Hello, acknowledges each command,
+/// "places" each recovery once whatever the number of attempts (recovery id is the idempotency key), reports
+/// progress and an outcome drawn from the configured mix, keeps every report until the service confirms it,
+/// and resends unconfirmed reports after reconnecting.
+/// </summary>
+public sealed class EmulatedSwitch : IAsyncDisposable
+{
+    private static readonly Stage[] Stages = [Stage.CustomerRinging, Stage.CustomerAnswered, Stage.OfferAccepted, Stage.OtherPartyRinging, Stage.Bridged];
+
+    private readonly SwitchEmulatorOptions _options;
+    private readonly GrpcChannel _channel;
+    private readonly Random _random;
+    private readonly Lock _randomLock = new();
+    private readonly ConcurrentDictionary<string, CallbackCommand> _placed = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, byte> _cancelled = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, SwitchMessage> _unconfirmed = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, Outcome> _outcomes = new(StringComparer.Ordinal);
+    private readonly ConcurrentQueue<CallbackCommand> _received = new();
+    private readonly ConcurrentQueue<TimeSpan> _dropToCommand = new();
+    private volatile Channel<SwitchMessage>? _session;
+    private CancellationTokenSource? _sessionStop;
+    private int _connections;
+    private int _rejected;
+    private int _duplicates;
+
+    public EmulatedSwitch(SwitchEmulatorOptions options)
+    {
+        _options = options;
+        _random = new Random(options.Seed);
+        _channel = GrpcChannel.ForAddress(options.ServiceAddress, new GrpcChannelOptions { HttpHandler = Handler(options) });
+    }
+
+    /// <summary>Every command received, retries included, in order.</summary>
+    public IReadOnlyCollection<CallbackCommand> Received => _received;
+
+    /// <summary>The recoveries this switch acted on: each exactly once.</summary>
+    public IReadOnlyDictionary<string, CallbackCommand> Placed => _placed;
+
+    /// <summary>The outcome reported per recovery.</summary>
+    public IReadOnlyDictionary<string, Outcome> Outcomes => _outcomes;
+
+    /// <summary>Recoveries the service withdrew.</summary>
+    public IReadOnlyCollection<string> Cancelled => [.. _cancelled.Keys];
+
+    /// <summary>Reports not yet confirmed by the service.</summary>
+    public int Unconfirmed => _unconfirmed.Count;
+
+    /// <summary>Time from the drop to the first delivery of each command.</summary>
+    public IReadOnlyCollection<TimeSpan> DropToCommand => _dropToCommand;
+
+    public int Connections => _connections;
+
+    public int Rejected => _rejected;
+
+    /// <summary>Commands received again for a recovery already placed (acknowledged again, not acted on).</summary>
+    public int Duplicates => _duplicates;
+
+    public bool IsConnected => _session is not null;
+
+    public SwitchEmulatorOptions Options => _options;
+
+    /// <summary>Connects and reconnects until cancelled.</summary>
+    public async Task RunAsync(CancellationToken cancellationToken)
+    {
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            try
+            {
+                await RunSessionAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (RpcException e) when (e.StatusCode is StatusCode.Unavailable or StatusCode.Cancelled or StatusCode.Internal or StatusCode.Unknown && !cancellationToken.IsCancellationRequested)
+            {
+                // The service went away or the stream broke: reconnect below.
+            }
+
+            try
+            {
+                await Task.Delay(_options.ReconnectDelay, cancellationToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                return;
+            }
+        }
+    }
+
+    /// <summary>Drops the current stream abruptly, as a network cut would; <see cref="RunAsync"/> reconnects.</summary>
+    public void Disconnect() => _sessionStop?.Cancel();
+
+    public ValueTask DisposeAsync()
+    {
+        _sessionStop?.Cancel();
+        _sessionStop?.Dispose();
+        _channel.Dispose();
+        return ValueTask.CompletedTask;
+    }
+
+    private async Task RunSessionAsync(CancellationToken cancellationToken)
+    {
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        _sessionStop = stop;
+        var client = new Switching.SwitchingClient(_channel);
+        using var call = client.Connect(cancellationToken: stop.Token);
+        var outbox = Channel.CreateUnbounded<SwitchMessage>(new UnboundedChannelOptions { SingleReader = true });
+        await outbox.Writer.WriteAsync(new SwitchMessage { Hello = new Hello { SwitchId = _options.SwitchId, InstanceId = _options.InstanceId, MaxUnacknowledged = _options.MaxUnacknowledged } }, stop.Token).ConfigureAwait(false);
+        foreach (var report in _unconfirmed.Values)
+        {
+            await outbox.Writer.WriteAsync(report, stop.Token).ConfigureAwait(false);
+        }
+
+        var writer = WriteAllAsync(call.RequestStream, outbox.Reader, stop.Token);
+        try
+        {
+            await foreach (var message in call.ResponseStream.ReadAllAsync(stop.Token).ConfigureAwait(false))
+            {
+                switch (message.MessageCase)
+                {
+                    case ServiceMessage.MessageOneofCase.Welcome:
+                        _session = outbox;
+                        Interlocked.Increment(ref _connections);
+                        break;
+                    case ServiceMessage.MessageOneofCase.Command:
+                        OnCommand(message.Command, outbox.Writer);
+                        break;
+                    case ServiceMessage.MessageOneofCase.Cancel:
+                        _cancelled.TryAdd(message.Cancel.RecoveryId, 0);
+                        break;
+                    case ServiceMessage.MessageOneofCase.ReportReceived:
+                        _unconfirmed.TryRemove(ReportKey(message.ReportReceived.RecoveryId, message.ReportReceived.Stage, message.ReportReceived.Outcome), out _);
+                        break;
+                }
+            }
+        }
+        catch (RpcException e) when (e.StatusCode == StatusCode.Cancelled && stop.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+        {
+            // Disconnect() was called.
+        }
+        catch (OperationCanceledException) when (stop.IsCancellationRequested)
+        {
+            // Stopping or disconnecting.
+        }
+        finally
+        {
+            _session = null;
+            outbox.Writer.TryComplete();
+            await writer.ConfigureAwait(false);
+        }
+    }
+
+    private void OnCommand(CallbackCommand command, ChannelWriter<SwitchMessage> outbox)
+    {
+        _received.Enqueue(command);
+        if (command.Attempt == 1 || !_placed.ContainsKey(command.RecoveryId))
+        {
+            _dropToCommand.Enqueue(DateTimeOffset.UtcNow - command.DropTime.ToDateTimeOffset());
+        }
+
+        if (!_options.Acknowledge)
+        {
+            return;
+        }
+
+        if (_placed.ContainsKey(command.RecoveryId))
+        {
+            // Same recovery again (our acknowledgement was lost or late): confirm, act only once.
+            Interlocked.Increment(ref _duplicates);
+            outbox.TryWrite(Ack(command, accepted: true));
+            return;
+        }
+
+        if (command.Deadline.ToDateTimeOffset() < DateTimeOffset.UtcNow)
+        {
+            outbox.TryWrite(Ack(command, accepted: false, RejectReason.DeadlinePassed));
+            return;
+        }
+
+        if (Draw() < _options.RejectRatio)
+        {
+            Interlocked.Increment(ref _rejected);
+            outbox.TryWrite(Ack(command, accepted: false, RejectReason.Overloaded));
+            return;
+        }
+
+        if (_placed.TryAdd(command.RecoveryId, command))
+        {
+            outbox.TryWrite(Ack(command, accepted: true));
+            _ = PlaceCallbackAsync(command);
+        }
+    }
+
+    /// <summary>The emulated callback: stages one after another, then the outcome.</summary>
+    private async Task PlaceCallbackAsync(CallbackCommand command)
+    {
+        var outcome = DrawOutcome();
+        var stages = outcome switch
+        {
+            Outcome.Reconnected => Stages,
+            Outcome.OtherPartyUnreachable => Stages[..4],
+            Outcome.CustomerDeclined => Stages[..2],
+            Outcome.NoAnswer => Stages[..1],
+            _ => [],
+        };
+        foreach (var stage in stages)
+        {
+            await Task.Delay(_options.StageDelay).ConfigureAwait(false);
+            if (_cancelled.ContainsKey(command.RecoveryId))
+            {
+                return;
+            }
+
+            Report(new SwitchMessage { Progress = new ProgressReport { RecoveryId = command.RecoveryId, Stage = stage, At = Timestamp.FromDateTimeOffset(DateTimeOffset.UtcNow) } }, ReportKey(command.RecoveryId, stage, Outcome.Unspecified));
+        }
+
+        await Task.Delay(_options.StageDelay).ConfigureAwait(false);
+        var report = new OutcomeReport { RecoveryId = command.RecoveryId, Outcome = outcome, At = Timestamp.FromDateTimeOffset(DateTimeOffset.UtcNow) };
+        if (outcome == Outcome.Reconnected)
+        {
+            report.TalkTime = Duration.FromTimeSpan(TimeSpan.FromSeconds(30 + (Draw() * 240)));
+            report.SurveyScore = (uint)(3 + (int)(Draw() * 3));
+            report.ReconnectCallId = "reconnect-" + command.RecoveryId[..12];
+        }
+        else if (outcome == Outcome.Failed)
+        {
+            report.FailureCause = "q850:34 no circuit available";
+        }
+
+        _outcomes[command.RecoveryId] = outcome;
+        Report(new SwitchMessage { Outcome = report }, ReportKey(command.RecoveryId, Stage.Unspecified, outcome));
+    }
+
+    /// <summary>Kept until confirmed; sent now if connected, else on the next connection.</summary>
+    private void Report(SwitchMessage message, string key)
+    {
+        _unconfirmed[key] = message;
+        _session?.Writer.TryWrite(message);
+    }
+
+    private static SwitchMessage Ack(CallbackCommand command, bool accepted, RejectReason reason = RejectReason.Unspecified) =>
+        new() { Ack = new CommandAck { RecoveryId = command.RecoveryId, Attempt = command.Attempt, Accepted = accepted, RejectReason = reason } };
+
+    private static string ReportKey(string recoveryId, Stage stage, Outcome outcome) => $"{recoveryId}/{stage}/{outcome}";
+
+    private static async Task WriteAllAsync(IClientStreamWriter<SwitchMessage> requests, ChannelReader<SwitchMessage> outbox, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await foreach (var message in outbox.ReadAllAsync(cancellationToken).ConfigureAwait(false))
+            {
+                await requests.WriteAsync(message, cancellationToken).ConfigureAwait(false);
+            }
+
+            await requests.CompleteAsync().ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is RpcException or OperationCanceledException or InvalidOperationException or IOException)
+        {
+            // The stream ended; unconfirmed reports are resent on the next connection.
+        }
+    }
+
+    private double Draw()
+    {
+        lock (_randomLock)
+        {
+            return _random.NextDouble();
+        }
+    }
+
+    private Outcome DrawOutcome()
+    {
+        var total = _options.OutcomeMix.Values.Sum();
+        var pick = Draw() * total;
+        foreach (var (outcome, weight) in _options.OutcomeMix)
+        {
+            pick -= weight;
+            if (pick <= 0)
+            {
+                return outcome;
+            }
+        }
+
+        return Outcome.Reconnected;
+    }
+
+    private static SocketsHttpHandler Handler(SwitchEmulatorOptions options)
+    {
+        var handler = new SocketsHttpHandler
+        {
+            EnableMultipleHttp2Connections = true,
+            KeepAlivePingDelay = TimeSpan.FromSeconds(10),
+            KeepAlivePingTimeout = TimeSpan.FromSeconds(5),
+        };
+        if (options.ClientCertificatePath is { } certificatePath)
+        {
+            handler.SslOptions.ClientCertificates = [X509Certificate2.CreateFromPemFile(certificatePath, options.ClientKeyPath)];
+        }
+
+        if (options.ServerCertificateAuthorityPath is { } caPath)
+        {
+            var authorities = new X509Certificate2Collection();
+            authorities.ImportFromPemFile(caPath);
+            handler.SslOptions.RemoteCertificateValidationCallback = (_, certificate, _, errors) =>
+            {
+                if (certificate is null || (errors & ~SslPolicyErrors.RemoteCertificateChainErrors) != SslPolicyErrors.None)
+                {
+                    return false;
+                }
+
+                using var chain = new X509Chain();
+                chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
+                chain.ChainPolicy.CustomTrustStore.AddRange(authorities);
+                chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+                return chain.Build(certificate as X509Certificate2 ?? X509CertificateLoader.LoadCertificate(certificate.GetRawCertData()));
+            };
+        }
+
+        return handler;
+    }
+}
