@@ -97,19 +97,28 @@ public sealed class EmulatedSwitch : IAsyncDisposable
     }
 
     /// <summary>Drops the current stream abruptly, as a network cut would; <see cref="RunAsync"/> reconnects.</summary>
-    public void Disconnect() => _sessionStop?.Cancel();
+    public void Disconnect()
+    {
+        try
+        {
+            _sessionStop?.Cancel();
+        }
+        catch (ObjectDisposedException)
+        {
+            // The session just ended by itself.
+        }
+    }
 
     public ValueTask DisposeAsync()
     {
-        _sessionStop?.Cancel();
-        _sessionStop?.Dispose();
+        Disconnect();
         _channel.Dispose();
         return ValueTask.CompletedTask;
     }
 
     private async Task RunSessionAsync(CancellationToken cancellationToken)
     {
-        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         _sessionStop = stop;
         var client = new Switching.SwitchingClient(_channel);
         using var call = client.Connect(cancellationToken: stop.Token);
@@ -143,9 +152,9 @@ public sealed class EmulatedSwitch : IAsyncDisposable
                 }
             }
         }
-        catch (RpcException e) when (e.StatusCode == StatusCode.Cancelled && stop.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
+        catch (RpcException e) when (e.StatusCode == StatusCode.Cancelled && stop.IsCancellationRequested)
         {
-            // Disconnect() was called.
+            // Stopping, or Disconnect() was called.
         }
         catch (OperationCanceledException) when (stop.IsCancellationRequested)
         {
@@ -154,8 +163,10 @@ public sealed class EmulatedSwitch : IAsyncDisposable
         finally
         {
             _session = null;
+            _sessionStop = null;
             outbox.Writer.TryComplete();
             await writer.ConfigureAwait(false);
+            stop.Dispose();
         }
     }
 

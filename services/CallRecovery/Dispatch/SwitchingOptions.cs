@@ -23,7 +23,7 @@ public sealed class SwitchingOptions
     public TimeSpan GracePeriod { get; set; } = TimeSpan.FromSeconds(20);
 
     /// <summary>A callback not delivered and acknowledged this long after the drop expires: later, it is no longer a recovery. Default 5 min.</summary>
-    [Range(typeof(TimeSpan), "00:00:10", "04:00:00")]
+    [Range(typeof(TimeSpan), "00:00:01", "04:00:00")]
     public TimeSpan CallbackDeadline { get; set; } = TimeSpan.FromMinutes(5);
 
     /// <summary>A command not acknowledged within this time is sent again, to any live connection of the switch. Default 5 s.</summary>

@@ -130,8 +130,11 @@ public sealed class Scenario(string id, IKafkaEndpoint kafka, IRedisEndpoint red
     /// <summary>Every message on the dead-letter topic, read from the start by a throwaway consumer.</summary>
     public IReadOnlyList<ConsumeResult<byte[]?, byte[]?>> ReadDeadLetters(int expected) => ReadTopic(DeadLetterTopic, 1, expected);
 
-    /// <summary>Reads a topic from the start until <paramref name="expected"/> messages arrived (or the time limit).</summary>
-    public IReadOnlyList<ConsumeResult<byte[]?, byte[]?>> ReadTopic(string topic, int partitions, int expected)
+    /// <summary>
+    /// Reads a topic from the start until <paramref name="expected"/> messages arrived, the time limit passed,
+    /// or, with <paramref name="quiet"/>, no message arrived for that long ("everything there is").
+    /// </summary>
+    public IReadOnlyList<ConsumeResult<byte[]?, byte[]?>> ReadTopic(string topic, int partitions, int expected, TimeSpan? quiet = null)
     {
         using var consumer = new ConsumerBuilder<byte[]?, byte[]?>(new ConsumerConfig
         {
@@ -143,11 +146,13 @@ public sealed class Scenario(string id, IKafkaEndpoint kafka, IRedisEndpoint red
         consumer.Assign(Enumerable.Range(0, partitions).Select(p => new TopicPartitionOffset(topic, p, Offset.Beginning)));
         var results = new List<ConsumeResult<byte[]?, byte[]?>>();
         var deadline = DateTime.UtcNow + Eventually.Limit;
-        while (results.Count < expected && DateTime.UtcNow < deadline)
+        var lastArrival = DateTime.UtcNow;
+        while (results.Count < expected && DateTime.UtcNow < deadline && (quiet is null || DateTime.UtcNow - lastArrival < quiet))
         {
             if (consumer.Consume(TimeSpan.FromMilliseconds(200)) is { IsPartitionEOF: false } result)
             {
                 results.Add(result);
+                lastArrival = DateTime.UtcNow;
             }
         }
 

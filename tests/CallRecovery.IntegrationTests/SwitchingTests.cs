@@ -1,0 +1,213 @@
+using CallRecovery.Contracts.V1;
+using CallRecovery.IntegrationTests.Fixtures;
+using CallRecovery.Store;
+using CallRecovery.SwitchEmulator;
+using Google.Protobuf.WellKnownTypes;
+
+namespace CallRecovery.IntegrationTests;
+
+/// <summary>End to end: Kafka events, a real Redis, the switch API over real HTTP/2 on loopback, outcomes on Kafka.</summary>
+[Collection(RealInfrastructure.Name)]
+public sealed class SwitchingTests(Infrastructure infrastructure)
+{
+    [Fact]
+    public async Task Every_eligible_drop_yields_exactly_one_command_at_the_switch_acknowledged_and_reported()
+    {
+        await using var scenario = await infrastructure.NewScenarioAsync();
+        await using var service = new ServiceHost(scenario.Settings()).Started();
+        await using var emulator = Emulator(service, "switch-a");
+        using var stop = new CancellationTokenSource();
+        var running = emulator.RunAsync(stop.Token);
+
+        const int eligible = 20;
+        for (var i = 0; i < eligible; i++)
+        {
+            var (caller, callee) = (scenario.Number(i), scenario.Number(1000 + i));
+            await scenario.PublishAsync(Scenario.Drop($"call-{i}", caller, callee, Party.Caller), key: $"a-{i}");
+            await scenario.PublishAsync(Scenario.Drop($"call-{i}", caller, callee, Party.Callee), key: $"b-{i}");
+        }
+
+        await scenario.PublishAsync(Scenario.Drop("hung-up", scenario.Number(500), scenario.Number(501), q850: 16));
+        await scenario.PublishAsync(Scenario.Drop("short", scenario.Number(502), scenario.Number(503), answeredSeconds: 3));
+
+        await Eventually.TrueAsync(async () => (await Task.WhenAll(Enumerable.Range(0, eligible).Select(i => scenario.RecoveryAsync($"call-{i}"))))
+            .All(r => r?.State == RecoveryState.Completed), "every recovery completed");
+
+        Assert.Equal(eligible, emulator.Placed.Count);
+        Assert.Equal(eligible, emulator.Received.Count);
+        Assert.All(emulator.Received, c => Assert.Equal(1u, c.Attempt));
+        Assert.DoesNotContain(emulator.Placed.Values, c => c.CallId is "hung-up" or "short");
+        var command = emulator.Placed.Values.First();
+        Assert.True(command.Charging.ReconnectLegFree);
+        Assert.Equal("recovery.apology.free-reconnect", command.Announcement.PromptId);
+        Assert.Equal(command.RecoveryId, command.Charging.ChargingReference);
+
+        // The outcome topic has each recovery's final outcome, keyed by recovery id, after its stages.
+        await Eventually.TrueAsync(() => emulator.Unconfirmed == 0, "every report confirmed");
+        var updates = scenario.ReadTopic(scenario.OutcomeTopic, 2, expected: int.MaxValue, quiet: TimeSpan.FromSeconds(2))
+            .Select(m => (Key: System.Text.Encoding.UTF8.GetString(m.Message.Key!), Update: RecoveryUpdate.Parser.ParseFrom(m.Message.Value))).ToList();
+        foreach (var (recoveryId, outcome) in emulator.Outcomes)
+        {
+            var mine = updates.Where(u => u.Update.RecoveryId == recoveryId).ToList();
+            Assert.All(mine, u => Assert.Equal(recoveryId, u.Key));
+            Assert.Equal(outcome, mine.Last().Update.Outcome);
+        }
+
+        await stop.CancelAsync();
+        await running.DefaultTimeout();
+    }
+
+    [Fact]
+    public async Task A_switch_that_disconnects_mid_stream_gets_its_unacknowledged_commands_again_with_no_duplicate_effect()
+    {
+        await using var scenario = await infrastructure.NewScenarioAsync();
+        var settings = scenario.Settings();
+        // Long enough that only the broken connection, not the timeout, sends the commands round again.
+        settings["Switching:AcknowledgementTimeout"] = "00:01:00";
+        await using var service = new ServiceHost(settings).Started();
+
+        // The switch receives commands but dies before acknowledging them.
+        await using var silent = Emulator(service, "switch-a", acknowledge: false);
+        using var stopSilent = new CancellationTokenSource();
+        var silentRun = silent.RunAsync(stopSilent.Token);
+        const int calls = 10;
+        for (var i = 0; i < calls; i++)
+        {
+            await scenario.PublishAsync(Scenario.Drop($"call-{i}", scenario.Number(i), scenario.Number(1000 + i)));
+        }
+
+        await Eventually.TrueAsync(() => silent.Received.Count == calls, "the first connection received every command");
+        await stopSilent.CancelAsync();
+        await silentRun.DefaultTimeout();
+
+        // Its next connection gets them again, as retries, and acts on each once.
+        await using var revived = Emulator(service, "switch-a");
+        using var stop = new CancellationTokenSource();
+        var running = revived.RunAsync(stop.Token);
+        await Eventually.TrueAsync(async () => (await Task.WhenAll(Enumerable.Range(0, calls).Select(i => scenario.RecoveryAsync($"call-{i}"))))
+            .All(r => r?.State == RecoveryState.Completed), "every recovery completed after the reconnection");
+
+        Assert.Equal(calls, revived.Placed.Count);
+        Assert.All(revived.Received, c => Assert.True(c.Attempt >= 2, "a resent command is marked as a retry"));
+        Assert.Equal(silent.Received.Select(c => c.RecoveryId).Order(), revived.Placed.Keys.Order());
+        await stop.CancelAsync();
+        await running.DefaultTimeout();
+    }
+
+    [Fact]
+    public async Task Unacknowledged_commands_are_sent_again_after_the_timeout_and_the_switch_acts_once()
+    {
+        await using var scenario = await infrastructure.NewScenarioAsync(partitions: 1);
+        await using var service = new ServiceHost(scenario.Settings()).Started();
+        // Half the first deliveries are rejected as overloaded: they come again and are placed once.
+        await using var busy = Emulator(service, "switch-a", rejectRatio: 0.5);
+        using var stop = new CancellationTokenSource();
+        var running = busy.RunAsync(stop.Token);
+        const int calls = 12;
+        for (var i = 0; i < calls; i++)
+        {
+            await scenario.PublishAsync(Scenario.Drop($"call-{i}", scenario.Number(i), scenario.Number(1000 + i)));
+        }
+
+        await Eventually.TrueAsync(async () => (await Task.WhenAll(Enumerable.Range(0, calls).Select(i => scenario.RecoveryAsync($"call-{i}"))))
+            .All(r => r?.State == RecoveryState.Completed), "every recovery completed");
+        Assert.True(busy.Rejected > 0, "some deliveries were rejected");
+        Assert.Equal(calls, busy.Placed.Count);
+        Assert.True(busy.Received.Count > calls, "rejected commands were delivered again");
+        await stop.CancelAsync();
+        await running.DefaultTimeout();
+    }
+
+    [Fact]
+    public async Task Two_service_instances_with_the_switch_connected_to_only_one_deliver_everything_once()
+    {
+        await using var scenario = await infrastructure.NewScenarioAsync(partitions: 4);
+        await using var deciding = new ServiceHost(scenario.Settings()).Started();
+        await using var delivering = new ServiceHost(scenario.Settings()).Started();
+        await using var emulator = Emulator(delivering, "switch-a");
+        using var stop = new CancellationTokenSource();
+        var running = emulator.RunAsync(stop.Token);
+
+        const int calls = 40;
+        for (var i = 0; i < calls; i++)
+        {
+            await scenario.PublishAsync(Scenario.Drop($"call-{i}", scenario.Number(i), scenario.Number(1000 + i)), key: $"k-{i}");
+        }
+
+        await Eventually.TrueAsync(async () => (await Task.WhenAll(Enumerable.Range(0, calls).Select(i => scenario.RecoveryAsync($"call-{i}"))))
+            .All(r => r?.State == RecoveryState.Completed), "every recovery completed");
+        Assert.Equal(calls, emulator.Placed.Count);
+        Assert.Equal(calls, emulator.Received.Count);
+        await stop.CancelAsync();
+        await running.DefaultTimeout();
+    }
+
+    [Fact]
+    public async Task Recoveries_not_delivered_before_their_deadline_expire_with_a_reason()
+    {
+        await using var scenario = await infrastructure.NewScenarioAsync(partitions: 1);
+        var settings = scenario.Settings();
+        settings["Switching:CallbackDeadline"] = "00:00:02";
+        await using var service = new ServiceHost(settings).Started();
+
+        // No switch is connected: the command waits in Redis until its deadline, then expires.
+        await scenario.PublishAsync(Scenario.Drop("call-0", scenario.Number(0), scenario.Number(1)));
+        await Eventually.TrueAsync(async () => (await scenario.RecoveryAsync("call-0"))?.State == RecoveryState.Expired, "the recovery expired");
+        var expired = await scenario.RecoveryAsync("call-0");
+        Assert.Contains("not delivered", expired!.Detail, StringComparison.Ordinal);
+
+        var update = RecoveryUpdate.Parser.ParseFrom(Assert.Single(scenario.ReadTopic(scenario.OutcomeTopic, 2, expected: 1)).Message.Value);
+        Assert.Equal(Outcome.Expired, update.Outcome);
+        Assert.Equal(expired.RecoveryId, update.RecoveryId);
+
+        // A switch connecting afterwards gets nothing.
+        await using var late = Emulator(service, "switch-a");
+        using var stop = new CancellationTokenSource();
+        var running = late.RunAsync(stop.Token);
+        await Eventually.TrueAsync(() => late.IsConnected, "the late switch connected");
+        await scenario.PublishAsync(Scenario.Drop("call-1", scenario.Number(2), scenario.Number(3)));
+        await Eventually.TrueAsync(() => late.Received.Count > 0, "a fresh recovery reached the late switch");
+        Assert.Equal(["call-1"], late.Received.Select(c => c.CallId).Distinct());
+        await stop.CancelAsync();
+        await running.DefaultTimeout();
+    }
+
+    [Fact]
+    public async Task A_redial_between_the_parties_cancels_the_recovery()
+    {
+        await using var scenario = await infrastructure.NewScenarioAsync(partitions: 1);
+        var settings = scenario.Settings();
+        settings["Switching:GracePeriod"] = "00:00:03";
+        await using var service = new ServiceHost(settings).Started();
+        await using var emulator = Emulator(service, "switch-a");
+        using var stop = new CancellationTokenSource();
+        var running = emulator.RunAsync(stop.Token);
+
+        var (caller, callee) = (scenario.Number(0), scenario.Number(1));
+        var drop = Scenario.Drop("call-0", caller, callee);
+        await scenario.PublishAsync(drop);
+        // The dropped call's own connect report (older than the drop) cancels nothing; the callee calling back does.
+        await scenario.PublishAsync(new CallConnected { EventId = "c-own", CallId = "call-0", Caller = caller, Callee = callee, AnswerTime = drop.AnswerTime });
+        await scenario.PublishAsync(new CallConnected { EventId = "c-redial", CallId = "call-redial", Caller = callee, Callee = caller, AnswerTime = Timestamp.FromDateTimeOffset(DateTimeOffset.UtcNow) });
+
+        await Eventually.TrueAsync(async () => (await scenario.RecoveryAsync("call-0"))?.State == RecoveryState.Cancelled, "the recovery was cancelled");
+        var update = RecoveryUpdate.Parser.ParseFrom(Assert.Single(scenario.ReadTopic(scenario.OutcomeTopic, 2, expected: 1)).Message.Value);
+        Assert.Equal(Outcome.Cancelled, update.Outcome);
+        Assert.Contains("reached each other", update.Detail, StringComparison.Ordinal);
+        Assert.Empty(emulator.Received);
+        await stop.CancelAsync();
+        await running.DefaultTimeout();
+    }
+
+    private static EmulatedSwitch Emulator(ServiceHost service, string switchId, bool acknowledge = true, double rejectRatio = 0) =>
+        new(new SwitchEmulatorOptions
+        {
+            ServiceAddress = service.SwitchingAddress,
+            SwitchId = switchId,
+            InstanceId = "test-" + switchId,
+            Acknowledge = acknowledge,
+            RejectRatio = rejectRatio,
+            StageDelay = TimeSpan.FromMilliseconds(20),
+            ReconnectDelay = TimeSpan.FromMilliseconds(100),
+        });
+}
