@@ -1,0 +1,155 @@
+namespace CallRecovery.TrafficSimulator;
+
+/// <summary>
+/// What traffic to simulate and where to publish it. Ratios are fractions between 0 and 1. The same options
+/// and <see cref="Seed"/> give the same sequence of calls (numbers, outcomes, causes, ids), only the
+/// timestamps follow the clock.
+/// </summary>
+public sealed record TrafficOptions
+{
+    /// <summary>The default topic of network events.</summary>
+    public const string DefaultTopic = "callrecovery.network-events.v1";
+
+    /// <summary>Kafka bootstrap servers, e.g. "localhost:9092". Required for publishing; the generator alone ignores it.</summary>
+    public string BootstrapServers { get; init; } = string.Empty;
+
+    /// <summary>The topic to publish to. Default "callrecovery.network-events.v1".</summary>
+    public string Topic { get; init; } = DefaultTopic;
+
+    /// <summary>New calls per second (each call is one to three messages). Default 20.</summary>
+    public double CallsPerSecond { get; init; } = 20;
+
+    /// <summary>How long to generate new calls; null runs until cancelled. Default null.</summary>
+    public TimeSpan? Duration { get; init; }
+
+    /// <summary>Stop generating after this many calls; null for no limit. Default null.</summary>
+    public int? MaxCalls { get; init; }
+
+    /// <summary>Size of the pool of E.164 subscriber numbers (+4477009xxxxx), drawn from <see cref="Seed"/>. Default 1000, at most 100000.</summary>
+    public int Subscribers { get; init; } = 1000;
+
+    /// <summary>Seed of every random choice. Default 1.</summary>
+    public int Seed { get; init; } = 1;
+
+    /// <summary>
+    /// Tag inside every call id and event id (icid-&lt;RunId&gt;-…). Default null: "s" + <see cref="Seed"/>, so a
+    /// rerun with the same seed repeats the same ids (and the service treats it as a redelivery). Give each
+    /// run its own tag to publish fresh calls.
+    /// </summary>
+    public string? RunId { get; init; }
+
+    /// <summary>Share of calls that end in a network drop (answered, then a network-drop release cause). Default 0.6.</summary>
+    public double DropRatio { get; init; } = 0.6;
+
+    /// <summary>Share of calls never answered (Q.850 17/18/19, no answer time). Default 0.1. The rest ends in normal clearing.</summary>
+    public double NeverAnsweredRatio { get; init; } = 0.1;
+
+    /// <summary>Share of drops reported by both legs: a second report with the same call id, keyed callId + "/leg2". Default 0.5.</summary>
+    public double BothLegsRatio { get; init; } = 0.5;
+
+    /// <summary>Share of drops whose caller is one of the few repeat droppers, so rate limits show. Default 0.15.</summary>
+    public double RepeatDropperRatio { get; init; } = 0.15;
+
+    /// <summary>Share of the subscriber pool that are repeat droppers (at least one number). Default 0.02.</summary>
+    public double RepeatDropperPoolRatio { get; init; } = 0.02;
+
+    /// <summary>Share of (non-emergency) drops after which the two parties redial by themselves: a CallConnected with a new call id. Default 0.2.</summary>
+    public double RedialRatio { get; init; } = 0.2;
+
+    /// <summary>How long after a drop the parties' own redial is published (its answer time lies just before). Default 3 s.</summary>
+    public TimeSpan RedialDelay { get; init; } = TimeSpan.FromSeconds(3);
+
+    /// <summary>Share of calls to "112" flagged emergency. Default 0.005.</summary>
+    public double EmergencyRatio { get; init; } = 0.005;
+
+    /// <summary>Share of messages published as canonical protobuf JSON instead of binary. Default 0.2.</summary>
+    public double JsonRatio { get; init; } = 0.2;
+
+    /// <summary>Share of calls replaced by a garbage or invalid message (for the dead-letter topic). Default 0.</summary>
+    public double PoisonRatio { get; init; }
+
+    /// <summary>Switching nodes a call may be carried by. Default "msc-lon-1", "msc-man-1", "tas-ims-1".</summary>
+    public IReadOnlyList<string> SwitchingNodes { get; init; } = ["msc-lon-1", "msc-man-1", "tas-ims-1"];
+
+    /// <summary>Most deliveries awaited at once; the publisher waits for a batch before producing more. Default 1000.</summary>
+    public int MaxInFlight { get; init; } = 1000;
+
+    /// <summary>Throws <see cref="ArgumentException"/> naming the first setting out of range.</summary>
+    /// <param name="forPublishing">Also require <see cref="BootstrapServers"/> and <see cref="Topic"/>.</param>
+    public void Validate(bool forPublishing)
+    {
+        if (forPublishing && string.IsNullOrWhiteSpace(BootstrapServers))
+        {
+            throw Invalid("BootstrapServers is required.");
+        }
+
+        if (forPublishing && string.IsNullOrWhiteSpace(Topic))
+        {
+            throw Invalid("Topic is required.");
+        }
+
+        if (!(CallsPerSecond > 0) || double.IsInfinity(CallsPerSecond))
+        {
+            throw Invalid("CallsPerSecond must be a positive number.");
+        }
+
+        if (Duration is { } duration && duration < TimeSpan.Zero)
+        {
+            throw Invalid("Duration must not be negative.");
+        }
+
+        if (MaxCalls is < 0)
+        {
+            throw Invalid("MaxCalls must not be negative.");
+        }
+
+        if (Subscribers is < 2 or > 100_000)
+        {
+            throw Invalid("Subscribers must be between 2 and 100000.");
+        }
+
+        if (RunId is { } runId && (runId.Length is 0 or > 32 || !runId.All(char.IsAsciiLetterOrDigit)))
+        {
+            throw Invalid("RunId must be 1-32 ASCII letters or digits.");
+        }
+
+        CheckRatio(DropRatio, nameof(DropRatio));
+        CheckRatio(NeverAnsweredRatio, nameof(NeverAnsweredRatio));
+        if (DropRatio + NeverAnsweredRatio > 1)
+        {
+            throw Invalid("DropRatio + NeverAnsweredRatio must not exceed 1.");
+        }
+
+        CheckRatio(BothLegsRatio, nameof(BothLegsRatio));
+        CheckRatio(RepeatDropperRatio, nameof(RepeatDropperRatio));
+        CheckRatio(RepeatDropperPoolRatio, nameof(RepeatDropperPoolRatio));
+        CheckRatio(RedialRatio, nameof(RedialRatio));
+        CheckRatio(EmergencyRatio, nameof(EmergencyRatio));
+        CheckRatio(JsonRatio, nameof(JsonRatio));
+        CheckRatio(PoisonRatio, nameof(PoisonRatio));
+        if (RedialDelay < TimeSpan.Zero)
+        {
+            throw Invalid("RedialDelay must not be negative.");
+        }
+
+        if (SwitchingNodes.Count == 0 || SwitchingNodes.Any(string.IsNullOrWhiteSpace))
+        {
+            throw Invalid("SwitchingNodes must name at least one node, none blank.");
+        }
+
+        if (MaxInFlight < 1)
+        {
+            throw Invalid("MaxInFlight must be at least 1.");
+        }
+    }
+
+    private static ArgumentException Invalid(string problem) => new("TrafficOptions." + problem);
+
+    private static void CheckRatio(double value, string name)
+    {
+        if (value is < 0 or > 1 || double.IsNaN(value))
+        {
+            throw Invalid($"{name} must be between 0 and 1.");
+        }
+    }
+}
