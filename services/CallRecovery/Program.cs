@@ -21,6 +21,7 @@ var app = builder.Build();
 app.MapGrpcService<SwitchingService>();
 app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = _ => false });
 app.MapHealthChecks("/health/ready", new HealthCheckOptions { Predicate = check => check.Tags.Contains("ready") });
+app.MapPrometheusScrapingEndpoint();
 app.MapCallLookup();
 app.Run();
 

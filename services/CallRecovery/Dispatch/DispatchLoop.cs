@@ -1,4 +1,5 @@
 using CallRecovery.Contracts.V1;
+using CallRecovery.Observability;
 using CallRecovery.Store;
 using Microsoft.Extensions.Options;
 
@@ -14,6 +15,7 @@ public sealed partial class DispatchLoop(
     SwitchConnections connections,
     CallbackCommands commands,
     RecoveryScheduler scheduler,
+    CallRecoveryTelemetry telemetry,
     IOptions<SwitchingOptions> options,
     TimeProvider time,
     ILogger<DispatchLoop> logger) : BackgroundService
@@ -86,6 +88,7 @@ public sealed partial class DispatchLoop(
                     return;
                 }
 
+                telemetry.CallbackSent(w.SwitchId, recovery.Attempts, now - recovery.DropTime);
                 LogSent(recovery.RecoveryId, recovery.Attempts, w.SwitchId, connection.InstanceId);
             })).ConfigureAwait(false);
             await store.RequeueAsync(w.SwitchId, requeue, now).ConfigureAwait(false);

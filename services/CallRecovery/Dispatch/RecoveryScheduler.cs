@@ -1,6 +1,7 @@
 using CallRecovery.Contracts.V1;
 using CallRecovery.Decisions;
 using CallRecovery.Ingest;
+using CallRecovery.Observability;
 using CallRecovery.Outcomes;
 using CallRecovery.Store;
 
@@ -12,7 +13,7 @@ namespace CallRecovery.Dispatch;
 /// An ended recovery's outcome is published before it leaves the queue, so a crash in between publishes again
 /// rather than never.
 /// </summary>
-public sealed partial class RecoveryScheduler(DispatchStore store, OutcomePublisher outcomes, SwitchConnections connections, TimeProvider time, ILogger<RecoveryScheduler> logger)
+public sealed partial class RecoveryScheduler(DispatchStore store, OutcomePublisher outcomes, SwitchConnections connections, CallRecoveryTelemetry telemetry, TimeProvider time, ILogger<RecoveryScheduler> logger)
 {
     /// <summary>Queues every accepted decision; replays queue nothing twice.</summary>
     public Task ScheduleAsync(IReadOnlyList<SettledDecision> decisions) =>
@@ -64,6 +65,7 @@ public sealed partial class RecoveryScheduler(DispatchStore store, OutcomePublis
 
         if (change.Verdict == "ended")
         {
+            telemetry.RecoveryEnded(outcome.ToString(), recovery.SwitchId);
             LogEnded(recovery.RecoveryId, outcome, recovery.Detail);
         }
     }

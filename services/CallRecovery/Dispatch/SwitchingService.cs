@@ -1,6 +1,7 @@
 using System.Diagnostics.CodeAnalysis;
 using System.Security.Cryptography.X509Certificates;
 using CallRecovery.Contracts.V1;
+using CallRecovery.Observability;
 using CallRecovery.Outcomes;
 using CallRecovery.Store;
 using Duration = Google.Protobuf.WellKnownTypes.Duration;
@@ -17,6 +18,7 @@ public sealed partial class SwitchingService(
     SwitchConnections connections,
     DispatchStore store,
     OutcomePublisher outcomes,
+    CallRecoveryTelemetry telemetry,
     IOptions<SwitchingOptions> options,
     TimeProvider time,
     ILogger<SwitchingService> logger) : Switching.SwitchingBase
@@ -205,6 +207,12 @@ public sealed partial class SwitchingService(
             await store.SettleEntriesAsync(connection.SwitchId, callId).ConfigureAwait(false);
             if (change.Verdict == "new")
             {
+                telemetry.RecoveryEnded(recovery.Outcome, connection.SwitchId);
+                if (recovery.StageTimes.TryGetValue(nameof(Stage.Bridged), out var bridged))
+                {
+                    telemetry.Reconnected(bridged - recovery.DropTime);
+                }
+
                 LogOutcome(recovery.RecoveryId, recovery.Outcome, connection.SwitchId);
             }
         }

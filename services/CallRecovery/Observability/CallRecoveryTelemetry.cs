@@ -13,6 +13,10 @@ public sealed class CallRecoveryTelemetry : IDisposable
     private readonly Counter<long> _eventsConsumed;
     private readonly Counter<long> _decisions;
     private readonly Counter<long> _deadLettered;
+    private readonly Counter<long> _callbacksSent;
+    private readonly Counter<long> _outcomes;
+    private readonly Histogram<double> _dropToCallback;
+    private readonly Histogram<double> _dropToReconnected;
 
     public CallRecoveryTelemetry(IMeterFactory meterFactory)
     {
@@ -20,6 +24,12 @@ public sealed class CallRecoveryTelemetry : IDisposable
         _eventsConsumed = _meter.CreateCounter<long>("callrecovery.events.consumed", "{event}", "Network events read from Kafka.");
         _decisions = _meter.CreateCounter<long>("callrecovery.decisions", "{decision}", "Recovery decisions made, by reason (replays are not counted again).");
         _deadLettered = _meter.CreateCounter<long>("callrecovery.events.dead_lettered", "{event}", "Events sent to the dead-letter topic.");
+        _callbacksSent = _meter.CreateCounter<long>("callrecovery.callbacks.sent", "{command}", "Callback commands sent to switches (retries included, tagged).");
+        _outcomes = _meter.CreateCounter<long>("callrecovery.recoveries.outcomes", "{recovery}", "Recoveries that reached a final outcome, by outcome.");
+        _dropToCallback = _meter.CreateHistogram<double>("callrecovery.drop_to_callback.duration", "s", "From the drop to the first callback command sent to a switch.",
+            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.5, 1, 2, 5, 10, 15, 20, 30, 45, 60, 120, 300] });
+        _dropToReconnected = _meter.CreateHistogram<double>("callrecovery.drop_to_reconnected.duration", "s", "From the drop to the reconnected parties being bridged.",
+            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [5, 10, 20, 30, 45, 60, 90, 120, 180, 300, 600] });
     }
 
     public static ActivitySource ActivitySource { get; } = new(Name);
@@ -34,6 +44,20 @@ public sealed class CallRecoveryTelemetry : IDisposable
 
     public void DeadLettered(string errorCode) =>
         _deadLettered.Add(1, new KeyValuePair<string, object?>("error.type", errorCode));
+
+    public void CallbackSent(string switchId, int attempt, TimeSpan sinceDrop)
+    {
+        _callbacksSent.Add(1, new KeyValuePair<string, object?>("callrecovery.switch.id", switchId), new KeyValuePair<string, object?>("callrecovery.retry", attempt > 1));
+        if (attempt == 1)
+        {
+            _dropToCallback.Record(sinceDrop.TotalSeconds, new KeyValuePair<string, object?>("callrecovery.switch.id", switchId));
+        }
+    }
+
+    public void RecoveryEnded(string outcome, string switchId) =>
+        _outcomes.Add(1, new KeyValuePair<string, object?>("callrecovery.outcome", outcome), new KeyValuePair<string, object?>("callrecovery.switch.id", switchId));
+
+    public void Reconnected(TimeSpan sinceDrop) => _dropToReconnected.Record(sinceDrop.TotalSeconds);
 
     public void Dispose() => _meter.Dispose();
 }

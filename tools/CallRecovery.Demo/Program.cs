@@ -1,0 +1,23 @@
+using System.CommandLine;
+using CallRecovery.Demo;
+
+// The local demo: `./demo.sh` (or `dotnet run --project tools/CallRecovery.Demo`). Ctrl-C stops everything.
+var rate = new Option<double>("--rate") { Description = "Simulated calls per second.", DefaultValueFactory = _ => 20 };
+var duration = new Option<int?>("--duration") { Description = "Stop after this many seconds (default: until Ctrl-C)." };
+var plain = new Option<bool>("--plain") { Description = "Print plain text blocks instead of the live dashboard (for logs and CI)." };
+var root = new RootCommand("CallRecovery demo: embedded Kafka, redis-server, the service, simulated network traffic and emulated switches, live.")
+{
+    rate, duration, plain,
+};
+root.SetAction(async (parse, cancellationToken) =>
+{
+    using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+    if (parse.GetValue(duration) is { } seconds)
+    {
+        stop.CancelAfter(TimeSpan.FromSeconds(seconds));
+    }
+
+    var run = new DemoRun(parse.GetValue(rate), parse.GetValue(plain));
+    return await run.RunAsync(stop.Token);
+});
+return await root.Parse(args).InvokeAsync();
