@@ -1,3 +1,4 @@
+using CallRecovery;
 using CallRecovery.Decisions;
 using CallRecovery.Dispatch;
 using CallRecovery.Ingest;
@@ -18,12 +19,18 @@ builder.Services
     .AddOutcomes();
 
 var app = builder.Build();
+if (!app.ConfigurationIsValid())
+{
+    return 2;
+}
+
 app.MapGrpcService<SwitchingService>();
 app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = _ => false });
 app.MapHealthChecks("/health/ready", new HealthCheckOptions { Predicate = check => check.Tags.Contains("ready") });
 app.MapPrometheusScrapingEndpoint();
 app.MapCallLookup();
 app.Run();
+return 0;
 
 /// <summary>The entry point, visible to WebApplicationFactory in the tests.</summary>
 public partial class Program;

@@ -1,23 +1,34 @@
 using System.CommandLine;
-using CallRecovery.Demo;
 
-// The local demo: `./demo.sh` (or `dotnet run --project tools/CallRecovery.Demo`). Ctrl-C stops everything.
-var rate = new Option<double>("--rate") { Description = "Simulated calls per second.", DefaultValueFactory = _ => 20 };
-var duration = new Option<int?>("--duration") { Description = "Stop after this many seconds (default: until Ctrl-C)." };
-var plain = new Option<bool>("--plain") { Description = "Print plain text blocks instead of the live dashboard (for logs and CI)." };
-var root = new RootCommand("CallRecovery demo: embedded Kafka, redis-server, the service, simulated network traffic and emulated switches, live.")
+namespace CallRecovery.Demo;
+
+/// <summary>
+/// The local demo: `./demo.sh` (or `dotnet run --project tools/CallRecovery.Demo`). Ctrl-C stops everything.
+/// A named class, not top-level statements: ASP.NET Core makes a top-level Program public, which would clash
+/// with the service's own Program wherever both are referenced.
+/// </summary>
+internal static class Program
 {
-    rate, duration, plain,
-};
-root.SetAction(async (parse, cancellationToken) =>
-{
-    using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-    if (parse.GetValue(duration) is { } seconds)
+    public static async Task<int> Main(string[] args)
     {
-        stop.CancelAfter(TimeSpan.FromSeconds(seconds));
-    }
+        var rate = new Option<double>("--rate") { Description = "Simulated calls per second.", DefaultValueFactory = _ => 20 };
+        var duration = new Option<int?>("--duration") { Description = "Stop after this many seconds (default: until Ctrl-C)." };
+        var plain = new Option<bool>("--plain") { Description = "Print plain text blocks instead of the live dashboard (for logs and CI)." };
+        var root = new RootCommand("CallRecovery demo: embedded Kafka, redis-server, the service, simulated network traffic and emulated switches, live.")
+        {
+            rate, duration, plain,
+        };
+        root.SetAction(async (parse, cancellationToken) =>
+        {
+            using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            if (parse.GetValue(duration) is { } seconds)
+            {
+                stop.CancelAfter(TimeSpan.FromSeconds(seconds));
+            }
 
-    var run = new DemoRun(parse.GetValue(rate), parse.GetValue(plain));
-    return await run.RunAsync(stop.Token);
-});
-return await root.Parse(args).InvokeAsync();
+            var run = new DemoRun(parse.GetValue(rate), parse.GetValue(plain));
+            return await run.RunAsync(stop.Token);
+        });
+        return await root.Parse(args).InvokeAsync();
+    }
+}

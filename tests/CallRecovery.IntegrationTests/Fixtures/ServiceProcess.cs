@@ -23,11 +23,18 @@ public sealed class ServiceProcess : IDisposable
 
     public string Output => string.Join('\n', _output);
 
-    public static ServiceProcess Start(IReadOnlyDictionary<string, string?> settings)
+    public int ProcessId => _process.Id;
+
+    public bool HasExited => _process.HasExited;
+
+    public int ExitCode => _process.ExitCode;
+
+    /// <summary>The service (CallRecovery.dll), or another program built beside the tests, with settings as environment variables.</summary>
+    public static ServiceProcess Start(IReadOnlyDictionary<string, string?> settings, string program = "CallRecovery.dll", params string[] arguments)
     {
         var start = new ProcessStartInfo("dotnet")
         {
-            ArgumentList = { Path.Combine(AppContext.BaseDirectory, "CallRecovery.dll") },
+            ArgumentList = { Path.Combine(AppContext.BaseDirectory, program) },
             WorkingDirectory = AppContext.BaseDirectory,
             RedirectStandardOutput = true,
             RedirectStandardError = true,
@@ -35,6 +42,11 @@ public sealed class ServiceProcess : IDisposable
         start.Environment["Kestrel__Endpoints__Http__Url"] = $"http://127.0.0.1:{RedisServer.FreePort()}";
         start.Environment["Kestrel__Endpoints__Switching__Url"] = $"http://127.0.0.1:{RedisServer.FreePort()}";
         start.Environment["DOTNET_ENVIRONMENT"] = "Production";
+        foreach (var argument in arguments)
+        {
+            start.ArgumentList.Add(argument);
+        }
+
         foreach (var (key, value) in settings)
         {
             start.Environment[key.Replace(":", "__", StringComparison.Ordinal)] = value;
@@ -42,6 +54,15 @@ public sealed class ServiceProcess : IDisposable
 
         return new ServiceProcess(Process.Start(start) ?? throw new InvalidOperationException("Could not start the service process."));
     }
+
+    /// <summary>Sends a POSIX signal (INT for Ctrl-C, TERM as Kubernetes does).</summary>
+    public void Signal(string signal)
+    {
+        using var kill = Process.Start("kill", ["-" + signal, _process.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+        kill.WaitForExit();
+    }
+
+    public Task WaitForExitAsync() => _process.WaitForExitAsync().WaitAsync(Eventually.Limit);
 
     /// <summary>SIGKILL: no shutdown hooks, no final commit, as when a node dies.</summary>
     public void Kill()

@@ -1,0 +1,63 @@
+using System.Diagnostics;
+using System.Text.RegularExpressions;
+using CallRecovery.IntegrationTests.Fixtures;
+
+namespace CallRecovery.IntegrationTests;
+
+/// <summary>The README's first command and the service's start-up, as a new user meets them.</summary>
+public sealed partial class LocalRunTests
+{
+    [Fact]
+    public async Task The_demo_runs_shows_recoveries_and_stops_cleanly_on_ctrl_c()
+    {
+        using var demo = ServiceProcess.Start(new Dictionary<string, string?>(), "CallRecovery.Demo.dll", "--plain", "--rate", "20");
+        await Eventually.TrueAsync(() => CallbacksSent().IsMatch(demo.Output) && demo.Output.Contains("we called back", StringComparison.Ordinal), "the demo shows callbacks and recovery stories", TimeSpan.FromSeconds(90));
+        var processes = ChildProcesses().Match(demo.Output);
+        Assert.True(processes.Success, "the demo names its redis-server and service processes");
+
+        demo.Signal("INT");
+        await demo.WaitForExitAsync();
+
+        Assert.Equal(0, demo.ExitCode);
+        Assert.Contains("Stopped:", demo.Output, StringComparison.Ordinal);
+        
+        Assert.False(FullNumber().IsMatch(demo.Output), "no full phone number on the console");
+        foreach (var pid in new[] { processes.Groups["redis"].Value, processes.Groups["service"].Value })
+        {
+            Assert.False(IsRunning(int.Parse(pid, System.Globalization.CultureInfo.InvariantCulture)), $"process {pid} was stopped");
+        }
+    }
+
+    [Fact]
+    public async Task The_service_says_what_is_missing_when_kafka_and_redis_are_not_configured()
+    {
+        using var service = ServiceProcess.Start(new Dictionary<string, string?>());
+        await service.WaitForExitAsync();
+
+        Assert.NotEqual(0, service.ExitCode);
+        Assert.Contains("Kafka:BootstrapServers is required", service.Output, StringComparison.Ordinal);
+        Assert.Contains("Redis:ConnectionString is required", service.Output, StringComparison.Ordinal);
+    }
+
+    private static bool IsRunning(int pid)
+    {
+        try
+        {
+            using var process = Process.GetProcessById(pid);
+            return !process.HasExited;
+        }
+        catch (ArgumentException)
+        {
+            return false;
+        }
+    }
+
+    [GeneratedRegex(@"Callbacks: sent [1-9]")]
+    private static partial Regex CallbacksSent();
+
+    [GeneratedRegex(@"redis-server (?<redis>\d+), service (?<service>\d+)")]
+    private static partial Regex ChildProcesses();
+
+    [GeneratedRegex(@"\+\d{9,}")]
+    private static partial Regex FullNumber();
+}
