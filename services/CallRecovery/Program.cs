@@ -25,6 +25,8 @@ if (!app.ConfigurationIsValid())
 }
 
 app.MapGrpcService<SwitchingService>();
+app.MapGrpcService<RecoveryLookupService>();
+app.MapGrpcHealthChecksService();
 app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = _ => false });
 app.MapHealthChecks("/health/ready", new HealthCheckOptions { Predicate = check => check.Tags.Contains("ready") });
 app.MapPrometheusScrapingEndpoint();

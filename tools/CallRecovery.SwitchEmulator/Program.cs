@@ -4,7 +4,7 @@ using CallRecovery.Contracts.V1;
 using CallRecovery.SwitchEmulator;
 
 // An emulated switch pool: `dotnet run -- --service http://127.0.0.1:8081 --switch-id switch-lon --instances 2`.
-var service = new Option<Uri>("--service") { Description = "The service's switch endpoint (HTTP/2).", DefaultValueFactory = _ => new Uri("http://127.0.0.1:8081") };
+var service = new Option<string>("--service") { Description = "The service's switch endpoint (HTTP/2).", DefaultValueFactory = _ => "http://127.0.0.1:8081" };
 var switchId = new Option<string>("--switch-id") { Description = "Switch (pool) id.", DefaultValueFactory = _ => "switch-default" };
 var instances = new Option<int>("--instances") { Description = "Instances in the pool, each with its own stream.", DefaultValueFactory = _ => 1 };
 var window = new Option<uint>("--window") { Description = "Unacknowledged commands per instance.", DefaultValueFactory = _ => 16 };
@@ -22,7 +22,7 @@ root.SetAction(async (parse, cancellationToken) =>
 {
     var options = new SwitchEmulatorOptions
     {
-        ServiceAddress = parse.GetValue(service)!,
+        ServiceAddress = new Uri(parse.GetValue(service)!),
         SwitchId = parse.GetValue(switchId)!,
         MaxUnacknowledged = parse.GetValue(window),
         RejectRatio = parse.GetValue(rejectRatio),

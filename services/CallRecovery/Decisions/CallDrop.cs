@@ -19,6 +19,9 @@ public sealed record CallDrop(
     string Reporter)
 {
     public TimeSpan? AnsweredDuration => AnswerTime is { } answered ? DropTime - answered : null;
+
+    /// <summary>W3C trace context of the span that processed this report; a recovery's trace continues from it.</summary>
+    public string TraceParent { get; init; } = string.Empty;
 }
 
 /// <summary>A release cause as "protocol:code" (q850:41) or "protocol:name" (radio:radio-connection-with-ue-lost).</summary>

@@ -28,7 +28,7 @@ public sealed partial class RecoveryDecider(DropClassifier classifier, SwitchRou
 
                     var classification = classifier.Classify(drop);
                     var draft = Draft(drop, classification, now);
-                    pending.Add(classification.IsCandidate ? new PendingDecision(draft, classification, drop, router.Plan(drop.SwitchingNode, drop.DropTime)) : new PendingDecision(draft));
+                    pending.Add(classification.IsCandidate ? new PendingDecision(draft, classification, drop, router.Plan(drop.SwitchingNode, drop.DropTime)) : new PendingDecision(draft, Drop: drop));
                     break;
                 case ConnectionReported { Emergency: true } connection:
                     emergencies.Add(new EmergencyCall(connection.Caller, connection.AnswerTime));

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using CallRecovery.Contracts.V1;
 using CallRecovery.Observability;
 using CallRecovery.Store;
@@ -77,7 +78,11 @@ public sealed partial class DispatchLoop(
                     return;
                 }
 
-                if (!connection.TrySend(new ServiceMessage { Command = commands.From(recovery) }))
+                using var span = RecoveryTracing.StartStep("dispatch", recovery, ActivityKind.Producer);
+                var command = commands.From(recovery);
+                command.Traceparent = span?.Id ?? recovery.TraceParent;
+                command.Tracestate = span?.TraceStateString ?? string.Empty;
+                if (!connection.TrySend(new ServiceMessage { Command = command }))
                 {
                     connection.Release(callId);
                     lock (requeue)

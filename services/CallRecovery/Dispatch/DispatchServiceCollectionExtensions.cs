@@ -18,6 +18,7 @@ public static class DispatchServiceCollectionExtensions
             .Validate(o => o.Announcement.Languages.Keys.All(p => p.StartsWith('+')), "Switching:Announcement:Languages keys must be E.164 prefixes starting with '+'.")
             .ValidateOnStart();
         services.AddGrpc();
+        services.AddGrpcHealthChecks();
         services.AddOptions<KestrelServerOptions>().Configure<IOptions<SwitchingOptions>>((kestrel, switching) => ConfigureTransport(kestrel, switching.Value));
         services.AddSingleton<SwitchRouter>();
         services.AddSingleton<SwitchConnections>();

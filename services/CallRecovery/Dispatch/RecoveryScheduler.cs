@@ -56,6 +56,8 @@ public sealed partial class RecoveryScheduler(DispatchStore store, OutcomePublis
             return;
         }
 
+        using var span = RecoveryTracing.StartStep(outcome == Outcome.Expired ? "expire" : "cancel", recovery, System.Diagnostics.ActivityKind.Internal);
+        span?.SetTag(RecoveryTracing.Outcome, outcome.ToString()).SetTag(RecoveryTracing.Detail, recovery.Detail);
         await outcomes.PublishOutcomeAsync(recovery, outcome).ConfigureAwait(false);
         await store.SettleEntriesAsync(recovery.SwitchId, recovery.CallId).ConfigureAwait(false);
         foreach (var holder in connections.Release(recovery.CallId))

@@ -55,6 +55,11 @@ public sealed class SwitchingOptions
     /// <summary>PEM file of the certificate authority that signs switch client certificates. Required with <see cref="RequireClientCertificate"/>.</summary>
     public string? ClientCertificateAuthorityPath { get; set; }
 
+    /// <summary>With <see cref="RequireClientCertificate"/>, the certificate common names allowed to use the recovery lookup. Default ["callrecovery-lookup"].</summary>
+    public string[]? LookupClientNames { get; set; }
+
+    public IReadOnlyList<string> EffectiveLookupClientNames => LookupClientNames is { Length: > 0 } names ? names : ["callrecovery-lookup"];
+
     /// <summary>The announcement played to the customer.</summary>
     public AnnouncementOptions Announcement { get; set; } = new();
 }

@@ -131,7 +131,14 @@ public sealed partial class SwitchingService(
     private async Task AcknowledgeAsync(SwitchConnection connection, CommandAck ack)
     {
         var callId = CallIdOf(ack.RecoveryId);
-        var verdict = await store.AcknowledgeAsync(callId, connection.SwitchId, ack.Attempt, ack.Accepted, $"{ack.RejectReason}: {ack.Detail}", time.GetUtcNow()).ConfigureAwait(false);
+        var (verdict, traceParent) = await store.AcknowledgeAsync(callId, connection.SwitchId, ack.Attempt, ack.Accepted, $"{ack.RejectReason}: {ack.Detail}", time.GetUtcNow()).ConfigureAwait(false);
+        using var span = RecoveryTracing.StartStep("acknowledge", traceParent, ack.RecoveryId, callId, connection.SwitchId);
+        span?.SetTag(RecoveryTracing.Attempt, (int)ack.Attempt).SetTag("callrecovery.acknowledgement", verdict);
+        if (!ack.Accepted)
+        {
+            span?.SetTag("callrecovery.reject_reason", ack.RejectReason.ToString());
+        }
+
         connection.Release(callId);
         switch (verdict)
         {
@@ -167,6 +174,9 @@ public sealed partial class SwitchingService(
 
         if (change.Recovery is { } recovery)
         {
+            using var span = RecoveryTracing.StartStep("progress", recovery);
+            span?.SetTag(RecoveryTracing.Stage, report.Stage.ToString());
+
             // Published again for a repeated report too: the first publication may not have happened (at least once).
             await outcomes.PublishStageAsync(recovery, report.Stage, at).ConfigureAwait(false);
             if (connection.Release(callId))
@@ -202,6 +212,8 @@ public sealed partial class SwitchingService(
 
         if (change.Recovery is { } recovery)
         {
+            using var span = RecoveryTracing.StartStep("outcome", recovery);
+            span?.SetTag(RecoveryTracing.Outcome, recovery.Outcome);
             await outcomes.PublishOutcomeAsync(recovery, Enum.Parse<Outcome>(recovery.Outcome)).ConfigureAwait(false);
             connection.Release(callId);
             await store.SettleEntriesAsync(connection.SwitchId, callId).ConfigureAwait(false);

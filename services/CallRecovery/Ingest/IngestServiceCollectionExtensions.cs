@@ -14,6 +14,7 @@ public static class IngestServiceCollectionExtensions
             .ValidateOnStart();
         services.AddOptions<EventValidationOptions>().BindConfiguration(EventValidationOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton<DependencyHealth>();
+        services.AddSingleton<ConsumerLag>();
         services.AddSingleton<NetworkEventReader>();
         services.AddSingleton(sp => BuildProducer(sp.GetRequiredService<IOptions<KafkaOptions>>().Value));
         services.AddSingleton<DeadLetterPublisher>();

@@ -1,8 +1,10 @@
+using System.Diagnostics;
 using System.Text.Json;
 using CallRecovery.Decisions;
 using CallRecovery.Dispatch;
 using CallRecovery.Observability;
 using Confluent.Kafka;
+using CallRecovery.Store;
 using Microsoft.Extensions.Options;
 using Polly;
 using Polly.Retry;
@@ -22,6 +24,7 @@ public sealed partial class NetworkEventConsumer(
     RecoveryScheduler scheduler,
     DeadLetterPublisher deadLetters,
     DependencyHealth health,
+    ConsumerLag lag,
     CallRecoveryTelemetry telemetry,
     ILogger<NetworkEventConsumer> logger) : BackgroundService
 {
@@ -70,12 +73,27 @@ public sealed partial class NetworkEventConsumer(
             }
 
             var paused = new List<TopicPartition>();
+            var read = new List<ReadEvent>(batch.Count);
+            var started = DateTimeOffset.UtcNow;
             var context = ResilienceContextPool.Shared.Get(stoppingToken);
             context.Properties.Set(BatchKey, batch);
             context.Properties.Set(PausedKey, paused);
+            IReadOnlyList<SettledDecision> settled;
             try
             {
-                await retry.ExecuteAsync(static async (ctx, self) => await self.ProcessAsync(ctx.Properties.GetValue(BatchKey, [])).ConfigureAwait(false), context, this).ConfigureAwait(false);
+                settled = await retry.ExecuteAsync(
+                    static async (ctx, state) => await state.Self.ProcessAsync(ctx.Properties.GetValue(BatchKey, []), state.Read).ConfigureAwait(false),
+                    context,
+                    (Self: this, Read: read)).ConfigureAwait(false);
+            }
+            catch
+            {
+                foreach (var item in read)
+                {
+                    item.Activity?.Dispose();
+                }
+
+                throw;
             }
             finally
             {
@@ -87,36 +105,79 @@ public sealed partial class NetworkEventConsumer(
             {
                 consumer.Resume(paused);
             }
+
+            EndSpans(read, settled, started);
         }
     }
 
     private static readonly ResiliencePropertyKey<List<ConsumeResult<byte[]?, byte[]?>>> BatchKey = new("batch");
     private static readonly ResiliencePropertyKey<List<TopicPartition>> PausedKey = new("paused");
 
-    private async Task ProcessAsync(IReadOnlyList<ConsumeResult<byte[]?, byte[]?>> batch)
+    /// <summary>A message read once per batch (not per retry): what it turned out to be and its process span.</summary>
+    private sealed record ReadEvent(ConsumeResult<byte[]?, byte[]?> Source, IngestedEvent Event, Activity? Activity);
+
+    private async Task<IReadOnlyList<SettledDecision>> ProcessAsync(IReadOnlyList<ConsumeResult<byte[]?, byte[]?>> batch, List<ReadEvent> read)
     {
-        var events = new List<IngestedEvent>(batch.Count);
-        var rejects = new List<(ConsumeResult<byte[]?, byte[]?>, RejectedEvent)>();
-        foreach (var result in batch)
+        // The batch only grows (late messages join it while paused); read what is new.
+        for (var i = read.Count; i < batch.Count; i++)
         {
-            var ingested = reader.Read(result.Message);
-            events.Add(ingested);
-            if (ingested is RejectedEvent rejected)
-            {
-                rejects.Add((result, rejected));
-                LogRejected(result.Topic, result.Partition.Value, result.Offset.Value, rejected.ErrorCode, rejected.Message);
-            }
+            read.Add(Read(batch[i]));
         }
 
-        await Task.WhenAll(Guard(DecideAndScheduleAsync(events)), Guard(deadLetters.PublishAsync(rejects))).ConfigureAwait(false);
+        var events = read.Select(r => r.Event).ToList();
+        var rejects = read.Where(r => r.Event is RejectedEvent).Select(r => (r.Source, (RejectedEvent)r.Event)).ToList();
+        var decided = DecideAndScheduleAsync(events);
+        await Task.WhenAll(Guard(decided), Guard(deadLetters.PublishAsync(rejects))).ConfigureAwait(false);
         health.RedisWorks();
+        return await decided.ConfigureAwait(false);
     }
 
-    private async Task DecideAndScheduleAsync(IReadOnlyList<IngestedEvent> events)
+    private ReadEvent Read(ConsumeResult<byte[]?, byte[]?> result)
+    {
+        var activity = RecoveryTracing.StartProcess(result, _options.GroupId);
+        var ingested = reader.Read(result.Message);
+        switch (ingested)
+        {
+            case RejectedEvent rejected:
+                RecoveryTracing.Failed(activity, rejected.ErrorCode, rejected.Message);
+                activity?.SetTag(RecoveryTracing.CallId, rejected.CallId);
+                LogRejected(result.Topic, result.Partition.Value, result.Offset.Value, rejected.ErrorCode, rejected.Message);
+                break;
+            case DropReported reported when activity is not null:
+                ingested = reported with { Drop = reported.Drop with { TraceParent = activity.Id ?? string.Empty } };
+                break;
+        }
+
+        return new ReadEvent(result, ingested, activity);
+    }
+
+    /// <summary>Each event's decide (and schedule) span, then the end of its process span.</summary>
+    private static void EndSpans(List<ReadEvent> read, IReadOnlyList<SettledDecision> settled, DateTimeOffset started)
+    {
+        var byEvent = new Dictionary<(string, string), SettledDecision>();
+        foreach (var decision in settled)
+        {
+            byEvent.TryAdd((decision.Record.CallId, decision.Record.EventId), decision);
+        }
+
+        foreach (var item in read)
+        {
+            if (item.Event is DropReported && byEvent.TryGetValue((item.Event.CallId, item.Event.EventId), out var decision))
+            {
+                var plan = decision.Record.Reason == DecisionReason.Accepted ? decision.Pending.Plan : null;
+                RecoveryTracing.Decided(item.Activity, decision.Record, started, plan);
+            }
+
+            item.Activity?.Dispose();
+        }
+    }
+
+    private async Task<IReadOnlyList<SettledDecision>> DecideAndScheduleAsync(IReadOnlyList<IngestedEvent> events)
     {
         var settled = await decider.DecideAsync(events).ConfigureAwait(false);
         await scheduler.ScheduleAsync(settled).ConfigureAwait(false);
         await scheduler.CancelOnRedialAsync([.. events.OfType<ConnectionReported>()]).ConfigureAwait(false);
+        return settled;
     }
 
     /// <summary>Notes which dependency failed, for readiness, and lets the retry see the failure.</summary>
@@ -271,7 +332,9 @@ public sealed partial class NetworkEventConsumer(
             })
             .SetStatisticsHandler((_, json) =>
             {
-                if (AnyBrokerUp(json))
+                using var statistics = JsonDocument.Parse(json);
+                lag.Update(statistics.RootElement);
+                if (AnyBrokerUp(statistics.RootElement))
                 {
                     health.KafkaWorks();
                 }
@@ -304,10 +367,9 @@ public sealed partial class NetworkEventConsumer(
     }
 
     /// <summary>librdkafka statistics list every broker with its state; brokers with a node id are real ones.</summary>
-    internal static bool AnyBrokerUp(string statisticsJson)
+    internal static bool AnyBrokerUp(JsonElement statistics)
     {
-        using var document = JsonDocument.Parse(statisticsJson);
-        if (!document.RootElement.TryGetProperty("brokers", out var brokers))
+        if (!statistics.TryGetProperty("brokers", out var brokers))
         {
             return false;
         }

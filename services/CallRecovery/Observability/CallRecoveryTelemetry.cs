@@ -1,6 +1,8 @@
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
 using CallRecovery.Decisions;
+using CallRecovery.Dispatch;
+using CallRecovery.Ingest;
 
 namespace CallRecovery.Observability;
 
@@ -18,9 +20,16 @@ public sealed class CallRecoveryTelemetry : IDisposable
     private readonly Histogram<double> _dropToCallback;
     private readonly Histogram<double> _dropToReconnected;
 
-    public CallRecoveryTelemetry(IMeterFactory meterFactory)
+    public CallRecoveryTelemetry(IMeterFactory meterFactory, ConsumerLag lag, SwitchConnections connections)
     {
         _meter = meterFactory.Create(Name);
+        _meter.CreateObservableGauge("callrecovery.consumer.lag", () => lag.Current.Select(l => new Measurement<long>(l.Value,
+            new KeyValuePair<string, object?>("messaging.destination.name", l.Key.Topic),
+            new KeyValuePair<string, object?>("messaging.destination.partition.id", l.Key.Partition))), "{message}", "Events waiting in Kafka behind this replica's position, per assigned partition.");
+        _meter.CreateObservableGauge("callrecovery.switch.connections", () => connections.All().GroupBy(c => c.SwitchId).Select(g => new Measurement<int>(g.Count(),
+            new KeyValuePair<string, object?>("callrecovery.switch.id", g.Key))), "{connection}", "Switch streams connected to this replica.");
+        _meter.CreateObservableGauge("callrecovery.switch.unacknowledged", () => connections.All().GroupBy(c => c.SwitchId).Select(g => new Measurement<int>(g.Sum(c => c.Window - c.Free),
+            new KeyValuePair<string, object?>("callrecovery.switch.id", g.Key))), "{command}", "Commands sent on this replica's switch streams and not yet acknowledged.");
         _eventsConsumed = _meter.CreateCounter<long>("callrecovery.events.consumed", "{event}", "Network events read from Kafka.");
         _decisions = _meter.CreateCounter<long>("callrecovery.decisions", "{decision}", "Recovery decisions made, by reason (replays are not counted again).");
         _deadLettered = _meter.CreateCounter<long>("callrecovery.events.dead_lettered", "{event}", "Events sent to the dead-letter topic.");

@@ -1,6 +1,7 @@
 using System.Text;
 using CallRecovery.Contracts.V1;
 using CallRecovery.Ingest;
+using CallRecovery.Observability;
 using CallRecovery.Store;
 using Confluent.Kafka;
 using Google.Protobuf;
@@ -43,10 +44,12 @@ public sealed class OutcomePublisher(IProducer<byte[]?, byte[]?> producer, IOpti
 
     private async Task PublishAsync(RecoveryRecord recovery, RecoveryUpdate update)
     {
+        using var span = RecoveryTracing.StartPublish(_topic, recovery);
         var headers = new Headers { { NetworkEventReader.ContentTypeHeader, "application/x-protobuf"u8.ToArray() } };
-        if (recovery.TraceParent.Length > 0)
+        var traceParent = span?.Id ?? recovery.TraceParent;
+        if (traceParent.Length > 0)
         {
-            headers.Add("traceparent", Encoding.ASCII.GetBytes(recovery.TraceParent));
+            headers.Add(RecoveryTracing.TraceParentHeader, Encoding.ASCII.GetBytes(traceParent));
         }
 
         await producer.ProduceAsync(_topic, new Message<byte[]?, byte[]?>

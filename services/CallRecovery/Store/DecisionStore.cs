@@ -47,8 +47,10 @@ public sealed class DecisionStore(IConnectionMultiplexer redis, IOptions<RedisOp
         }
 
         var protections = emergencyCalls.Select(call => Protect(db, call)).ToArray();
+        var indexed = IndexSubscribers(db, batch);
         await Task.WhenAll(round1).ConfigureAwait(false);
         await Task.WhenAll(protections).ConfigureAwait(false);
+        await Task.WhenAll(indexed).ConfigureAwait(false);
 
         var open = new List<int>();
         for (var i = 0; i < batch.Count; i++)
@@ -123,6 +125,10 @@ public sealed class DecisionStore(IConnectionMultiplexer redis, IOptions<RedisOp
         return (records, recovery.Result.Length == 0 ? null : RecoveryRecord.FromHash(recovery.Result));
     }
 
+    /// <summary>A subscriber's most recent dropped calls, newest first.</summary>
+    public async Task<IReadOnlyList<string>> CallsOfAsync(string number, int most) =>
+        [.. (await redis.GetDatabase().SortedSetRangeByRankAsync(_keys.SubscriberCalls(number), 0, most - 1, Order.Descending).ConfigureAwait(false)).Select(v => v.ToString())];
+
     public Task SetOptOutAsync(string number, bool optedOut)
     {
         var db = redis.GetDatabase();
@@ -146,6 +152,24 @@ public sealed class DecisionStore(IConnectionMultiplexer redis, IOptions<RedisOp
         }
 
         return db.ScriptEvaluateAsync(LuaScripts.SettleCall, [_keys.CallDecisions(draft.CallId), _keys.Recovery(draft.CallId)], [.. args]);
+    }
+
+    /// <summary>Both parties' call lists (the latest 100), so an engineer can look a subscriber up; pipelined with round 1.</summary>
+    private List<Task> IndexSubscribers(IDatabaseAsync db, IReadOnlyList<PendingDecision> batch)
+    {
+        var work = new List<Task>();
+        foreach (var drop in batch.Select(p => p.Drop).OfType<CallDrop>())
+        {
+            foreach (var number in new[] { drop.Caller, drop.Callee }.Where(PhoneNumbers.IsE164))
+            {
+                var key = _keys.SubscriberCalls(number);
+                work.Add(db.SortedSetAddAsync(key, drop.CallId, drop.DropTime.ToUnixTimeMilliseconds()));
+                work.Add(db.SortedSetRemoveRangeByRankAsync(key, 0, -101));
+                work.Add(db.KeyExpireAsync(key, TimeSpan.FromMilliseconds(_retentionMs)));
+            }
+        }
+
+        return work;
     }
 
     private Task<RedisResult> Admit(IDatabaseAsync db, string number, string callId, long now, bool reserve) =>
@@ -186,7 +210,7 @@ public sealed class DecisionStore(IConnectionMultiplexer redis, IOptions<RedisOp
             SwitchId = plan.SwitchId,
             DueAt = plan.DueAt,
             Deadline = plan.Deadline,
-            TraceParent = System.Diagnostics.Activity.Current?.Id ?? string.Empty,
+            TraceParent = drop.TraceParent,
         };
     }
 

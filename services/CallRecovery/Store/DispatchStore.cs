@@ -58,11 +58,12 @@ public sealed class DispatchStore(IConnectionMultiplexer redis, IOptions<RedisOp
         return reply.Verdict == "send" ? reply.Recovery : null;
     }
 
-    public async Task<string> AcknowledgeAsync(string callId, string switchId, uint attempt, bool accepted, string detail, DateTimeOffset now)
+    /// <summary>Records an acknowledgement; returns the verdict and the recovery's trace context.</summary>
+    public async Task<(string Verdict, string TraceParent)> AcknowledgeAsync(string callId, string switchId, uint attempt, bool accepted, string detail, DateTimeOffset now)
     {
-        var result = await Db.ScriptEvaluateAsync(LuaScripts.AcknowledgeRecovery, [_keys.Recovery(callId)],
-            [switchId, attempt, accepted ? "1" : "0", detail, now.ToUnixTimeMilliseconds()]).ConfigureAwait(false);
-        return (string)((RedisResult[])result!)[0]!;
+        var reply = (RedisResult[])(await Db.ScriptEvaluateAsync(LuaScripts.AcknowledgeRecovery, [_keys.Recovery(callId)],
+            [switchId, attempt, accepted ? "1" : "0", detail, now.ToUnixTimeMilliseconds()]).ConfigureAwait(false))!;
+        return ((string)reply[0]!, (string?)reply[2] ?? string.Empty);
     }
 
     public Task<RecoveryChange> ReportProgressAsync(string callId, string switchId, string stage, DateTimeOffset at) =>

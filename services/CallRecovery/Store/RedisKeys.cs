@@ -18,6 +18,9 @@ public sealed class RedisKeys(string prefix)
 
     public RedisKey EmergencyProtection(string number) => $"{prefix}:{{s:{number}}}:emergency";
 
+    /// <summary>A subscriber's dropped calls (call id scored by drop time), either party, for engineers' lookups.</summary>
+    public RedisKey SubscriberCalls(string number) => $"{prefix}:{{s:{number}}}:calls";
+
     /// <summary>A switch's commands waiting to be sent (call id scored by due time).</summary>
     public RedisKey SwitchDue(string switchId) => $"{prefix}:{{w:{switchId}}}:due";
 

@@ -85,15 +85,20 @@ public sealed class Scenario(string id, IKafkaEndpoint kafka, IRedisEndpoint red
     public Task PublishAsync(CallDropped drop, string? key = null) =>
         PublishRawAsync(new NetworkEvent { CallDropped = drop }.ToByteArray(), key ?? drop.CallId);
 
-    public async Task PublishRawAsync(byte[] value, string key, string? contentType = null, int? partition = null)
+    public async Task PublishRawAsync(byte[] value, string key, string? contentType = null, int? partition = null, Dictionary<string, string>? headers = null)
     {
-        var headers = new Headers();
+        var kafkaHeaders = new Headers();
         if (contentType is not null)
         {
-            headers.Add("content-type", Encoding.UTF8.GetBytes(contentType));
+            kafkaHeaders.Add("content-type", Encoding.UTF8.GetBytes(contentType));
         }
 
-        var message = new Message<byte[]?, byte[]?> { Key = Encoding.UTF8.GetBytes(key), Value = value, Headers = headers };
+        foreach (var (name, text) in headers ?? [])
+        {
+            kafkaHeaders.Add(name, Encoding.UTF8.GetBytes(text));
+        }
+
+        var message = new Message<byte[]?, byte[]?> { Key = Encoding.UTF8.GetBytes(key), Value = value, Headers = kafkaHeaders };
         if (partition is { } p)
         {
             await _producer.ProduceAsync(new TopicPartition(InputTopic, p), message).DefaultTimeout();

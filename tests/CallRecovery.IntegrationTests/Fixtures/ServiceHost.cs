@@ -1,6 +1,8 @@
 using System.Globalization;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Mvc.Testing;
+using Microsoft.AspNetCore.TestHost;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace CallRecovery.IntegrationTests.Fixtures;
 
@@ -11,9 +13,13 @@ namespace CallRecovery.IntegrationTests.Fixtures;
 public sealed class ServiceHost : WebApplicationFactory<Program>
 {
     private readonly Dictionary<string, string?> _settings;
+    private readonly Action<IServiceCollection>? _services;
 
-    public ServiceHost(IReadOnlyDictionary<string, string?> settings)
+    /// <param name="settings">Configuration, as keys and values.</param>
+    /// <param name="services">Extra registrations for the test, e.g. an in-memory trace exporter.</param>
+    public ServiceHost(IReadOnlyDictionary<string, string?> settings, Action<IServiceCollection>? services = null)
     {
+        _services = services;
         var httpPort = RedisServer.FreePort();
         var switchingPort = RedisServer.FreePort();
         var tls = settings.ContainsKey("Kestrel:Endpoints:Switching:Certificate:Path");
@@ -40,6 +46,11 @@ public sealed class ServiceHost : WebApplicationFactory<Program>
         foreach (var (key, value) in _settings)
         {
             builder.UseSetting(key, value);
+        }
+
+        if (_services is not null)
+        {
+            builder.ConfigureTestServices(_services);
         }
     }
 

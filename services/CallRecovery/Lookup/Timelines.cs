@@ -1,0 +1,75 @@
+using CallRecovery.Contracts.V1;
+using CallRecovery.Decisions;
+using CallRecovery.Observability;
+using CallRecovery.Store;
+using Google.Protobuf.WellKnownTypes;
+
+namespace CallRecovery.Lookup;
+
+/// <summary>Tells one call's story as a timeline: the drop, each report's decision, and every delivery step, with timings.</summary>
+public static class Timelines
+{
+    public static CallTimeline Build(string callId, IReadOnlyList<DecisionRecord> decisions, RecoveryRecord? recovery)
+    {
+        var reported = decisions.Select(d => d.DropTime).OfType<DateTimeOffset>().ToList();
+        var dropTime = recovery?.DropTime ?? (reported.Count > 0 ? reported.Min() : decisions.Count > 0 ? decisions[0].DecidedAt : DateTimeOffset.UnixEpoch);
+        var entries = new List<(DateTimeOffset At, string What, string Detail)>();
+        var first = decisions.FirstOrDefault(d => d.DropTime is not null);
+        if (first is not null)
+        {
+            entries.Add((dropTime, "dropped", $"cause {first.Cause}, cell {first.ServingCell}, node {first.SwitchingNode}, answered {first.AnsweredSeconds:0.#} s before"));
+        }
+
+        foreach (var decision in decisions)
+        {
+            entries.Add((decision.DecidedAt, "decided: " + decision.Reason.ToWireName(),
+                Join($"report {decision.EventId}", decision.Reporter is { Length: > 0 } reporter ? "from " + reporter : null, decision.DroppedParty is { } party ? $"{party} leg" : null, decision.Detail)));
+        }
+
+        if (recovery is not null)
+        {
+            entries.Add((recovery.DueAt, "callback due", $"after the grace period, to switch {recovery.SwitchId}; deadline {recovery.Deadline:HH:mm:ss.fff}"));
+            if (recovery.FirstDispatchedAt is { } sent)
+            {
+                entries.Add((sent, "callback sent", recovery.Attempts > 1 ? $"{recovery.Attempts} deliveries in all" : "first delivery"));
+            }
+
+            if (recovery.AcknowledgedAt is { } acknowledged)
+            {
+                entries.Add((acknowledged, "acknowledged", $"switch {recovery.SwitchId} accepted the command"));
+            }
+
+            foreach (var (stage, at) in recovery.StageTimes)
+            {
+                entries.Add((at, "stage: " + stage, string.Empty));
+            }
+
+            if (recovery.CompletedAt is { } completed)
+            {
+                entries.Add((completed, "outcome: " + recovery.Outcome, Join(
+                    recovery.Detail,
+                    recovery.TalkTime is { } talk && talk > TimeSpan.Zero ? $"talked {talk:m\\:ss}" : null,
+                    recovery.SurveyScore > 0 ? $"rated {recovery.SurveyScore}/5" : null)));
+            }
+        }
+
+        var timeline = new CallTimeline
+        {
+            CallId = callId,
+            RecoveryId = recovery?.RecoveryId ?? string.Empty,
+            State = recovery?.State.ToString() ?? "not recovered",
+            CustomerMasked = PhoneNumberMask.Mask(recovery?.CallBack),
+            OtherPartyMasked = PhoneNumberMask.Mask(recovery?.OtherParty),
+            SwitchId = recovery?.SwitchId ?? string.Empty,
+            Outcome = recovery?.Outcome ?? string.Empty,
+        };
+        foreach (var (at, what, detail) in entries.OrderBy(e => e.At))
+        {
+            timeline.Entries.Add(new TimelineEntry { At = Timestamp.FromDateTimeOffset(at), SinceDrop = Duration.FromTimeSpan(at - dropTime), What = what, Detail = detail });
+        }
+
+        return timeline;
+    }
+
+    private static string Join(params string?[] parts) => string.Join("; ", parts.Where(p => !string.IsNullOrEmpty(p)));
+}
