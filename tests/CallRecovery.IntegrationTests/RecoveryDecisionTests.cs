@@ -173,6 +173,38 @@ public sealed class RecoveryDecisionTests(Infrastructure infrastructure)
     }
 
     [Fact]
+    public async Task Kafka_unreachable_mid_stream_makes_the_service_unready_and_loses_nothing()
+    {
+        await using var kafka = await Endpoints.StartKafkaAsync();
+        await using var scenario = await infrastructure.NewScenarioAsync(partitions: 2, kafka: kafka);
+        await using var service = new ServiceHost(scenario.Settings()).Started();
+        using var client = service.CreateHttpClient();
+        for (var i = 0; i < 10; i++)
+        {
+            await scenario.PublishAsync(Scenario.Drop($"call-{i}", scenario.Number(i), scenario.Number(1000 + i)));
+        }
+
+        await Eventually.TrueAsync(async () => await AllDecidedAsync(scenario, 10), "the first events decided");
+        await Eventually.TrueAsync(async () => (await client.GetAsync(new Uri("/health/ready", UriKind.Relative))).StatusCode == HttpStatusCode.OK, "ready with Kafka up");
+
+        await kafka.StopAsync();
+        await Eventually.TrueAsync(async () => (await client.GetAsync(new Uri("/health/ready", UriKind.Relative))).StatusCode == HttpStatusCode.ServiceUnavailable, "not ready with Kafka down");
+        await kafka.StartAsync();
+
+        for (var i = 10; i < 20; i++)
+        {
+            await scenario.PublishAsync(Scenario.Drop($"call-{i}", scenario.Number(i), scenario.Number(1000 + i)));
+        }
+
+        await Eventually.TrueAsync(async () => await AllDecidedAsync(scenario, 20), "every event decided after Kafka returned");
+        await Eventually.TrueAsync(async () => (await client.GetAsync(new Uri("/health/ready", UriKind.Relative))).StatusCode == HttpStatusCode.OK, "ready again");
+        for (var i = 0; i < 20; i++)
+        {
+            Assert.Equal(1, await scenario.DecisionCountAsync($"call-{i}"));
+        }
+    }
+
+    [Fact]
     public async Task Subscriber_limits_opt_outs_and_emergency_protection_suppress_recoveries()
     {
         await using var scenario = await infrastructure.NewScenarioAsync(partitions: 1);

@@ -22,6 +22,11 @@ public interface IKafkaEndpoint : IAsyncDisposable
     string BootstrapServers { get; }
 
     Task CreateTopicAsync(string name, int partitions);
+
+    /// <summary>Takes the brokers away (connections refused or hanging) until <see cref="StartAsync"/>.</summary>
+    Task StopAsync();
+
+    Task StartAsync();
 }
 
 /// <summary>
@@ -50,6 +55,18 @@ public static class Endpoints
             return Task.CompletedTask;
         }
 
+        public Task StopAsync()
+        {
+            _cluster.SetBrokerDown(1);
+            return Task.CompletedTask;
+        }
+
+        public Task StartAsync()
+        {
+            _cluster.SetBrokerUp(1);
+            return Task.CompletedTask;
+        }
+
         public ValueTask DisposeAsync()
         {
             _cluster.Dispose();
@@ -73,6 +90,10 @@ public static class Endpoints
             using var admin = new AdminClientBuilder(new AdminClientConfig { BootstrapServers = BootstrapServers }).Build();
             await admin.CreateTopicsAsync([new TopicSpecification { Name = name, NumPartitions = partitions, ReplicationFactor = 1 }]);
         }
+
+        public Task StopAsync() => container.PauseAsync();
+
+        public Task StartAsync() => container.UnpauseAsync();
 
         public ValueTask DisposeAsync() => container.DisposeAsync();
     }

@@ -22,13 +22,14 @@ public sealed class Infrastructure : IAsyncLifetime
     }
 
     /// <summary>A fresh input topic, dead-letter topic, group id and Redis key prefix.</summary>
-    public async Task<Scenario> NewScenarioAsync(int partitions = 4, IRedisEndpoint? redis = null)
+    public async Task<Scenario> NewScenarioAsync(int partitions = 4, IRedisEndpoint? redis = null, IKafkaEndpoint? kafka = null)
     {
         var id = $"t{Interlocked.Increment(ref _scenarios)}-{Guid.NewGuid():N}"[..20];
-        var scenario = new Scenario(id, Kafka, redis ?? Redis);
-        await Kafka.CreateTopicAsync(scenario.InputTopic, partitions);
-        await Kafka.CreateTopicAsync(scenario.DeadLetterTopic, 1);
-        await Kafka.CreateTopicAsync(scenario.OutcomeTopic, 2);
+        kafka ??= Kafka;
+        var scenario = new Scenario(id, kafka, redis ?? Redis);
+        await kafka.CreateTopicAsync(scenario.InputTopic, partitions);
+        await kafka.CreateTopicAsync(scenario.DeadLetterTopic, 1);
+        await kafka.CreateTopicAsync(scenario.OutcomeTopic, 2);
         return scenario;
     }
 }
