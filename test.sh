@@ -4,12 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-if ! command -v redis-server >/dev/null 2>&1; then
-  echo "Installing redis-server (Debian package)..."
-  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-  $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq redis-server >/dev/null
-fi
+tools/install-prerequisites.sh
 
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
