@@ -14,7 +14,10 @@ public sealed class SwitchingTests(Infrastructure infrastructure)
     public async Task Every_eligible_drop_yields_exactly_one_command_at_the_switch_acknowledged_and_reported()
     {
         await using var scenario = await infrastructure.NewScenarioAsync();
-        await using var service = new ServiceHost(scenario.Settings()).Started();
+        var settings = scenario.Settings();
+        // A slow acknowledgement on a busy machine must not be resent: one delivery per recovery is asserted.
+        settings["Switching:AcknowledgementTimeout"] = "00:01:00";
+        await using var service = new ServiceHost(settings).Started();
         await using var emulator = Emulator(service, "switch-a");
         using var stop = new CancellationTokenSource();
         var running = emulator.RunAsync(stop.Token);
@@ -122,8 +125,12 @@ public sealed class SwitchingTests(Infrastructure infrastructure)
     public async Task Two_service_instances_with_the_switch_connected_to_only_one_deliver_everything_once()
     {
         await using var scenario = await infrastructure.NewScenarioAsync(partitions: 4);
-        await using var deciding = new ServiceHost(scenario.Settings()).Started();
-        await using var delivering = new ServiceHost(scenario.Settings()).Started();
+        var settings = scenario.Settings();
+        // Long enough that a slow acknowledgement on a busy machine is not resent: every second delivery
+        // counted below could then only come from the two instances sending the same command.
+        settings["Switching:AcknowledgementTimeout"] = "00:01:00";
+        await using var deciding = new ServiceHost(settings).Started();
+        await using var delivering = new ServiceHost(settings).Started();
         await using var emulator = Emulator(delivering, "switch-a");
         using var stop = new CancellationTokenSource();
         var running = emulator.RunAsync(stop.Token);
