@@ -18,8 +18,8 @@ builder.Services
     .AddDispatch()
     .AddOutcomes();
 
-var app = builder.Build();
-if (!app.ConfigurationIsValid())
+var app = builder.BuildWithValidConfiguration();
+if (app is null)
 {
     return 2;
 }

@@ -39,6 +39,22 @@ public sealed partial class LocalRunTests
         Assert.Contains("Redis:ConnectionString is required", service.Output, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task The_service_names_a_setting_whose_value_has_the_wrong_form()
+    {
+        using var service = ServiceProcess.Start(new Dictionary<string, string?>
+        {
+            ["Kafka:BootstrapServers"] = "127.0.0.1:9",
+            ["Redis:ConnectionString"] = "127.0.0.1:9",
+            ["Switching:GracePeriod"] = "twenty seconds",
+        });
+        await service.WaitForExitAsync();
+
+        Assert.Equal(2, service.ExitCode);
+        Assert.Contains("cannot start; fix its configuration", service.Output, StringComparison.Ordinal);
+        Assert.Contains("'twenty seconds' at 'Switching:GracePeriod'", service.Output, StringComparison.Ordinal);
+    }
+
     private static bool IsRunning(int pid)
     {
         try
