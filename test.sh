@@ -1,10 +1,19 @@
 #!/usr/bin/env bash
-# Runs every test (fast and integration). Installs what is missing first: redis-server (Debian package).
-# Kafka needs nothing: the tests start librdkafka's mock cluster, shipped inside the Confluent.Kafka package.
+# Runs every test (fast and integration). Installs what is missing first: redis-server (Debian package), and
+# the Node.js packages of the deployment checks (npm ci). Kafka needs nothing: the tests start librdkafka's
+# mock cluster, shipped inside the Confluent.Kafka package. The Kubernetes manifests are rendered by kubectl.
 set -euo pipefail
 cd "$(dirname "$0")"
 
 tools/install-prerequisites.sh
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
+  echo "Installing Node.js and npm (Debian packages) for the deployment checks..."
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq nodejs npm >/dev/null
+fi
+command -v kubectl >/dev/null 2>&1 || echo "warning: kubectl not found; the Kubernetes manifest tests will fail (they render with 'kubectl kustomize')" >&2
+(cd tools/deployment-checks && npm ci --no-audit --no-fund --loglevel=error)
 
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT

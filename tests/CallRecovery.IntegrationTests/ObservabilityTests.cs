@@ -110,8 +110,18 @@ public sealed partial class ObservabilityTests(Infrastructure infrastructure)
         Assert.Equal(3, Sum(text, "callrecovery_drop_to_callback_duration_seconds_count"));
         Assert.Equal(3, Sum(text, "callrecovery_drop_to_reconnected_duration_seconds_count"));
         Assert.Equal(1, Sum(text, "callrecovery_switch_connections", "callrecovery_switch_id", "switch-a"));
+
         // Lag is known once librdkafka has committed and reported statistics.
         await Eventually.TrueAsync(async () => Regex.IsMatch(await http.GetStringAsync(new Uri("/metrics", UriKind.Relative)), @"(?m)^callrecovery_consumer_lag\{[^}]*\} 0$"), "the consumer lag gauge shows 0 for the caught-up partition");
+
+        // Every series and label the operations dashboard queries is one the service exports.
+        text = await http.GetStringAsync(new Uri("/metrics", UriKind.Relative));
+        var dashboard = Repository.Read("deploy/grafana/dashboards/callrecovery.json");
+        foreach (var name in DashboardMetric().Matches(dashboard).Select(m => m.Value).Distinct())
+        {
+            Assert.True(text.Contains(name, StringComparison.Ordinal), $"the dashboard queries {name}, which /metrics does not show");
+        }
+
         await stop.CancelAsync();
         await running.DefaultTimeout();
     }
@@ -232,6 +242,9 @@ public sealed partial class ObservabilityTests(Infrastructure infrastructure)
         Regex.Matches(exposition, $@"(?m)^{Regex.Escape(metric)}(\{{(?<labels>[^}}]*)\}})? (?<value>[-0-9.eE+]+)")
             .Where(m => label is null || m.Groups["labels"].Value.Contains($"{label}=\"{value}\"", StringComparison.Ordinal))
             .Sum(m => double.Parse(m.Groups["value"].Value, CultureInfo.InvariantCulture));
+
+    [GeneratedRegex(@"\b(callrecovery|messaging)_[a-z_]+")]
+    private static partial Regex DashboardMetric();
 
     [GeneratedRegex(@"\+\d{9,}")]
     private static partial Regex FullNumber();
