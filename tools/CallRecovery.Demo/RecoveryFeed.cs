@@ -93,6 +93,7 @@ public sealed class RecoveryFeed(string bootstrapServers)
             Outcome.Cancelled => "the two of them redialled by themselves first, so we stayed out of the way.",
             _ => update.Outcome.ToString(),
         });
+        text.Append(CultureInfo.InvariantCulture, $" [call {update.CallId}]");
         return text.ToString();
     }
 
