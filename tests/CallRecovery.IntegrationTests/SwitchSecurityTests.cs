@@ -1,10 +1,10 @@
+using CallRecovery.Contracts;
 using CallRecovery.Contracts.V1;
 using CallRecovery.IntegrationTests.Fixtures;
 using CallRecovery.Store;
 using CallRecovery.SwitchEmulator;
 using Grpc.Core;
 using Grpc.Net.Client;
-using System.Security.Cryptography.X509Certificates;
 
 namespace CallRecovery.IntegrationTests;
 
@@ -94,22 +94,8 @@ public sealed class SwitchSecurityTests(Infrastructure infrastructure) : IDispos
 
     private GrpcChannel Channel(ServiceHost service, string? certificatePath, string? keyPath)
     {
-        var authorities = new X509Certificate2Collection();
-        authorities.ImportFromPemFile(_certificates.AuthorityPath);
         var handler = new SocketsHttpHandler();
-        if (certificatePath is not null)
-        {
-            handler.SslOptions.ClientCertificates = [X509Certificate2.CreateFromPemFile(certificatePath, keyPath)];
-        }
-
-        handler.SslOptions.RemoteCertificateValidationCallback = (_, certificate, _, _) =>
-        {
-            using var chain = new X509Chain();
-            chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
-            chain.ChainPolicy.CustomTrustStore.AddRange(authorities);
-            chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
-            return certificate is X509Certificate2 presented && chain.Build(presented);
-        };
+        PrivateCertificateAuthority.ConfigureClient(handler.SslOptions, certificatePath, keyPath, _certificates.AuthorityPath);
         return GrpcChannel.ForAddress(service.SwitchingAddress, new GrpcChannelOptions { HttpHandler = handler });
     }
 

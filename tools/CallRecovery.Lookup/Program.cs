@@ -1,6 +1,5 @@
 using System.CommandLine;
-using System.Net.Security;
-using System.Security.Cryptography.X509Certificates;
+using CallRecovery.Contracts;
 using CallRecovery.Contracts.V1;
 using Grpc.Core;
 using Grpc.Net.Client;
@@ -62,30 +61,7 @@ internal static class Program
     private static SocketsHttpHandler Handler(string? certificatePath, string? keyPath, string? caPath)
     {
         var handler = new SocketsHttpHandler();
-        if (certificatePath is not null)
-        {
-            handler.SslOptions.ClientCertificates = [X509Certificate2.CreateFromPemFile(certificatePath, keyPath)];
-        }
-
-        if (caPath is not null)
-        {
-            var authorities = new X509Certificate2Collection();
-            authorities.ImportFromPemFile(caPath);
-            handler.SslOptions.RemoteCertificateValidationCallback = (_, presented, _, errors) =>
-            {
-                if (presented is null || (errors & ~SslPolicyErrors.RemoteCertificateChainErrors) != SslPolicyErrors.None)
-                {
-                    return false;
-                }
-
-                using var chain = new X509Chain();
-                chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
-                chain.ChainPolicy.CustomTrustStore.AddRange(authorities);
-                chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
-                return chain.Build(presented as X509Certificate2 ?? X509CertificateLoader.LoadCertificate(presented.GetRawCertData()));
-            };
-        }
-
+        PrivateCertificateAuthority.ConfigureClient(handler.SslOptions, certificatePath, keyPath, caPath);
         return handler;
     }
 }

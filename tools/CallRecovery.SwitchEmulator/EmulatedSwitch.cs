@@ -1,7 +1,6 @@
 using System.Collections.Concurrent;
-using System.Net.Security;
-using System.Security.Cryptography.X509Certificates;
 using System.Threading.Channels;
+using CallRecovery.Contracts;
 using CallRecovery.Contracts.V1;
 using Google.Protobuf.WellKnownTypes;
 using Grpc.Core;
@@ -312,30 +311,7 @@ public sealed class EmulatedSwitch : IAsyncDisposable
             KeepAlivePingDelay = TimeSpan.FromSeconds(10),
             KeepAlivePingTimeout = TimeSpan.FromSeconds(5),
         };
-        if (options.ClientCertificatePath is { } certificatePath)
-        {
-            handler.SslOptions.ClientCertificates = [X509Certificate2.CreateFromPemFile(certificatePath, options.ClientKeyPath)];
-        }
-
-        if (options.ServerCertificateAuthorityPath is { } caPath)
-        {
-            var authorities = new X509Certificate2Collection();
-            authorities.ImportFromPemFile(caPath);
-            handler.SslOptions.RemoteCertificateValidationCallback = (_, certificate, _, errors) =>
-            {
-                if (certificate is null || (errors & ~SslPolicyErrors.RemoteCertificateChainErrors) != SslPolicyErrors.None)
-                {
-                    return false;
-                }
-
-                using var chain = new X509Chain();
-                chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
-                chain.ChainPolicy.CustomTrustStore.AddRange(authorities);
-                chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
-                return chain.Build(certificate as X509Certificate2 ?? X509CertificateLoader.LoadCertificate(certificate.GetRawCertData()));
-            };
-        }
-
+        PrivateCertificateAuthority.ConfigureClient(handler.SslOptions, options.ClientCertificatePath, options.ClientKeyPath, options.ServerCertificateAuthorityPath);
         return handler;
     }
 }

@@ -1,4 +1,4 @@
-using System.Security.Cryptography.X509Certificates;
+using CallRecovery.Contracts;
 using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.AspNetCore.Server.Kestrel.Https;
 using Microsoft.Extensions.Options;
@@ -42,22 +42,11 @@ public static class DispatchServiceCollectionExtensions
             return;
         }
 
-        var authorities = new X509Certificate2Collection();
-        authorities.ImportFromPemFile(caPath);
+        var switchAuthority = new PrivateCertificateAuthority(caPath);
         kestrel.ConfigureHttpsDefaults(https =>
         {
             https.ClientCertificateMode = ClientCertificateMode.RequireCertificate;
-            https.ClientCertificateValidation = (certificate, _, _) => IsIssuedBy(certificate, authorities);
+            https.ClientCertificateValidation = (certificate, _, _) => switchAuthority.Issued(certificate);
         });
-    }
-
-    /// <summary>Accepts only certificates that chain to the switch CA, whatever the machine's own trust store holds.</summary>
-    internal static bool IsIssuedBy(X509Certificate2 certificate, X509Certificate2Collection authorities)
-    {
-        using var chain = new X509Chain();
-        chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
-        chain.ChainPolicy.CustomTrustStore.AddRange(authorities);
-        chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
-        return chain.Build(certificate);
     }
 }
