@@ -3,7 +3,7 @@ using Microsoft.Extensions.Options;
 
 namespace CallRecovery.Ingest;
 
-public static class IngestServiceCollectionExtensions
+public static partial class IngestServiceCollectionExtensions
 {
     /// <summary>Kafka: the network-event consumer, its reader and the dead-letter producer.</summary>
     public static IServiceCollection AddIngest(this IServiceCollection services)
@@ -16,14 +16,16 @@ public static class IngestServiceCollectionExtensions
         services.AddSingleton<DependencyHealth>();
         services.AddSingleton<ConsumerLag>();
         services.AddSingleton<NetworkEventReader>();
-        services.AddSingleton(sp => BuildProducer(sp.GetRequiredService<IOptions<KafkaOptions>>().Value));
+        services.AddSingleton(sp => BuildProducer(
+            sp.GetRequiredService<IOptions<KafkaOptions>>().Value,
+            sp.GetRequiredService<ILoggerFactory>().CreateLogger("CallRecovery.Ingest.KafkaProducer")));
         services.AddSingleton<DeadLetterPublisher>();
         services.AddHostedService<NetworkEventConsumer>();
         services.AddHealthChecks().AddCheck<KafkaHealthCheck>("kafka", tags: ["ready"]);
         return services;
     }
 
-    private static IProducer<byte[]?, byte[]?> BuildProducer(KafkaOptions options)
+    private static IProducer<byte[]?, byte[]?> BuildProducer(KafkaOptions options, ILogger logger)
     {
         var config = new ProducerConfig
         {
@@ -40,6 +42,16 @@ public static class IngestServiceCollectionExtensions
             config.Set(key, value);
         }
 
-        return new ProducerBuilder<byte[]?, byte[]?>(config).Build();
+        // librdkafka's own messages go to the service's log, not raw to stderr.
+        return new ProducerBuilder<byte[]?, byte[]?>(config)
+            .SetLogHandler((_, message) =>
+            {
+                var level = NetworkEventConsumer.KafkaLogLevel(message.Level);
+                LogKafkaProducer(logger, level, message.Facility, message.Message);
+            })
+            .Build();
     }
+
+    [LoggerMessage(EventId = 1010, Message = "librdkafka {Facility}: {Text}")]
+    private static partial void LogKafkaProducer(ILogger logger, LogLevel level, string facility, string text);
 }
