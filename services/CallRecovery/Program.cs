@@ -1,6 +1,7 @@
 using CallRecovery;
 using CallRecovery.Decisions;
 using CallRecovery.Dispatch;
+using CallRecovery.Liveness;
 using CallRecovery.Ingest;
 using CallRecovery.Lookup;
 using CallRecovery.Observability;
@@ -12,6 +13,7 @@ using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 var builder = WebApplication.CreateBuilder(args);
 builder.Services
     .AddObservability()
+    .AddLoopSupervision()
     .AddIngest()
     .AddDecisions()
     .AddRecoveryStore()
@@ -27,7 +29,7 @@ if (app is null)
 app.MapGrpcService<SwitchingService>();
 app.MapGrpcService<RecoveryLookupService>();
 app.MapGrpcHealthChecksService();
-app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = _ => false });
+app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = check => check.Tags.Contains(HealthServiceCollectionExtensions.LiveTag) });
 app.MapHealthChecks("/health/ready", new HealthCheckOptions { Predicate = check => check.Tags.Contains("ready") });
 app.MapPrometheusScrapingEndpoint();
 app.MapCallLookup();

@@ -57,8 +57,12 @@ public sealed class SwitchSecurityTests(Infrastructure infrastructure) : IDispos
         Assert.True(await call.ResponseStream.MoveNext());
         Assert.Equal(ServiceMessage.MessageOneofCase.Welcome, call.ResponseStream.Current.MessageCase);
         await call.RequestStream.WriteAsync(new SwitchMessage { Outcome = new OutcomeReport { RecoveryId = recovery!.RecoveryId, Outcome = Outcome.Failed, FailureCause = "forged" } });
-        var forged = await Assert.ThrowsAsync<RpcException>(async () => await call.ResponseStream.MoveNext());
-        Assert.Equal(StatusCode.PermissionDenied, forged.StatusCode);
+        // The forged report is refused on its own: the stream stays open (closing it would make an honest switch resend in a loop).
+        Assert.True(await call.ResponseStream.MoveNext());
+        var refused = call.ResponseStream.Current.ReportRefused;
+        Assert.NotNull(refused);
+        Assert.Equal(RefusalReason.Forbidden, refused.Reason);
+        Assert.Equal(recovery.RecoveryId, refused.RecoveryId);
 
         var after = await scenario.RecoveryAsync("call-0");
         Assert.Equal(recovery.Outcome, after!.Outcome);

@@ -193,6 +193,7 @@ public sealed class SwitchingTests(Infrastructure infrastructure)
         var (caller, callee) = (scenario.Number(0), scenario.Number(1));
         var drop = Scenario.Drop("call-0", caller, callee);
         await scenario.PublishAsync(drop);
+        await Eventually.TrueAsync(async () => await scenario.RecoveryAsync("call-0") is not null, "the recovery was decided before the redial");
         // The dropped call's own connect report (older than the drop) cancels nothing; the callee calling back does.
         await scenario.PublishAsync(new CallConnected { EventId = "c-own", CallId = "call-0", Caller = caller, Callee = callee, AnswerTime = drop.AnswerTime });
         await scenario.PublishAsync(new CallConnected { EventId = "c-redial", CallId = "call-redial", Caller = callee, Callee = caller, AnswerTime = Timestamp.FromDateTimeOffset(DateTimeOffset.UtcNow) });

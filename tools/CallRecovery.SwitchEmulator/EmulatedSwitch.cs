@@ -28,6 +28,7 @@ public sealed class EmulatedSwitch : IAsyncDisposable
     private readonly ConcurrentDictionary<string, Outcome> _outcomes = new(StringComparer.Ordinal);
     private readonly ConcurrentQueue<CallbackCommand> _received = new();
     private readonly ConcurrentQueue<TimeSpan> _dropToCommand = new();
+    private readonly ConcurrentQueue<ReportRefused> _refusals = new();
     private volatile Channel<SwitchMessage>? _session;
     private CancellationTokenSource? _sessionStop;
     private int _connections;
@@ -55,6 +56,9 @@ public sealed class EmulatedSwitch : IAsyncDisposable
 
     /// <summary>Reports not yet confirmed by the service.</summary>
     public int Unconfirmed => _unconfirmed.Count;
+
+    /// <summary>Acknowledgements and reports the service refused, with its reasons.</summary>
+    public IReadOnlyCollection<ReportRefused> Refusals => _refusals;
 
     /// <summary>Time from the drop to the first delivery of each command.</summary>
     public IReadOnlyCollection<TimeSpan> DropToCommand => _dropToCommand;
@@ -147,6 +151,11 @@ public sealed class EmulatedSwitch : IAsyncDisposable
                         break;
                     case ServiceMessage.MessageOneofCase.ReportReceived:
                         _unconfirmed.TryRemove(ReportKey(message.ReportReceived.RecoveryId, message.ReportReceived.Stage, message.ReportReceived.Outcome), out _);
+                        break;
+                    case ServiceMessage.MessageOneofCase.ReportRefused:
+                        // Resending a refused report unchanged would be refused again: drop it and count it.
+                        _refusals.Enqueue(message.ReportRefused);
+                        _unconfirmed.TryRemove(ReportKey(message.ReportRefused.RecoveryId, message.ReportRefused.Stage, message.ReportRefused.Outcome), out _);
                         break;
                 }
             }

@@ -27,6 +27,10 @@ public enum DecisionReason
     EmergencyProtection,
     /// <summary>The event failed validation and went to the dead-letter topic.</summary>
     Invalid,
+    /// <summary>The callback deadline had already passed when the drop was decided (a backlog read late): no recovery, no place in any window.</summary>
+    Stale,
+    /// <summary>The two parties reached each other again after the drop (a call-connected event, in whatever order the events came).</summary>
+    ReconnectedAlready,
 }
 
 public static class DecisionReasonNames
@@ -44,6 +48,8 @@ public static class DecisionReasonNames
         DecisionReason.ExcludedDestination => "excluded_destination",
         DecisionReason.EmergencyProtection => "emergency_protection",
         DecisionReason.Invalid => "invalid",
+        DecisionReason.Stale => "stale",
+        DecisionReason.ReconnectedAlready => "reconnected_already",
         _ => throw new ArgumentOutOfRangeException(nameof(reason), reason, null),
     };
 

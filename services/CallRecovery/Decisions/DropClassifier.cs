@@ -25,9 +25,27 @@ public sealed class DropClassifier
         _callBack = policy.Value.CallBack;
     }
 
+    /// <summary>A number of the emergency services (Classification:EmergencyNumbers).</summary>
+    public bool IsEmergencyNumber(string number) => _emergencyNumbers.Contains(number);
+
+    /// <summary>
+    /// Who must be protected after a call between these two parties, if it was an emergency call: the person who
+    /// called the emergency services (flagged by the network, or dialled an emergency number), or the person an
+    /// emergency centre called back. Null when the call was not an emergency call.
+    /// </summary>
+    public string? ProtectedParty(string caller, string callee, bool emergencyFlag)
+    {
+        if (_emergencyNumbers.Contains(caller))
+        {
+            return callee;
+        }
+
+        return emergencyFlag || _emergencyNumbers.Contains(callee) ? caller : null;
+    }
+
     public Classification Classify(CallDrop drop)
     {
-        if (drop.Emergency || _emergencyNumbers.Contains(drop.Callee))
+        if (drop.Emergency || _emergencyNumbers.Contains(drop.Callee) || _emergencyNumbers.Contains(drop.Caller))
         {
             return Classification.Suppress(DecisionReason.ExcludedDestination, "emergency call");
         }

@@ -5,33 +5,53 @@ using CallRecovery.Store;
 
 namespace CallRecovery.Decisions;
 
+/// <summary>What a batch decided, and the safety facts it carried: who is now under emergency protection, and which parties reached each other.</summary>
+public sealed record DecidedBatch(IReadOnlyList<SettledDecision> Settled, IReadOnlyList<EmergencyCall> Protected, IReadOnlyList<ConnectionReported> Connections);
+
 /// <summary>
 /// Decides a batch of events: classifies each report, then lets Redis settle duplicates, limits and
 /// opt-outs in a few pipelined rounds. Every decision is recorded under its call id and counted once.
 /// </summary>
 public sealed partial class RecoveryDecider(DropClassifier classifier, SwitchRouter router, DecisionStore store, CallRecoveryTelemetry telemetry, TimeProvider time, ILogger<RecoveryDecider> logger)
 {
-    public async Task<IReadOnlyList<SettledDecision>> DecideAsync(IReadOnlyList<IngestedEvent> events)
+    public async Task<DecidedBatch> DecideAsync(IReadOnlyList<IngestedEvent> events)
     {
         var now = time.GetUtcNow();
         var pending = new List<PendingDecision>(events.Count);
         var emergencies = new List<EmergencyCall>();
+        var connections = new List<ConnectionReported>();
         foreach (var ingested in events)
         {
             switch (ingested)
             {
                 case DropReported { Drop: var drop }:
-                    if (drop.Emergency)
+                    if (classifier.ProtectedParty(drop.Caller, drop.Callee, drop.Emergency) is { } protectedParty)
                     {
-                        emergencies.Add(new EmergencyCall(drop.Caller, drop.AnswerTime ?? drop.DropTime));
+                        emergencies.Add(new EmergencyCall(protectedParty, drop.AnswerTime ?? drop.DropTime));
                     }
 
                     var classification = classifier.Classify(drop);
+                    var plan = classification.IsCandidate ? router.Plan(drop.SwitchingNode, drop.DropTime) : null;
+                    if (plan is not null && plan.Deadline <= now)
+                    {
+                        // A backlog read after an outage: too late to call, and it must not use a place in the window.
+                        classification = Classification.Suppress(DecisionReason.Stale, $"the callback deadline passed {(now - plan.Deadline).TotalSeconds:0} s before the decision");
+                        plan = null;
+                    }
+
                     var draft = Draft(drop, classification, now);
-                    pending.Add(classification.IsCandidate ? new PendingDecision(draft, classification, drop, router.Plan(drop.SwitchingNode, drop.DropTime)) : new PendingDecision(draft, Drop: drop));
+                    pending.Add(plan is not null ? new PendingDecision(draft, classification, drop, plan) : new PendingDecision(draft, Drop: drop));
                     break;
-                case ConnectionReported { Emergency: true } connection:
-                    emergencies.Add(new EmergencyCall(connection.Caller, connection.AnswerTime));
+                case ConnectionReported connection:
+                    if (classifier.ProtectedParty(connection.Caller, connection.Callee, connection.Emergency) is { } protectedCalled)
+                    {
+                        emergencies.Add(new EmergencyCall(protectedCalled, connection.AnswerTime));
+                    }
+                    else
+                    {
+                        connections.Add(connection);
+                    }
+
                     break;
                 case RejectedEvent { CallId.Length: > 0 } rejected:
                     // Filed under its call so an engineer asking about the call sees why nothing happened.
@@ -47,7 +67,7 @@ public sealed partial class RecoveryDecider(DropClassifier classifier, SwitchRou
             }
         }
 
-        var settled = await store.SettleAsync(pending, emergencies).ConfigureAwait(false);
+        var settled = await store.SettleAsync(pending, emergencies, connections).ConfigureAwait(false);
         foreach (var decision in settled)
         {
             if (!decision.IsNew)
@@ -59,7 +79,7 @@ public sealed partial class RecoveryDecider(DropClassifier classifier, SwitchRou
             LogDecision(decision.Record.CallId, decision.Record.EventId, decision.Record.Reason, decision.Record.Detail, decision.Record.RecoveryId);
         }
 
-        return settled;
+        return new DecidedBatch(settled, emergencies, connections);
     }
 
     private static DecisionRecord Draft(CallDrop drop, Classification classification, DateTimeOffset now) => new()

@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using CallRecovery.Contracts.V1;
+using CallRecovery.Liveness;
 using CallRecovery.Observability;
 using CallRecovery.Store;
 using Microsoft.Extensions.Options;
@@ -7,9 +8,10 @@ using Microsoft.Extensions.Options;
 namespace CallRecovery.Dispatch;
 
 /// <summary>
-/// Each replica's delivery work. Every poll it takes due commands of the switches connected to it (as many
-/// as their windows allow) and sends them; every sweep it sends overdue acknowledgements round again and
-/// expires commands past their deadline, for all switches, connected anywhere or not.
+/// Each replica's delivery work, as two supervised loops. Dispatch: every poll it takes due commands of the
+/// switches connected to it (as many as their windows allow) and sends them. Sweep: it sends overdue
+/// acknowledgements round again and expires commands past their deadline, for all switches, connected
+/// anywhere or not. Neither loop can stop the process; both beat for liveness.
 /// </summary>
 public sealed partial class DispatchLoop(
     DispatchStore store,
@@ -18,31 +20,32 @@ public sealed partial class DispatchLoop(
     RecoveryScheduler scheduler,
     CallRecoveryTelemetry telemetry,
     IOptions<SwitchingOptions> options,
+    LoopSupervisor supervisor,
+    LoopHeartbeats heartbeats,
     TimeProvider time,
     ILogger<DispatchLoop> logger) : BackgroundService
 {
     private static readonly TimeSpan ExpiryLease = TimeSpan.FromSeconds(30);
     private readonly SwitchingOptions _options = options.Value;
 
-    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    protected override Task ExecuteAsync(CancellationToken stoppingToken) => Task.WhenAll(
+        supervisor.RunAsync("dispatch", token => EveryAsync("dispatch", _options.PollInterval, DispatchDueAsync, token), stoppingToken),
+        supervisor.RunAsync("sweep", token => EveryAsync("sweep", _options.SweepInterval, SweepAsync, token), stoppingToken));
+
+    private async Task EveryAsync(string loop, TimeSpan interval, Func<Task> work, CancellationToken stoppingToken)
     {
-        var lastSweep = DateTimeOffset.MinValue;
-        using var timer = new PeriodicTimer(_options.PollInterval, time);
+        using var timer = new PeriodicTimer(interval, time);
         while (await timer.WaitForNextTickAsync(stoppingToken).ConfigureAwait(false))
         {
+            heartbeats.Beat(loop);
             try
             {
-                await DispatchDueAsync().ConfigureAwait(false);
-                if (time.GetUtcNow() - lastSweep >= _options.SweepInterval)
-                {
-                    lastSweep = time.GetUtcNow();
-                    await SweepAsync().ConfigureAwait(false);
-                }
+                await work().ConfigureAwait(false);
             }
             catch (Exception e) when (TransientErrors.IsTransient(e))
             {
                 // Redis or Kafka is away: commands stay in Redis; the next tick tries again.
-                LogUnavailable(e.Message);
+                LogUnavailable(loop, TransientErrors.Describe(e));
             }
         }
     }
@@ -57,47 +60,70 @@ public sealed partial class DispatchLoop(
             var requeue = new List<string>();
             await Task.WhenAll(claimed.Select(async callId =>
             {
-                // A new attempt supersedes any older one still counted against a window here.
-                connections.Release(callId);
-                var connection = connections.Reserve(w.SwitchId, callId, now);
-                if (connection is null)
+                try
                 {
-                    lock (requeue)
+                    if (!await SendAsync(w.SwitchId, callId, now).ConfigureAwait(false))
                     {
-                        requeue.Add(callId);
+                        lock (requeue)
+                        {
+                            requeue.Add(callId);
+                        }
                     }
-
-                    return;
                 }
-
-                var recovery = await store.DispatchAsync(callId, w.SwitchId, connection.Id, now).ConfigureAwait(false);
-                if (recovery is null)
+                catch (Exception e) when (!TransientErrors.IsTransient(e))
                 {
-                    connection.Release(callId);
-                    await store.SettleEntriesAsync(w.SwitchId, callId).ConfigureAwait(false);
-                    return;
+                    // One recovery's problem: it stays in flight, the sweep offers it again, its deadline ends it. The others go on.
+                    connections.Release(callId);
+                    LogSendFailed(e, callId, w.SwitchId);
                 }
-
-                using var span = RecoveryTracing.StartStep("dispatch", recovery, ActivityKind.Producer);
-                var command = commands.From(recovery);
-                command.Traceparent = span?.Id ?? recovery.TraceParent;
-                command.Tracestate = span?.TraceStateString ?? string.Empty;
-                if (!connection.TrySend(new ServiceMessage { Command = command }))
-                {
-                    connection.Release(callId);
-                    lock (requeue)
-                    {
-                        requeue.Add(callId);
-                    }
-
-                    return;
-                }
-
-                telemetry.CallbackSent(w.SwitchId, recovery.Attempts, now - recovery.DropTime);
-                LogSent(recovery.RecoveryId, recovery.Attempts, w.SwitchId, connection.InstanceId);
             })).ConfigureAwait(false);
             await store.RequeueAsync(w.SwitchId, requeue, now).ConfigureAwait(false);
         })).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Sends one claimed command on a connection with room: marks it dispatched, then checks, after the mark, that
+    /// neither party opted out or is under emergency protection and that they have not reached each other since
+    /// the drop; if one of those holds, the recovery ends cancelled and nothing is sent. False when it must wait.
+    /// </summary>
+    private async Task<bool> SendAsync(string switchId, string callId, DateTimeOffset now)
+    {
+        // A new attempt supersedes any older one still counted against a window here.
+        connections.Release(callId);
+        var connection = connections.Reserve(switchId, callId, now);
+        if (connection is null)
+        {
+            return false;
+        }
+
+        var recovery = await store.DispatchAsync(callId, switchId, connection.Id, now).ConfigureAwait(false);
+        if (recovery is null)
+        {
+            connection.Release(callId);
+            await store.SettleEntriesAsync(switchId, callId).ConfigureAwait(false);
+            return true;
+        }
+
+        if (await store.SafetyProblemAsync(recovery).ConfigureAwait(false) is { } problem)
+        {
+            connection.Release(callId);
+            await scheduler.CancelAsync(callId, problem).ConfigureAwait(false);
+            return true;
+        }
+
+        using var span = RecoveryTracing.StartStep("dispatch", recovery, ActivityKind.Producer);
+        var command = commands.From(recovery);
+        command.Traceparent = span?.Id ?? recovery.TraceParent;
+        command.Tracestate = span?.TraceStateString ?? string.Empty;
+        if (!connection.TrySend(new ServiceMessage { Command = command }))
+        {
+            connection.Release(callId);
+            return false;
+        }
+
+        telemetry.CallbackSent(switchId, recovery.Attempts, now - recovery.DropTime);
+        LogSent(recovery.RecoveryId, recovery.Attempts, switchId, connection.InstanceId);
+        return true;
     }
 
     /// <summary>Acknowledgement timeouts and deadlines of every switch that has work.</summary>
@@ -128,6 +154,9 @@ public sealed partial class DispatchLoop(
     [LoggerMessage(EventId = 3102, Level = LogLevel.Information, Message = "{Count} command(s) of switch {SwitchId} not acknowledged in time; sending again")]
     private partial void LogOverdue(int count, string switchId);
 
-    [LoggerMessage(EventId = 3103, Level = LogLevel.Warning, Message = "Dispatch paused, Redis or Kafka unavailable: {Reason}")]
-    private partial void LogUnavailable(string reason);
+    [LoggerMessage(EventId = 3104, Level = LogLevel.Error, Message = "Could not send the command of call {CallId} to switch {SwitchId}; it will be offered again")]
+    private partial void LogSendFailed(Exception exception, string callId, string switchId);
+
+    [LoggerMessage(EventId = 3103, Level = LogLevel.Warning, Message = "{Loop} paused, Redis or Kafka unavailable: {Reason}")]
+    private partial void LogUnavailable(string loop, string reason);
 }

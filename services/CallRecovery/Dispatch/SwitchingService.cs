@@ -5,6 +5,7 @@ using CallRecovery.Observability;
 using CallRecovery.Outcomes;
 using CallRecovery.Store;
 using Duration = Google.Protobuf.WellKnownTypes.Duration;
+using Timestamp = Google.Protobuf.WellKnownTypes.Timestamp;
 using Grpc.Core;
 using Microsoft.Extensions.Options;
 
@@ -24,6 +25,9 @@ public sealed partial class SwitchingService(
     ILogger<SwitchingService> logger) : Switching.SwitchingBase
 {
     private static readonly TimeSpan HelloTimeout = TimeSpan.FromSeconds(10);
+
+    /// <summary>Longest free text a switch may put in a report (failure cause, reconnect call id, rejection detail).</summary>
+    private const int MaxReportText = 256;
     private readonly SwitchingOptions _options = options.Value;
 
     public override async Task Connect(IAsyncStreamReader<SwitchMessage> requestStream, IServerStreamWriter<ServiceMessage> responseStream, ServerCallContext context)
@@ -101,6 +105,11 @@ public sealed partial class SwitchingService(
         }
     }
 
+    /// <summary>
+    /// One message from the switch. A report that cannot be taken (malformed, another switch's recovery, or a
+    /// failure of ours) is refused on its own with <see cref="ReportRefused"/> and counted; the stream goes on.
+    /// A report not recorded because Redis is away is neither confirmed nor refused: the switch resends it.
+    /// </summary>
     private async Task HandleAsync(SwitchConnection connection, SwitchMessage message)
     {
         try
@@ -116,27 +125,74 @@ public sealed partial class SwitchingService(
                 case SwitchMessage.MessageOneofCase.Outcome:
                     await OutcomeAsync(connection, message.Outcome).ConfigureAwait(false);
                     break;
-                default:
-                    Fail(StatusCode.InvalidArgument, $"Unexpected {message.MessageCase} after the Hello.");
+                case SwitchMessage.MessageOneofCase.Hello:
+                    Fail(StatusCode.InvalidArgument, "Hello may only be the first message of a stream.");
                     break;
+                default:
+                    throw new RefusedReport(RefusalReason.Malformed, "The message is empty or of a kind this service does not know.");
             }
+        }
+        catch (RefusedReport refused)
+        {
+            Refuse(connection, message, refused.Reason, refused.Message);
         }
         catch (Exception e) when (TransientErrors.IsTransient(e))
         {
             // Not confirmed: the switch resends the report; an unrecorded acknowledgement times out and the command comes again.
-            LogReportNotRecorded(message.MessageCase.ToString(), e.Message);
+            LogReportNotRecorded(message.MessageCase.ToString(), TransientErrors.Describe(e));
         }
+        catch (Exception e) when (e is not RpcException and not OperationCanceledException)
+        {
+            LogReportFailed(e, message.MessageCase.ToString(), connection.SwitchId);
+            Refuse(connection, message, RefusalReason.Internal, $"The service failed on this report ({TransientErrors.Describe(e)}).");
+        }
+    }
+
+    private void Refuse(SwitchConnection connection, SwitchMessage message, RefusalReason reason, string detail)
+    {
+        var refusal = new ReportRefused { Reason = reason, Detail = detail };
+        switch (message.MessageCase)
+        {
+            case SwitchMessage.MessageOneofCase.Ack:
+                refusal.RecoveryId = message.Ack.RecoveryId;
+                refusal.Attempt = message.Ack.Attempt;
+                break;
+            case SwitchMessage.MessageOneofCase.Progress:
+                refusal.RecoveryId = message.Progress.RecoveryId;
+                refusal.Stage = message.Progress.Stage;
+                break;
+            case SwitchMessage.MessageOneofCase.Outcome:
+                refusal.RecoveryId = message.Outcome.RecoveryId;
+                refusal.Outcome = message.Outcome.Outcome;
+                break;
+        }
+
+        // The switch's own text goes back only if it is a plausible recovery id; nothing else of it is echoed.
+        if (!RecoveryIds.TryGetCallId(refusal.RecoveryId, out _))
+        {
+            refusal.RecoveryId = string.Empty;
+        }
+
+        telemetry.ReportRefused(reason.ToString(), connection.SwitchId);
+        LogReportRefused(message.MessageCase.ToString(), connection.SwitchId, reason, detail);
+        connection.TrySend(new ServiceMessage { ReportRefused = refusal });
     }
 
     private async Task AcknowledgeAsync(SwitchConnection connection, CommandAck ack)
     {
         var callId = CallIdOf(ack.RecoveryId);
-        var (verdict, traceParent) = await store.AcknowledgeAsync(callId, connection.SwitchId, ack.Attempt, ack.Accepted, $"{ack.RejectReason}: {ack.Detail}", time.GetUtcNow()).ConfigureAwait(false);
+        var detail = Truncated(ack.Detail);
+        var (verdict, traceParent) = await store.AcknowledgeAsync(callId, connection.SwitchId, ack.Attempt, ack.Accepted, $"{ack.RejectReason}: {detail}", time.GetUtcNow()).ConfigureAwait(false);
         using var span = RecoveryTracing.StartStep("acknowledge", traceParent, ack.RecoveryId, callId, connection.SwitchId);
         span?.SetTag(RecoveryTracing.Attempt, (int)ack.Attempt).SetTag("callrecovery.acknowledgement", verdict);
         if (!ack.Accepted)
         {
             span?.SetTag("callrecovery.reject_reason", ack.RejectReason.ToString());
+        }
+
+        if (verdict == "forbidden")
+        {
+            throw Forbidden(connection, ack.RecoveryId);
         }
 
         connection.Release(callId);
@@ -146,15 +202,12 @@ public sealed partial class SwitchingService(
                 await store.SettleEntriesAsync(connection.SwitchId, callId).ConfigureAwait(false);
                 break;
             case "rejected":
-                LogRejected(ack.RecoveryId, connection.SwitchId, ack.RejectReason, ack.Detail);
+                LogRejected(ack.RecoveryId, connection.SwitchId, ack.RejectReason, detail);
                 await store.RequeueAsync(connection.SwitchId, [callId], time.GetUtcNow() + _options.RejectionBackoff).ConfigureAwait(false);
                 break;
             case "void":
                 connection.TrySend(new ServiceMessage { Cancel = new CancelCommand { RecoveryId = ack.RecoveryId, Reason = "the recovery no longer needs a callback" } });
                 await store.SettleEntriesAsync(connection.SwitchId, callId).ConfigureAwait(false);
-                break;
-            case "forbidden":
-                Forbidden(connection, ack.RecoveryId);
                 break;
             default:
                 // "stale" (a newer attempt is out) or "unknown": nothing to change.
@@ -165,11 +218,16 @@ public sealed partial class SwitchingService(
     private async Task ProgressAsync(SwitchConnection connection, ProgressReport report)
     {
         var callId = CallIdOf(report.RecoveryId);
-        var at = report.At?.ToDateTimeOffset() ?? time.GetUtcNow();
+        if (report.Stage == Stage.Unspecified || !System.Enum.IsDefined(report.Stage))
+        {
+            throw new RefusedReport(RefusalReason.Malformed, "stage is missing or unknown.");
+        }
+
+        var at = TimeOf(report.At);
         var change = await store.ReportProgressAsync(callId, connection.SwitchId, report.Stage.ToString(), at).ConfigureAwait(false);
         if (change.Verdict == "forbidden")
         {
-            Forbidden(connection, report.RecoveryId);
+            throw Forbidden(connection, report.RecoveryId);
         }
 
         if (change.Recovery is { } recovery)
@@ -190,24 +248,34 @@ public sealed partial class SwitchingService(
 
     private async Task OutcomeAsync(SwitchConnection connection, OutcomeReport report)
     {
-        if (report.Outcome is Outcome.Unspecified or Outcome.Cancelled)
+        var callId = CallIdOf(report.RecoveryId);
+        if (report.Outcome is Outcome.Unspecified or Outcome.Cancelled || !System.Enum.IsDefined(report.Outcome))
         {
-            Fail(StatusCode.InvalidArgument, $"Outcome {report.Outcome} cannot be reported by a switch.");
+            throw new RefusedReport(RefusalReason.Malformed, "outcome is missing, unknown, or one only the service may set (cancelled).");
         }
 
-        var callId = CallIdOf(report.RecoveryId);
+        if (report.TalkTime is { } talk && !ProtobufValues.IsValidNonNegative(talk))
+        {
+            throw new RefusedReport(RefusalReason.Malformed, "talk_time is negative or outside the range of a protobuf Duration.");
+        }
+
+        if (report.FailureCause.Length > MaxReportText || report.ReconnectCallId.Length > MaxReportText)
+        {
+            throw new RefusedReport(RefusalReason.Malformed, $"failure_cause and reconnect_call_id may hold at most {MaxReportText} characters.");
+        }
+
         var change = await store.RecordOutcomeAsync(
             callId,
             connection.SwitchId,
             report.Outcome.ToString(),
-            report.At?.ToDateTimeOffset() ?? time.GetUtcNow(),
+            TimeOf(report.At),
             report.TalkTime?.ToTimeSpan() ?? TimeSpan.Zero,
             report.FailureCause,
             report.SurveyScore is >= 1 and <= 5 ? report.SurveyScore : 0,
             report.ReconnectCallId).ConfigureAwait(false);
         if (change.Verdict == "forbidden")
         {
-            Forbidden(connection, report.RecoveryId);
+            throw Forbidden(connection, report.RecoveryId);
         }
 
         if (change.Recovery is { } recovery)
@@ -267,21 +335,29 @@ public sealed partial class SwitchingService(
         }
     }
 
-    private static string CallIdOf(string recoveryId)
-    {
-        if (!RecoveryIds.TryGetCallId(recoveryId, out var callId))
-        {
-            Fail(StatusCode.InvalidArgument, $"'{recoveryId}' is not a recovery id.");
-        }
+    private static string CallIdOf(string recoveryId) =>
+        RecoveryIds.TryGetCallId(recoveryId, out var callId)
+            ? callId
+            : throw new RefusedReport(RefusalReason.Malformed, "recovery_id is not a recovery id this service issued.");
 
-        return callId;
-    }
+    /// <summary>A report's time: when the switch says, checked; now when it says nothing.</summary>
+    private DateTimeOffset TimeOf(Timestamp? at) =>
+        at is null ? time.GetUtcNow()
+        : ProtobufValues.IsValid(at) ? at.ToDateTimeOffset()
+        : throw new RefusedReport(RefusalReason.Malformed, "at lies outside the range of a protobuf Timestamp.");
 
-    [DoesNotReturn]
-    private void Forbidden(SwitchConnection connection, string recoveryId)
+    private static string Truncated(string text) => text.Length <= MaxReportText ? text : text[..MaxReportText];
+
+    private RefusedReport Forbidden(SwitchConnection connection, string recoveryId)
     {
         LogForbidden(connection.SwitchId, recoveryId);
-        Fail(StatusCode.PermissionDenied, $"Recovery {recoveryId} does not belong to switch '{connection.SwitchId}'.");
+        return new RefusedReport(RefusalReason.Forbidden, $"The recovery does not belong to switch '{connection.SwitchId}'.");
+    }
+
+    /// <summary>One report refused; the stream stays open.</summary>
+    private sealed class RefusedReport(RefusalReason reason, string message) : Exception(message)
+    {
+        public RefusalReason Reason { get; } = reason;
     }
 
     [DoesNotReturn]
@@ -304,6 +380,12 @@ public sealed partial class SwitchingService(
 
     [LoggerMessage(EventId = 3206, Level = LogLevel.Information, Message = "{Count} unacknowledged command(s) of switch {SwitchId} go round again")]
     private partial void LogRequeued(int count, string switchId);
+
+    [LoggerMessage(EventId = 3208, Level = LogLevel.Warning, Message = "{Report} from switch {SwitchId} refused: {Reason}: {Detail}")]
+    private partial void LogReportRefused(string report, string switchId, RefusalReason reason, string detail);
+
+    [LoggerMessage(EventId = 3209, Level = LogLevel.Error, Message = "{Report} from switch {SwitchId} failed; refused")]
+    private partial void LogReportFailed(Exception exception, string report, string switchId);
 
     [LoggerMessage(EventId = 3207, Level = LogLevel.Warning, Message = "{Report} not recorded, Redis or Kafka unavailable: {Reason}")]
     private partial void LogReportNotRecorded(string report, string reason);

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Text.Json;
 using CallRecovery.Decisions;
 using CallRecovery.Dispatch;
+using CallRecovery.Liveness;
 using CallRecovery.Observability;
 using Confluent.Kafka;
 using CallRecovery.Store;
@@ -26,13 +27,16 @@ public sealed partial class NetworkEventConsumer(
     DependencyHealth health,
     ConsumerLag lag,
     CallRecoveryTelemetry telemetry,
+    LoopSupervisor supervisor,
+    LoopHeartbeats heartbeats,
     ILogger<NetworkEventConsumer> logger) : BackgroundService
 {
+    private const string Loop = "consume";
     private readonly KafkaOptions _options = options.Value;
 
     protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
-        // librdkafka's Consume blocks a thread; give the loop its own.
-        Task.Factory.StartNew(() => RunAsync(stoppingToken), stoppingToken, TaskCreationOptions.LongRunning, TaskScheduler.Default).Unwrap();
+        // librdkafka's Consume blocks a thread; give the loop its own. Supervised: nothing one event does stops it.
+        Task.Factory.StartNew(() => supervisor.RunAsync(Loop, RunAsync, stoppingToken), stoppingToken, TaskCreationOptions.LongRunning, TaskScheduler.Default).Unwrap();
 
     private async Task RunAsync(CancellationToken stoppingToken)
     {
@@ -66,6 +70,7 @@ public sealed partial class NetworkEventConsumer(
         var retry = BuildRetry(consumer, stoppingToken);
         while (!stoppingToken.IsCancellationRequested)
         {
+            heartbeats.Beat(Loop);
             var batch = ConsumeBatch(consumer, stoppingToken);
             if (batch.Count == 0)
             {
@@ -124,12 +129,49 @@ public sealed partial class NetworkEventConsumer(
             read.Add(Read(batch[i]));
         }
 
-        var events = read.Select(r => r.Event).ToList();
         var rejects = read.Where(r => r.Event is RejectedEvent).Select(r => (r.Source, (RejectedEvent)r.Event)).ToList();
-        var decided = DecideAndScheduleAsync(events);
-        await Task.WhenAll(Guard(decided), Guard(deadLetters.PublishAsync(rejects))).ConfigureAwait(false);
+        var deadLettered = Guard(deadLetters.PublishAsync(rejects));
+        var failed = new List<(ConsumeResult<byte[]?, byte[]?> Source, RejectedEvent Rejection)>();
+        var decided = Guard(DecideIsolatingAsync(read, failed));
+        await Task.WhenAll(decided, deadLettered).ConfigureAwait(false);
+        await Guard(deadLetters.PublishAsync(failed)).ConfigureAwait(false);
         health.RedisWorks();
         return await decided.ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Decides the events; when that fails for a reason that is not "Redis or Kafka is away" (so retrying the
+    /// same events would fail again), splits them in halves until the event at fault stands alone, and sends
+    /// that one to the dead-letter topic. The rest are decided as usual; decisions are idempotent, so deciding an
+    /// event twice on the way changes nothing.
+    /// </summary>
+    private async Task<IReadOnlyList<SettledDecision>> DecideIsolatingAsync(IReadOnlyList<ReadEvent> items, List<(ConsumeResult<byte[]?, byte[]?> Source, RejectedEvent Rejection)> failed)
+    {
+        try
+        {
+            return await DecideAndScheduleAsync([.. items.Select(i => i.Event)]).ConfigureAwait(false);
+        }
+        catch (Exception e) when (!TransientErrors.IsTransient(e))
+        {
+            if (items.Count == 1)
+            {
+                var item = items[0];
+                var problem = TransientErrors.Describe(e);
+                LogIsolated(item.Source.Topic, item.Source.Partition.Value, item.Source.Offset.Value, problem);
+                RecoveryTracing.Failed(item.Activity, "processing_error", problem);
+                if (item.Event is not RejectedEvent)
+                {
+                    failed.Add((item.Source, new RejectedEvent("processing_error", $"The event could not be decided: {problem}.", item.Event.EventId, item.Event.CallId)));
+                }
+
+                return [];
+            }
+
+            var half = items.Count / 2;
+            var first = await DecideIsolatingAsync([.. items.Take(half)], failed).ConfigureAwait(false);
+            var second = await DecideIsolatingAsync([.. items.Skip(half)], failed).ConfigureAwait(false);
+            return [.. first, .. second];
+        }
     }
 
     private ReadEvent Read(ConsumeResult<byte[]?, byte[]?> result)
@@ -174,28 +216,38 @@ public sealed partial class NetworkEventConsumer(
 
     private async Task<IReadOnlyList<SettledDecision>> DecideAndScheduleAsync(IReadOnlyList<IngestedEvent> events)
     {
-        var settled = await decider.DecideAsync(events).ConfigureAwait(false);
-        await scheduler.ScheduleAsync(settled).ConfigureAwait(false);
-        await scheduler.CancelOnRedialAsync([.. events.OfType<ConnectionReported>()]).ConfigureAwait(false);
-        return settled;
+        var decided = await decider.DecideAsync(events).ConfigureAwait(false);
+        await scheduler.ScheduleAsync(decided.Settled).ConfigureAwait(false);
+        await scheduler.CancelOnRedialAsync(decided.Connections).ConfigureAwait(false);
+        await Task.WhenAll(decided.Protected.Select(p => p.Number).Distinct(StringComparer.Ordinal)
+            .Select(number => scheduler.CancelForPartyAsync(number, "a party is under emergency protection since the decision"))).ConfigureAwait(false);
+        return decided.Settled;
     }
 
     /// <summary>Notes which dependency failed, for readiness, and lets the retry see the failure.</summary>
-    private async Task Guard(Task work)
+    private async Task Guard(Task work) => await Guard(Wrap(work)).ConfigureAwait(false);
+
+    private static async Task<bool> Wrap(Task work)
+    {
+        await work.ConfigureAwait(false);
+        return true;
+    }
+
+    private async Task<T> Guard<T>(Task<T> work)
     {
         try
         {
-            await work.ConfigureAwait(false);
+            return await work.ConfigureAwait(false);
         }
         catch (Exception e) when (TransientErrors.IsTransient(e))
         {
             if (TransientErrors.IsRedis(e))
             {
-                health.RedisFailed(e.Message);
+                health.RedisFailed(TransientErrors.Describe(e));
             }
             else
             {
-                health.KafkaFailed(e.Message);
+                health.KafkaFailed(TransientErrors.Describe(e));
             }
 
             throw;
@@ -270,7 +322,8 @@ public sealed partial class NetworkEventConsumer(
                 MaxDelay = _options.MaxRetryDelay,
                 OnRetry = args =>
                 {
-                    LogRetrying(args.AttemptNumber + 1, args.RetryDelay.TotalMilliseconds, args.Outcome.Exception?.Message);
+                    heartbeats.Beat(Loop);
+                    LogRetrying(args.AttemptNumber + 1, args.RetryDelay.TotalMilliseconds, args.Outcome.Exception is { } e ? TransientErrors.Describe(e) : null);
                     var batch = args.Context.Properties.GetValue(BatchKey, []);
                     var paused = args.Context.Properties.GetValue(PausedKey, []);
                     KeepMembership(consumer, batch, paused, stoppingToken);
@@ -418,6 +471,9 @@ public sealed partial class NetworkEventConsumer(
 
     [LoggerMessage(EventId = 1008, Level = LogLevel.Warning, Message = "Partitions lost: {Partitions}")]
     private partial void LogLost(IEnumerable<TopicPartitionOffset> partitions);
+
+    [LoggerMessage(EventId = 1011, Level = LogLevel.Error, Message = "Dead-lettering {Topic}[{Partition}]@{Offset}: it could not be decided ({Problem}); the events around it were")]
+    private partial void LogIsolated(string topic, int partition, long offset, string problem);
 
     [LoggerMessage(EventId = 1009, Level = LogLevel.Debug, Message = "No offsets committed on revoke: {Reason}")]
     private partial void LogCommitSkipped(string reason);

@@ -1,4 +1,5 @@
 using CallRecovery.Decisions;
+using CallRecovery.Dispatch;
 using CallRecovery.Observability;
 using CallRecovery.Store;
 
@@ -20,8 +21,8 @@ public static class CallLookupEndpoints
             return Results.Ok(new CallView(callId, recovery is null ? null : RecoveryView.From(recovery), decisions));
         });
 
-        endpoints.MapPut("/v1/subscribers/{number}/opt-out", (string number, DecisionStore store) => SetOptOut(number, true, store));
-        endpoints.MapDelete("/v1/subscribers/{number}/opt-out", (string number, DecisionStore store) => SetOptOut(number, false, store));
+        endpoints.MapPut("/v1/subscribers/{number}/opt-out", (string number, DecisionStore store, RecoveryScheduler scheduler) => SetOptOut(number, true, store, scheduler));
+        endpoints.MapDelete("/v1/subscribers/{number}/opt-out", (string number, DecisionStore store, RecoveryScheduler scheduler) => SetOptOut(number, false, store, scheduler));
         endpoints.MapGet("/v1/subscribers/{number}/opt-out", async (string number, DecisionStore store) =>
             PhoneNumbers.IsE164(number)
                 ? Results.Ok(new { subscriber = PhoneNumberMask.Mask(number), optedOut = await store.IsOptedOutAsync(number).ConfigureAwait(false) })
@@ -29,7 +30,7 @@ public static class CallLookupEndpoints
         return endpoints;
     }
 
-    private static async Task<IResult> SetOptOut(string number, bool optedOut, DecisionStore store)
+    private static async Task<IResult> SetOptOut(string number, bool optedOut, DecisionStore store, RecoveryScheduler scheduler)
     {
         if (!PhoneNumbers.IsE164(number))
         {
@@ -37,6 +38,12 @@ public static class CallLookupEndpoints
         }
 
         await store.SetOptOutAsync(number, optedOut).ConfigureAwait(false);
+        if (optedOut)
+        {
+            // Written first, then the recoveries already decided are cancelled; the dispatch step re-checks too.
+            await scheduler.CancelForPartyAsync(number, "a party opted out since the decision").ConfigureAwait(false);
+        }
+
         return Results.Ok(new { subscriber = PhoneNumberMask.Mask(number), optedOut });
     }
 

@@ -17,6 +17,7 @@ public sealed class CallRecoveryTelemetry : IDisposable
     private readonly Counter<long> _deadLettered;
     private readonly Counter<long> _callbacksSent;
     private readonly Counter<long> _outcomes;
+    private readonly Counter<long> _reportsRefused;
     private readonly Histogram<double> _dropToCallback;
     private readonly Histogram<double> _dropToReconnected;
 
@@ -35,6 +36,7 @@ public sealed class CallRecoveryTelemetry : IDisposable
         _deadLettered = _meter.CreateCounter<long>("callrecovery.events.dead_lettered", "{event}", "Events sent to the dead-letter topic.");
         _callbacksSent = _meter.CreateCounter<long>("callrecovery.callbacks.sent", "{command}", "Callback commands sent to switches (retries included, tagged).");
         _outcomes = _meter.CreateCounter<long>("callrecovery.recoveries.outcomes", "{recovery}", "Recoveries that reached a final outcome, by outcome.");
+        _reportsRefused = _meter.CreateCounter<long>("callrecovery.switch.reports_refused", "{report}", "Switch acknowledgements and reports refused (malformed, forbidden, or failed in the service), by reason.");
         _dropToCallback = _meter.CreateHistogram<double>("callrecovery.drop_to_callback.duration", "s", "From the drop to the first callback command sent to a switch.",
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.5, 1, 2, 5, 10, 15, 20, 30, 45, 60, 120, 300] });
         _dropToReconnected = _meter.CreateHistogram<double>("callrecovery.drop_to_reconnected.duration", "s", "From the drop to the reconnected parties being bridged.",
@@ -65,6 +67,9 @@ public sealed class CallRecoveryTelemetry : IDisposable
 
     public void RecoveryEnded(string outcome, string switchId) =>
         _outcomes.Add(1, new KeyValuePair<string, object?>("callrecovery.outcome", outcome), new KeyValuePair<string, object?>("callrecovery.switch.id", switchId));
+
+    public void ReportRefused(string reason, string switchId) =>
+        _reportsRefused.Add(1, new KeyValuePair<string, object?>("callrecovery.refusal_reason", reason), new KeyValuePair<string, object?>("callrecovery.switch.id", switchId));
 
     public void Reconnected(TimeSpan sinceDrop) => _dropToReconnected.Record(sinceDrop.TotalSeconds);
 

@@ -73,11 +73,58 @@ public sealed class DispatchStore(IConnectionMultiplexer redis, IOptions<RedisOp
         Run(LuaScripts.RecordOutcome, callId, switchId, outcome, at.ToUnixTimeMilliseconds(), (long)talkTime.TotalMilliseconds, failureCause, surveyScore, reconnectCallId);
 
     public Task<RecoveryChange> ExpireAsync(string callId, DateTimeOffset now) =>
-        Run(LuaScripts.EndRecovery, callId, nameof(RecoveryState.Expired), now.ToUnixTimeMilliseconds(), string.Empty);
+        Run(LuaScripts.EndRecovery, callId, nameof(RecoveryState.Expired), now.ToUnixTimeMilliseconds(), string.Empty, string.Empty);
 
-    public Task<RecoveryChange> CancelAsync(string callId, DateTimeOffset now, string connectedCallId, DateTimeOffset connectedAt) =>
+    /// <summary>Cancels because the parties redialled: only for a connection after the drop that is not the dropped call itself.</summary>
+    public Task<RecoveryChange> CancelForRedialAsync(string callId, DateTimeOffset now, string connectedCallId, DateTimeOffset connectedAt) =>
         Run(LuaScripts.EndRecovery, callId, nameof(RecoveryState.Cancelled), now.ToUnixTimeMilliseconds(),
-            "the parties reached each other before the callback", connectedCallId, connectedAt.ToUnixTimeMilliseconds());
+            "the parties reached each other before the callback", "redial", connectedCallId, connectedAt.ToUnixTimeMilliseconds());
+
+    /// <summary>Cancels because of something about one party (opted out, emergency call): only if the number is one of the recovery's parties.</summary>
+    public Task<RecoveryChange> CancelForPartyAsync(string callId, DateTimeOffset now, string number, string detail) =>
+        Run(LuaScripts.EndRecovery, callId, nameof(RecoveryState.Cancelled), now.ToUnixTimeMilliseconds(), detail, "party", number);
+
+    /// <summary>
+    /// Remembers that two parties reached each other (until callbacks between them are past their deadline) and
+    /// returns the call ids of the recoveries between them, atomically on the pair's slot.
+    /// </summary>
+    public async Task<IReadOnlyList<string>> RecordConnectionAsync(string caller, string callee, string callId, DateTimeOffset answeredAt, DateTimeOffset forgetBefore, TimeSpan keep)
+    {
+        var result = await Db.ScriptEvaluateAsync(LuaScripts.RecordConnection, [_keys.PartyPairConnections(caller, callee), _keys.PartyPair(caller, callee)],
+            [callId, answeredAt.ToUnixTimeMilliseconds(), forgetBefore.ToUnixTimeMilliseconds(), (long)keep.TotalMilliseconds]).ConfigureAwait(false);
+        return [.. ((RedisResult[])result!).Select(r => (string)r!)];
+    }
+
+    /// <summary>A subscriber's calls that dropped at or after <paramref name="since"/> (either party), from the lookup index.</summary>
+    public async Task<IReadOnlyList<string>> CallsOfSinceAsync(string number, DateTimeOffset since) =>
+        [.. (await Db.SortedSetRangeByScoreAsync(_keys.SubscriberCalls(number), since.ToUnixTimeMilliseconds(), double.PositiveInfinity).ConfigureAwait(false)).Select(v => v.ToString())];
+
+    /// <summary>
+    /// Why this recovery must not be placed now, or null: a party opted out or is under emergency protection, or
+    /// the parties reached each other since the drop. Read after the recovery is marked dispatched; the writers
+    /// of these facts write first and then look for recoveries to cancel, so one of the two always sees the other.
+    /// </summary>
+    public async Task<string?> SafetyProblemAsync(RecoveryRecord recovery)
+    {
+        var db = Db;
+        var optedOut = db.KeyExistsAsync(_keys.OptOut(recovery.CallBack));
+        var otherOptedOut = db.KeyExistsAsync(_keys.OptOut(recovery.OtherParty));
+        var protection = db.KeyExistsAsync(_keys.EmergencyProtection(recovery.CallBack));
+        var otherProtection = db.KeyExistsAsync(_keys.EmergencyProtection(recovery.OtherParty));
+        var connected = db.SortedSetRangeByScoreAsync(_keys.PartyPairConnections(recovery.CallBack, recovery.OtherParty),
+            recovery.DropTime.ToUnixTimeMilliseconds(), double.PositiveInfinity, Exclude.Start, take: 2);
+        await Task.WhenAll(optedOut, otherOptedOut, protection, otherProtection, connected).ConfigureAwait(false);
+        return optedOut.Result ? "the customer opted out since the decision"
+            : otherOptedOut.Result ? "the party to reconnect opted out since the decision"
+            : protection.Result ? "the customer is under emergency protection since the decision"
+            : otherProtection.Result ? "the party to reconnect is under emergency protection since the decision"
+            : connected.Result.Any(c => c != recovery.CallId) ? "the parties reached each other before the callback"
+            : null;
+    }
+
+    /// <summary>Ends a recovery as cancelled for the reason given (the dispatch-time safety check found one).</summary>
+    public Task<RecoveryChange> CancelAsync(string callId, DateTimeOffset now, string detail) =>
+        Run(LuaScripts.EndRecovery, callId, nameof(RecoveryState.Cancelled), now.ToUnixTimeMilliseconds(), detail, string.Empty);
 
     public Task RequeueAsync(string switchId, IReadOnlyCollection<string> callIds, DateTimeOffset dueAt) =>
         callIds.Count == 0
@@ -101,9 +148,6 @@ public sealed class DispatchStore(IConnectionMultiplexer redis, IOptions<RedisOp
 
     public async Task<IReadOnlyList<string>> SwitchesWithWorkAsync() =>
         [.. (await Db.SetMembersAsync(_keys.Switches()).ConfigureAwait(false)).Select(v => v.ToString())];
-
-    public async Task<IReadOnlyList<string>> RecoveriesBetweenAsync(string a, string b) =>
-        [.. (await Db.SetMembersAsync(_keys.PartyPair(a, b)).ConfigureAwait(false)).Select(v => v.ToString())];
 
     public async Task<RecoveryRecord?> GetAsync(string callId)
     {

@@ -21,6 +21,7 @@ internal static class LuaScripts
     public static readonly string ReportProgress = Load("report_progress.lua");
     public static readonly string RecordOutcome = Load("record_outcome.lua");
     public static readonly string EndRecovery = Load("end_recovery.lua");
+    public static readonly string RecordConnection = Load("record_connection.lua");
 
     private static string Load(string name)
     {

@@ -161,12 +161,30 @@ public enum RecoveryState
     Cancelled,
 }
 
-/// <summary>Recovery ids carry their call id, so a report naming a recovery finds its Redis slot without a lookup.</summary>
+/// <summary>
+/// Recovery ids carry their call id, so a report naming a recovery finds its Redis slot without a lookup. The
+/// first part is a name-based UUID of the call id (version 8, SHA-256, as RFC 9562 describes): the same call
+/// always gets the same recovery id, so a replay after Redis lost its last writes recreates the same recovery,
+/// and the switch's act-once-per-recovery_id still protects the customer.
+/// </summary>
 public static class RecoveryIds
 {
     private const int UniquePartLength = 32;
 
-    public static string New(string callId, DateTimeOffset now) => $"{Guid.CreateVersion7(now):N}.{callId}";
+    // Namespace of our name-based UUIDs: a fixed random value, never to change (ids already issued depend on it).
+    private static readonly byte[] Namespace = Convert.FromHexString("6f0d3c2e9b7a4c1d8e5f20a1b3c4d5e6");
+
+    public static string For(string callId)
+    {
+        var name = System.Text.Encoding.UTF8.GetBytes(callId);
+        var input = new byte[Namespace.Length + name.Length];
+        Namespace.CopyTo(input, 0);
+        name.CopyTo(input, Namespace.Length);
+        var hash = System.Security.Cryptography.SHA256.HashData(input).AsSpan(0, 16);
+        hash[6] = (byte)((hash[6] & 0x0f) | 0x80);
+        hash[8] = (byte)((hash[8] & 0x3f) | 0x80);
+        return $"{Convert.ToHexStringLower(hash)}.{callId}";
+    }
 
     public static bool TryGetCallId(string recoveryId, out string callId)
     {

@@ -34,6 +34,10 @@ public sealed class RedisKeys(string prefix)
     public RedisKey Switches() => $"{prefix}:switches";
 
     /// <summary>Recoveries between two parties (either direction), so a redial between them can cancel.</summary>
-    public RedisKey PartyPair(string a, string b) =>
-        string.CompareOrdinal(a, b) <= 0 ? $"{prefix}:{{p:{a}|{b}}}:recoveries" : $"{prefix}:{{p:{b}|{a}}}:recoveries";
+    public RedisKey PartyPair(string a, string b) => $"{prefix}:{{p:{Pair(a, b)}}}:recoveries";
+
+    /// <summary>Calls in which two parties reached each other (call id scored by answer time), either direction, kept until callbacks between them are past their deadline.</summary>
+    public RedisKey PartyPairConnections(string a, string b) => $"{prefix}:{{p:{Pair(a, b)}}}:connected";
+
+    private static string Pair(string a, string b) => string.CompareOrdinal(a, b) <= 0 ? $"{a}|{b}" : $"{b}|{a}";
 }

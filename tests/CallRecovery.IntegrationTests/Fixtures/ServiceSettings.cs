@@ -1,6 +1,7 @@
 using System.Text.RegularExpressions;
 using CallRecovery.Decisions;
 using CallRecovery.Dispatch;
+using CallRecovery.Liveness;
 using CallRecovery.Ingest;
 using CallRecovery.Store;
 using Microsoft.Extensions.Configuration;
@@ -23,6 +24,7 @@ public static partial class ServiceSettings
         [ClassificationOptions.Section] = typeof(ClassificationOptions),
         [RecoveryPolicyOptions.Section] = typeof(RecoveryPolicyOptions),
         [SwitchingOptions.Section] = typeof(SwitchingOptions),
+        [LivenessOptions.Section] = typeof(LivenessOptions),
     };
 
     /// <summary>What is wrong with these environment variables as the service's configuration; empty when nothing is.</summary>
@@ -73,6 +75,7 @@ public static partial class ServiceSettings
         var services = new ServiceCollection()
             .AddSingleton<IConfiguration>(configuration)
             .AddLogging()
+            .AddLoopSupervision()
             .AddIngest()
             .AddDecisions()
             .AddRecoveryStore()

@@ -9,9 +9,18 @@ public class RecoveryIdsTests
     [InlineData("a.b.c:d@ims.example")]
     public void A_recovery_id_leads_back_to_its_call(string callId)
     {
-        var recoveryId = RecoveryIds.New(callId, DateTimeOffset.UtcNow);
+        var recoveryId = RecoveryIds.For(callId);
         Assert.True(RecoveryIds.TryGetCallId(recoveryId, out var found));
         Assert.Equal(callId, found);
+    }
+
+    [Fact]
+    public void The_same_call_always_gets_the_same_recovery_id_and_another_call_another()
+    {
+        // A replay after Redis lost its last writes recreates the recovery under the id the switch already knows.
+        Assert.Equal(RecoveryIds.For("icid-5f1c2a"), RecoveryIds.For("icid-5f1c2a"));
+        Assert.NotEqual(RecoveryIds.For("icid-5f1c2a"), RecoveryIds.For("icid-5f1c2b"));
+        Assert.Matches("^[0-9a-f]{12}8[0-9a-f]{3}[89ab][0-9a-f]{15}\\.icid-5f1c2a$", RecoveryIds.For("icid-5f1c2a"));
     }
 
     [Theory]

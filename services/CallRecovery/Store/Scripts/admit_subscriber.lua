@@ -1,9 +1,11 @@
--- Round 2: may this subscriber be called back now? Reserves a place in their rolling window if so.
--- Idempotent per call id: a replay of an admitted call is admitted again without using a second place.
--- KEYS[1] the subscriber's recoveries (sorted set: call id scored by admission time in ms)
+-- Round 2: may this subscriber be called back for a drop at this time? Reserves a place in their window if so.
+-- The window and the cool-off count from the drop's time, not from when the service read the event, so a
+-- backlog read late is judged as it happened. Idempotent per call id: a replay of an admitted call is
+-- admitted again without using a second place.
+-- KEYS[1] the subscriber's recoveries (sorted set: call id scored by drop time in ms)
 -- KEYS[2] the subscriber's opt-out flag, KEYS[3] the subscriber's emergency protection flag
--- ARGV[1] call id, ARGV[2] now (ms), ARGV[3] window (ms), ARGV[4] max recoveries in window, ARGV[5] cool-off (ms)
--- ARGV[6] '1' to reserve (the callback party), '0' only to check the gates (the party to reconnect)
+-- ARGV[1] call id, ARGV[2] drop time (ms), ARGV[3] window (ms), ARGV[4] max recoveries in window, ARGV[5] cool-off (ms)
+-- ARGV[6] '1' to reserve (the callback party), '0' only to check the gates (the party to reconnect), ARGV[7] now (ms)
 -- Returns {verdict, detail}; verdict: admitted | opted_out | emergency_protection | rate_limited
 if ARGV[6] == '1' and redis.call('ZSCORE', KEYS[1], ARGV[1]) then
   return {'admitted', 'replay'}
@@ -17,16 +19,20 @@ end
 if ARGV[6] ~= '1' then
   return {'admitted', ''}
 end
-local now = tonumber(ARGV[2])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[3]))
-local count = redis.call('ZCARD', KEYS[1])
+local drop = tonumber(ARGV[2])
+local window = tonumber(ARGV[3])
+local coolOff = tonumber(ARGV[5])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. (math.min(drop, tonumber(ARGV[7])) - window))
+local count = redis.call('ZCOUNT', KEYS[1], '(' .. (drop - window), '+inf')
 if count >= tonumber(ARGV[4]) then
   return {'rate_limited', count .. ' recoveries in the window'}
 end
-local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
-if last[2] and now - tonumber(last[2]) < tonumber(ARGV[5]) then
-  return {'rate_limited', 'cool-off: last recovery ' .. math.floor((now - tonumber(last[2])) / 1000) .. ' s ago'}
+if coolOff > 0 then
+  local near = redis.call('ZRANGEBYSCORE', KEYS[1], '(' .. (drop - coolOff), '(' .. (drop + coolOff), 'WITHSCORES', 'LIMIT', 0, 1)
+  if near[2] then
+    return {'rate_limited', 'cool-off: another recovery ' .. math.floor(math.abs(drop - tonumber(near[2])) / 1000) .. ' s apart'}
+  end
 end
-redis.call('ZADD', KEYS[1], now, ARGV[1])
-redis.call('PEXPIRE', KEYS[1], ARGV[3])
+redis.call('ZADD', KEYS[1], drop, ARGV[1])
+redis.call('PEXPIRE', KEYS[1], window + math.max(0, drop - tonumber(ARGV[7])))
 return {'admitted', ''}
