@@ -1,0 +1,197 @@
+using CallRecovery.Contracts.V1;
+using CallRecovery.Decisions;
+using CallRecovery.IntegrationTests.Fixtures;
+using CallRecovery.Store;
+using CallRecovery.SwitchEmulator;
+using Google.Protobuf;
+using Timestamp = Google.Protobuf.WellKnownTypes.Timestamp;
+
+namespace CallRecovery.IntegrationTests;
+
+/// <summary>
+/// No one is called who shouldn't be, at the moment the phone would ring: emergency calls, opt-outs and
+/// redials that arrive after the decision, in any order, and drops that are too old to act on.
+/// </summary>
+[Collection(RealInfrastructure.Name)]
+public sealed class SafetyTests(Infrastructure infrastructure)
+{
+    [Fact]
+    public async Task An_emergency_call_during_the_grace_period_cancels_the_callback()
+    {
+        await using var scenario = await infrastructure.NewScenarioAsync(partitions: 1);
+        await using var service = new ServiceHost(WithGrace(scenario)).Started();
+        await using var emulator = Emulator(service);
+        using var stop = new CancellationTokenSource();
+        var running = emulator.RunAsync(stop.Token);
+
+        var (customer, friend) = (scenario.Number(1), scenario.Number(2));
+        await scenario.PublishAsync(Scenario.Drop("call-0", customer, friend));
+        await Eventually.TrueAsync(async () => await scenario.RecoveryAsync("call-0") is not null, "the recovery is decided");
+        // The customer dials 999 (no emergency flag on the event: the number alone says it).
+        await scenario.PublishAsync(new CallConnected { EventId = "sos", CallId = "call-sos", Caller = customer, Callee = "999", AnswerTime = Timestamp.FromDateTimeOffset(DateTimeOffset.UtcNow) });
+
+        await Eventually.TrueAsync(async () => (await scenario.RecoveryAsync("call-0"))?.State == RecoveryState.Cancelled, "the recovery is cancelled");
+        Assert.Contains("emergency", (await scenario.RecoveryAsync("call-0"))!.Detail, StringComparison.Ordinal);
+        await AssertNeverSentAsync(scenario, emulator, "call-0");
+        await stop.CancelAsync();
+        await running.DefaultTimeout();
+    }
+
+    [Fact]
+    public async Task An_opt_out_during_the_grace_period_cancels_the_callback()
+    {
+        await using var scenario = await infrastructure.NewScenarioAsync(partitions: 1);
+        await using var service = new ServiceHost(WithGrace(scenario)).Started();
+        using var client = service.CreateHttpClient();
+        await using var emulator = Emulator(service);
+        using var stop = new CancellationTokenSource();
+        var running = emulator.RunAsync(stop.Token);
+
+        var (customer, friend) = (scenario.Number(1), scenario.Number(2));
+        await scenario.PublishAsync(Scenario.Drop("call-0", customer, friend));
+        await Eventually.TrueAsync(async () => await scenario.RecoveryAsync("call-0") is not null, "the recovery is decided");
+        // The party to reconnect opts out: we must not ring the customer to connect them to someone who said no.
+        (await client.PutAsync(new Uri($"/v1/subscribers/{Uri.EscapeDataString(friend)}/opt-out", UriKind.Relative), null)).EnsureSuccessStatusCode();
+
+        await Eventually.TrueAsync(async () => (await scenario.RecoveryAsync("call-0"))?.State == RecoveryState.Cancelled, "the recovery is cancelled");
+        Assert.Contains("opted out", (await scenario.RecoveryAsync("call-0"))!.Detail, StringComparison.Ordinal);
+        await AssertNeverSentAsync(scenario, emulator, "call-0");
+        await stop.CancelAsync();
+        await running.DefaultTimeout();
+    }
+
+    [Fact]
+    public async Task The_dispatch_step_rechecks_an_opt_out_written_after_the_decision()
+    {
+        await using var scenario = await infrastructure.NewScenarioAsync(partitions: 1);
+        await using var service = new ServiceHost(WithGrace(scenario)).Started();
+        await using var emulator = Emulator(service);
+        using var stop = new CancellationTokenSource();
+        var running = emulator.RunAsync(stop.Token);
+
+        var (customer, friend) = (scenario.Number(1), scenario.Number(2));
+        await scenario.PublishAsync(Scenario.Drop("call-0", customer, friend));
+        await Eventually.TrueAsync(async () => await scenario.RecoveryAsync("call-0") is not null, "the recovery is decided");
+        // Written straight to Redis, as a CRM write on another replica racing the dispatch would be: only the dispatch check can see it.
+        await (await scenario.RedisAsync()).StringSetAsync(scenario.Keys.OptOut(customer), "test");
+
+        await Eventually.TrueAsync(async () => (await scenario.RecoveryAsync("call-0"))?.State == RecoveryState.Cancelled, "the recovery is cancelled at dispatch");
+        Assert.Equal("the customer opted out since the decision", (await scenario.RecoveryAsync("call-0"))!.Detail);
+        await AssertNeverSentAsync(scenario, emulator, "call-0");
+        await stop.CancelAsync();
+        await running.DefaultTimeout();
+    }
+
+    [Fact]
+    public async Task An_emergency_centre_calling_back_protects_the_person_it_calls()
+    {
+        await using var scenario = await infrastructure.NewScenarioAsync(partitions: 1);
+        await using var service = new ServiceHost(scenario.Settings()).Started();
+
+        var (customer, friend) = (scenario.Number(1), scenario.Number(2));
+        await scenario.PublishAsync(new CallConnected { EventId = "psap", CallId = "call-psap", Caller = "112", Callee = customer, AnswerTime = Timestamp.FromDateTimeOffset(DateTimeOffset.UtcNow.AddSeconds(-30)) });
+        await Eventually.TrueAsync(async () => await (await scenario.RedisAsync()).KeyExistsAsync(scenario.Keys.EmergencyProtection(customer)), "the customer is protected");
+        await scenario.PublishAsync(Scenario.Drop("call-0", customer, friend));
+
+        await Eventually.TrueAsync(async () => await scenario.DecisionCountAsync("call-0") == 1, "the drop is decided");
+        Assert.Equal(DecisionReason.EmergencyProtection, Assert.Single(await scenario.DecisionsAsync("call-0")).Reason);
+    }
+
+    [Fact]
+    public async Task A_redial_that_arrives_before_the_drop_means_no_callback()
+    {
+        await using var scenario = await infrastructure.NewScenarioAsync(partitions: 2);
+        await using var service = new ServiceHost(scenario.Settings()).Started();
+
+        var (customer, friend) = (scenario.Number(1), scenario.Number(2));
+        var drop = Scenario.Drop("call-0", customer, friend);
+        // The redial (after the drop) is published first, on the other partition, as a second network element would.
+        await scenario.PublishRawAsync(new NetworkEvent { CallConnected = new CallConnected { EventId = "redial", CallId = "call-redial", Caller = friend, Callee = customer, AnswerTime = Timestamp.FromDateTimeOffset(DateTimeOffset.UtcNow) } }.ToByteArray(), "redial", partition: 0);
+        await Eventually.TrueAsync(async () => await (await scenario.RedisAsync()).KeyExistsAsync(scenario.Keys.PartyPairConnections(customer, friend)), "the redial is remembered");
+        await scenario.PublishRawAsync(new NetworkEvent { CallDropped = drop }.ToByteArray(), "call-0", partition: 1);
+
+        await Eventually.TrueAsync(async () => await scenario.DecisionCountAsync("call-0") == 1, "the drop is decided");
+        var decision = Assert.Single(await scenario.DecisionsAsync("call-0"));
+        Assert.Equal(DecisionReason.ReconnectedAlready, decision.Reason);
+        Assert.Null(await scenario.RecoveryAsync("call-0"));
+        Assert.Null(await (await scenario.RedisAsync()).SortedSetScoreAsync(scenario.Keys.SubscriberRecoveries(customer), "call-0"));
+    }
+
+    [Fact]
+    public async Task A_stale_drop_takes_no_place_and_the_next_fresh_drop_is_recovered()
+    {
+        await using var scenario = await infrastructure.NewScenarioAsync(partitions: 1);
+        var settings = scenario.Settings();
+        settings["Policy:CoolOff"] = "00:10:00";
+        settings["Policy:MaxRecoveriesPerWindow"] = "3";
+        await using var service = new ServiceHost(settings).Started();
+
+        var (customer, friend) = (scenario.Number(1), scenario.Number(2));
+        var old = Scenario.Drop("call-old", customer, friend);
+        old.AnswerTime = Timestamp.FromDateTimeOffset(DateTimeOffset.UtcNow.AddHours(-1).AddMinutes(-3));
+        old.DropTime = Timestamp.FromDateTimeOffset(DateTimeOffset.UtcNow.AddHours(-1));
+        await scenario.PublishAsync(old);
+        await scenario.PublishAsync(Scenario.Drop("call-fresh", customer, friend));
+
+        await Eventually.TrueAsync(async () => await scenario.DecisionCountAsync("call-old") == 1 && await scenario.DecisionCountAsync("call-fresh") == 1, "both drops are decided");
+        Assert.Equal(DecisionReason.Stale, Assert.Single(await scenario.DecisionsAsync("call-old")).Reason);
+        Assert.Null(await scenario.RecoveryAsync("call-old"));
+        Assert.Equal(DecisionReason.Accepted, Assert.Single(await scenario.DecisionsAsync("call-fresh")).Reason);
+        var window = await (await scenario.RedisAsync()).SortedSetRangeByRankAsync(scenario.Keys.SubscriberRecoveries(customer));
+        Assert.Equal(["call-fresh"], window.Select(v => v.ToString()));
+    }
+
+    [Fact]
+    public async Task A_crash_between_reserving_and_settling_leaves_no_phantom_place()
+    {
+        await using var scenario = await infrastructure.NewScenarioAsync(partitions: 1);
+        var (customer, friend, optedOut) = (scenario.Number(1), scenario.Number(2), scenario.Number(3));
+        var db = await scenario.RedisAsync();
+        // What a replica that crashed after reserving and before settling leaves behind: places, no decisions.
+        var blocked = Scenario.Drop("call-blocked", customer, optedOut);
+        var accepted = Scenario.Drop("call-accepted", customer, friend);
+        await db.SortedSetAddAsync(scenario.Keys.SubscriberRecoveries(customer), "call-blocked", blocked.DropTime.ToDateTimeOffset().ToUnixTimeMilliseconds());
+        await db.SortedSetAddAsync(scenario.Keys.SubscriberRecoveries(customer), "call-accepted", accepted.DropTime.ToDateTimeOffset().ToUnixTimeMilliseconds());
+        await db.StringSetAsync(scenario.Keys.OptOut(optedOut), "crm");
+
+        // The successor replays both events.
+        await using var service = new ServiceHost(scenario.Settings()).Started();
+        await scenario.PublishAsync(blocked);
+        await scenario.PublishAsync(accepted);
+
+        await Eventually.TrueAsync(async () => await scenario.DecisionCountAsync("call-blocked") == 1 && await scenario.DecisionCountAsync("call-accepted") == 1, "both replays are decided");
+        Assert.Equal(DecisionReason.OptedOut, Assert.Single(await scenario.DecisionsAsync("call-blocked")).Reason);
+        Assert.Equal(DecisionReason.Accepted, Assert.Single(await scenario.DecisionsAsync("call-accepted")).Reason);
+        var window = await db.SortedSetRangeByRankAsync(scenario.Keys.SubscriberRecoveries(customer));
+        Assert.Equal(["call-accepted"], window.Select(v => v.ToString()));
+        Assert.Equal(RecoveryIds.For("call-accepted"), await scenario.RecoveryIdAsync("call-accepted"));
+    }
+
+    private static Dictionary<string, string?> WithGrace(Scenario scenario)
+    {
+        var settings = scenario.Settings();
+        // Long enough for the test to act inside it on a busy machine.
+        settings["Switching:GracePeriod"] = "00:00:08";
+        return settings;
+    }
+
+    private static async Task AssertNeverSentAsync(Scenario scenario, EmulatedSwitch emulator, string callId)
+    {
+        // The command's due time has passed and the cancellation is published: it will never be sent now.
+        var update = RecoveryUpdate.Parser.ParseFrom(Assert.Single(scenario.ReadTopic(scenario.OutcomeTopic, 2, expected: 1)).Message.Value);
+        Assert.Equal(Outcome.Cancelled, update.Outcome);
+        Assert.Equal(callId, update.CallId);
+        await Eventually.TrueAsync(async () => (await scenario.RecoveryAsync(callId))!.DueAt < DateTimeOffset.UtcNow.AddSeconds(-1), "past the due time");
+        Assert.DoesNotContain(emulator.Received, c => c.CallId == callId);
+    }
+
+    private static EmulatedSwitch Emulator(ServiceHost service) =>
+        new(new SwitchEmulatorOptions
+        {
+            ServiceAddress = service.SwitchingAddress,
+            SwitchId = "switch-a",
+            InstanceId = "test-switch-a",
+            StageDelay = TimeSpan.FromMilliseconds(20),
+            ReconnectDelay = TimeSpan.FromMilliseconds(100),
+        });
+}
