@@ -207,6 +207,49 @@ public sealed class SwitchingTests(Infrastructure infrastructure)
         await running.DefaultTimeout();
     }
 
+    [Fact]
+    public async Task A_report_that_cannot_be_read_is_refused_on_its_own_and_the_stream_goes_on()
+    {
+        await using var scenario = await infrastructure.NewScenarioAsync(partitions: 1);
+        await using var service = new ServiceHost(scenario.Settings()).Started();
+        using var channel = Grpc.Net.Client.GrpcChannel.ForAddress(service.SwitchingAddress);
+        using var call = new Switching.SwitchingClient(channel).Connect(cancellationToken: new CancellationTokenSource(Eventually.Limit).Token);
+        await call.RequestStream.WriteAsync(new SwitchMessage { Hello = new Hello { SwitchId = "switch-a", InstanceId = "raw-1" } });
+        Assert.True(await call.ResponseStream.MoveNext(CancellationToken.None));
+        Assert.Equal(ServiceMessage.MessageOneofCase.Welcome, call.ResponseStream.Current.MessageCase);
+
+        await scenario.PublishAsync(Scenario.Drop("call-0", scenario.Number(0), scenario.Number(1)));
+        Assert.True(await call.ResponseStream.MoveNext(CancellationToken.None));
+        var command = call.ResponseStream.Current.Command;
+        Assert.NotNull(command);
+        await call.RequestStream.WriteAsync(new SwitchMessage { Ack = new CommandAck { RecoveryId = command.RecoveryId, Attempt = command.Attempt, Accepted = true } });
+
+        // A timestamp out of range, a duration out of range, an unknown stage, a recovery id that is none: each refused, none ends the stream.
+        SwitchMessage[] unreadable =
+        [
+            new() { Progress = new ProgressReport { RecoveryId = command.RecoveryId, Stage = Stage.CustomerRinging, At = new Timestamp { Seconds = 1, Nanos = -5 } } },
+            new() { Outcome = new OutcomeReport { RecoveryId = command.RecoveryId, Outcome = Outcome.Reconnected, TalkTime = new Duration { Seconds = -30 } } },
+            new() { Progress = new ProgressReport { RecoveryId = command.RecoveryId, Stage = (Stage)99 } },
+            new() { Outcome = new OutcomeReport { RecoveryId = "+447700900123", Outcome = Outcome.Busy } },
+        ];
+        foreach (var message in unreadable)
+        {
+            await call.RequestStream.WriteAsync(message);
+            Assert.True(await call.ResponseStream.MoveNext(CancellationToken.None));
+            var refused = call.ResponseStream.Current.ReportRefused;
+            Assert.NotNull(refused);
+            Assert.Equal(RefusalReason.Malformed, refused.Reason);
+            Assert.DoesNotContain("+447700900123", refused.ToString(), StringComparison.Ordinal);
+        }
+
+        // The same stream still takes good reports.
+        await call.RequestStream.WriteAsync(new SwitchMessage { Outcome = new OutcomeReport { RecoveryId = command.RecoveryId, Outcome = Outcome.NoAnswer, At = Timestamp.FromDateTimeOffset(DateTimeOffset.UtcNow) } });
+        Assert.True(await call.ResponseStream.MoveNext(CancellationToken.None));
+        Assert.Equal(Outcome.NoAnswer, call.ResponseStream.Current.ReportReceived.Outcome);
+        Assert.Equal(RecoveryState.Completed, (await scenario.RecoveryAsync("call-0"))!.State);
+        await call.RequestStream.CompleteAsync();
+    }
+
     private static EmulatedSwitch Emulator(ServiceHost service, string switchId, bool acknowledge = true, double rejectRatio = 0) =>
         new(new SwitchEmulatorOptions
         {

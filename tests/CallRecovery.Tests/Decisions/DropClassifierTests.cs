@@ -94,4 +94,16 @@ public class DropClassifierTests
             Assert.Contains(expectedProblem, problem);
         }
     }
+
+    [Theory]
+    [InlineData("+447700900123", "999", false, "+447700900123")]
+    [InlineData("+447700900123", "+447700900456", true, "+447700900123")]
+    [InlineData("112", "+447700900456", false, "+447700900456")]
+    [InlineData("+447700900123", "+447700900456", false, null)]
+    public void Emergency_calls_protect_the_caller_and_an_emergency_centre_protects_whom_it_calls(string caller, string callee, bool flag, string? protectedParty) =>
+        Assert.Equal(protectedParty, Classifier().ProtectedParty(caller, callee, flag));
+
+    [Fact]
+    public void A_drop_from_an_emergency_centre_is_not_recovered() =>
+        Assert.Equal(DecisionReason.ExcludedDestination, Classifier().Classify(Drop(caller: "112")).Reason);
 }

@@ -89,7 +89,68 @@ public class NetworkEventReaderTests
         { "missing_field", e => e.DropTime = null },
         { "inconsistent_timestamps", e => e.AnswerTime = Timestamp.FromDateTimeOffset(Now.AddMinutes(1)) },
         { "future_timestamp", e => e.DropTime = Timestamp.FromDateTimeOffset(Now.AddHours(1)) },
+        { "invalid_timestamp", e => e.DropTime = new Timestamp { Seconds = e.DropTime.Seconds, Nanos = -1 } },
+        { "invalid_timestamp", e => e.DropTime = new Timestamp { Seconds = 253_402_300_800 } },
+        { "invalid_timestamp", e => e.AnswerTime = new Timestamp { Seconds = e.AnswerTime.Seconds, Nanos = 1_000_000_000 } },
+        { "invalid_timestamp", e => e.AnswerTime = new Timestamp { Seconds = -62_135_596_801 } },
+        { "unknown_enum_value", e => e.DroppedParty = (Party)7 },
+        { "unknown_enum_value", e => e.AccessTechnology = (AccessTechnology)99 },
+        { "unknown_enum_value", e => e.ReleaseCause.Protocol = (CauseProtocol)42 },
+        { "malformed_id", e => e.CallId = new string('c', 257) },
+        { "malformed_id", e => e.EventId = "line\nbreak" },
+        { "malformed_id", e => e.CallId = "tab\tinside" },
+        { "malformed_field", e => e.ServingCell = "cell\r\nforged log line" },
+        { "malformed_field", e => e.Reporter = new string('r', 10_000) },
+        { "malformed_field", e => e.ReleaseCause.Name = "n\u00e9e" },
     };
+
+    [Fact]
+    public void A_connected_event_with_an_out_of_range_answer_time_is_rejected_not_thrown()
+    {
+        var connected = new CallConnected { EventId = "c1", CallId = "call-2", Caller = "+447700900123", Callee = "+447700900456", AnswerTime = new Timestamp { Seconds = 10, Nanos = -1 } };
+        var rejected = Assert.IsType<RejectedEvent>(Reader().Read(Message(new NetworkEvent { CallConnected = connected }.ToByteArray())));
+        Assert.Equal("invalid_timestamp", rejected.ErrorCode);
+        Assert.Equal("call-2", rejected.CallId);
+    }
+
+    [Fact]
+    public void An_emergency_centre_may_be_the_caller_of_a_connected_event()
+    {
+        var connected = new CallConnected { EventId = "c1", CallId = "call-2", Caller = "112", Callee = "+447700900456", AnswerTime = Timestamp.FromDateTimeOffset(Now.AddSeconds(-5)) };
+        Assert.IsType<ConnectionReported>(Reader().Read(Message(new NetworkEvent { CallConnected = connected }.ToByteArray())));
+    }
+
+    [Fact]
+    public void A_tombstone_is_rejected_as_such()
+    {
+        var rejected = Assert.IsType<RejectedEvent>(Reader().Read(new Message<byte[]?, byte[]?> { Key = "k"u8.ToArray(), Value = null }));
+        Assert.Equal("tombstone", rejected.ErrorCode);
+    }
+
+    [Theory]
+    [InlineData("""{"callDropped": {"eventId": "e1", "callId": "c1", "dropTime": "+447911123456"}}""")]
+    [InlineData("""{"callDropped": {"eventId": "e1", "callId": "c1", "releaseCause": {"protocol": "+447911123456"}}}""")]
+    [InlineData("""{"callDropped": {"eventId": "e1", "callId": "c1", "releaseCause": {"code": "+447911123456"}}}""")]
+    public void A_rejection_never_repeats_the_value_it_was_given(string json)
+    {
+        var rejected = Assert.IsType<RejectedEvent>(Reader().Read(Message(Encoding.UTF8.GetBytes(json), "application/json")));
+        Assert.DoesNotContain("447911123456", rejected.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Deeply_nested_json_is_rejected_not_a_stack_overflow()
+    {
+        var json = "{\"callDropped\": " + new string('[', 100_000) + new string(']', 100_000) + "}";
+        Assert.Equal("parse_error", Assert.IsType<RejectedEvent>(Reader().Read(Message(Encoding.UTF8.GetBytes(json), "application/json"))).ErrorCode);
+    }
+
+    [Fact]
+    public void Invalid_utf8_in_a_binary_string_field_is_a_parse_error()
+    {
+        // Field 1 (call_dropped), length 4: field 1 (event_id), length 2, bytes C3 28 (not UTF-8).
+        var read = Reader().Read(Message([0x0a, 0x04, 0x0a, 0x02, 0xc3, 0x28]));
+        Assert.Equal("parse_error", Assert.IsType<RejectedEvent>(read).ErrorCode);
+    }
 
     [Theory]
     [MemberData(nameof(InvalidEvents))]
