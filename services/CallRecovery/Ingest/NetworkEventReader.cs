@@ -235,12 +235,12 @@ public sealed class NetworkEventReader(IOptions<EventValidationOptions> options,
         var latest = time.GetUtcNow() + _options.MaxClockSkew;
         if (end > latest)
         {
-            return ("future_timestamp", $"The event time {end:O} lies more than {_options.MaxClockSkew} in the future.");
+            return ("future_timestamp", $"The event time lies more than {_options.MaxClockSkew} in the future.");
         }
 
         if (answer is { } answered && (answered > end || end - answered > _options.MaxCallDuration))
         {
-            return ("inconsistent_timestamps", $"answerTime {answered:O} must lie before dropTime {end:O} and at most {_options.MaxCallDuration} earlier.");
+            return ("inconsistent_timestamps", $"answerTime must lie before dropTime and at most {_options.MaxCallDuration} earlier.");
         }
 
         return null;
