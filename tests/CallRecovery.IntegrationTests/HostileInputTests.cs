@@ -4,6 +4,11 @@ using CallRecovery.Contracts.V1;
 using CallRecovery.Decisions;
 using CallRecovery.Ingest;
 using CallRecovery.IntegrationTests.Fixtures;
+using CallRecovery.Testing;
+using CsCheck;
+using System.Diagnostics.Metrics;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.Metrics.Testing;
 using Confluent.Kafka;
 using Google.Protobuf;
 using Timestamp = Google.Protobuf.WellKnownTypes.Timestamp;
@@ -102,6 +107,54 @@ public sealed class HostileInputTests(Infrastructure infrastructure)
         await Eventually.TrueAsync(async () => await scenario.RecoveryIdAsync("keyless") is not null, "the keyless event is decided");
         var letter = Assert.Single(scenario.ReadDeadLetters(expected: 1));
         Assert.Equal("tombstone", Header(letter, DeadLetterPublisher.ErrorCodeHeader));
+    }
+
+    [Fact]
+    public async Task Thousands_of_hostile_events_among_good_ones_stop_nothing_and_lose_nothing()
+    {
+        await using var scenario = await infrastructure.NewScenarioAsync(partitions: 4);
+        await using var service = new ServiceHost(scenario.Settings()).Started();
+        using var client = service.CreateHttpClient();
+        using var decided = new MetricCollector<long>(service.Services.GetRequiredService<IMeterFactory>(), "CallRecovery", "callrecovery.decisions");
+
+        var now = DateTimeOffset.UtcNow;
+        // Sizes kept small enough that every dead letter fits the mock broker's memory for one partition (about
+        // 5 MiB; it forgets the oldest records beyond that); megabyte-sized values are the fast tests' and the
+        // truncation test's business.
+        var hostile = HostileEvents.Hostile(now, maxHugeLength: 10_000).Where(h => (h.Value?.Length ?? 0) <= 12_000).Array[2_000].Single();
+        var hostileBytes = hostile.Sum(h => (h.Value?.Length ?? 0) + 500);
+        Assert.True(hostileBytes < 4_500_000, $"the hostile sample ({hostileBytes} bytes) must fit one mock partition");
+        var good = HostileEvents.GoodDrops(now).Array[500].Single().DistinctBy(d => d.CallId).ToArray();
+        var messages = hostile.Select(h => (Message: h.ToKafkaMessage(), Hostile: (HostileMessage?)h))
+            .Concat(good.Select(d => (Message: new Message<byte[]?, byte[]?> { Key = Encoding.UTF8.GetBytes(d.CallId), Value = new NetworkEvent { CallDropped = d }.ToByteArray() }, Hostile: (HostileMessage?)null)))
+            .OrderBy(_ => Random.Shared.Next())
+            .ToArray();
+        using (var producer = new ProducerBuilder<byte[]?, byte[]?>(new ProducerConfig { BootstrapServers = scenario.Kafka.BootstrapServers, LingerMs = 5 }).Build())
+        {
+            await Task.WhenAll(messages.Select(m => producer.ProduceAsync(scenario.InputTopic, m.Message))).DefaultTimeout();
+        }
+
+        // Every good drop decided exactly once (one decision under its event id, counted once), every hostile event dead-lettered.
+        var db = await scenario.RedisAsync();
+        await Eventually.TrueAsync(async () => (await Task.WhenAll(good.Select(d => db.HashExistsAsync(scenario.Keys.CallDecisions(d.CallId), d.EventId)))).All(x => x),
+            "every good drop decided", TimeSpan.FromMinutes(3));
+        var letters = scenario.ReadTopic(scenario.DeadLetterTopic, 1, expected: hostile.Length);
+        Assert.Equal(hostile.Length, letters.Count);
+        Assert.Equal(good.Length, decided.GetMeasurementSnapshot().Where(m => (string?)m.Tags["callrecovery.decision.reason"] != "invalid").Sum(m => m.Value));
+        foreach (var drop in good)
+        {
+            Assert.Equal(1, await scenario.DecisionCountAsync(drop.CallId));
+        }
+
+        // No rejection repeats what it was given, and the same process is alive and ready.
+        foreach (var letter in letters)
+        {
+            var text = Header(letter, DeadLetterPublisher.ErrorMessageHeader);
+            Assert.DoesNotContain(text, t => char.IsControl(t));
+        }
+
+        Assert.Equal(HttpStatusCode.OK, (await client.GetAsync(new Uri("/health/live", UriKind.Relative))).StatusCode);
+        await Eventually.TrueAsync(async () => (await client.GetAsync(new Uri("/health/ready", UriKind.Relative))).StatusCode == HttpStatusCode.OK, "ready");
     }
 
     private static string Header(ConsumeResult<byte[]?, byte[]?> result, string name) =>
