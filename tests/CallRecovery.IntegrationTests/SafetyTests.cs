@@ -1,7 +1,7 @@
+using CallRecovery.Recoveries;
 using CallRecovery.Contracts.V1;
 using CallRecovery.Decisions;
 using CallRecovery.IntegrationTests.Fixtures;
-using CallRecovery.Store;
 using CallRecovery.SwitchEmulator;
 using Google.Protobuf;
 using Timestamp = Google.Protobuf.WellKnownTypes.Timestamp;

@@ -1,7 +1,7 @@
+using CallRecovery.Recoveries;
 using CallRecovery.Contracts;
 using CallRecovery.Contracts.V1;
 using CallRecovery.IntegrationTests.Fixtures;
-using CallRecovery.Store;
 using CallRecovery.SwitchEmulator;
 using Grpc.Core;
 using Grpc.Net.Client;

@@ -1,6 +1,6 @@
+using CallRecovery.Recoveries;
 using CallRecovery.Contracts.V1;
 using CallRecovery.IntegrationTests.Fixtures;
-using CallRecovery.Store;
 using CallRecovery.SwitchEmulator;
 using Google.Protobuf.WellKnownTypes;
 

@@ -1,12 +1,20 @@
 using CallRecovery.Dispatch;
 using CallRecovery.Ingest;
 using CallRecovery.Observability;
+using CallRecovery.Recoveries;
 using CallRecovery.Store;
 
 namespace CallRecovery.Decisions;
 
 /// <summary>What a batch decided, and the safety facts it carried: who is now under emergency protection, and which parties reached each other.</summary>
-public sealed record DecidedBatch(IReadOnlyList<SettledDecision> Settled, IReadOnlyList<EmergencyCall> Protected, IReadOnlyList<ConnectionReported> Connections);
+public sealed record DecidedBatch(IReadOnlyList<SettledDecision> Settled, IReadOnlyList<EmergencyCall> Protected, IReadOnlyList<ConnectionReported> Connections)
+{
+    /// <summary>The recoveries this batch accepted, for their switch's queue.</summary>
+    public IReadOnlyList<ScheduledRecovery> Scheduled =>
+        [.. Settled
+            .Where(d => d.Record.Reason == DecisionReason.Accepted && d.Pending.Plan is not null && d.Pending.Candidate is not null)
+            .Select(d => new ScheduledRecovery(d.Record.CallId, d.Pending.Plan!.SwitchId, d.Pending.Plan.DueAt, d.Pending.Plan.Deadline, d.Pending.Candidate!.CallBack, d.Pending.Candidate.OtherParty))];
+}
 
 /// <summary>
 /// Decides a batch of events: classifies each report, then lets Redis settle duplicates, limits and

@@ -1,5 +1,5 @@
+using CallRecovery.Recoveries;
 using CallRecovery.Contracts.V1;
-using CallRecovery.Store;
 using Google.Protobuf.WellKnownTypes;
 using Microsoft.Extensions.Options;
 

@@ -2,7 +2,7 @@ using System.Diagnostics;
 using CallRecovery.Contracts.V1;
 using CallRecovery.Liveness;
 using CallRecovery.Observability;
-using CallRecovery.Store;
+using CallRecovery.Recoveries;
 using Microsoft.Extensions.Options;
 
 namespace CallRecovery.Dispatch;
@@ -14,7 +14,7 @@ namespace CallRecovery.Dispatch;
 /// anywhere or not. Neither loop can stop the process; both beat for liveness.
 /// </summary>
 public sealed partial class DispatchLoop(
-    DispatchStore store,
+    RecoveryStore store,
     SwitchConnections connections,
     CallbackCommands commands,
     RecoveryScheduler scheduler,
@@ -96,11 +96,20 @@ public sealed partial class DispatchLoop(
             return false;
         }
 
-        var recovery = await store.DispatchAsync(callId, switchId, connection.Id, now).ConfigureAwait(false);
-        if (recovery is null)
+        var transition = await store.DispatchAsync(callId, switchId, connection.Id, now).ConfigureAwait(false);
+        if (transition.Verdict == RecoveryVerdict.Kept || transition.Recovery is not { } recovery)
         {
+            // Another switch's command, or gone from Redis: nothing to deliver from this queue.
             connection.Release(callId);
             await store.SettleEntriesAsync(switchId, callId).ConfigureAwait(false);
+            return true;
+        }
+
+        if (!transition.Effects.HasFlag(RecoveryEffects.SendCommand))
+        {
+            // Already accepted or ended, or past its deadline (then expired now, with its outcome published).
+            connection.Release(callId);
+            await scheduler.CarryOutAsync(transition).ConfigureAwait(false);
             return true;
         }
 

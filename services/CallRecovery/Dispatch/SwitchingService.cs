@@ -2,8 +2,7 @@ using System.Diagnostics.CodeAnalysis;
 using System.Security.Cryptography.X509Certificates;
 using CallRecovery.Contracts.V1;
 using CallRecovery.Observability;
-using CallRecovery.Outcomes;
-using CallRecovery.Store;
+using CallRecovery.Recoveries;
 using Duration = Google.Protobuf.WellKnownTypes.Duration;
 using Timestamp = Google.Protobuf.WellKnownTypes.Timestamp;
 using Grpc.Core;
@@ -17,8 +16,8 @@ namespace CallRecovery.Dispatch;
 /// </summary>
 public sealed partial class SwitchingService(
     SwitchConnections connections,
-    DispatchStore store,
-    OutcomePublisher outcomes,
+    RecoveryStore store,
+    RecoveryScheduler scheduler,
     CallRecoveryTelemetry telemetry,
     IOptions<SwitchingOptions> options,
     TimeProvider time,
@@ -181,38 +180,27 @@ public sealed partial class SwitchingService(
     private async Task AcknowledgeAsync(SwitchConnection connection, CommandAck ack)
     {
         var callId = CallIdOf(ack.RecoveryId);
+        var now = time.GetUtcNow();
         var detail = Truncated(ack.Detail);
-        var (verdict, traceParent) = await store.AcknowledgeAsync(callId, connection.SwitchId, ack.Attempt, ack.Accepted, $"{ack.RejectReason}: {detail}", time.GetUtcNow()).ConfigureAwait(false);
-        using var span = RecoveryTracing.StartStep("acknowledge", traceParent, ack.RecoveryId, callId, connection.SwitchId);
-        span?.SetTag(RecoveryTracing.Attempt, (int)ack.Attempt).SetTag("callrecovery.acknowledgement", verdict);
-        if (!ack.Accepted)
-        {
-            span?.SetTag("callrecovery.reject_reason", ack.RejectReason.ToString());
-        }
-
-        if (verdict == "forbidden")
+        var transition = ack.Accepted
+            ? await store.AcceptAsync(callId, connection.SwitchId, ack.Attempt, now).ConfigureAwait(false)
+            : await store.RejectAsync(callId, connection.SwitchId, ack.Attempt, $"{ack.RejectReason}: {detail}", now).ConfigureAwait(false);
+        using var span = RecoveryTracing.StartStep("acknowledge", transition.Recovery?.TraceParent ?? string.Empty, ack.RecoveryId, callId, connection.SwitchId);
+        span?.SetTag(RecoveryTracing.Attempt, (int)ack.Attempt).SetTag("callrecovery.acknowledgement", transition.Verdict.ToString());
+        if (transition.Verdict == RecoveryVerdict.Forbidden)
         {
             throw Forbidden(connection, ack.RecoveryId);
         }
 
-        connection.Release(callId);
-        switch (verdict)
+        if (!ack.Accepted)
         {
-            case "acknowledged" or "duplicate":
-                await store.SettleEntriesAsync(connection.SwitchId, callId).ConfigureAwait(false);
-                break;
-            case "rejected":
-                LogRejected(ack.RecoveryId, connection.SwitchId, ack.RejectReason, detail);
-                await store.RequeueAsync(connection.SwitchId, [callId], time.GetUtcNow() + _options.RejectionBackoff).ConfigureAwait(false);
-                break;
-            case "void":
-                connection.TrySend(new ServiceMessage { Cancel = new CancelCommand { RecoveryId = ack.RecoveryId, Reason = "the recovery no longer needs a callback" } });
-                await store.SettleEntriesAsync(connection.SwitchId, callId).ConfigureAwait(false);
-                break;
-            default:
-                // "stale" (a newer attempt is out) or "unknown": nothing to change.
-                break;
+            span?.SetTag("callrecovery.reject_reason", ack.RejectReason.ToString());
+            LogRejected(ack.RecoveryId, connection.SwitchId, ack.RejectReason, detail);
         }
+
+        // This connection's window place goes whatever the verdict: the switch answered for it.
+        connection.Release(callId);
+        await scheduler.CarryOutAsync(transition, connection, acceptedAttempt: ack.Accepted ? ack.Attempt : 0).ConfigureAwait(false);
     }
 
     private async Task ProgressAsync(SwitchConnection connection, ProgressReport report)
@@ -224,25 +212,13 @@ public sealed partial class SwitchingService(
         }
 
         var at = TimeOf(report.At);
-        var change = await store.ReportProgressAsync(callId, connection.SwitchId, report.Stage.ToString(), at).ConfigureAwait(false);
-        if (change.Verdict == "forbidden")
+        var transition = await store.ProgressAsync(callId, connection.SwitchId, report.Stage.ToString(), at, time.GetUtcNow()).ConfigureAwait(false);
+        if (transition.Verdict == RecoveryVerdict.Forbidden)
         {
             throw Forbidden(connection, report.RecoveryId);
         }
 
-        if (change.Recovery is { } recovery)
-        {
-            using var span = RecoveryTracing.StartStep("progress", recovery);
-            span?.SetTag(RecoveryTracing.Stage, report.Stage.ToString());
-
-            // Published again for a repeated report too: the first publication may not have happened (at least once).
-            await outcomes.PublishStageAsync(recovery, report.Stage, at).ConfigureAwait(false);
-            if (connection.Release(callId))
-            {
-                await store.SettleEntriesAsync(connection.SwitchId, callId).ConfigureAwait(false);
-            }
-        }
-
+        await scheduler.CarryOutAsync(transition, connection, report.Stage, at).ConfigureAwait(false);
         connection.TrySend(new ServiceMessage { ReportReceived = new ReportReceived { RecoveryId = report.RecoveryId, Stage = report.Stage } });
     }
 
@@ -264,7 +240,7 @@ public sealed partial class SwitchingService(
             throw new RefusedReport(RefusalReason.Malformed, $"failure_cause and reconnect_call_id may hold at most {MaxReportText} characters.");
         }
 
-        var change = await store.RecordOutcomeAsync(
+        var transition = await store.OutcomeAsync(
             callId,
             connection.SwitchId,
             report.Outcome.ToString(),
@@ -272,29 +248,17 @@ public sealed partial class SwitchingService(
             report.TalkTime?.ToTimeSpan() ?? TimeSpan.Zero,
             report.FailureCause,
             report.SurveyScore is >= 1 and <= 5 ? report.SurveyScore : 0,
-            report.ReconnectCallId).ConfigureAwait(false);
-        if (change.Verdict == "forbidden")
+            report.ReconnectCallId,
+            time.GetUtcNow()).ConfigureAwait(false);
+        if (transition.Verdict == RecoveryVerdict.Forbidden)
         {
             throw Forbidden(connection, report.RecoveryId);
         }
 
-        if (change.Recovery is { } recovery)
+        await scheduler.CarryOutAsync(transition, connection).ConfigureAwait(false);
+        if (transition.Verdict == RecoveryVerdict.Applied)
         {
-            using var span = RecoveryTracing.StartStep("outcome", recovery);
-            span?.SetTag(RecoveryTracing.Outcome, recovery.Outcome);
-            await outcomes.PublishOutcomeAsync(recovery, Enum.Parse<Outcome>(recovery.Outcome)).ConfigureAwait(false);
-            connection.Release(callId);
-            await store.SettleEntriesAsync(connection.SwitchId, callId).ConfigureAwait(false);
-            if (change.Verdict == "new")
-            {
-                telemetry.RecoveryEnded(recovery.Outcome, connection.SwitchId);
-                if (recovery.StageTimes.TryGetValue(nameof(Stage.Bridged), out var bridged))
-                {
-                    telemetry.Reconnected(bridged - recovery.DropTime);
-                }
-
-                LogOutcome(recovery.RecoveryId, recovery.Outcome, connection.SwitchId);
-            }
+            LogOutcome(report.RecoveryId, report.Outcome, connection.SwitchId);
         }
 
         connection.TrySend(new ServiceMessage { ReportReceived = new ReportReceived { RecoveryId = report.RecoveryId, Outcome = report.Outcome } });
@@ -376,7 +340,7 @@ public sealed partial class SwitchingService(
     private partial void LogRejected(string recoveryId, string switchId, RejectReason reason, string detail);
 
     [LoggerMessage(EventId = 3205, Level = LogLevel.Information, Message = "Recovery {RecoveryId} outcome {Outcome} from switch {SwitchId}")]
-    private partial void LogOutcome(string recoveryId, string outcome, string switchId);
+    private partial void LogOutcome(string recoveryId, Outcome outcome, string switchId);
 
     [LoggerMessage(EventId = 3206, Level = LogLevel.Information, Message = "{Count} unacknowledged command(s) of switch {SwitchId} go round again")]
     private partial void LogRequeued(int count, string switchId);

@@ -217,8 +217,8 @@ public sealed partial class NetworkEventConsumer(
     private async Task<IReadOnlyList<SettledDecision>> DecideAndScheduleAsync(IReadOnlyList<IngestedEvent> events)
     {
         var decided = await decider.DecideAsync(events).ConfigureAwait(false);
-        await scheduler.ScheduleAsync(decided.Settled).ConfigureAwait(false);
-        await scheduler.CancelOnRedialAsync(decided.Connections).ConfigureAwait(false);
+        await scheduler.ScheduleAsync(decided.Scheduled).ConfigureAwait(false);
+        await scheduler.CancelOnRedialAsync([.. decided.Connections.Select(c => new ConnectionSeen(c.CallId, c.Caller, c.Callee, c.AnswerTime))]).ConfigureAwait(false);
         await Task.WhenAll(decided.Protected.Select(p => p.Number).Distinct(StringComparer.Ordinal)
             .Select(number => scheduler.CancelForPartyAsync(number, "a party is under emergency protection since the decision"))).ConfigureAwait(false);
         return decided.Settled;

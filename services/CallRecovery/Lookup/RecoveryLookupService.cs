@@ -1,4 +1,5 @@
 using System.Security.Cryptography.X509Certificates;
+using CallRecovery.Recoveries;
 using CallRecovery.Contracts.V1;
 using CallRecovery.Decisions;
 using CallRecovery.Dispatch;

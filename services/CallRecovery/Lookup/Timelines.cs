@@ -1,3 +1,4 @@
+using CallRecovery.Recoveries;
 using CallRecovery.Contracts.V1;
 using CallRecovery.Decisions;
 using CallRecovery.Observability;

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text;
+using CallRecovery.Recoveries;
 using CallRecovery.Dispatch;
 using CallRecovery.Store;
 using Confluent.Kafka;

@@ -1,8 +1,8 @@
 using System.Text;
+using CallRecovery.Recoveries;
 using CallRecovery.Contracts.V1;
 using CallRecovery.Ingest;
 using CallRecovery.Observability;
-using CallRecovery.Store;
 using Confluent.Kafka;
 using Google.Protobuf;
 using Duration = Google.Protobuf.WellKnownTypes.Duration;

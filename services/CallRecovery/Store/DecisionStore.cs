@@ -1,4 +1,5 @@
 using System.Globalization;
+using CallRecovery.Recoveries;
 using CallRecovery.Decisions;
 using CallRecovery.Dispatch;
 using CallRecovery.Ingest;

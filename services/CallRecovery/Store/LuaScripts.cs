@@ -16,16 +16,14 @@ internal static class LuaScripts
     public static readonly string Requeue = Load("requeue.lua");
     public static readonly string SettleEntries = Load("settle_entries.lua");
     public static readonly string SweepSwitch = Load("sweep_switch.lua");
-    public static readonly string DispatchRecovery = Load("dispatch_recovery.lua");
-    public static readonly string AcknowledgeRecovery = Load("acknowledge_recovery.lua");
-    public static readonly string ReportProgress = Load("report_progress.lua");
-    public static readonly string RecordOutcome = Load("record_outcome.lua");
-    public static readonly string EndRecovery = Load("end_recovery.lua");
     public static readonly string RecordConnection = Load("record_connection.lua");
+
+    /// <summary>Every move of a recovery: the lifecycle table, as Lua, in front of the script that enforces it.</summary>
+    public static readonly string Transition = Recoveries.RecoveryLifecycle.LuaPrelude() + Load("transition.lua");
 
     private static string Load(string name)
     {
-        using var stream = typeof(LuaScripts).Assembly.GetManifestResourceStream("CallRecovery.Store.Scripts." + name)
+        using var stream = typeof(LuaScripts).Assembly.GetManifestResourceStream("CallRecovery.Scripts." + name)
             ?? throw new InvalidOperationException($"Lua script {name} is not embedded.");
         using var reader = new StreamReader(stream);
         return reader.ReadToEnd();

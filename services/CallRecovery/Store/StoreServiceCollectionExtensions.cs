@@ -18,7 +18,7 @@ public static class StoreServiceCollectionExtensions
             return ConnectionMultiplexer.Connect(configuration);
         });
         services.AddSingleton<DecisionStore>();
-        services.AddSingleton<DispatchStore>();
+        services.AddSingleton<Recoveries.RecoveryStore>();
         services.AddHealthChecks().AddCheck<RedisHealthCheck>("redis", tags: ["ready"]);
         return services;
     }

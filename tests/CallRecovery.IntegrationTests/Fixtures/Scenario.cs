@@ -1,4 +1,5 @@
 using System.Text;
+using CallRecovery.Recoveries;
 using CallRecovery.Contracts.V1;
 using CallRecovery.Store;
 using Confluent.Kafka;

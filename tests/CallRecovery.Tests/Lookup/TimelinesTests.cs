@@ -1,3 +1,4 @@
+using CallRecovery.Recoveries;
 using CallRecovery.Decisions;
 using CallRecovery.Lookup;
 using CallRecovery.Store;

@@ -1,7 +1,7 @@
 using System.Globalization;
 using StackExchange.Redis;
 
-namespace CallRecovery.Store;
+namespace CallRecovery.Recoveries;
 
 /// <summary>An accepted recovery: who to call back, whom to reconnect, where and when, and how far it got.</summary>
 public sealed record RecoveryRecord
@@ -114,7 +114,9 @@ public sealed record RecoveryRecord
         {
             RecoveryId = Field("recoveryId"),
             CallId = Field("callId"),
-            State = Enum.TryParse<RecoveryState>(Field("state"), out var state) ? state : RecoveryState.Pending,
+            // A state the lifecycle does not know is a defect to surface, never a Pending recovery.
+            State = Enum.TryParse<RecoveryState>(Field("state"), ignoreCase: false, out var state) && Enum.IsDefined(state) ? state
+                : throw new FormatException("The recovery's state is not one of the lifecycle's states."),
             CallBack = Field("callBack"),
             OtherParty = Field("otherParty"),
             DropTime = Time("dropTime"),
@@ -142,23 +144,6 @@ public sealed record RecoveryRecord
                 .ToDictionary(f => f.Key["stage:".Length..], f => DateTimeOffset.FromUnixTimeMilliseconds(long.Parse(f.Value, CultureInfo.InvariantCulture)), StringComparer.Ordinal),
         };
     }
-}
-
-/// <summary>Where a recovery stands. Decisions create it <see cref="Pending"/>; dispatch and the switch advance it.</summary>
-public enum RecoveryState
-{
-    /// <summary>Waiting for its grace period to end, or for a live connection of its switch.</summary>
-    Pending,
-    /// <summary>Sent to a switch connection; not acknowledged yet.</summary>
-    Dispatched,
-    /// <summary>The switch accepted the command and is calling back.</summary>
-    Acknowledged,
-    /// <summary>The switch reported the final outcome.</summary>
-    Completed,
-    /// <summary>Not delivered or not acknowledged before its deadline.</summary>
-    Expired,
-    /// <summary>The parties reached each other by themselves before the callback.</summary>
-    Cancelled,
 }
 
 /// <summary>

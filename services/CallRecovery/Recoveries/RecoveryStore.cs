@@ -1,21 +1,37 @@
+using CallRecovery.Store;
 using Microsoft.Extensions.Options;
 using StackExchange.Redis;
 
-namespace CallRecovery.Store;
+namespace CallRecovery.Recoveries;
 
 /// <summary>A recovery to put in its switch's queue.</summary>
 public sealed record ScheduledRecovery(string CallId, string SwitchId, DateTimeOffset DueAt, DateTimeOffset Deadline, string CallBack, string OtherParty);
 
-/// <summary>The answer of a script that works on one recovery: its verdict, and the recovery as it now stands (when the script returned it).</summary>
-public sealed record RecoveryChange(string Verdict, RecoveryRecord? Recovery);
+/// <summary>
+/// What the store did with a trigger: its verdict, the state before, the trigger it applied (a dispatch past the
+/// deadline becomes an expiry), and the recovery as it now stands. <see cref="Effects"/> is what the service must
+/// do about it, from the lifecycle table.
+/// </summary>
+public sealed record RecoveryTransition(RecoveryVerdict Verdict, RecoveryState? From, RecoveryTrigger Trigger, RecoveryRecord? Recovery)
+{
+    public RecoveryEffects Effects => Verdict switch
+    {
+        RecoveryVerdict.Applied or RecoveryVerdict.Unchanged when From is { } from => RecoveryLifecycle.Rule(from, Trigger).Effects,
+        RecoveryVerdict.Superseded => RecoveryEffects.CancelAtSwitch | RecoveryEffects.ReleaseWindow,
+        _ => RecoveryEffects.None,
+    };
+
+    /// <summary>The state it now has (the state before when nothing moved).</summary>
+    public RecoveryState? To => Recovery?.State ?? From;
+}
 
 /// <summary>
-/// Recovery delivery state in Redis. Per switch (slot {w:id}): a due set, an in-flight set and deadlines.
-/// Per recovery (slot {c:callId}): the recovery hash that the scripts advance. Every script works on one
-/// slot; every step is idempotent, so any replica may run any of them, and a crash between two steps is
-/// mended by the acknowledgement timeout or the deadline sweep.
+/// The recoveries in Redis. Per recovery (slot {c:callId}): the recovery hash, moved only by the transition
+/// script, which enforces the lifecycle table. Per switch (slot {w:id}): a due set, an in-flight set and
+/// deadlines. Every script works on one slot; every step is idempotent, so any replica may run any of them, and a
+/// crash between two steps is mended by the acknowledgement timeout or the deadline sweep.
 /// </summary>
-public sealed class DispatchStore(IConnectionMultiplexer redis, IOptions<RedisOptions> options)
+public sealed class RecoveryStore(IConnectionMultiplexer redis, IOptions<RedisOptions> options)
 {
     private readonly RedisKeys _keys = new(options.Value.KeyPrefix);
     private readonly long _ttlMs = (long)options.Value.Retention.TotalMilliseconds;
@@ -51,38 +67,47 @@ public sealed class DispatchStore(IConnectionMultiplexer redis, IOptions<RedisOp
         return [.. ((RedisResult[])result!).Select(r => (string)r!)];
     }
 
-    /// <summary>Marks the recovery as sent (counting the attempt); null when it needs no delivery any more.</summary>
-    public async Task<RecoveryRecord?> DispatchAsync(string callId, string switchId, string connectionId, DateTimeOffset now)
+    /// <summary>Applies a trigger to a recovery, as the lifecycle table allows. <paramref name="switchId"/> is the switch acting ("" for the service itself).</summary>
+    public async Task<RecoveryTransition> ApplyAsync(string callId, RecoveryTrigger trigger, DateTimeOffset now, string switchId, params RedisValue[] arguments)
     {
-        var reply = await Run(LuaScripts.DispatchRecovery, callId, now.ToUnixTimeMilliseconds(), switchId, connectionId).ConfigureAwait(false);
-        return reply.Verdict == "send" ? reply.Recovery : null;
+        var reply = (RedisResult[])(await Db.ScriptEvaluateAsync(LuaScripts.Transition, [_keys.Recovery(callId)],
+            [trigger.ToString(), now.ToUnixTimeMilliseconds(), switchId, .. arguments]).ConfigureAwait(false))!;
+        var verdict = Enum.Parse<RecoveryVerdict>((string)reply[0]!);
+        var from = (string?)reply[1] is { Length: > 0 } state ? Enum.Parse<RecoveryState>(state) : (RecoveryState?)null;
+        var applied = Enum.Parse<RecoveryTrigger>((string)reply[2]!);
+        var recovery = reply.Length > 3 ? RecoveryRecord.FromFlatList([.. reply.Skip(3).Select(r => r.ToString() ?? string.Empty)]) : null;
+        return new RecoveryTransition(verdict, from, applied, recovery);
     }
 
-    /// <summary>Records an acknowledgement; returns the verdict and the recovery's trace context.</summary>
-    public async Task<(string Verdict, string TraceParent)> AcknowledgeAsync(string callId, string switchId, uint attempt, bool accepted, string detail, DateTimeOffset now)
-    {
-        var reply = (RedisResult[])(await Db.ScriptEvaluateAsync(LuaScripts.AcknowledgeRecovery, [_keys.Recovery(callId)],
-            [switchId, attempt, accepted ? "1" : "0", detail, now.ToUnixTimeMilliseconds()]).ConfigureAwait(false))!;
-        return ((string)reply[0]!, (string?)reply[2] ?? string.Empty);
-    }
+    public Task<RecoveryTransition> DispatchAsync(string callId, string switchId, string connectionId, DateTimeOffset now) =>
+        ApplyAsync(callId, RecoveryTrigger.Dispatch, now, switchId, connectionId);
 
-    public Task<RecoveryChange> ReportProgressAsync(string callId, string switchId, string stage, DateTimeOffset at) =>
-        Run(LuaScripts.ReportProgress, callId, switchId, stage, at.ToUnixTimeMilliseconds());
+    public Task<RecoveryTransition> AcceptAsync(string callId, string switchId, uint attempt, DateTimeOffset now) =>
+        ApplyAsync(callId, RecoveryTrigger.Accept, now, switchId, attempt);
 
-    public Task<RecoveryChange> RecordOutcomeAsync(string callId, string switchId, string outcome, DateTimeOffset at, TimeSpan talkTime, string failureCause, uint surveyScore, string reconnectCallId) =>
-        Run(LuaScripts.RecordOutcome, callId, switchId, outcome, at.ToUnixTimeMilliseconds(), (long)talkTime.TotalMilliseconds, failureCause, surveyScore, reconnectCallId);
+    public Task<RecoveryTransition> RejectAsync(string callId, string switchId, uint attempt, string detail, DateTimeOffset now) =>
+        ApplyAsync(callId, RecoveryTrigger.Reject, now, switchId, attempt, detail);
 
-    public Task<RecoveryChange> ExpireAsync(string callId, DateTimeOffset now) =>
-        Run(LuaScripts.EndRecovery, callId, nameof(RecoveryState.Expired), now.ToUnixTimeMilliseconds(), string.Empty, string.Empty);
+    public Task<RecoveryTransition> ProgressAsync(string callId, string switchId, string stage, DateTimeOffset at, DateTimeOffset now) =>
+        ApplyAsync(callId, RecoveryTrigger.Progress, now, switchId, stage, at.ToUnixTimeMilliseconds());
+
+    public Task<RecoveryTransition> OutcomeAsync(string callId, string switchId, string outcome, DateTimeOffset at, TimeSpan talkTime, string failureCause, uint surveyScore, string reconnectCallId, DateTimeOffset now) =>
+        ApplyAsync(callId, RecoveryTrigger.Outcome, now, switchId, outcome, at.ToUnixTimeMilliseconds(), (long)talkTime.TotalMilliseconds, failureCause, surveyScore, reconnectCallId);
+
+    public Task<RecoveryTransition> ExpireAsync(string callId, DateTimeOffset now) =>
+        ApplyAsync(callId, RecoveryTrigger.Expire, now, string.Empty);
 
     /// <summary>Cancels because the parties redialled: only for a connection after the drop that is not the dropped call itself.</summary>
-    public Task<RecoveryChange> CancelForRedialAsync(string callId, DateTimeOffset now, string connectedCallId, DateTimeOffset connectedAt) =>
-        Run(LuaScripts.EndRecovery, callId, nameof(RecoveryState.Cancelled), now.ToUnixTimeMilliseconds(),
-            "the parties reached each other before the callback", "redial", connectedCallId, connectedAt.ToUnixTimeMilliseconds());
+    public Task<RecoveryTransition> CancelForRedialAsync(string callId, DateTimeOffset now, string connectedCallId, DateTimeOffset connectedAt) =>
+        ApplyAsync(callId, RecoveryTrigger.Cancel, now, string.Empty, "the parties reached each other before the callback", "redial", connectedCallId, connectedAt.ToUnixTimeMilliseconds());
 
     /// <summary>Cancels because of something about one party (opted out, emergency call): only if the number is one of the recovery's parties.</summary>
-    public Task<RecoveryChange> CancelForPartyAsync(string callId, DateTimeOffset now, string number, string detail) =>
-        Run(LuaScripts.EndRecovery, callId, nameof(RecoveryState.Cancelled), now.ToUnixTimeMilliseconds(), detail, "party", number);
+    public Task<RecoveryTransition> CancelForPartyAsync(string callId, DateTimeOffset now, string number, string detail) =>
+        ApplyAsync(callId, RecoveryTrigger.Cancel, now, string.Empty, detail, "party", number);
+
+    /// <summary>Cancels for the reason given (the dispatch-time safety check found one).</summary>
+    public Task<RecoveryTransition> CancelAsync(string callId, DateTimeOffset now, string detail) =>
+        ApplyAsync(callId, RecoveryTrigger.Cancel, now, string.Empty, detail, string.Empty);
 
     /// <summary>
     /// Remembers that two parties reached each other (until callbacks between them are past their deadline) and
@@ -122,10 +147,6 @@ public sealed class DispatchStore(IConnectionMultiplexer redis, IOptions<RedisOp
             : null;
     }
 
-    /// <summary>Ends a recovery as cancelled for the reason given (the dispatch-time safety check found one).</summary>
-    public Task<RecoveryChange> CancelAsync(string callId, DateTimeOffset now, string detail) =>
-        Run(LuaScripts.EndRecovery, callId, nameof(RecoveryState.Cancelled), now.ToUnixTimeMilliseconds(), detail, string.Empty);
-
     public Task RequeueAsync(string switchId, IReadOnlyCollection<string> callIds, DateTimeOffset dueAt) =>
         callIds.Count == 0
             ? Task.CompletedTask
@@ -163,16 +184,4 @@ public sealed class DispatchStore(IConnectionMultiplexer redis, IOptions<RedisOp
     }
 
     private RedisKey[] SwitchKeys(string switchId) => [_keys.SwitchDue(switchId), _keys.SwitchInFlight(switchId), _keys.SwitchDeadlines(switchId)];
-
-    private async Task<RecoveryChange> Run(string script, string callId, params RedisValue[] args)
-    {
-        var reply = (RedisResult[])(await Db.ScriptEvaluateAsync(script, [_keys.Recovery(callId)], args).ConfigureAwait(false))!;
-        var verdict = (string)reply[0]!;
-        if (reply.Length <= 2)
-        {
-            return new RecoveryChange(verdict, null);
-        }
-
-        return new RecoveryChange(verdict, RecoveryRecord.FromFlatList([.. reply.Skip(1).Select(r => r.ToString() ?? string.Empty)]));
-    }
 }

@@ -1,6 +1,6 @@
-using CallRecovery.Store;
+using CallRecovery.Recoveries;
 
-namespace CallRecovery.Tests.Store;
+namespace CallRecovery.Tests.Recoveries;
 
 public class RecoveryIdsTests
 {
