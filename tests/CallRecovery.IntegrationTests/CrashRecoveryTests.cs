@@ -55,3 +55,22 @@ public sealed class CrashRecoveryTests(Infrastructure infrastructure)
         return committed.Sum(c => c.Offset.Value < 0 ? 0 : c.Offset.Value);
     }
 }
+
+/// <summary>A killed or cancelled test run must not poison the next: the processes its fixtures started do not outlive it.</summary>
+public sealed class OwnedProcessesTests
+{
+    [Fact]
+    public async Task Processes_left_by_a_test_host_that_died_are_swept_at_the_next_start()
+    {
+        using var leftover = System.Diagnostics.Process.Start("sleep", "300");
+        var record = Path.Combine(Path.GetTempPath(), "callrecovery-test-processes", leftover.Id.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        var stat = await File.ReadAllTextAsync($"/proc/{leftover.Id}/stat");
+        Directory.CreateDirectory(Path.GetDirectoryName(record)!);
+        // Recorded by a host that is gone (no pid is that large).
+        await File.WriteAllTextAsync(record, $"2147483646 {stat[(stat.LastIndexOf(')') + 2)..].Split(' ')[19]}");
+
+        Assert.True(OwnedProcesses.SweepLeftovers() >= 1);
+        Assert.True(leftover.WaitForExit(TimeSpan.FromSeconds(30)));
+        Assert.False(File.Exists(record));
+    }
+}

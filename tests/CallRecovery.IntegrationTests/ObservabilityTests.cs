@@ -227,6 +227,7 @@ public sealed partial class ObservabilityTests(Infrastructure infrastructure)
 
     private static SwitchEmulatorOptions Options(ServiceHost service) => new()
     {
+        FailOnServerError = true,
         ServiceAddress = service.SwitchingAddress,
         SwitchId = "switch-a",
         InstanceId = "observed",

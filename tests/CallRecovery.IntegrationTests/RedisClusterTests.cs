@@ -19,6 +19,7 @@ public sealed class RedisClusterTests(Infrastructure infrastructure)
         await using var service = new ServiceHost(settings).Started();
         await using var emulator = new EmulatedSwitch(new SwitchEmulatorOptions
         {
+            FailOnServerError = true,
             ServiceAddress = service.SwitchingAddress,
             SwitchId = "switch-a",
             StageDelay = TimeSpan.FromMilliseconds(20),

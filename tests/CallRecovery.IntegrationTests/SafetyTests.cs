@@ -188,6 +188,7 @@ public sealed class SafetyTests(Infrastructure infrastructure)
     private static EmulatedSwitch Emulator(ServiceHost service) =>
         new(new SwitchEmulatorOptions
         {
+            FailOnServerError = true,
             ServiceAddress = service.SwitchingAddress,
             SwitchId = "switch-a",
             InstanceId = "test-switch-a",

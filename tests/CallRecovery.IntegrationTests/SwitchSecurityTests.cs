@@ -106,6 +106,7 @@ public sealed class SwitchSecurityTests(Infrastructure infrastructure) : IDispos
     private EmulatedSwitch Emulator(ServiceHost service, string certificatePath, string keyPath) =>
         new(new SwitchEmulatorOptions
         {
+            FailOnServerError = true,
             ServiceAddress = service.SwitchingAddress,
             SwitchId = "switch-a",
             InstanceId = "secure-a",

@@ -250,9 +250,76 @@ public sealed class SwitchingTests(Infrastructure infrastructure)
         await call.RequestStream.CompleteAsync();
     }
 
+    [Fact]
+    public async Task A_command_not_acknowledged_in_time_is_sent_again_as_the_next_attempt()
+    {
+        await using var scenario = await infrastructure.NewScenarioAsync(partitions: 1);
+        await using var service = new ServiceHost(scenario.Settings()).Started();
+        using var channel = Grpc.Net.Client.GrpcChannel.ForAddress(service.SwitchingAddress);
+        using var call = await HelloAsync(channel, "raw-1");
+
+        await scenario.PublishAsync(Scenario.Drop("call-0", scenario.Number(0), scenario.Number(1)));
+        var first = await NextCommandAsync(call);
+        Assert.Equal(1u, first.Attempt);
+        // No acknowledgement: after Switching:AcknowledgementTimeout (1 s here) the same recovery comes again.
+        var second = await NextCommandAsync(call);
+        Assert.Equal(first.RecoveryId, second.RecoveryId);
+        Assert.Equal(2u, second.Attempt);
+        Assert.Equal(Priority.High, second.Priority);
+
+        await call.RequestStream.WriteAsync(new SwitchMessage { Ack = new CommandAck { RecoveryId = second.RecoveryId, Attempt = second.Attempt, Accepted = true } });
+        await Eventually.TrueAsync(async () => (await scenario.RecoveryAsync("call-0"))?.State == RecoveryState.Acknowledged, "acknowledged");
+        Assert.Equal(2, (await scenario.RecoveryAsync("call-0"))!.Attempts);
+        await call.RequestStream.CompleteAsync();
+    }
+
+    [Fact]
+    public async Task A_late_acceptance_after_a_rejection_does_not_strand_the_recovery()
+    {
+        await using var scenario = await infrastructure.NewScenarioAsync(partitions: 1);
+        var settings = scenario.Settings();
+        settings["Switching:AcknowledgementTimeout"] = "00:01:00";
+        await using var service = new ServiceHost(settings).Started();
+        using var channel = Grpc.Net.Client.GrpcChannel.ForAddress(service.SwitchingAddress);
+        using var call = await HelloAsync(channel, "raw-1");
+
+        await scenario.PublishAsync(Scenario.Drop("call-0", scenario.Number(0), scenario.Number(1)));
+        var first = await NextCommandAsync(call);
+        await call.RequestStream.WriteAsync(new SwitchMessage { Ack = new CommandAck { RecoveryId = first.RecoveryId, Attempt = 1, Accepted = false, RejectReason = RejectReason.Overloaded } });
+        // The same acknowledgement arrives again, now saying accepted (a switch's retry, or a reordered duplicate).
+        await call.RequestStream.WriteAsync(new SwitchMessage { Ack = new CommandAck { RecoveryId = first.RecoveryId, Attempt = 1, Accepted = true } });
+
+        // It used to cancel the recovery and drop it from every queue: Pending forever, never sent, never expired.
+        var again = await NextCommandAsync(call);
+        Assert.Equal(first.RecoveryId, again.RecoveryId);
+        Assert.Equal(2u, again.Attempt);
+        await call.RequestStream.WriteAsync(new SwitchMessage { Ack = new CommandAck { RecoveryId = again.RecoveryId, Attempt = 2, Accepted = true } });
+        await Eventually.TrueAsync(async () => (await scenario.RecoveryAsync("call-0"))?.State == RecoveryState.Acknowledged, "acknowledged");
+        await call.RequestStream.CompleteAsync();
+    }
+
+    private static async Task<Grpc.Core.AsyncDuplexStreamingCall<SwitchMessage, ServiceMessage>> HelloAsync(Grpc.Net.Client.GrpcChannel channel, string instance)
+    {
+        var call = new Switching.SwitchingClient(channel).Connect(cancellationToken: new CancellationTokenSource(Eventually.Limit).Token);
+        await call.RequestStream.WriteAsync(new SwitchMessage { Hello = new Hello { SwitchId = "switch-a", InstanceId = instance } });
+        Assert.True(await call.ResponseStream.MoveNext(CancellationToken.None));
+        Assert.Equal(ServiceMessage.MessageOneofCase.Welcome, call.ResponseStream.Current.MessageCase);
+        return call;
+    }
+
+    /// <summary>The next command on the stream; a cancel or anything else first fails the test.</summary>
+    private static async Task<CallbackCommand> NextCommandAsync(Grpc.Core.AsyncDuplexStreamingCall<SwitchMessage, ServiceMessage> call)
+    {
+        Assert.True(await call.ResponseStream.MoveNext(CancellationToken.None));
+        var message = call.ResponseStream.Current;
+        Assert.Equal(ServiceMessage.MessageOneofCase.Command, message.MessageCase);
+        return message.Command;
+    }
+
     private static EmulatedSwitch Emulator(ServiceHost service, string switchId, bool acknowledge = true, double rejectRatio = 0) =>
         new(new SwitchEmulatorOptions
         {
+            FailOnServerError = true,
             ServiceAddress = service.SwitchingAddress,
             SwitchId = switchId,
             InstanceId = "test-" + switchId,

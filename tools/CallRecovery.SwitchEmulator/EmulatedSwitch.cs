@@ -83,7 +83,7 @@ public sealed class EmulatedSwitch : IAsyncDisposable
             {
                 await RunSessionAsync(cancellationToken).ConfigureAwait(false);
             }
-            catch (RpcException e) when (e.StatusCode is StatusCode.Unavailable or StatusCode.Cancelled or StatusCode.Internal or StatusCode.Unknown && !cancellationToken.IsCancellationRequested)
+            catch (RpcException e) when ((e.StatusCode is StatusCode.Unavailable or StatusCode.Cancelled || (e.StatusCode is StatusCode.Internal or StatusCode.Unknown && !_options.FailOnServerError)) && !cancellationToken.IsCancellationRequested)
             {
                 // The service went away or the stream broke: reconnect below.
             }
@@ -155,6 +155,11 @@ public sealed class EmulatedSwitch : IAsyncDisposable
                     case ServiceMessage.MessageOneofCase.ReportRefused:
                         // Resending a refused report unchanged would be refused again: drop it and count it.
                         _refusals.Enqueue(message.ReportRefused);
+                        if (_options.FailOnServerError && message.ReportRefused.Reason == RefusalReason.Internal)
+                        {
+                            throw new InvalidOperationException($"The service failed on a report of {message.ReportRefused.RecoveryId}: {message.ReportRefused.Detail}");
+                        }
+
                         _unconfirmed.TryRemove(ReportKey(message.ReportRefused.RecoveryId, message.ReportRefused.Stage, message.ReportRefused.Outcome), out _);
                         break;
                 }

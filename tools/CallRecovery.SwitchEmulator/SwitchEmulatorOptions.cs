@@ -50,4 +50,10 @@ public sealed record SwitchEmulatorOptions
 
     /// <summary>Seed for the outcome draws, so runs repeat. Default 7.</summary>
     public int Seed { get; init; } = 7;
+
+    /// <summary>
+    /// Tests set this: a server error (a stream ended with Internal or Unknown, or a report refused as INTERNAL)
+    /// ends <see cref="EmulatedSwitch.RunAsync"/> with an exception instead of being retried quietly.
+    /// </summary>
+    public bool FailOnServerError { get; init; }
 }

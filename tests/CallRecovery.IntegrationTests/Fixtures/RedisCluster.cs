@@ -40,6 +40,7 @@ public sealed class RedisCluster : IRedisEndpoint
                 RedirectStandardError = true,
             };
             var node = Process.Start(start) ?? throw new InvalidOperationException("redis-server did not start.");
+            OwnedProcesses.Adopt(node);
             node.BeginOutputReadLine();
             node.BeginErrorReadLine();
             _nodes.Add(node);
@@ -77,6 +78,7 @@ public sealed class RedisCluster : IRedisEndpoint
         foreach (var node in _nodes.Where(n => !n.HasExited))
         {
             node.Kill(entireProcessTree: true);
+            OwnedProcesses.Release(node);
             node.WaitForExit();
         }
 

@@ -36,6 +36,7 @@ public sealed class RedisServer : IRedisEndpoint
             RedirectStandardError = true,
         };
         _process = Process.Start(start) ?? throw new InvalidOperationException("redis-server did not start; install it (apt-get install redis-server).");
+        OwnedProcesses.Adopt(_process);
         _process.OutputDataReceived += (_, _) => { };
         _process.BeginOutputReadLine();
         _process.BeginErrorReadLine();
@@ -61,6 +62,7 @@ public sealed class RedisServer : IRedisEndpoint
         {
             _process.Kill(entireProcessTree: true);
             _process.WaitForExit();
+            OwnedProcesses.Release(_process);
         }
 
         return Task.CompletedTask;

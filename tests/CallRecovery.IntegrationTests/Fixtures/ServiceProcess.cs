@@ -15,6 +15,7 @@ public sealed class ServiceProcess : IDisposable
     private ServiceProcess(Process process)
     {
         _process = process;
+        OwnedProcesses.Adopt(process);
         _process.OutputDataReceived += (_, e) => Keep(e.Data);
         _process.ErrorDataReceived += (_, e) => Keep(e.Data);
         _process.BeginOutputReadLine();
@@ -77,6 +78,7 @@ public sealed class ServiceProcess : IDisposable
     public void Dispose()
     {
         Kill();
+        OwnedProcesses.Release(_process);
         _process.Dispose();
     }
 
