@@ -1,24 +1,34 @@
 using CallRecovery;
 using CallRecovery.Decisions;
-using CallRecovery.Dispatch;
-using CallRecovery.Liveness;
+using CallRecovery.Delivery;
+using CallRecovery.HttpApi;
 using CallRecovery.Ingest;
-using CallRecovery.Lookup;
+using CallRecovery.Kafka;
 using CallRecovery.Observability;
 using CallRecovery.Outcomes;
-using CallRecovery.Store;
+using CallRecovery.Policy;
+using CallRecovery.Probes;
+using CallRecovery.Recoveries;
+using CallRecovery.Redis;
+using CallRecovery.SwitchApi;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 
-// The data flow, top to bottom: Kafka -> decide -> Redis -> dispatch to the switch -> outcome -> Kafka.
+// Dependencies point one way: the edges (Kafka ingest, the switch API, the HTTP API) call the stages (decide,
+// deliver, publish outcomes, look up), which call the recovery lifecycle and its store; pure policy and the
+// infrastructure (Redis, Kafka, telemetry, probes) depend on none of them.
 var builder = WebApplication.CreateBuilder(args);
 builder.Services
     .AddObservability()
-    .AddLoopSupervision()
-    .AddIngest()
+    .AddProbes()
+    .AddRedis()
+    .AddKafka()
+    .AddPolicy()
+    .AddRecoveries()
     .AddDecisions()
-    .AddRecoveryStore()
-    .AddDispatch()
-    .AddOutcomes();
+    .AddOutcomes()
+    .AddDelivery()
+    .AddIngest()
+    .AddSwitchApi();
 
 var app = builder.BuildWithValidConfiguration();
 if (app is null)
@@ -29,7 +39,7 @@ if (app is null)
 app.MapGrpcService<SwitchingService>();
 app.MapGrpcService<RecoveryLookupService>();
 app.MapGrpcHealthChecksService();
-app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = check => check.Tags.Contains(HealthServiceCollectionExtensions.LiveTag) });
+app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = check => check.Tags.Contains(ProbesServiceCollectionExtensions.LiveTag) });
 app.MapHealthChecks("/health/ready", new HealthCheckOptions { Predicate = check => check.Tags.Contains("ready") });
 app.MapPrometheusScrapingEndpoint();
 app.MapCallLookup();

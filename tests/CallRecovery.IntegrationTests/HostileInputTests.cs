@@ -1,8 +1,6 @@
 using System.Net;
 using System.Text;
 using CallRecovery.Contracts.V1;
-using CallRecovery.Decisions;
-using CallRecovery.Ingest;
 using CallRecovery.IntegrationTests.Fixtures;
 using CallRecovery.Testing;
 using CsCheck;
@@ -12,6 +10,8 @@ using Microsoft.Extensions.Diagnostics.Metrics.Testing;
 using Confluent.Kafka;
 using Google.Protobuf;
 using Timestamp = Google.Protobuf.WellKnownTypes.Timestamp;
+using CallRecovery.Ingest;
+using CallRecovery.Policy;
 
 namespace CallRecovery.IntegrationTests;
 

@@ -3,7 +3,6 @@ using System.Globalization;
 using System.Net;
 using System.Text;
 using System.Text.RegularExpressions;
-using CallRecovery.Recoveries;
 using CallRecovery.Contracts.V1;
 using CallRecovery.IntegrationTests.Fixtures;
 using CallRecovery.SwitchEmulator;
@@ -12,6 +11,7 @@ using Grpc.Health.V1;
 using Grpc.Net.Client;
 using Microsoft.Extensions.DependencyInjection;
 using OpenTelemetry.Trace;
+using CallRecovery.Recoveries;
 
 namespace CallRecovery.IntegrationTests;
 

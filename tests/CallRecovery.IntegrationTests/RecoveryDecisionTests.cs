@@ -1,12 +1,12 @@
 using System.Net;
 using System.Text;
 using CallRecovery.Contracts.V1;
-using CallRecovery.Decisions;
-using CallRecovery.Ingest;
 using CallRecovery.IntegrationTests.Fixtures;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.Metrics.Testing;
 using System.Diagnostics.Metrics;
+using CallRecovery.Ingest;
+using CallRecovery.Policy;
 
 namespace CallRecovery.IntegrationTests;
 

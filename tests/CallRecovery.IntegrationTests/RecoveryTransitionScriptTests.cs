@@ -1,8 +1,8 @@
 using CallRecovery.IntegrationTests.Fixtures;
-using CallRecovery.Recoveries;
-using CallRecovery.Store;
 using Microsoft.Extensions.Options;
 using StackExchange.Redis;
+using CallRecovery.Recoveries;
+using CallRecovery.Redis;
 
 namespace CallRecovery.IntegrationTests;
 

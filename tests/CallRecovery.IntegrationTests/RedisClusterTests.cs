@@ -1,7 +1,8 @@
-using CallRecovery.Recoveries;
 using CallRecovery.Contracts.V1;
 using CallRecovery.IntegrationTests.Fixtures;
 using CallRecovery.SwitchEmulator;
+using CallRecovery.Policy;
+using CallRecovery.Recoveries;
 
 namespace CallRecovery.IntegrationTests;
 
@@ -48,7 +49,7 @@ public sealed class RedisClusterTests(Infrastructure infrastructure)
         await Eventually.TrueAsync(async () => await scenario.DecisionCountAsync("repeat-2") == 1, "the repeat dropper's third call decided");
 
         Assert.Equal(calls + 2, emulator.Placed.Count);
-        Assert.Equal(Decisions.DecisionReason.RateLimited, Assert.Single(await scenario.DecisionsAsync("repeat-2")).Reason);
+        Assert.Equal(DecisionReason.RateLimited, Assert.Single(await scenario.DecisionsAsync("repeat-2")).Reason);
         await stop.CancelAsync();
         await running.DefaultTimeout();
     }

@@ -1,10 +1,10 @@
-using CallRecovery.Recoveries;
 using CallRecovery.Contracts.V1;
-using CallRecovery.Decisions;
 using CallRecovery.IntegrationTests.Fixtures;
 using CallRecovery.SwitchEmulator;
 using Google.Protobuf;
 using Timestamp = Google.Protobuf.WellKnownTypes.Timestamp;
+using CallRecovery.Policy;
+using CallRecovery.Recoveries;
 
 namespace CallRecovery.IntegrationTests;
 

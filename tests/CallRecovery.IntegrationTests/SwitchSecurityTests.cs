@@ -1,10 +1,10 @@
-using CallRecovery.Recoveries;
 using CallRecovery.Contracts;
 using CallRecovery.Contracts.V1;
 using CallRecovery.IntegrationTests.Fixtures;
 using CallRecovery.SwitchEmulator;
 using Grpc.Core;
 using Grpc.Net.Client;
+using CallRecovery.Recoveries;
 
 namespace CallRecovery.IntegrationTests;
 

@@ -1,8 +1,8 @@
-using CallRecovery.Recoveries;
 using CallRecovery.Contracts.V1;
 using CallRecovery.IntegrationTests.Fixtures;
 using CallRecovery.SwitchEmulator;
 using Google.Protobuf.WellKnownTypes;
+using CallRecovery.Recoveries;
 
 namespace CallRecovery.IntegrationTests;
 

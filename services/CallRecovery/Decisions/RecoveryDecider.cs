@@ -1,8 +1,8 @@
-using CallRecovery.Dispatch;
-using CallRecovery.Ingest;
 using CallRecovery.Observability;
+using CallRecovery.Policy;
 using CallRecovery.Recoveries;
-using CallRecovery.Store;
+
+
 
 namespace CallRecovery.Decisions;
 
@@ -83,7 +83,7 @@ public sealed partial class RecoveryDecider(DropClassifier classifier, SwitchRou
                 continue;
             }
 
-            telemetry.Decided(decision.Record.Reason);
+            telemetry.Decided(decision.Record.Reason.ToWireName());
             LogDecision(decision.Record.CallId, decision.Record.EventId, decision.Record.Reason, decision.Record.Detail, decision.Record.RecoveryId);
         }
 

@@ -1,11 +1,18 @@
 using System.Collections.Concurrent;
+using System.Diagnostics.Metrics;
 using System.Text.Json;
+using CallRecovery.Observability;
 
 namespace CallRecovery.Ingest;
 
 /// <summary>How far this replica's consumer is behind, per assigned partition, from librdkafka's statistics.</summary>
 public sealed class ConsumerLag
 {
+    public ConsumerLag(CallRecoveryTelemetry telemetry) =>
+        telemetry.Meter.CreateObservableGauge("callrecovery.consumer.lag", () => Current.Select(l => new Measurement<long>(l.Value,
+            new KeyValuePair<string, object?>("messaging.destination.name", l.Key.Topic),
+            new KeyValuePair<string, object?>("messaging.destination.partition.id", l.Key.Partition))), "{message}", "Events waiting in Kafka behind this replica's position, per assigned partition.");
+
     private ConcurrentDictionary<(string Topic, int Partition), long> _lags = new();
 
     public IReadOnlyDictionary<(string Topic, int Partition), long> Current => _lags;

@@ -1,8 +1,10 @@
 using System.Globalization;
 using System.Text;
-using CallRecovery.Observability;
 using Confluent.Kafka;
 using Microsoft.Extensions.Options;
+using CallRecovery.Kafka;
+using CallRecovery.Observability;
+using CallRecovery.Policy;
 
 namespace CallRecovery.Ingest;
 

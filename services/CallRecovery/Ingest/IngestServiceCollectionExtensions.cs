@@ -1,57 +1,16 @@
-using Confluent.Kafka;
-using Microsoft.Extensions.Options;
-
 namespace CallRecovery.Ingest;
 
-public static partial class IngestServiceCollectionExtensions
+public static class IngestServiceCollectionExtensions
 {
-    /// <summary>Kafka: the network-event consumer, its reader and the dead-letter producer.</summary>
+    /// <summary>The Kafka edge: the network-event consumer, its reader, the dead-letter publisher and the consumer's health.</summary>
     public static IServiceCollection AddIngest(this IServiceCollection services)
     {
-        services.AddOptions<KafkaOptions>().BindConfiguration(KafkaOptions.Section).ValidateDataAnnotations()
-            .Validate(o => o.EffectiveInputTopics.All(t => t.Length > 0), "Kafka:InputTopics must not contain empty names.")
-            .Validate(o => !o.EffectiveInputTopics.Contains(o.DeadLetterTopic), "Kafka:DeadLetterTopic must differ from the input topics.")
-            .ValidateOnStart();
         services.AddOptions<EventValidationOptions>().BindConfiguration(EventValidationOptions.Section).ValidateDataAnnotations().ValidateOnStart();
-        services.AddSingleton<DependencyHealth>();
         services.AddSingleton<ConsumerLag>();
         services.AddSingleton<NetworkEventReader>();
-        services.AddSingleton(sp => BuildProducer(
-            sp.GetRequiredService<IOptions<KafkaOptions>>().Value,
-            sp.GetRequiredService<ILoggerFactory>().CreateLogger("CallRecovery.Ingest.KafkaProducer")));
         services.AddSingleton<DeadLetterPublisher>();
         services.AddHostedService<NetworkEventConsumer>();
         services.AddHealthChecks().AddCheck<KafkaHealthCheck>("kafka", tags: ["ready"]);
         return services;
     }
-
-    private static IProducer<byte[]?, byte[]?> BuildProducer(KafkaOptions options, ILogger logger)
-    {
-        var config = new ProducerConfig
-        {
-            BootstrapServers = options.BootstrapServers,
-            // Idempotent and fully acknowledged: a dead letter or outcome is either safe on the brokers or retried by us.
-            EnableIdempotence = true,
-            Acks = Acks.All,
-            LingerMs = 5,
-            // Shorter than the consumer's max.poll.interval.ms, so a stuck send surfaces as a retry instead of an eviction.
-            MessageTimeoutMs = 30_000,
-        };
-        foreach (var (key, value) in options.Producer)
-        {
-            config.Set(key, value);
-        }
-
-        // librdkafka's own messages go to the service's log, not raw to stderr.
-        return new ProducerBuilder<byte[]?, byte[]?>(config)
-            .SetLogHandler((_, message) =>
-            {
-                var level = NetworkEventConsumer.KafkaLogLevel(message.Level);
-                LogKafkaProducer(logger, level, message.Facility, message.Message);
-            })
-            .Build();
-    }
-
-    [LoggerMessage(EventId = 1010, Message = "librdkafka {Facility}: {Text}")]
-    private static partial void LogKafkaProducer(ILogger logger, LogLevel level, string facility, string text);
 }

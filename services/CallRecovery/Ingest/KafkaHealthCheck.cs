@@ -1,4 +1,5 @@
 using Microsoft.Extensions.Diagnostics.HealthChecks;
+using CallRecovery.Probes;
 
 namespace CallRecovery.Ingest;
 

@@ -1,14 +1,15 @@
 using System.Diagnostics;
 using System.Text.Json;
-using CallRecovery.Decisions;
-using CallRecovery.Dispatch;
-using CallRecovery.Liveness;
-using CallRecovery.Observability;
 using Confluent.Kafka;
-using CallRecovery.Store;
 using Microsoft.Extensions.Options;
 using Polly;
 using Polly.Retry;
+using CallRecovery.Decisions;
+using CallRecovery.Delivery;
+using CallRecovery.Kafka;
+using CallRecovery.Observability;
+using CallRecovery.Policy;
+using CallRecovery.Probes;
 
 namespace CallRecovery.Ingest;
 
@@ -207,7 +208,7 @@ public sealed partial class NetworkEventConsumer(
             if (item.Event is DropReported && byEvent.TryGetValue((item.Event.CallId, item.Event.EventId), out var decision))
             {
                 var plan = decision.Record.Reason == DecisionReason.Accepted ? decision.Pending.Plan : null;
-                RecoveryTracing.Decided(item.Activity, decision.Record, started, plan);
+                DecisionTracing.Decided(item.Activity, decision.Record, started, plan);
             }
 
             item.Activity?.Dispose();
@@ -373,7 +374,7 @@ public sealed partial class NetworkEventConsumer(
         return new ConsumerBuilder<byte[]?, byte[]?>(config)
             .SetLogHandler((_, message) =>
             {
-                var level = KafkaLogLevel(message.Level);
+                var level = KafkaServiceCollectionExtensions.KafkaLogLevel(message.Level);
                 LogKafka(level, message.Facility, message.Message);
             })
             .SetErrorHandler((_, error) =>
@@ -437,16 +438,6 @@ public sealed partial class NetworkEventConsumer(
 
         return false;
     }
-
-    /// <summary>librdkafka speaks syslog levels.</summary>
-    internal static LogLevel KafkaLogLevel(SyslogLevel level) => level switch
-    {
-        SyslogLevel.Emergency or SyslogLevel.Alert or SyslogLevel.Critical or SyslogLevel.Error => LogLevel.Error,
-        SyslogLevel.Warning => LogLevel.Warning,
-        SyslogLevel.Notice or SyslogLevel.Info => LogLevel.Information,
-        _ => LogLevel.Debug,
-    };
-
 
     [LoggerMessage(EventId = 1001, Level = LogLevel.Warning, Message = "Dead-lettering {Topic}[{Partition}]@{Offset}: {ErrorCode}: {Reason}")]
     private partial void LogRejected(string topic, int partition, long offset, string errorCode, string reason);

@@ -1,9 +1,9 @@
-using CallRecovery.Recoveries;
 using CallRecovery.Contracts.V1;
+using Google.Protobuf.WellKnownTypes;
 using CallRecovery.Decisions;
 using CallRecovery.Observability;
-using CallRecovery.Store;
-using Google.Protobuf.WellKnownTypes;
+using CallRecovery.Policy;
+using CallRecovery.Recoveries;
 
 namespace CallRecovery.Lookup;
 

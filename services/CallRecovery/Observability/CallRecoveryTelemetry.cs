@@ -1,8 +1,5 @@
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
-using CallRecovery.Decisions;
-using CallRecovery.Dispatch;
-using CallRecovery.Ingest;
 
 namespace CallRecovery.Observability;
 
@@ -21,16 +18,9 @@ public sealed class CallRecoveryTelemetry : IDisposable
     private readonly Histogram<double> _dropToCallback;
     private readonly Histogram<double> _dropToReconnected;
 
-    public CallRecoveryTelemetry(IMeterFactory meterFactory, ConsumerLag lag, SwitchConnections connections)
+    public CallRecoveryTelemetry(IMeterFactory meterFactory)
     {
         _meter = meterFactory.Create(Name);
-        _meter.CreateObservableGauge("callrecovery.consumer.lag", () => lag.Current.Select(l => new Measurement<long>(l.Value,
-            new KeyValuePair<string, object?>("messaging.destination.name", l.Key.Topic),
-            new KeyValuePair<string, object?>("messaging.destination.partition.id", l.Key.Partition))), "{message}", "Events waiting in Kafka behind this replica's position, per assigned partition.");
-        _meter.CreateObservableGauge("callrecovery.switch.connections", () => connections.All().GroupBy(c => c.SwitchId).Select(g => new Measurement<int>(g.Count(),
-            new KeyValuePair<string, object?>("callrecovery.switch.id", g.Key))), "{connection}", "Switch streams connected to this replica.");
-        _meter.CreateObservableGauge("callrecovery.switch.unacknowledged", () => connections.All().GroupBy(c => c.SwitchId).Select(g => new Measurement<int>(g.Sum(c => c.Window - c.Free),
-            new KeyValuePair<string, object?>("callrecovery.switch.id", g.Key))), "{command}", "Commands sent on this replica's switch streams and not yet acknowledged.");
         _eventsConsumed = _meter.CreateCounter<long>("callrecovery.events.consumed", "{event}", "Network events read from Kafka.");
         _decisions = _meter.CreateCounter<long>("callrecovery.decisions", "{decision}", "Recovery decisions made, by reason (replays are not counted again).");
         _deadLettered = _meter.CreateCounter<long>("callrecovery.events.dead_lettered", "{event}", "Events sent to the dead-letter topic.");
@@ -45,13 +35,15 @@ public sealed class CallRecoveryTelemetry : IDisposable
 
     public static ActivitySource ActivitySource { get; } = new(Name);
 
+    /// <summary>The service's meter, for the owners of observable state (consumer lag, switch connections) to register their gauges on.</summary>
     public Meter Meter => _meter;
 
     public void EventsConsumed(int count, string topic) =>
         _eventsConsumed.Add(count, new KeyValuePair<string, object?>("messaging.destination.name", topic));
 
-    public void Decided(DecisionReason reason) =>
-        _decisions.Add(1, new KeyValuePair<string, object?>("callrecovery.decision.reason", reason.ToWireName()));
+    /// <summary>A decision, by its reason's wire name (accepted, duplicate, ...).</summary>
+    public void Decided(string reason) =>
+        _decisions.Add(1, new KeyValuePair<string, object?>("callrecovery.decision.reason", reason));
 
     public void DeadLettered(string errorCode) =>
         _deadLettered.Add(1, new KeyValuePair<string, object?>("error.type", errorCode));

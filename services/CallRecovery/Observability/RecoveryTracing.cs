@@ -1,16 +1,14 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text;
-using CallRecovery.Recoveries;
-using CallRecovery.Dispatch;
-using CallRecovery.Store;
 using Confluent.Kafka;
 
 namespace CallRecovery.Observability;
 
 /// <summary>
 /// The spans of a recovery's trace, from the Kafka event to the final outcome, with OpenTelemetry's semantic
-/// conventions for messaging and RPC plus our own attributes. Phone numbers never become attributes.
+/// conventions for messaging and RPC plus our own attributes. Phone numbers never become attributes. It is given
+/// values (ids, causes, states), so it depends on no stage; each stage names its own spans with these.
 /// </summary>
 public static class RecoveryTracing
 {
@@ -59,42 +57,7 @@ public static class RecoveryTracing
         return activity;
     }
 
-    /// <summary>"recovery decide" (and "recovery schedule" when accepted), children of the event's process span.</summary>
-    public static void Decided(Activity? process, DecisionRecord decision, DateTimeOffset started, RecoveryPlan? plan)
-    {
-        if (process is null)
-        {
-            return;
-        }
-
-        process.SetTag(CallId, decision.CallId).SetTag(Reason, decision.Reason.ToString()).SetTag(RecoveryId, decision.RecoveryId);
-        using var decide = Source.StartActivity("recovery decide", ActivityKind.Internal, process.Context, startTime: started);
-        decide?.SetTag(CallId, decision.CallId)
-            .SetTag(MessagingMessageId, decision.EventId)
-            .SetTag(Reason, Decisions.DecisionReasonNames.ToWireName(decision.Reason))
-            .SetTag(Detail, decision.Detail)
-            .SetTag(Cause, decision.Cause)
-            .SetTag(Cell, decision.ServingCell)
-            .SetTag(SwitchingNode, decision.SwitchingNode)
-            .SetTag(RecoveryId, decision.RecoveryId);
-        if (plan is not null && decide is not null)
-        {
-            using var schedule = Source.StartActivity("recovery schedule", ActivityKind.Internal, decide.Context);
-            schedule?.SetTag(CallId, decision.CallId)
-                .SetTag(RecoveryId, decision.RecoveryId)
-                .SetTag(SwitchId, plan.SwitchId)
-                .SetTag("callrecovery.due_at", plan.DueAt.ToString("O", CultureInfo.InvariantCulture))
-                .SetTag("callrecovery.deadline", plan.Deadline.ToString("O", CultureInfo.InvariantCulture));
-        }
-    }
-
     /// <summary>A step of a recovery after its decision (dispatch, acknowledge, progress, outcome), in the recovery's trace.</summary>
-    public static Activity? StartStep(string step, RecoveryRecord recovery, ActivityKind kind = ActivityKind.Server) =>
-        StartStep(step, recovery.TraceParent, recovery.RecoveryId, recovery.CallId, recovery.SwitchId, kind)
-            ?.SetTag(Cause, recovery.Cause)
-            .SetTag(Cell, recovery.ServingCell)
-            .SetTag(Attempt, recovery.Attempts);
-
     public static Activity? StartStep(string step, string traceParent, string recoveryId, string callId, string switchId, ActivityKind kind = ActivityKind.Server)
     {
         ActivityContext.TryParse(traceParent, null, out var parent);
@@ -109,17 +72,17 @@ public static class RecoveryTracing
     }
 
     /// <summary>"{topic} publish": an outcome update leaving for Kafka.</summary>
-    public static Activity? StartPublish(string topic, RecoveryRecord recovery)
+    public static Activity? StartPublish(string topic, string traceParent, string recoveryId, string callId)
     {
-        ActivityContext.TryParse(recovery.TraceParent, null, out var fallback);
+        ActivityContext.TryParse(traceParent, null, out var fallback);
         var parent = Activity.Current?.Context ?? fallback;
         var activity = Source.StartActivity($"{topic} publish", ActivityKind.Producer, parent);
         activity?.SetTag(MessagingSystem, "kafka")
             .SetTag(MessagingOperationType, "send")
             .SetTag(MessagingOperationName, "publish")
             .SetTag(MessagingDestination, topic)
-            .SetTag(RecoveryId, recovery.RecoveryId)
-            .SetTag(CallId, recovery.CallId);
+            .SetTag(RecoveryId, recoveryId)
+            .SetTag(CallId, callId);
         return activity;
     }
 

@@ -1,13 +1,13 @@
 using System.Text;
-using CallRecovery.Recoveries;
 using CallRecovery.Contracts.V1;
-using CallRecovery.Ingest;
-using CallRecovery.Observability;
 using Confluent.Kafka;
 using Google.Protobuf;
 using Duration = Google.Protobuf.WellKnownTypes.Duration;
 using Timestamp = Google.Protobuf.WellKnownTypes.Timestamp;
 using Microsoft.Extensions.Options;
+using CallRecovery.Kafka;
+using CallRecovery.Observability;
+using CallRecovery.Recoveries;
 
 namespace CallRecovery.Outcomes;
 
@@ -44,8 +44,8 @@ public sealed class OutcomePublisher(IProducer<byte[]?, byte[]?> producer, IOpti
 
     private async Task PublishAsync(RecoveryRecord recovery, RecoveryUpdate update)
     {
-        using var span = RecoveryTracing.StartPublish(_topic, recovery);
-        var headers = new Headers { { NetworkEventReader.ContentTypeHeader, "application/x-protobuf"u8.ToArray() } };
+        using var span = RecoveryTracing.StartPublish(_topic, recovery.TraceParent, recovery.RecoveryId, recovery.CallId);
+        var headers = new Headers { { "content-type", "application/x-protobuf"u8.ToArray() } };
         var traceParent = span?.Id ?? recovery.TraceParent;
         if (traceParent.Length > 0)
         {

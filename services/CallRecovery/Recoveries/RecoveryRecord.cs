@@ -1,5 +1,7 @@
+using System.Diagnostics;
 using System.Globalization;
 using StackExchange.Redis;
+using CallRecovery.Observability;
 
 namespace CallRecovery.Recoveries;
 
@@ -66,6 +68,13 @@ public sealed record RecoveryRecord
 
     /// <summary>When each progress stage was first reported, by stage name.</summary>
     public IReadOnlyDictionary<string, DateTimeOffset> StageTimes { get; init; } = new Dictionary<string, DateTimeOffset>();
+
+    /// <summary>A step of this recovery (dispatch, progress, outcome, ...) as a span in its trace.</summary>
+    public Activity? StartSpan(string step, ActivityKind kind = ActivityKind.Server) =>
+        RecoveryTracing.StartStep(step, TraceParent, RecoveryId, CallId, SwitchId, kind)
+            ?.SetTag(RecoveryTracing.Cause, Cause)
+            .SetTag(RecoveryTracing.Cell, ServingCell)
+            .SetTag(RecoveryTracing.Attempt, Attempts);
 
     /// <summary>The fields written when the recovery is created; later fields are written by the dispatch scripts.</summary>
     public HashEntry[] ToHashEntries() =>

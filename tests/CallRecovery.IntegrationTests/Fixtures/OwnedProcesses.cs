@@ -56,28 +56,42 @@ public static class OwnedProcesses
         var killed = 0;
         foreach (var record in Directory.GetFiles(Folder))
         {
-            var parts = File.ReadAllText(record).Split(' ');
-            if (!int.TryParse(Path.GetFileName(record), out var pid) || parts.Length != 2 || !int.TryParse(parts[0], out var host))
+            try
             {
-                File.Delete(record);
-                continue;
+                killed += SweepOne(record) ? 1 : 0;
             }
-
-            if (IsRunning(host))
+            catch (Exception e) when (e is IOException or ArgumentException or InvalidOperationException or System.ComponentModel.Win32Exception)
             {
-                continue;
+                // Another test host is sweeping the same record, or the process just ended by itself.
             }
-
-            if (IsRunning(pid) && StartTicks(pid) == parts[1])
-            {
-                using var leftover = Process.GetProcessById(pid);
-                leftover.Kill(entireProcessTree: true);
-                killed++;
-            }
-
-            File.Delete(record);
         }
 
+        return killed;
+    }
+
+    private static bool SweepOne(string record)
+    {
+        var parts = File.ReadAllText(record).Split(' ');
+        if (!int.TryParse(Path.GetFileName(record), out var pid) || parts.Length != 2 || !int.TryParse(parts[0], out var host))
+        {
+            File.Delete(record);
+            return false;
+        }
+
+        if (IsRunning(host))
+        {
+            return false;
+        }
+
+        var killed = false;
+        if (IsRunning(pid) && StartTicks(pid) == parts[1])
+        {
+            using var leftover = Process.GetProcessById(pid);
+            leftover.Kill(entireProcessTree: true);
+            killed = true;
+        }
+
+        File.Delete(record);
         return killed;
     }
 

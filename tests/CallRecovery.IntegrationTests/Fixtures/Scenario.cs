@@ -1,11 +1,12 @@
 using System.Text;
-using CallRecovery.Recoveries;
 using CallRecovery.Contracts.V1;
-using CallRecovery.Store;
 using Confluent.Kafka;
 using Google.Protobuf;
 using StackExchange.Redis;
 using Timestamp = Google.Protobuf.WellKnownTypes.Timestamp;
+using CallRecovery.Decisions;
+using CallRecovery.Recoveries;
+using CallRecovery.Redis;
 
 namespace CallRecovery.IntegrationTests.Fixtures;
 

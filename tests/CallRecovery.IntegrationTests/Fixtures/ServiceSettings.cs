@@ -1,12 +1,14 @@
 using System.Text.RegularExpressions;
-using CallRecovery.Decisions;
-using CallRecovery.Dispatch;
-using CallRecovery.Liveness;
-using CallRecovery.Ingest;
-using CallRecovery.Store;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
+using CallRecovery.Ingest;
+using CallRecovery.Kafka;
+using CallRecovery.Policy;
+using CallRecovery.Probes;
+using CallRecovery.Redis;
+using CallRecovery.SwitchApi;
+using CallRecovery.Observability;
 
 namespace CallRecovery.IntegrationTests.Fixtures;
 
@@ -75,11 +77,13 @@ public static partial class ServiceSettings
         var services = new ServiceCollection()
             .AddSingleton<IConfiguration>(configuration)
             .AddLogging()
-            .AddLoopSupervision()
+            .AddObservability()
+            .AddProbes()
+            .AddRedis()
+            .AddKafka()
+            .AddPolicy()
             .AddIngest()
-            .AddDecisions()
-            .AddRecoveryStore()
-            .AddDispatch();
+            .AddSwitchApi();
         using var provider = services.BuildServiceProvider();
         try
         {

@@ -1,6 +1,7 @@
 using System.Text;
-using CallRecovery.Ingest;
 using Confluent.Kafka;
+using CallRecovery.Ingest;
+using CallRecovery.Policy;
 
 namespace CallRecovery.Tests.Ingest;
 

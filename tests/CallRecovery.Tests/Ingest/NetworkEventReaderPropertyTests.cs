@@ -1,7 +1,8 @@
-using CallRecovery.Ingest;
 using CallRecovery.Testing;
 using CsCheck;
 using Microsoft.Extensions.Options;
+using CallRecovery.Ingest;
+using CallRecovery.Policy;
 
 namespace CallRecovery.Tests.Ingest;
 

@@ -1,10 +1,11 @@
 using System.Text;
 using CallRecovery.Contracts.V1;
-using CallRecovery.Ingest;
 using Confluent.Kafka;
 using Google.Protobuf;
 using Timestamp = Google.Protobuf.WellKnownTypes.Timestamp;
 using Microsoft.Extensions.Options;
+using CallRecovery.Ingest;
+using CallRecovery.Policy;
 
 namespace CallRecovery.Tests.Ingest;
 

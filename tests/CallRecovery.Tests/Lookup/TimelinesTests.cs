@@ -1,7 +1,9 @@
-using CallRecovery.Recoveries;
 using CallRecovery.Decisions;
 using CallRecovery.Lookup;
-using CallRecovery.Store;
+using CallRecovery.Policy;
+using CallRecovery.Recoveries;
+
+
 
 namespace CallRecovery.Tests.Lookup;
 

@@ -1,5 +1,7 @@
 using CallRecovery.Observability;
 
+
+
 namespace CallRecovery.Tests.Observability;
 
 public class PhoneNumberMaskTests

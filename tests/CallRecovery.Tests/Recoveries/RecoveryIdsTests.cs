@@ -1,5 +1,7 @@
 using CallRecovery.Recoveries;
 
+
+
 namespace CallRecovery.Tests.Recoveries;
 
 public class RecoveryIdsTests

@@ -1,5 +1,5 @@
-using CallRecovery.Recoveries;
 using static CallRecovery.Recoveries.RecoveryEffects;
+using CallRecovery.Recoveries;
 
 namespace CallRecovery.Tests.Recoveries;
 

@@ -1,0 +1,178 @@
+using CallRecovery.Contracts.V1;
+using Microsoft.Extensions.Options;
+using CallRecovery.Observability;
+using CallRecovery.Outcomes;
+using CallRecovery.Policy;
+using CallRecovery.Recoveries;
+
+namespace CallRecovery.Delivery;
+
+/// <summary>Two parties reached each other in this call (a call-connected event).</summary>
+public sealed record ConnectionSeen(string CallId, string Caller, string Callee, DateTimeOffset AnswerTime);
+
+/// <summary>
+/// The delivery stage's hold on the lifecycle: it queues accepted recoveries, ends the ones no longer wanted (a
+/// redial, an opt-out or emergency call, a passed deadline), and is the one place that carries out what a
+/// transition emits (<see cref="RecoveryLifecycle"/>): outcome events, the switch queue, connection windows,
+/// cancel commands and metrics. Whoever moves a recovery hands the transition here, so no exit path can forget
+/// part of the bookkeeping.
+/// </summary>
+public sealed partial class RecoveryScheduler(
+    RecoveryStore store,
+    OutcomePublisher outcomes,
+    SwitchConnections connections,
+    CallRecoveryTelemetry telemetry,
+    IOptions<SwitchingOptions> options,
+    TimeProvider time,
+    ILogger<RecoveryScheduler> logger)
+{
+    private readonly SwitchingOptions _options = options.Value;
+
+    /// <summary>Queues accepted recoveries; replays queue nothing twice.</summary>
+    public Task ScheduleAsync(IReadOnlyList<ScheduledRecovery> recoveries) => store.ScheduleAsync(recoveries);
+
+    /// <summary>
+    /// Remembers that two parties reached each other and cancels the recoveries between them that are not yet
+    /// accepted. The connection is written before the recoveries are read, and the dispatch step reads it after
+    /// marking a command sent: a redial and a callback never miss each other.
+    /// </summary>
+    public async Task CancelOnRedialAsync(IReadOnlyList<ConnectionSeen> connected)
+    {
+        var now = time.GetUtcNow();
+        await Task.WhenAll(connected.Select(async c =>
+        {
+            var recoveries = await store.RecordConnectionAsync(c.Caller, c.Callee, c.CallId, c.AnswerTime, now - _options.CallbackDeadline, _options.CallbackDeadline + TimeSpan.FromMinutes(1)).ConfigureAwait(false);
+            foreach (var callId in recoveries)
+            {
+                await CarryOutAsync(await store.CancelForRedialAsync(callId, now, c.CallId, c.AnswerTime).ConfigureAwait(false)).ConfigureAwait(false);
+            }
+        })).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// A party can no longer be called (opted out, or in an emergency call): cancels every recovery of theirs that
+    /// is not yet accepted, as callback party or as the party to reconnect. Called after the fact is written.
+    /// </summary>
+    public async Task CancelForPartyAsync(string number, string detail)
+    {
+        var now = time.GetUtcNow();
+        foreach (var callId in await store.CallsOfSinceAsync(number, now - _options.CallbackDeadline).ConfigureAwait(false))
+        {
+            await CarryOutAsync(await store.CancelForPartyAsync(callId, now, number, detail).ConfigureAwait(false)).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>The dispatch step found a reason not to call: the recovery ends cancelled, nothing is sent.</summary>
+    public async Task CancelAsync(string callId, string detail) =>
+        await CarryOutAsync(await store.CancelAsync(callId, time.GetUtcNow(), detail).ConfigureAwait(false)).ConfigureAwait(false);
+
+    /// <summary>Expires a command whose deadline passed (the sweep leased it to us).</summary>
+    public async Task ExpireAsync(string switchId, string callId)
+    {
+        var transition = await store.ExpireAsync(callId, time.GetUtcNow()).ConfigureAwait(false);
+        if (transition.Verdict == RecoveryVerdict.Unknown)
+        {
+            // Gone from Redis (retention): nothing left to deliver.
+            await store.SettleEntriesAsync(switchId, callId).ConfigureAwait(false);
+            return;
+        }
+
+        await CarryOutAsync(transition).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Does what the lifecycle table says the transition emits. Outcome events go out before the command leaves its
+    /// queue, so a crash in between publishes again rather than never. <paramref name="via"/> is the connection the
+    /// switch spoke on (an acceptance or report), <paramref name="stage"/> the stage it reported.
+    /// </summary>
+    public async Task CarryOutAsync(RecoveryTransition transition, SwitchConnection? via = null, Stage stage = Stage.Unspecified, DateTimeOffset? stageAt = null, uint acceptedAttempt = 0)
+    {
+        if (transition.Recovery is not { } recovery)
+        {
+            return;
+        }
+
+        var effects = transition.Effects;
+        if (effects.HasFlag(RecoveryEffects.PublishStage) && stage != Stage.Unspecified)
+        {
+            using var span = recovery.StartSpan("progress");
+            span?.SetTag(RecoveryTracing.Stage, stage.ToString());
+            await outcomes.PublishStageAsync(recovery, stage, stageAt ?? time.GetUtcNow()).ConfigureAwait(false);
+        }
+
+        var outcome = OutcomeOf(recovery);
+        if (effects.HasFlag(RecoveryEffects.PublishOutcome) && outcome != Outcome.Unspecified)
+        {
+            using var span = recovery.StartSpan(recovery.State switch { RecoveryState.Expired => "expire", RecoveryState.Cancelled => "cancel", _ => "outcome" });
+            span?.SetTag(RecoveryTracing.Outcome, outcome.ToString()).SetTag(RecoveryTracing.Detail, recovery.Detail);
+            await outcomes.PublishOutcomeAsync(recovery, outcome).ConfigureAwait(false);
+        }
+
+        if (effects.HasFlag(RecoveryEffects.LeaveQueue))
+        {
+            await store.SettleEntriesAsync(recovery.SwitchId, recovery.CallId).ConfigureAwait(false);
+        }
+
+        if (effects.HasFlag(RecoveryEffects.Requeue))
+        {
+            var backoff = transition.Trigger == RecoveryTrigger.Reject ? _options.RejectionBackoff : TimeSpan.Zero;
+            await store.RequeueAsync(recovery.SwitchId, [recovery.CallId], time.GetUtcNow() + backoff).ConfigureAwait(false);
+        }
+
+        var cancelAt = new List<SwitchConnection>();
+        if (transition.Verdict == RecoveryVerdict.Superseded && via is not null)
+        {
+            // Another attempt was accepted first: this connection must not place it.
+            via.Release(recovery.CallId);
+            cancelAt.Add(via);
+        }
+        else if (effects.HasFlag(RecoveryEffects.ReleaseWindow) || effects.HasFlag(RecoveryEffects.CancelAtSwitch))
+        {
+            var holders = connections.Release(recovery.CallId);
+            if (effects.HasFlag(RecoveryEffects.CancelAtSwitch))
+            {
+                cancelAt.AddRange(holders);
+                if (via is not null && !cancelAt.Contains(via))
+                {
+                    cancelAt.Add(via);
+                }
+            }
+            else if (transition.Trigger == RecoveryTrigger.Accept && acceptedAttempt > 0 && acceptedAttempt < recovery.Attempts)
+            {
+                // An older attempt's acceptance won: the newer one still out here is withdrawn.
+                cancelAt.AddRange(holders.Where(h => h != via));
+            }
+        }
+
+        foreach (var connection in cancelAt)
+        {
+            connection.TrySend(new ServiceMessage { Cancel = new CancelCommand { RecoveryId = recovery.RecoveryId, Reason = CancelReason(recovery) } });
+        }
+
+        if (effects.HasFlag(RecoveryEffects.CountOutcome) && outcome != Outcome.Unspecified)
+        {
+            telemetry.RecoveryEnded(outcome.ToString(), recovery.SwitchId);
+            if (outcome == Outcome.Reconnected && recovery.StageTimes.TryGetValue(nameof(Stage.Bridged), out var bridged))
+            {
+                telemetry.Reconnected(bridged - recovery.DropTime);
+            }
+
+            LogEnded(recovery.RecoveryId, outcome, recovery.Detail);
+        }
+    }
+
+    /// <summary>The outcome event of a recovery in a final state; unspecified otherwise.</summary>
+    private static Outcome OutcomeOf(RecoveryRecord recovery) => recovery.State switch
+    {
+        RecoveryState.Expired => Outcome.Expired,
+        RecoveryState.Cancelled => Outcome.Cancelled,
+        RecoveryState.Completed when Enum.TryParse<Outcome>(recovery.Outcome, out var reported) => reported,
+        _ => Outcome.Unspecified,
+    };
+
+    private static string CancelReason(RecoveryRecord recovery) =>
+        RecoveryLifecycle.IsFinal(recovery.State) && recovery.Detail.Length > 0 ? recovery.Detail : "the recovery no longer needs this callback";
+
+    [LoggerMessage(EventId = 3001, Level = LogLevel.Information, Message = "Recovery {RecoveryId} {Outcome}: {Detail}")]
+    private partial void LogEnded(string recoveryId, Outcome outcome, string detail);
+}

@@ -1,0 +1,100 @@
+using System.Diagnostics.Metrics;
+using CallRecovery.Observability;
+
+namespace CallRecovery.Delivery;
+
+/// <summary>
+/// The switch streams connected to this replica. Only this replica needs it: the commands themselves live in
+/// Redis, and any replica with a live stream of a switch delivers that switch's commands.
+/// </summary>
+public sealed class SwitchConnections
+{
+    public SwitchConnections(CallRecoveryTelemetry telemetry)
+    {
+        telemetry.Meter.CreateObservableGauge("callrecovery.switch.connections", () => All().GroupBy(c => c.SwitchId).Select(g => new Measurement<int>(g.Count(),
+            new KeyValuePair<string, object?>("callrecovery.switch.id", g.Key))), "{connection}", "Switch streams connected to this replica.");
+        telemetry.Meter.CreateObservableGauge("callrecovery.switch.unacknowledged", () => All().GroupBy(c => c.SwitchId).Select(g => new Measurement<int>(g.Sum(c => c.Window - c.Free),
+            new KeyValuePair<string, object?>("callrecovery.switch.id", g.Key))), "{command}", "Commands sent on this replica's switch streams and not yet acknowledged.");
+    }
+
+    private readonly Lock _lock = new();
+    private readonly Dictionary<string, List<SwitchConnection>> _bySwitch = new(StringComparer.Ordinal);
+
+    public void Add(SwitchConnection connection)
+    {
+        lock (_lock)
+        {
+            if (!_bySwitch.TryGetValue(connection.SwitchId, out var list))
+            {
+                _bySwitch[connection.SwitchId] = list = [];
+            }
+
+            list.Add(connection);
+        }
+    }
+
+    public void Remove(SwitchConnection connection)
+    {
+        lock (_lock)
+        {
+            if (_bySwitch.TryGetValue(connection.SwitchId, out var list) && list.Remove(connection) && list.Count == 0)
+            {
+                _bySwitch.Remove(connection.SwitchId);
+            }
+        }
+    }
+
+    public IReadOnlyList<SwitchConnection> All()
+    {
+        lock (_lock)
+        {
+            return [.. _bySwitch.Values.SelectMany(l => l)];
+        }
+    }
+
+    public IReadOnlyList<SwitchConnection> Of(string switchId)
+    {
+        lock (_lock)
+        {
+            return _bySwitch.TryGetValue(switchId, out var list) ? [.. list] : [];
+        }
+    }
+
+    /// <summary>Connected switches with their free window places on this replica.</summary>
+    public IReadOnlyList<(string SwitchId, int Free)> FreeWindows()
+    {
+        lock (_lock)
+        {
+            return [.. _bySwitch.Select(s => (s.Key, s.Value.Sum(c => Math.Max(0, c.Free))))];
+        }
+    }
+
+    /// <summary>The connection with the most room, with a place reserved for the command; null when all are full.</summary>
+    public SwitchConnection? Reserve(string switchId, string callId, DateTimeOffset now)
+    {
+        foreach (var connection in Of(switchId).OrderByDescending(c => c.Free))
+        {
+            if (connection.TryReserve(callId, now))
+            {
+                return connection;
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>Frees a command's place wherever on this replica it was held.</summary>
+    public IReadOnlyList<SwitchConnection> Release(string callId)
+    {
+        var holders = new List<SwitchConnection>();
+        foreach (var connection in All())
+        {
+            if (connection.Release(callId))
+            {
+                holders.Add(connection);
+            }
+        }
+
+        return holders;
+    }
+}

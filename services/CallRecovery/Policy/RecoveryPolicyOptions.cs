@@ -1,0 +1,42 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace CallRecovery.Policy;
+
+/// <summary>How often one subscriber may be called back, and who is called. Bound from the "Policy" section.</summary>
+public sealed class RecoveryPolicyOptions
+{
+    public const string Section = "Policy";
+
+    /// <summary>At most this many recoveries per subscriber in <see cref="Window"/>. Default 3 (the 2015 Indian drop-credit rule: at most 3 a day).</summary>
+    [Range(1, 1000)]
+    public int MaxRecoveriesPerWindow { get; set; } = 3;
+
+    /// <summary>The rolling window for <see cref="MaxRecoveriesPerWindow"/>. Default 24 h.</summary>
+    [Range(typeof(TimeSpan), "00:01:00", "30.00:00:00")]
+    public TimeSpan Window { get; set; } = TimeSpan.FromHours(24);
+
+    /// <summary>The least time between two recoveries for one subscriber, so a flapping cell cannot call someone back again and again. Default 10 min.</summary>
+    [Range(typeof(TimeSpan), "00:00:00", "1.00:00:00")]
+    public TimeSpan CoolOff { get; set; } = TimeSpan.FromMinutes(10);
+
+    /// <summary>After an emergency call nothing of ours may call that subscriber for this long (the emergency centre may call back). Default 60 min.</summary>
+    [Range(typeof(TimeSpan), "00:00:00", "7.00:00:00")]
+    public TimeSpan EmergencyProtection { get; set; } = TimeSpan.FromMinutes(60);
+
+    /// <summary>How long an opt-out lasts before the subscriber must renew it. Default 365 days (every Redis key has a TTL).</summary>
+    [Range(typeof(TimeSpan), "1.00:00:00", "3650.00:00:00")]
+    public TimeSpan OptOutDuration { get; set; } = TimeSpan.FromDays(365);
+
+    /// <summary>Who is called back. Default <see cref="CallbackParty.DroppedParty"/>: the party whose leg dropped, the caller when unknown.</summary>
+    public CallbackParty CallBack { get; set; } = CallbackParty.DroppedParty;
+}
+
+public enum CallbackParty
+{
+    /// <summary>The party whose leg dropped; the caller when the report does not say.</summary>
+    DroppedParty,
+    /// <summary>Always the caller.</summary>
+    Caller,
+    /// <summary>Always the callee.</summary>
+    Callee,
+}

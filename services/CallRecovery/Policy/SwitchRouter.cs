@@ -1,0 +1,31 @@
+using Microsoft.Extensions.Options;
+
+namespace CallRecovery.Policy;
+
+/// <summary>Which switch places a recovery's callback, when, until when, and in which language.</summary>
+public sealed class SwitchRouter(IOptions<SwitchingOptions> options)
+{
+    private readonly SwitchingOptions _options = options.Value;
+    private readonly KeyValuePair<string, string>[] _languages = [.. options.Value.Announcement.Languages.OrderByDescending(l => l.Key.Length)];
+
+    public RecoveryPlan Plan(string switchingNode, DateTimeOffset dropTime) => new(
+        _options.Routes.TryGetValue(switchingNode, out var routed) ? routed : _options.DefaultSwitch,
+        dropTime + _options.GracePeriod,
+        dropTime + _options.CallbackDeadline);
+
+    public string LanguageFor(string customer)
+    {
+        foreach (var (prefix, language) in _languages)
+        {
+            if (customer.StartsWith(prefix, StringComparison.Ordinal))
+            {
+                return language;
+            }
+        }
+
+        return _options.Announcement.DefaultLanguage;
+    }
+}
+
+/// <summary>The switch that gets the command, when it is due (after the grace period) and its deadline.</summary>
+public sealed record RecoveryPlan(string SwitchId, DateTimeOffset DueAt, DateTimeOffset Deadline);

@@ -1,0 +1,86 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace CallRecovery.Policy;
+
+/// <summary>How recoveries are scheduled and delivered to the switching platform. Bound from the "Switching" section.</summary>
+public sealed class SwitchingOptions
+{
+    public const string Section = "Switching";
+
+    /// <summary>The switch (or pool) for switching nodes not in <see cref="Routes"/>. Default "switch-default".</summary>
+    [Required]
+    [RegularExpression(SwitchIds.Pattern, ErrorMessage = "Switching:DefaultSwitch must be 1-64 letters, digits, '.', '_' or '-'.")]
+    public string DefaultSwitch { get; set; } = "switch-default";
+
+    /// <summary>Switching node named in the drop event (MSC, TAS, ...) to the switch id that places its callbacks. Default: none, all go to <see cref="DefaultSwitch"/>.</summary>
+    public Dictionary<string, string> Routes { get; set; } = [];
+
+    /// <summary>
+    /// Wait this long after the drop before calling back: people often redial at once, and a redial
+    /// cancels the recovery. Default 20 s (contact-centre practice waits up to about a minute; CCBS guard times are 0-15 s).
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00", "00:10:00")]
+    public TimeSpan GracePeriod { get; set; } = TimeSpan.FromSeconds(20);
+
+    /// <summary>A callback not delivered and acknowledged this long after the drop expires: later, it is no longer a recovery. Default 5 min.</summary>
+    [Range(typeof(TimeSpan), "00:00:01", "04:00:00")]
+    public TimeSpan CallbackDeadline { get; set; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>A command not acknowledged within this time is sent again, to any live connection of the switch. Default 5 s.</summary>
+    [Range(typeof(TimeSpan), "00:00:00.100", "00:05:00")]
+    public TimeSpan AcknowledgementTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>After a switch rejects a command (e.g. overloaded), wait this long before offering it again. Default 1 s.</summary>
+    [Range(typeof(TimeSpan), "00:00:00", "00:05:00")]
+    public TimeSpan RejectionBackoff { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>The most unacknowledged commands on one connection (the switch may ask for fewer). Default 32.</summary>
+    [Range(1, 10_000)]
+    public int MaxUnacknowledgedPerConnection { get; set; } = 32;
+
+    /// <summary>How often each replica looks for due commands for the switches connected to it. Default 100 ms.</summary>
+    [Range(typeof(TimeSpan), "00:00:00.010", "00:00:10")]
+    public TimeSpan PollInterval { get; set; } = TimeSpan.FromMilliseconds(100);
+
+    /// <summary>How often each replica looks for acknowledgement timeouts and deadlines (of every switch). Default 1 s.</summary>
+    [Range(typeof(TimeSpan), "00:00:00.050", "00:01:00")]
+    public TimeSpan SweepInterval { get; set; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>
+    /// When true, a switch must present a client certificate (mutual TLS) whose subject common name is its
+    /// switch id, and may only receive and report on that switch's commands. Default false.
+    /// </summary>
+    public bool RequireClientCertificate { get; set; }
+
+    /// <summary>PEM file of the certificate authority that signs switch client certificates. Required with <see cref="RequireClientCertificate"/>.</summary>
+    public string? ClientCertificateAuthorityPath { get; set; }
+
+    /// <summary>With <see cref="RequireClientCertificate"/>, the certificate common names allowed to use the recovery lookup. Default ["callrecovery-lookup"].</summary>
+    public string[]? LookupClientNames { get; set; }
+
+    public IReadOnlyList<string> EffectiveLookupClientNames => LookupClientNames is { Length: > 0 } names ? names : ["callrecovery-lookup"];
+
+    /// <summary>The announcement played to the customer.</summary>
+    public AnnouncementOptions Announcement { get; set; } = new();
+}
+
+public sealed class AnnouncementOptions
+{
+    /// <summary>The prompt: the apology and the free-reconnect offer. Default "recovery.apology.free-reconnect".</summary>
+    [Required]
+    public string PromptId { get; set; } = "recovery.apology.free-reconnect";
+
+    /// <summary>BCP 47 language when no prefix in <see cref="Languages"/> matches the customer's number. Default "en".</summary>
+    [Required]
+    public string DefaultLanguage { get; set; } = "en";
+
+    /// <summary>Customer number prefix (E.164, with '+') to language, longest prefix wins, e.g. "+44": "en-GB", "+49": "de-DE". Default: none.</summary>
+    public Dictionary<string, string> Languages { get; set; } = [];
+}
+
+public static class SwitchIds
+{
+    public const string Pattern = "^[A-Za-z0-9._-]{1,64}$";
+
+    public static bool IsValid(string switchId) => System.Text.RegularExpressions.Regex.IsMatch(switchId, Pattern);
+}

@@ -1,0 +1,18 @@
+namespace CallRecovery.Probes;
+
+public static class ProbesServiceCollectionExtensions
+{
+    /// <summary>Liveness and readiness facts: background-loop supervision with heartbeats, and what the edges learnt about Kafka and Redis.</summary>
+    public static IServiceCollection AddProbes(this IServiceCollection services)
+    {
+        services.AddSingleton<DependencyHealth>();
+        services.AddOptions<LivenessOptions>().BindConfiguration(LivenessOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.AddSingleton<LoopHeartbeats>();
+        services.AddSingleton<LoopSupervisor>();
+        services.AddHealthChecks().AddCheck<LivenessHealthCheck>("loops", tags: [LiveTag]);
+        return services;
+    }
+
+    /// <summary>Checks that decide /health/live.</summary>
+    public const string LiveTag = "live";
+}

@@ -1,0 +1,43 @@
+using StackExchange.Redis;
+
+namespace CallRecovery.Redis;
+
+/// <summary>
+/// Every Redis key, built in one place. The part in braces is the Redis Cluster hash tag: all keys of one
+/// call share a slot, all keys of one subscriber share a slot, so each Lua script touches one slot only.
+/// </summary>
+public sealed class RedisKeys(string prefix)
+{
+    public RedisKey CallDecisions(string callId) => $"{prefix}:{{c:{callId}}}:decisions";
+
+    public RedisKey Recovery(string callId) => $"{prefix}:{{c:{callId}}}:recovery";
+
+    public RedisKey SubscriberRecoveries(string number) => $"{prefix}:{{s:{number}}}:recoveries";
+
+    public RedisKey OptOut(string number) => $"{prefix}:{{s:{number}}}:optout";
+
+    public RedisKey EmergencyProtection(string number) => $"{prefix}:{{s:{number}}}:emergency";
+
+    /// <summary>A subscriber's dropped calls (call id scored by drop time), either party, for engineers' lookups.</summary>
+    public RedisKey SubscriberCalls(string number) => $"{prefix}:{{s:{number}}}:calls";
+
+    /// <summary>A switch's commands waiting to be sent (call id scored by due time).</summary>
+    public RedisKey SwitchDue(string switchId) => $"{prefix}:{{w:{switchId}}}:due";
+
+    /// <summary>A switch's commands sent and not acknowledged (call id scored by acknowledgement deadline).</summary>
+    public RedisKey SwitchInFlight(string switchId) => $"{prefix}:{{w:{switchId}}}:inflight";
+
+    /// <summary>A switch's undelivered commands by deadline.</summary>
+    public RedisKey SwitchDeadlines(string switchId) => $"{prefix}:{{w:{switchId}}}:deadlines";
+
+    /// <summary>The switch ids that have had work, so every replica can sweep them, connected or not.</summary>
+    public RedisKey Switches() => $"{prefix}:switches";
+
+    /// <summary>Recoveries between two parties (either direction), so a redial between them can cancel.</summary>
+    public RedisKey PartyPair(string a, string b) => $"{prefix}:{{p:{Pair(a, b)}}}:recoveries";
+
+    /// <summary>Calls in which two parties reached each other (call id scored by answer time), either direction, kept until callbacks between them are past their deadline.</summary>
+    public RedisKey PartyPairConnections(string a, string b) => $"{prefix}:{{p:{Pair(a, b)}}}:connected";
+
+    private static string Pair(string a, string b) => string.CompareOrdinal(a, b) <= 0 ? $"{a}|{b}" : $"{b}|{a}";
+}
