@@ -16,7 +16,7 @@ using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 // Dependencies point one way: the edges (Kafka ingest, the switch API, the HTTP API) call the stages (decide,
 // deliver, publish outcomes, look up), which call the recovery lifecycle and its store; pure policy and the
 // infrastructure (Redis, Kafka, telemetry, probes) depend on none of them.
-var builder = WebApplication.CreateBuilder(args);
+var builder = WebApplication.CreateBuilder(args).WithSettingsBesideTheService();
 builder.Services
     .AddObservability()
     .AddProbes()
@@ -36,9 +36,15 @@ if (app is null)
     return 2;
 }
 
+if (!app.UsesBundledLibrdkafka())
+{
+    return 3;
+}
+
 app.MapGrpcService<SwitchingService>();
 app.MapGrpcService<RecoveryLookupService>();
 app.MapGrpcHealthChecksService();
+app.MapGrpcReflectionService();
 app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = check => check.Tags.Contains(ProbesServiceCollectionExtensions.LiveTag) });
 app.MapHealthChecks("/health/ready", new HealthCheckOptions { Predicate = check => check.Tags.Contains("ready") });
 app.MapPrometheusScrapingEndpoint();

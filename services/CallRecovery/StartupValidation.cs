@@ -1,9 +1,29 @@
+using Microsoft.Extensions.Configuration.Json;
 using Microsoft.Extensions.Options;
 
 namespace CallRecovery;
 
 public static class StartupValidation
 {
+    /// <summary>
+    /// Reads appsettings.json from the service's own directory when the working directory (the content root) has
+    /// none, e.g. when started from the repository root: otherwise the file is silently skipped, and the switching
+    /// port then speaks HTTP/1.1 as well and gRPC clients fail with HTTP_1_1_REQUIRED. Environment variables and
+    /// the command line still override it.
+    /// </summary>
+    public static WebApplicationBuilder WithSettingsBesideTheService(this WebApplicationBuilder builder)
+    {
+        var own = Path.Combine(AppContext.BaseDirectory, "appsettings.json");
+        if (!File.Exists(Path.Combine(builder.Environment.ContentRootPath, "appsettings.json")) && File.Exists(own))
+        {
+            var source = new JsonConfigurationSource { Path = own, Optional = true };
+            source.ResolveFileProvider();
+            builder.Configuration.Sources.Insert(0, source);
+        }
+
+        return builder;
+    }
+
     /// <summary>
     /// Builds the application and checks every option validated at start-up, all at once, and says in plain
     /// words what to fix, instead of a stack trace about the first one. Null when the service must not start.

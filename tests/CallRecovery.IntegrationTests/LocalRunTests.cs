@@ -55,6 +55,43 @@ public sealed partial class LocalRunTests
         Assert.Contains("'twenty seconds' at 'Switching:GracePeriod'", service.Output, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task Started_from_the_repository_root_the_service_reads_its_own_settings_and_serves_grpc_reflection()
+    {
+        var port = RedisServer.FreePort();
+        using var service = ServiceProcess.StartIn(Repository.Root, new Dictionary<string, string?>
+        {
+            ["Kafka:BootstrapServers"] = "127.0.0.1:9",
+            ["Redis:ConnectionString"] = "127.0.0.1:9",
+            // Only the address: that the switching port speaks HTTP/2 alone must come from its appsettings.json.
+            ["Kestrel:Endpoints:Switching:Url"] = $"http://127.0.0.1:{port}",
+        });
+
+        using var channel = Grpc.Net.Client.GrpcChannel.ForAddress($"http://127.0.0.1:{port}");
+        var services = new List<string>();
+        await Eventually.TrueAsync(async () =>
+        {
+            try
+            {
+                using var call = new Grpc.Reflection.V1Alpha.ServerReflection.ServerReflectionClient(channel).ServerReflectionInfo();
+                await call.RequestStream.WriteAsync(new Grpc.Reflection.V1Alpha.ServerReflectionRequest { ListServices = string.Empty });
+                await call.RequestStream.CompleteAsync();
+                Assert.True(await call.ResponseStream.MoveNext(CancellationToken.None));
+                services.AddRange(call.ResponseStream.Current.ListServicesResponse.Service.Select(s => s.Name));
+                return true;
+            }
+            catch (Grpc.Core.RpcException e) when (e.StatusCode == Grpc.Core.StatusCode.Unavailable && !service.HasExited)
+            {
+                return false;
+            }
+        }, "the switching port answers gRPC");
+
+        Assert.Contains("callrecovery.v1.Switching", services);
+        Assert.Contains("callrecovery.v1.RecoveryLookup", services);
+        Assert.Contains("librdkafka 2.", service.Output, StringComparison.Ordinal);
+        Assert.Contains("/runtimes/", service.Output, StringComparison.Ordinal);
+    }
+
     private static bool IsRunning(int pid)
     {
         try

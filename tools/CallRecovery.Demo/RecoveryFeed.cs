@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Globalization;
 using System.Text;
+using CallRecovery.Contracts;
 using CallRecovery.Contracts.V1;
 using Confluent.Kafka;
 
@@ -19,6 +20,7 @@ public sealed class RecoveryFeed(string bootstrapServers)
 
     public Task RunAsync(CancellationToken cancellationToken) => Task.Factory.StartNew(() =>
     {
+        BundledLibrdkafka.Load();
         using var consumer = new ConsumerBuilder<byte[]?, byte[]?>(new ConsumerConfig
         {
             BootstrapServers = bootstrapServers,

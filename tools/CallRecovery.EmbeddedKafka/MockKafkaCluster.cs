@@ -1,6 +1,7 @@
 using System.Reflection;
 using System.Runtime.InteropServices;
 using System.Text;
+using CallRecovery.Contracts;
 
 namespace CallRecovery.EmbeddedKafka;
 
@@ -20,6 +21,8 @@ public sealed partial class MockKafkaCluster : IDisposable
         ArgumentOutOfRangeException.ThrowIfLessThan(brokers, 1);
         var conf = Native.rd_kafka_conf_new();
         var error = new byte[512];
+        // The owning handle has no brokers of its own to talk to; its notices ("no bootstrap.servers") are noise on a console.
+        Native.rd_kafka_conf_set(conf, "log_level", "3", error, (nuint)error.Length);
         // A plain producer handle owns the cluster; it never produces.
         _handle = Native.rd_kafka_new(0, conf, error, (nuint)error.Length);
         if (_handle == IntPtr.Zero)
@@ -123,32 +126,14 @@ public sealed partial class MockKafkaCluster : IDisposable
         [LibraryImport(Library)]
         internal static partial void rd_kafka_mock_push_request_errors_array(IntPtr cluster, short apiKey, nuint count, int[] errors);
 
+        [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+        internal static partial int rd_kafka_conf_set(IntPtr conf, string name, string value, byte[] errstr, nuint errstrSize);
+
         [LibraryImport(Library)]
         internal static partial void rd_kafka_mock_group_initial_rebalance_delay_ms(IntPtr cluster, int delayMs);
 
-        /// <summary>
-        /// Loads the same librdkafka build Confluent.Kafka uses. On glibc systems without libsasl2.so.3
-        /// (Debian 12) the default build cannot load, and the bundled CentOS 8 build can.
-        /// </summary>
-        private static IntPtr Resolve(string name, Assembly assembly, DllImportSearchPath? searchPath)
-        {
-            if (name != Library)
-            {
-                return IntPtr.Zero;
-            }
-
-            var rid = (OperatingSystem.IsLinux() ? "linux-" : OperatingSystem.IsMacOS() ? "osx-" : "win-")
-                + RuntimeInformation.ProcessArchitecture.ToString().ToLowerInvariant();
-            var folder = Path.Combine(AppContext.BaseDirectory, "runtimes", rid, "native");
-            foreach (var candidate in new[] { "librdkafka.so", "centos8-librdkafka.so", "alpine-librdkafka.so", "librdkafka.dylib", "librdkafka.dll" })
-            {
-                if (NativeLibrary.TryLoad(Path.Combine(folder, candidate), out var handle))
-                {
-                    return handle;
-                }
-            }
-
-            return NativeLibrary.TryLoad(Library, assembly, searchPath, out var fallback) ? fallback : IntPtr.Zero;
-        }
+        /// <summary>The same bundled librdkafka build that Confluent.Kafka uses in this process (<see cref="BundledLibrdkafka"/>).</summary>
+        private static IntPtr Resolve(string name, Assembly assembly, DllImportSearchPath? searchPath) =>
+            name == Library && NativeLibrary.TryLoad(BundledLibrdkafka.Load(), out var handle) ? handle : IntPtr.Zero;
     }
 }

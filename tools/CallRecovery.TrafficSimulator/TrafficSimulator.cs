@@ -1,4 +1,5 @@
 using System.Globalization;
+using CallRecovery.Contracts;
 using Confluent.Kafka;
 
 namespace CallRecovery.TrafficSimulator;
@@ -161,6 +162,8 @@ public sealed class TrafficSimulator
 
     private IProducer<byte[]?, byte[]?> BuildProducer()
     {
+        // The librdkafka bundled with Confluent.Kafka, never a system one (Debian's, installed with kcat, is too old).
+        BundledLibrdkafka.Load();
         var config = new ProducerConfig
         {
             BootstrapServers = _options.BootstrapServers,

@@ -30,6 +30,7 @@ public sealed partial class NetworkEventConsumer(
     CallRecoveryTelemetry telemetry,
     LoopSupervisor supervisor,
     LoopHeartbeats heartbeats,
+    TimeProvider time,
     ILogger<NetworkEventConsumer> logger) : BackgroundService
 {
     private const string Loop = "consume";
@@ -44,6 +45,7 @@ public sealed partial class NetworkEventConsumer(
         while (!stoppingToken.IsCancellationRequested)
         {
             using var consumer = BuildConsumer();
+            health.ConsumerStarted(time.GetTimestamp());
             try
             {
                 consumer.Subscribe(_options.EffectiveInputTopics);
@@ -388,6 +390,8 @@ public sealed partial class NetworkEventConsumer(
             {
                 using var statistics = JsonDocument.Parse(json);
                 lag.Update(statistics.RootElement);
+                health.GroupState(statistics.RootElement.TryGetProperty("cgrp", out var group)
+                    && group.TryGetProperty("join_state", out var joinState) && joinState.GetString() == "steady");
                 if (AnyBrokerUp(statistics.RootElement))
                 {
                     health.KafkaWorks();

@@ -38,6 +38,10 @@ public sealed class KafkaOptions
     [Range(typeof(TimeSpan), "00:00:00.100", "00:05:00")]
     public TimeSpan MaxRetryDelay { get; set; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>A consumer that has not joined its group this long after it started reports not ready. Default 60 s.</summary>
+    [Range(typeof(TimeSpan), "00:00:05", "01:00:00")]
+    public TimeSpan GroupJoinTimeout { get; set; } = TimeSpan.FromSeconds(60);
+
     /// <summary>Further librdkafka consumer settings by their names (e.g. "session.timeout.ms", "security.protocol").</summary>
     public Dictionary<string, string> Consumer { get; set; } = [];
 

@@ -20,4 +20,23 @@ public sealed class DependencyHealth
     public void KafkaFailed(string problem) => _kafkaProblem = problem;
 
     public void KafkaWorks() => _kafkaProblem = null;
+
+    private long _consumerSince = long.MinValue;
+    private volatile bool _groupJoined;
+
+    /// <summary>Whether the consumer is a steady member of its group, as librdkafka's statistics last said.</summary>
+    public bool GroupJoined => _groupJoined;
+
+    /// <summary>When the current consumer started (a timestamp of the service's TimeProvider), or null before any.</summary>
+    public long? ConsumerSince => Interlocked.Read(ref _consumerSince) is var since && since != long.MinValue ? since : null;
+
+    /// <summary>A (new) consumer starts: it has not joined its group yet.</summary>
+    public void ConsumerStarted(long timestamp)
+    {
+        _groupJoined = false;
+        Interlocked.Exchange(ref _consumerSince, timestamp);
+    }
+
+    /// <summary>Latches: once steady, a rebalance later does not make the consumer look unjoined.</summary>
+    public void GroupState(bool joined) => _groupJoined |= joined;
 }

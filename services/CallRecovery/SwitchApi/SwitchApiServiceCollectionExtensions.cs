@@ -13,6 +13,8 @@ public static class SwitchApiServiceCollectionExtensions
     {
         services.AddGrpc();
         services.AddGrpcHealthChecks();
+        // Server reflection, so grpcurl can discover the API (behind the same mutual TLS as everything on this port).
+        services.AddGrpcReflection();
         services.AddOptions<KestrelServerOptions>().Configure<IOptions<SwitchingOptions>>((kestrel, switching) => ConfigureTransport(kestrel, switching.Value));
         return services;
     }

@@ -31,12 +31,16 @@ public sealed class ServiceProcess : IDisposable
     public int ExitCode => _process.ExitCode;
 
     /// <summary>The service (CallRecovery.dll), or another program built beside the tests, with settings as environment variables.</summary>
-    public static ServiceProcess Start(IReadOnlyDictionary<string, string?> settings, string program = "CallRecovery.dll", params string[] arguments)
+    public static ServiceProcess Start(IReadOnlyDictionary<string, string?> settings, string program = "CallRecovery.dll", params string[] arguments) =>
+        StartIn(AppContext.BaseDirectory, settings, program, arguments);
+
+    /// <summary>As <see cref="Start"/>, from another working directory (as an operator might start it).</summary>
+    public static ServiceProcess StartIn(string workingDirectory, IReadOnlyDictionary<string, string?> settings, string program = "CallRecovery.dll", params string[] arguments)
     {
         var start = new ProcessStartInfo("dotnet")
         {
             ArgumentList = { Path.Combine(AppContext.BaseDirectory, program) },
-            WorkingDirectory = AppContext.BaseDirectory,
+            WorkingDirectory = workingDirectory,
             RedirectStandardOutput = true,
             RedirectStandardError = true,
         };
