@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using System.Text.RegularExpressions;
+using CallRecovery.Contracts.V1;
 using CallRecovery.IntegrationTests.Fixtures;
 
 namespace CallRecovery.IntegrationTests;
@@ -90,6 +91,42 @@ public sealed partial class LocalRunTests
         Assert.Contains("callrecovery.v1.RecoveryLookup", services);
         Assert.Contains("librdkafka 2.", service.Output, StringComparison.Ordinal);
         Assert.Contains("/runtimes/", service.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task On_SIGTERM_switch_streams_are_closed_at_once_telling_switches_to_reconnect()
+    {
+        var port = RedisServer.FreePort();
+        using var service = ServiceProcess.Start(new Dictionary<string, string?>
+        {
+            ["Kafka:BootstrapServers"] = "127.0.0.1:9",
+            ["Redis:ConnectionString"] = "127.0.0.1:9",
+            ["Kestrel:Endpoints:Switching:Url"] = $"http://127.0.0.1:{port}",
+        });
+        using var channel = Grpc.Net.Client.GrpcChannel.ForAddress($"http://127.0.0.1:{port}");
+        Grpc.Core.AsyncDuplexStreamingCall<SwitchMessage, ServiceMessage>? call = null;
+        await Eventually.TrueAsync(async () =>
+        {
+            try
+            {
+                call?.Dispose();
+                call = new Switching.SwitchingClient(channel).Connect();
+                await call.RequestStream.WriteAsync(new SwitchMessage { Hello = new Hello { SwitchId = "switch-a", InstanceId = "i-1" } });
+                return await call.ResponseStream.MoveNext(CancellationToken.None) && call.ResponseStream.Current.Welcome is not null;
+            }
+            catch (Grpc.Core.RpcException e) when (e.StatusCode == Grpc.Core.StatusCode.Unavailable)
+            {
+                return false;
+            }
+        }, "the switch stream is open");
+
+        service.Signal("TERM");
+
+        var closed = await Assert.ThrowsAsync<Grpc.Core.RpcException>(async () => await call!.ResponseStream.MoveNext(CancellationToken.None).WaitAsync(Eventually.Limit));
+        Assert.Equal(Grpc.Core.StatusCode.Unavailable, closed.StatusCode);
+        Assert.Contains("shutting down", closed.Status.Detail, StringComparison.Ordinal);
+        await service.WaitForExitAsync();
+        call!.Dispose();
     }
 
     private static bool IsRunning(int pid)

@@ -22,6 +22,7 @@ public sealed partial class SwitchingService(
     RecoveryScheduler scheduler,
     CallRecoveryTelemetry telemetry,
     IOptions<SwitchingOptions> options,
+    IHostApplicationLifetime lifetime,
     TimeProvider time,
     ILogger<SwitchingService> logger) : Switching.SwitchingBase
 {
@@ -45,16 +46,18 @@ public sealed partial class SwitchingService(
         });
         connections.Add(connection);
         LogConnected(hello.SwitchId, hello.InstanceId, connection.Id, window);
+        // Ends when the switch goes away or, at once, when this replica begins to shut down.
+        using var session = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, lifetime.ApplicationStopping);
         try
         {
-            while (await requestStream.MoveNext(context.CancellationToken).ConfigureAwait(false))
+            while (await requestStream.MoveNext(session.Token).ConfigureAwait(false))
             {
                 await HandleAsync(connection, requestStream.Current).ConfigureAwait(false);
             }
         }
-        catch (Exception e) when (e is IOException or OperationCanceledException && context.CancellationToken.IsCancellationRequested)
+        catch (Exception e) when (e is IOException or OperationCanceledException && session.IsCancellationRequested)
         {
-            // The switch went away; its unacknowledged commands go round again below.
+            // The switch went away, or we are stopping; its unacknowledged commands go round again below.
         }
         finally
         {
@@ -63,6 +66,12 @@ public sealed partial class SwitchingService(
             await RequeueUnacknowledgedAsync(connection).ConfigureAwait(false);
             await writer.ConfigureAwait(false);
             LogDisconnected(hello.SwitchId, hello.InstanceId, connection.Id);
+        }
+
+        if (lifetime.ApplicationStopping.IsCancellationRequested && !context.CancellationToken.IsCancellationRequested)
+        {
+            // Unacknowledged commands are back in Redis for the other replicas; the switch reconnects to one of them.
+            Fail(StatusCode.Unavailable, "This replica is shutting down; reconnect (to another replica).");
         }
     }
 
