@@ -20,6 +20,36 @@ namespace CallRecovery.IntegrationTests;
 public sealed partial class ObservabilityTests(Infrastructure infrastructure)
 {
     [Fact]
+    public async Task An_event_without_a_traceparent_starts_its_own_trace_never_a_previous_events()
+    {
+        await using var scenario = await infrastructure.NewScenarioAsync(partitions: 1);
+        var spans = new List<Activity>();
+        await using var service = new ServiceHost(scenario.Settings(), services => services.AddOpenTelemetry().WithTracing(t => t.AddInMemoryExporter(spans))).Started();
+
+        // Several in one batch, then more in later batches: a span chain grew both ways before.
+        await Task.WhenAll(Enumerable.Range(0, 3).Select(i => scenario.PublishAsync(Scenario.Drop($"call-{i}", scenario.Number(i), scenario.Number(100 + i)))));
+        for (var i = 0; i < 6; i++)
+        {
+            if (i >= 3)
+            {
+                await scenario.PublishAsync(Scenario.Drop($"call-{i}", scenario.Number(i), scenario.Number(100 + i)));
+            }
+
+            await Eventually.TrueAsync(async () => await scenario.DecisionCountAsync($"call-{i}") == 1, "decided");
+        }
+
+        Activity[] processes;
+        lock (spans)
+        {
+            processes = [.. spans.Where(s => s.DisplayName == $"{scenario.InputTopic} process")];
+        }
+
+        Assert.Equal(6, processes.Length);
+        Assert.All(processes, p => Assert.Equal(default, p.ParentSpanId));
+        Assert.Equal(6, processes.Select(p => p.TraceId).Distinct().Count());
+    }
+
+    [Fact]
     public async Task A_trace_is_continuous_from_the_Kafka_header_through_gRPC_to_the_outcome_event()
     {
         await using var scenario = await infrastructure.NewScenarioAsync(partitions: 1);

@@ -131,7 +131,7 @@ public sealed partial class DispatchLoop(
             return false;
         }
 
-        telemetry.CallbackSent(switchId, recovery.Attempts, now - recovery.DropTime);
+        telemetry.CallbackSent(switchId, recovery.Attempts, now - recovery.DropTime, now - recovery.DueAt);
         LogSent(recovery.RecoveryId, recovery.Attempts, switchId, connection.InstanceId);
         return true;
     }

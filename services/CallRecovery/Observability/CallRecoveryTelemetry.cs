@@ -16,6 +16,7 @@ public sealed class CallRecoveryTelemetry : IDisposable
     private readonly Counter<long> _outcomes;
     private readonly Counter<long> _reportsRefused;
     private readonly Histogram<double> _dropToCallback;
+    private readonly Histogram<double> _callbackLateness;
     private readonly Histogram<double> _dropToReconnected;
 
     public CallRecoveryTelemetry(IMeterFactory meterFactory)
@@ -28,7 +29,9 @@ public sealed class CallRecoveryTelemetry : IDisposable
         _outcomes = _meter.CreateCounter<long>("callrecovery.recoveries.outcomes", "{recovery}", "Recoveries that reached a final outcome, by outcome.");
         _reportsRefused = _meter.CreateCounter<long>("callrecovery.switch.reports_refused", "{report}", "Switch acknowledgements and reports refused (malformed, forbidden, or failed in the service), by reason.");
         _dropToCallback = _meter.CreateHistogram<double>("callrecovery.drop_to_callback.duration", "s", "From the drop to the first callback command sent to a switch.",
-            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.5, 1, 2, 5, 10, 15, 20, 30, 45, 60, 120, 300] });
+            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 15, 19, 20, 20.05, 20.1, 20.25, 20.5, 21, 22, 25, 30, 45, 60, 120, 300] });
+        _callbackLateness = _meter.CreateHistogram<double>("callrecovery.callback.lateness", "s", "From when a callback was due (the end of the grace period) to its first command sent: the service's own delay.",
+            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60] });
         _dropToReconnected = _meter.CreateHistogram<double>("callrecovery.drop_to_reconnected.duration", "s", "From the drop to the reconnected parties being bridged.",
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [5, 10, 20, 30, 45, 60, 90, 120, 180, 300, 600] });
     }
@@ -48,12 +51,13 @@ public sealed class CallRecoveryTelemetry : IDisposable
     public void DeadLettered(string errorCode) =>
         _deadLettered.Add(1, new KeyValuePair<string, object?>("error.type", errorCode));
 
-    public void CallbackSent(string switchId, int attempt, TimeSpan sinceDrop)
+    public void CallbackSent(string switchId, int attempt, TimeSpan sinceDrop, TimeSpan sinceDue)
     {
         _callbacksSent.Add(1, new KeyValuePair<string, object?>("callrecovery.switch.id", switchId), new KeyValuePair<string, object?>("callrecovery.retry", attempt > 1));
         if (attempt == 1)
         {
             _dropToCallback.Record(sinceDrop.TotalSeconds, new KeyValuePair<string, object?>("callrecovery.switch.id", switchId));
+            _callbackLateness.Record(Math.Max(0, sinceDue.TotalSeconds), new KeyValuePair<string, object?>("callrecovery.switch.id", switchId));
         }
     }
 

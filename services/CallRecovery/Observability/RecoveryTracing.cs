@@ -46,7 +46,12 @@ public static class RecoveryTracing
     public static Activity? StartProcess(ConsumeResult<byte[]?, byte[]?> result, string groupId)
     {
         var parent = ParentFrom(result.Message.Headers);
+        // Without a traceparent header the span is a root: never a child of whatever span happens to be ambient
+        // (a previous event's, which would chain every event of the process into one ever-growing trace).
+        Activity.Current = null;
         var activity = Source.StartActivity($"{result.Topic} process", ActivityKind.Consumer, parent);
+        // Nor does it stay ambient for the next event or for work done on behalf of the batch.
+        Activity.Current = null;
         activity?.SetTag(MessagingSystem, "kafka")
             .SetTag(MessagingOperationType, "process")
             .SetTag(MessagingOperationName, "process")
