@@ -254,14 +254,20 @@ public sealed class SwitchingTests(Infrastructure infrastructure)
     public async Task A_command_not_acknowledged_in_time_is_sent_again_as_the_next_attempt()
     {
         await using var scenario = await infrastructure.NewScenarioAsync(partitions: 1);
-        await using var service = new ServiceHost(scenario.Settings()).Started();
+        var settings = scenario.Settings();
+        settings["Switching:StuckConnectionGrace"] = "00:00:01";
+        await using var service = new ServiceHost(settings).Started();
         using var channel = Grpc.Net.Client.GrpcChannel.ForAddress(service.SwitchingAddress);
-        using var call = await HelloAsync(channel, "raw-1");
+        using var stuck = await HelloAsync(channel, "raw-1");
 
         await scenario.PublishAsync(Scenario.Drop("call-0", scenario.Number(0), scenario.Number(1)));
-        var first = await NextCommandAsync(call);
+        var first = await NextCommandAsync(stuck);
         Assert.Equal(1u, first.Attempt);
-        // No acknowledgement: after Switching:AcknowledgementTimeout (1 s here) the same recovery comes again.
+        // No acknowledgement: after Switching:AcknowledgementTimeout (1 s here) the stream counts as stuck, gets no
+        // new command, and is closed after the grace; the switch reconnects and gets the same recovery again.
+        var closed = await Assert.ThrowsAsync<Grpc.Core.RpcException>(async () => await stuck.ResponseStream.MoveNext(CancellationToken.None));
+        Assert.Equal(Grpc.Core.StatusCode.Unavailable, closed.StatusCode);
+        using var call = await HelloAsync(channel, "raw-1");
         var second = await NextCommandAsync(call);
         Assert.Equal(first.RecoveryId, second.RecoveryId);
         Assert.Equal(2u, second.Attempt);
@@ -296,6 +302,37 @@ public sealed class SwitchingTests(Infrastructure infrastructure)
         await call.RequestStream.WriteAsync(new SwitchMessage { Ack = new CommandAck { RecoveryId = again.RecoveryId, Attempt = 2, Accepted = true } });
         await Eventually.TrueAsync(async () => (await scenario.RecoveryAsync("call-0"))?.State == RecoveryState.Acknowledged, "acknowledged");
         await call.RequestStream.CompleteAsync();
+    }
+
+    [Fact]
+    public async Task Retries_of_a_stuck_instance_go_to_the_healthy_instance_of_the_same_switch()
+    {
+        await using var scenario = await infrastructure.NewScenarioAsync(partitions: 1);
+        var settings = scenario.Settings();
+        // The stuck instance stays connected for the whole test: only routing keeps retries away from it.
+        settings["Switching:StuckConnectionGrace"] = "00:10:00";
+        await using var service = new ServiceHost(settings).Started();
+        await using var frozen = Emulator(service, "switch-a", acknowledge: false);
+        using var stop = new CancellationTokenSource();
+        var frozenRun = frozen.RunAsync(stop.Token);
+        await Eventually.TrueAsync(() => frozen.IsConnected, "the frozen instance is connected first");
+        await using var healthy = Emulator(service, "switch-a");
+        var healthyRun = healthy.RunAsync(stop.Token);
+        await Eventually.TrueAsync(() => healthy.IsConnected, "the healthy instance is connected");
+
+        const int calls = 20;
+        for (var i = 0; i < calls; i++)
+        {
+            await scenario.PublishAsync(Scenario.Drop($"call-{i}", scenario.Number(i), scenario.Number(1000 + i)));
+        }
+
+        await Eventually.TrueAsync(async () => (await Task.WhenAll(Enumerable.Range(0, calls).Select(i => scenario.RecoveryAsync($"call-{i}"))))
+            .All(r => r?.State == RecoveryState.Completed), "every recovery completed");
+        Assert.Equal(calls, healthy.Placed.Count);
+        // Whatever timed out on the frozen instance went elsewhere: it only ever saw first attempts.
+        Assert.All(frozen.Received, c => Assert.Equal(1u, c.Attempt));
+        await stop.CancelAsync();
+        await Task.WhenAll(frozenRun, healthyRun).DefaultTimeout();
     }
 
     private static async Task<Grpc.Core.AsyncDuplexStreamingCall<SwitchMessage, ServiceMessage>> HelloAsync(Grpc.Net.Client.GrpcChannel channel, string instance)

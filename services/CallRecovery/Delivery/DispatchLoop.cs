@@ -142,7 +142,17 @@ public sealed partial class DispatchLoop(
         var now = time.GetUtcNow();
         foreach (var connection in connections.All())
         {
-            connection.ReleaseSentBefore(now - _options.AcknowledgementTimeout);
+            if (connection.ReleaseSentBefore(now - _options.AcknowledgementTimeout) > 0)
+            {
+                // Its overdue commands go round again, to another live instance of the switch when there is one.
+                connection.MarkStuck(now);
+            }
+
+            if (connection.StuckSince is { } since && now - since >= _options.StuckConnectionGrace)
+            {
+                LogClosingStuck(connection.SwitchId, connection.InstanceId, connection.Id);
+                connection.Close();
+            }
         }
 
         var switches = await store.SwitchesWithWorkAsync().ConfigureAwait(false);
@@ -163,6 +173,9 @@ public sealed partial class DispatchLoop(
 
     [LoggerMessage(EventId = 3102, Level = LogLevel.Information, Message = "{Count} command(s) of switch {SwitchId} not acknowledged in time; sending again")]
     private partial void LogOverdue(int count, string switchId);
+
+    [LoggerMessage(EventId = 3105, Level = LogLevel.Warning, Message = "Closing the stream of switch {SwitchId} instance {InstanceId} ({ConnectionId}): it stopped acknowledging commands")]
+    private partial void LogClosingStuck(string switchId, string instanceId, string connectionId);
 
     [LoggerMessage(EventId = 3104, Level = LogLevel.Error, Message = "Could not send the command of call {CallId} to switch {SwitchId}; it will be offered again")]
     private partial void LogSendFailed(Exception exception, string callId, string switchId);

@@ -8,10 +8,13 @@ namespace CallRecovery.Delivery;
 /// One live switch stream on this replica: its window of unacknowledged commands and the outbox that its
 /// single writer task drains (a gRPC response stream takes one writer at a time).
 /// </summary>
-public sealed class SwitchConnection
+public sealed class SwitchConnection : IDisposable
 {
     private readonly ConcurrentDictionary<string, DateTimeOffset> _unacknowledged = new(StringComparer.Ordinal);
     private readonly Channel<ServiceMessage> _outbox;
+    private readonly CancellationTokenSource _closing = new();
+    private long _stuckSinceTicks = long.MinValue;
+    private readonly ConcurrentDictionary<string, DateTimeOffset> _rejected = new(StringComparer.Ordinal);
 
     public SwitchConnection(string switchId, string instanceId, int window)
     {
@@ -31,6 +34,35 @@ public sealed class SwitchConnection
     public int Window { get; }
 
     public int Free => Window - _unacknowledged.Count;
+
+    /// <summary>Since when this connection is stuck (missed an acknowledgement timeout, or stopped reading); null while healthy.</summary>
+    public DateTimeOffset? StuckSince => Interlocked.Read(ref _stuckSinceTicks) is var ticks && ticks != long.MinValue ? new DateTimeOffset(ticks, TimeSpan.Zero) : null;
+
+    /// <summary>Cancelled when the service closes this connection (stuck too long).</summary>
+    public CancellationToken Closing => _closing.Token;
+
+    /// <summary>The switch did not acknowledge in time, or stopped reading: no new commands until it answers again.</summary>
+    public void MarkStuck(DateTimeOffset now) => Interlocked.CompareExchange(ref _stuckSinceTicks, now.UtcTicks, long.MinValue);
+
+    /// <summary>The switch answered (an acknowledgement or a report): it is reading and acting again.</summary>
+    public void Answered() => Interlocked.Exchange(ref _stuckSinceTicks, long.MinValue);
+
+    public void Close() => _closing.Cancel();
+
+    /// <summary>The switch rejected this command here: its next attempt goes to another instance when there is one.</summary>
+    public void Rejected(string callId, DateTimeOffset now)
+    {
+        _rejected[callId] = now;
+        foreach (var (old, at) in _rejected)
+        {
+            if (now - at > TimeSpan.FromMinutes(10))
+            {
+                _rejected.TryRemove(old, out _);
+            }
+        }
+    }
+
+    public bool HasRejected(string callId) => _rejected.ContainsKey(callId);
 
     public ChannelReader<ServiceMessage> Outbox => _outbox.Reader;
 
@@ -52,19 +84,34 @@ public sealed class SwitchConnection
 
     public bool Release(string callId) => _unacknowledged.TryRemove(callId, out _);
 
-    /// <summary>Forgets commands unacknowledged for longer than the timeout: they have been handed to another attempt.</summary>
-    public void ReleaseSentBefore(DateTimeOffset cutoff)
+    /// <summary>Forgets commands unacknowledged for longer than the timeout (they go to another attempt); how many.</summary>
+    public int ReleaseSentBefore(DateTimeOffset cutoff)
     {
+        var released = 0;
         foreach (var (callId, sentAt) in _unacknowledged)
         {
-            if (sentAt < cutoff)
+            if (sentAt < cutoff && _unacknowledged.TryRemove(callId, out _))
             {
-                _unacknowledged.TryRemove(callId, out _);
+                released++;
             }
         }
+
+        return released;
     }
 
-    public bool TrySend(ServiceMessage message) => _outbox.Writer.TryWrite(message);
+    /// <summary>Queues a message for the stream; false (and the connection stuck) when its outbox is full: the switch stopped reading.</summary>
+    public bool TrySend(ServiceMessage message)
+    {
+        if (_outbox.Writer.TryWrite(message))
+        {
+            return true;
+        }
+
+        MarkStuck(DateTimeOffset.UtcNow);
+        return false;
+    }
 
     public void Complete() => _outbox.Writer.TryComplete();
+
+    public void Dispose() => _closing.Dispose();
 }

@@ -65,14 +65,15 @@ public sealed class SwitchConnections
     {
         lock (_lock)
         {
-            return [.. _bySwitch.Select(s => (s.Key, s.Value.Sum(c => Math.Max(0, c.Free))))];
+            return [.. _bySwitch.Select(s => (s.Key, s.Value.Where(c => c.StuckSince is null).Sum(c => Math.Max(0, c.Free))))];
         }
     }
 
-    /// <summary>The connection with the most room, with a place reserved for the command; null when all are full.</summary>
+    /// <summary>The healthy connection with the most room, with a place reserved for the command; null when all are full or stuck.</summary>
     public SwitchConnection? Reserve(string switchId, string callId, DateTimeOffset now)
     {
-        foreach (var connection in Of(switchId).OrderByDescending(c => c.Free))
+        // An instance that rejected this command comes last: another live instance gets the next attempt.
+        foreach (var connection in Of(switchId).Where(c => c.StuckSince is null).OrderBy(c => c.HasRejected(callId)).ThenByDescending(c => c.Free))
         {
             if (connection.TryReserve(callId, now))
             {

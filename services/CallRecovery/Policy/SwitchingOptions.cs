@@ -38,6 +38,14 @@ public sealed class SwitchingOptions
     [Range(1, 10_000)]
     public int MaxUnacknowledgedPerConnection { get; set; } = 32;
 
+    /// <summary>
+    /// A connection that let a command's acknowledgement time out, or whose outbox is full (it stopped reading), is
+    /// stuck: it gets no new commands (retries go to another live instance of the switch) and is closed when it has
+    /// been stuck this long without acknowledging anything, so the switch reconnects. Default 10 s.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00.100", "00:10:00")]
+    public TimeSpan StuckConnectionGrace { get; set; } = TimeSpan.FromSeconds(10);
+
     /// <summary>How often each replica looks for due commands for the switches connected to it. Default 100 ms.</summary>
     [Range(typeof(TimeSpan), "00:00:00.010", "00:00:10")]
     public TimeSpan PollInterval { get; set; } = TimeSpan.FromMilliseconds(100);

@@ -38,7 +38,7 @@ public sealed partial class SwitchingService(
         await AuthorizeAsync(hello.SwitchId, context).ConfigureAwait(false);
 
         var window = hello.MaxUnacknowledged == 0 ? _options.MaxUnacknowledgedPerConnection : (int)Math.Min(hello.MaxUnacknowledged, (uint)_options.MaxUnacknowledgedPerConnection);
-        var connection = new SwitchConnection(hello.SwitchId, hello.InstanceId, window);
+        using var connection = new SwitchConnection(hello.SwitchId, hello.InstanceId, window);
         var writer = WriteAllAsync(connection, responseStream, context.CancellationToken);
         connection.TrySend(new ServiceMessage
         {
@@ -47,11 +47,12 @@ public sealed partial class SwitchingService(
         connections.Add(connection);
         LogConnected(hello.SwitchId, hello.InstanceId, connection.Id, window);
         // Ends when the switch goes away or, at once, when this replica begins to shut down.
-        using var session = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, lifetime.ApplicationStopping);
+        using var session = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, lifetime.ApplicationStopping, connection.Closing);
         try
         {
             while (await requestStream.MoveNext(session.Token).ConfigureAwait(false))
             {
+                connection.Answered();
                 await HandleAsync(connection, requestStream.Current).ConfigureAwait(false);
             }
         }
@@ -66,6 +67,11 @@ public sealed partial class SwitchingService(
             await RequeueUnacknowledgedAsync(connection).ConfigureAwait(false);
             await writer.ConfigureAwait(false);
             LogDisconnected(hello.SwitchId, hello.InstanceId, connection.Id);
+        }
+
+        if (connection.Closing.IsCancellationRequested && !context.CancellationToken.IsCancellationRequested)
+        {
+            Fail(StatusCode.Unavailable, "This stream stopped acknowledging commands and was closed; reconnect.");
         }
 
         if (lifetime.ApplicationStopping.IsCancellationRequested && !context.CancellationToken.IsCancellationRequested)
@@ -205,6 +211,7 @@ public sealed partial class SwitchingService(
 
         if (!ack.Accepted)
         {
+            connection.Rejected(callId, now);
             span?.SetTag("callrecovery.reject_reason", ack.RejectReason.ToString());
             LogRejected(ack.RecoveryId, connection.SwitchId, ack.RejectReason, detail);
         }
