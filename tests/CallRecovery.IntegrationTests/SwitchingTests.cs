@@ -335,6 +335,42 @@ public sealed class SwitchingTests(Infrastructure infrastructure)
         await Task.WhenAll(frozenRun, healthyRun).DefaultTimeout();
     }
 
+    [Fact]
+    public async Task While_Kafka_is_down_switch_reports_are_confirmed_and_their_outcomes_follow_when_it_returns()
+    {
+        await using var kafka = await Endpoints.StartKafkaAsync();
+        await using var scenario = await infrastructure.NewScenarioAsync(partitions: 1, kafka: kafka);
+        var settings = scenario.Settings();
+        settings["Switching:GracePeriod"] = "00:00:03";
+        settings["Switching:AcknowledgementTimeout"] = "00:01:00";
+        await using var service = new ServiceHost(settings).Started();
+        await using var emulator = Emulator(service, "switch-a");
+        using var stop = new CancellationTokenSource();
+        var running = emulator.RunAsync(stop.Token);
+
+        const int calls = 5;
+        for (var i = 0; i < calls; i++)
+        {
+            await scenario.PublishAsync(Scenario.Drop($"call-{i}", scenario.Number(i), scenario.Number(1000 + i)));
+        }
+
+        await Eventually.TrueAsync(async () => (await Task.WhenAll(Enumerable.Range(0, calls).Select(i => scenario.RecoveryAsync($"call-{i}")))).All(r => r is not null), "decided");
+        await kafka.StopAsync();
+
+        // Dispatch, acknowledgements and reports need only Redis: every report is confirmed while Kafka is away.
+        await Eventually.TrueAsync(async () => (await Task.WhenAll(Enumerable.Range(0, calls).Select(i => scenario.RecoveryAsync($"call-{i}"))))
+            .All(r => r?.State == RecoveryState.Completed), "every recovery completed with Kafka down");
+        await Eventually.TrueAsync(() => emulator.Unconfirmed == 0, "every report confirmed with Kafka down");
+        Assert.Equal(calls, emulator.Placed.Count);
+
+        await kafka.StartAsync();
+        await Eventually.TrueAsync(() => scenario.ReadTopic(scenario.OutcomeTopic, 2, expected: int.MaxValue, quiet: TimeSpan.FromSeconds(2))
+            .Select(m => RecoveryUpdate.Parser.ParseFrom(m.Message.Value)).Where(u => u.ChangeCase == RecoveryUpdate.ChangeOneofCase.Outcome)
+            .Select(u => u.RecoveryId).Distinct().Count() == calls, "every outcome published once Kafka is back");
+        await stop.CancelAsync();
+        await running.DefaultTimeout();
+    }
+
     private static async Task<Grpc.Core.AsyncDuplexStreamingCall<SwitchMessage, ServiceMessage>> HelloAsync(Grpc.Net.Client.GrpcChannel channel, string instance)
     {
         var call = new Switching.SwitchingClient(channel).Connect(cancellationToken: new CancellationTokenSource(Eventually.Limit).Token);

@@ -89,8 +89,13 @@ public sealed partial class DispatchLoop(
     /// </summary>
     private async Task<bool> SendAsync(string switchId, string callId, DateTimeOffset now)
     {
-        // A new attempt supersedes any older one still counted against a window here.
-        connections.Release(callId);
+        // A new attempt supersedes any older one still counted against a window here; a connection that still held
+        // it never answered for it (a rejection or a broken stream would have freed it): it is stuck.
+        foreach (var holder in connections.Release(callId))
+        {
+            holder.MarkStuck(now);
+        }
+
         var connection = connections.Reserve(switchId, callId, now);
         if (connection is null)
         {
@@ -162,6 +167,12 @@ public sealed partial class DispatchLoop(
             if (overdue.Count > 0)
             {
                 LogOverdue(overdue.Count, switchId);
+            }
+
+            foreach (var holder in overdue.SelectMany(connections.Release))
+            {
+                // Overdue on a connection of this replica: it gets no new commands until it answers again.
+                holder.MarkStuck(now);
             }
 
             await Task.WhenAll(expiring.Select(callId => scheduler.ExpireAsync(switchId, callId))).ConfigureAwait(false);

@@ -6,8 +6,8 @@ using Microsoft.Extensions.Options;
 namespace CallRecovery.Ingest;
 
 /// <summary>
-/// Ready only while a Kafka broker is reachable, as the consumer last saw it, and once the consumer has joined its
-/// group: a consumer that has not joined within <see cref="KafkaOptions.GroupJoinTimeout"/> (a librdkafka that
+/// Degraded (still ready) while no Kafka broker is reachable, as the consumer last saw it; not ready while the
+/// consumer has not joined its group: a consumer that has not joined within <see cref="KafkaOptions.GroupJoinTimeout"/> (a librdkafka that
 /// cannot take part in the group protocol, a group coordinator that never answers) decides nothing, and must not
 /// look ready.
 /// </summary>
@@ -17,7 +17,9 @@ public sealed class KafkaHealthCheck(DependencyHealth health, IOptions<KafkaOpti
     {
         if (health.KafkaProblem is { } problem)
         {
-            return Task.FromResult(HealthCheckResult.Unhealthy("Kafka: " + problem));
+            // Degraded, still ready: switches must be able to reach this replica, and reports, acknowledgements,
+            // dispatch and expiry need only Redis (outcome updates wait in the outbox).
+            return Task.FromResult(HealthCheckResult.Degraded("Kafka: " + problem));
         }
 
         if (!health.GroupJoined && health.ConsumerSince is { } since && time.GetElapsedTime(since) > options.Value.GroupJoinTimeout)

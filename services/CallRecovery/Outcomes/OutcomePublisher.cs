@@ -1,23 +1,30 @@
-using System.Text;
 using CallRecovery.Contracts.V1;
-using Confluent.Kafka;
-using Google.Protobuf;
-using Duration = Google.Protobuf.WellKnownTypes.Duration;
-using Timestamp = Google.Protobuf.WellKnownTypes.Timestamp;
-using Microsoft.Extensions.Options;
 using CallRecovery.Kafka;
 using CallRecovery.Observability;
 using CallRecovery.Recoveries;
+using CallRecovery.Redis;
+using Google.Protobuf;
+using Microsoft.Extensions.Options;
+using StackExchange.Redis;
+using Duration = Google.Protobuf.WellKnownTypes.Duration;
+using Timestamp = Google.Protobuf.WellKnownTypes.Timestamp;
 
 namespace CallRecovery.Outcomes;
 
 /// <summary>
-/// Publishes what became of each recovery to the outcome topic, keyed by recovery id so one recovery's
-/// updates stay in order on one partition. Awaits the broker's acknowledgement: callers confirm a report
-/// to the switch, or finish an expiry, only after the update is safe.
+/// Records what became of each recovery in its switch's outbox in Redis (a stream, in order), from which
+/// <see cref="OutboxDrain"/> publishes it to the outcome topic, keyed by recovery id so one recovery's updates stay
+/// in order on one partition. Callers confirm a report to the switch, or finish an expiry, once the update is in the
+/// outbox: durable, and independent of Kafka being reachable. A Kafka outage delays outcome events; it never
+/// stalls acknowledgements, dispatch or expiry.
 /// </summary>
-public sealed class OutcomePublisher(IProducer<byte[]?, byte[]?> producer, IOptions<KafkaOptions> options)
+public sealed class OutcomePublisher(IConnectionMultiplexer redis, IOptions<RedisOptions> redisOptions, IOptions<KafkaOptions> options)
 {
+    public const string KeyField = "key";
+    public const string ValueField = "value";
+    public const string TraceParentField = "traceparent";
+
+    private readonly RedisKeys _keys = new(redisOptions.Value.KeyPrefix);
     private readonly string _topic = options.Value.OutcomeTopic;
 
     public Task PublishStageAsync(RecoveryRecord recovery, Stage stage, DateTimeOffset at)
@@ -45,19 +52,13 @@ public sealed class OutcomePublisher(IProducer<byte[]?, byte[]?> producer, IOpti
     private async Task PublishAsync(RecoveryRecord recovery, RecoveryUpdate update)
     {
         using var span = RecoveryTracing.StartPublish(_topic, recovery.TraceParent, recovery.RecoveryId, recovery.CallId);
-        var headers = new Headers { { "content-type", "application/x-protobuf"u8.ToArray() } };
         var traceParent = span?.Id ?? recovery.TraceParent;
-        if (traceParent.Length > 0)
-        {
-            headers.Add(RecoveryTracing.TraceParentHeader, Encoding.ASCII.GetBytes(traceParent));
-        }
-
-        await producer.ProduceAsync(_topic, new Message<byte[]?, byte[]?>
-        {
-            Key = Encoding.UTF8.GetBytes(recovery.RecoveryId),
-            Value = update.ToByteArray(),
-            Headers = headers,
-        }).ConfigureAwait(false);
+        await redis.GetDatabase().StreamAddAsync(_keys.Outbox(recovery.SwitchId),
+        [
+            new NameValueEntry(KeyField, recovery.RecoveryId),
+            new NameValueEntry(ValueField, update.ToByteArray()),
+            new NameValueEntry(TraceParentField, traceParent),
+        ]).ConfigureAwait(false);
     }
 
     private static RecoveryUpdate Update(RecoveryRecord recovery, DateTimeOffset at) => new()

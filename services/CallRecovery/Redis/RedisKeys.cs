@@ -30,6 +30,11 @@ public sealed class RedisKeys(string prefix)
     /// <summary>A switch's undelivered commands by deadline.</summary>
     public RedisKey SwitchDeadlines(string switchId) => $"{prefix}:{{w:{switchId}}}:deadlines";
 
+    /// <summary>Outcome updates of a switch's recoveries waiting for Kafka (a stream, in order), and who drains it now.</summary>
+    public RedisKey Outbox(string switchId) => $"{prefix}:{{w:{switchId}}}:outbox";
+
+    public RedisKey OutboxLease(string switchId) => $"{prefix}:{{w:{switchId}}}:outbox-lease";
+
     /// <summary>The switch ids that have had work, so every replica can sweep them, connected or not.</summary>
     public RedisKey Switches() => $"{prefix}:switches";
 
