@@ -22,7 +22,7 @@ public sealed class EmulatedSwitch : IAsyncDisposable
     private readonly GrpcChannel _channel;
     private readonly Random _random;
     private readonly Lock _randomLock = new();
-    private readonly ConcurrentDictionary<string, CallbackCommand> _placed = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, CallbackCommand> _placed;
     private readonly ConcurrentDictionary<string, byte> _cancelled = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, SwitchMessage> _unconfirmed = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, Outcome> _outcomes = new(StringComparer.Ordinal);
@@ -38,6 +38,7 @@ public sealed class EmulatedSwitch : IAsyncDisposable
     public EmulatedSwitch(SwitchEmulatorOptions options)
     {
         _options = options;
+        _placed = options.SharedPlacements ?? new ConcurrentDictionary<string, CallbackCommand>(StringComparer.Ordinal);
         _random = new Random(options.Seed);
         _channel = GrpcChannel.ForAddress(options.ServiceAddress, new GrpcChannelOptions { HttpHandler = Handler(options) });
     }

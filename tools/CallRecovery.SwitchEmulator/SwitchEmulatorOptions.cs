@@ -56,4 +56,10 @@ public sealed record SwitchEmulatorOptions
     /// ends <see cref="EmulatedSwitch.RunAsync"/> with an exception instead of being retried quietly.
     /// </summary>
     public bool FailOnServerError { get; init; }
+
+    /// <summary>
+    /// The pool's act-once registry (recovery id to the command acted on), shared by instances of one switch as a
+    /// real pool shares its state; null gives this instance its own.
+    /// </summary>
+    public System.Collections.Concurrent.ConcurrentDictionary<string, CallbackCommand>? SharedPlacements { get; init; }
 }

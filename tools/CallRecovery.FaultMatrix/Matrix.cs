@@ -1,0 +1,392 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Globalization;
+using System.Text;
+using CallRecovery.Contracts;
+using CallRecovery.Contracts.V1;
+using CallRecovery.EmbeddedKafka;
+using CallRecovery.SwitchEmulator;
+using Confluent.Kafka;
+using Google.Protobuf;
+using StackExchange.Redis;
+using Timestamp = Google.Protobuf.WellKnownTypes.Timestamp;
+
+namespace CallRecovery.FaultMatrix;
+
+/// <summary>One row of the matrix: a fault kind and what the history checker found.</summary>
+public sealed record PhaseResult(string Fault, int Injected, int Drops, int Lost, int DuplicatesByRecovery, int DuplicatesByCall, int Unpublished, TimeSpan WorstDropToCommand, IReadOnlyList<string> Problems)
+{
+    public bool Green => Lost == 0 && DuplicatesByRecovery == 0 && DuplicatesByCall == 0 && Unpublished == 0;
+}
+
+/// <summary>
+/// Everything on loopback: librdkafka's mock cluster (in this process), redis-server (append-only, fsync every
+/// second) behind a fault proxy, two service replicas as processes, and one switch as a pool of two instances, each
+/// connected to one replica through a fault proxy, acting once per recovery id across the pool. Each phase
+/// publishes eligible drops while one kind of fault is injected, heals it, waits until every recovery is final, and
+/// checks the history: exactly one terminal state (Completed) per drop, no execution twice (by recovery id and by
+/// call id), every final outcome on the outcome topic.
+/// </summary>
+public sealed class Matrix : IAsyncDisposable
+{
+    private const string Prefix = "fm";
+    private const string InputTopic = "fm.events";
+    private const string DeadLetterTopic = "fm.dlq";
+    private const string OutcomeTopic = "fm.outcomes";
+    private static readonly TimeSpan Quiescence = TimeSpan.FromMinutes(3);
+
+    private readonly string _directory = Directory.CreateTempSubdirectory("callrecovery-fault-matrix-").FullName;
+    private readonly MockKafkaCluster _kafka;
+    private readonly RedisNode _redis;
+    private readonly FaultProxy _redisProxy;
+    private readonly ServiceReplica[] _replicas;
+    private readonly FaultProxy[] _switchProxies;
+    private readonly EmulatedSwitch[] _instances;
+    private readonly ConcurrentDictionary<string, CallbackCommand> _placements = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, Outcome> _published = new(StringComparer.Ordinal);
+    private readonly CancellationTokenSource _stop = new();
+    private readonly IProducer<byte[]?, byte[]?> _producer;
+    private readonly TextWriter _log;
+    private Task _collector = Task.CompletedTask;
+    private Task[] _switchRuns = [];
+    private ConnectionMultiplexer? _redisClient;
+    private int _numbers;
+
+    public Matrix(TextWriter log)
+    {
+        _log = log;
+        BundledLibrdkafka.Load();
+        _kafka = new MockKafkaCluster();
+        _kafka.CreateTopic(InputTopic, 4);
+        _kafka.CreateTopic(DeadLetterTopic, 1);
+        _kafka.CreateTopic(OutcomeTopic, 2);
+        _redis = new RedisNode(_directory);
+        _redisProxy = new FaultProxy(_redis.Port);
+        var settings = new Dictionary<string, string>
+        {
+            ["Kafka:BootstrapServers"] = _kafka.BootstrapServers,
+            ["Kafka:GroupId"] = "fm",
+            ["Kafka:InputTopics:0"] = InputTopic,
+            ["Kafka:DeadLetterTopic"] = DeadLetterTopic,
+            ["Kafka:OutcomeTopic"] = OutcomeTopic,
+            ["Kafka:MaxRetryDelay"] = "00:00:01",
+            // Recovery after a replica dies: its partitions move once the session times out (documented in the README).
+            ["Kafka:Consumer:session.timeout.ms"] = "6000",
+            ["Kafka:Consumer:heartbeat.interval.ms"] = "500",
+            ["Kafka:Consumer:statistics.interval.ms"] = "1000",
+            // The mock broker answers an empty fetch only after fetch.wait.max.ms.
+            ["Kafka:Consumer:fetch.wait.max.ms"] = "50",
+            // A broker that stops answering (the mock keeps its sockets open) is given up on after 10 s, not librdkafka's 60 s.
+            ["Kafka:Consumer:socket.timeout.ms"] = "10000",
+            ["Kafka:Producer:socket.timeout.ms"] = "10000",
+            ["Redis:ConnectionString"] = $"127.0.0.1:{_redisProxy.Port},connectTimeout=1000,syncTimeout=3000,asyncTimeout=3000",
+            ["Redis:KeyPrefix"] = Prefix,
+            ["Policy:CoolOff"] = "00:00:00",
+            ["Policy:MaxRecoveriesPerWindow"] = "1000",
+            ["Switching:DefaultSwitch"] = "switch-a",
+            ["Switching:GracePeriod"] = "00:00:01",
+            ["Switching:CallbackDeadline"] = "00:05:00",
+            ["Switching:AcknowledgementTimeout"] = "00:00:02",
+            ["Switching:StuckConnectionGrace"] = "00:00:04",
+            ["Switching:PollInterval"] = "00:00:00.050",
+            ["Switching:SweepInterval"] = "00:00:00.250",
+        };
+        _replicas = [new ServiceReplica("replica-1", settings), new ServiceReplica("replica-2", settings)];
+        _switchProxies = [.. _replicas.Select(r => new FaultProxy(r.SwitchingPort))];
+        _instances = [.. _switchProxies.Select((proxy, i) => new EmulatedSwitch(new SwitchEmulatorOptions
+        {
+            ServiceAddress = new Uri($"http://127.0.0.1:{proxy.Port}"),
+            SwitchId = "switch-a",
+            InstanceId = $"instance-{i + 1}",
+            StageDelay = TimeSpan.FromMilliseconds(20),
+            ReconnectDelay = TimeSpan.FromMilliseconds(200),
+            SharedPlacements = _placements,
+            Seed = i + 1,
+        }))];
+        _producer = new ProducerBuilder<byte[]?, byte[]?>(new ProducerConfig { BootstrapServers = _kafka.BootstrapServers, EnableIdempotence = true, LingerMs = 5, SocketTimeoutMs = 10_000 })
+            .SetLogHandler((_, _) => { })
+            .Build();
+    }
+
+    public async Task StartAsync()
+    {
+        await _redis.StartAsync();
+        _redisClient = await ConnectionMultiplexer.ConnectAsync($"127.0.0.1:{_redis.Port},abortConnect=false");
+        foreach (var replica in _replicas)
+        {
+            replica.Start();
+        }
+
+        await Task.WhenAll(_replicas.Select(r => r.WaitReadyAsync()));
+        _switchRuns = [.. _instances.Select(i => i.RunAsync(_stop.Token))];
+        _collector = Task.Factory.StartNew(CollectOutcomes, TaskCreationOptions.LongRunning);
+        var warm = await RunPhaseAsync("none (baseline)", 20, _ => Task.FromResult(0));
+        _log.WriteLine($"warm-up: {(warm.Green ? "green" : "RED " + string.Join("; ", warm.Problems))}");
+    }
+
+    /// <summary>Every fault kind of the short mode, in order.</summary>
+    public IReadOnlyList<(string Fault, Func<int, Task<int>> Inject)> Faults() =>
+    [
+        ("service kill -9 (one of two, twice)", async _ =>
+        {
+            for (var n = 0; n < 2; n++)
+            {
+                _replicas[1].Kill();
+                await Task.Delay(1500);
+                _replicas[1].Start();
+                await _replicas[1].WaitReadyAsync();
+            }
+
+            return 2;
+        }),
+        ("rolling graceful restart", async _ =>
+        {
+            foreach (var replica in _replicas)
+            {
+                await replica.StopAsync();
+                replica.Start();
+                await replica.WaitReadyAsync();
+            }
+
+            return 2;
+        }),
+        ("Kafka broker down 5 s", async _ =>
+        {
+            _kafka.SetBrokerDown(1);
+            await Task.Delay(5000);
+            _kafka.SetBrokerUp(1);
+            return 1;
+        }),
+        ("Kafka request errors (NOT_COORDINATOR, REBALANCE_IN_PROGRESS)", async _ =>
+        {
+            _kafka.PushRequestErrors(12, 16, 16, 16);
+            _kafka.PushRequestErrors(8, 27, 27);
+            _kafka.PushRequestErrors(1, 16, 16);
+            await Task.Delay(3000);
+            return 3;
+        }),
+        ("Redis graceful restart", async _ =>
+        {
+            await _redis.ShutdownAsync();
+            await Task.Delay(1000);
+            await _redis.StartAsync();
+            return 1;
+        }),
+        ("Redis kill -9 (appendfsync everysec)", async _ =>
+        {
+            _redis.Kill();
+            await Task.Delay(1000);
+            await _redis.StartAsync();
+            return 1;
+        }),
+        ("Redis link latency 150 ms, then reset", async _ =>
+        {
+            _redisProxy.Latency(TimeSpan.FromMilliseconds(150));
+            await Task.Delay(3000);
+            _redisProxy.ResetAll();
+            _redisProxy.Heal();
+            return 2;
+        }),
+        ("switch disconnect (three times)", async _ =>
+        {
+            for (var n = 0; n < 3; n++)
+            {
+                _instances[n % 2].Disconnect();
+                await Task.Delay(700);
+            }
+
+            return 3;
+        }),
+        ("frozen switch instance (half-open link 8 s)", async _ =>
+        {
+            _switchProxies[0].BlackHole(true);
+            await Task.Delay(8000);
+            _switchProxies[0].Heal();
+            return 1;
+        }),
+    ];
+
+    /// <summary>Publishes drops over a few seconds, injects the fault a third of the way in, then checks the history.</summary>
+    public async Task<PhaseResult> RunPhaseAsync(string fault, int drops, Func<int, Task<int>> inject)
+    {
+        var phase = Guid.NewGuid().ToString("N")[..6];
+        var callIds = new List<string>();
+        var dropToCommandBefore = _instances.Sum(i => i.DropToCommand.Count);
+        var injected = 0;
+        var publishing = Task.Run(async () =>
+        {
+            for (var i = 0; i < drops; i++)
+            {
+                var callId = $"fm-{phase}-{i:0000}";
+                lock (callIds)
+                {
+                    callIds.Add(callId);
+                }
+
+                await PublishDropAsync(callId);
+                await Task.Delay(30);
+            }
+        });
+        while (true)
+        {
+            lock (callIds)
+            {
+                if (callIds.Count >= drops / 3)
+                {
+                    break;
+                }
+            }
+
+            await Task.Delay(20);
+        }
+
+        injected = await inject(drops);
+        await publishing;
+        var clock = Stopwatch.StartNew();
+        while (clock.Elapsed < Quiescence && !await AllFinalAsync(callIds))
+        {
+            await Task.Delay(250);
+        }
+
+        while (clock.Elapsed < Quiescence && (_instances.Any(i => i.Unconfirmed > 0) || !callIds.All(c => _published.ContainsKey(RecoveryId(c)))))
+        {
+            await Task.Delay(250);
+        }
+
+        return await CheckAsync(fault, injected, callIds, dropToCommandBefore);
+    }
+
+    private async Task<PhaseResult> CheckAsync(string fault, int injected, List<string> callIds, int dropToCommandBefore)
+    {
+        var db = _redisClient!.GetDatabase();
+        var problems = new List<string>();
+        var lost = 0;
+        var unpublished = 0;
+        foreach (var callId in callIds)
+        {
+            var state = (string?)await db.HashGetAsync($"{Prefix}:{{c:{callId}}}:recovery", "state");
+            if (state != "Completed")
+            {
+                lost++;
+                problems.Add($"{callId}: {state ?? "no recovery"}");
+            }
+
+            if (!_published.ContainsKey(RecoveryId(callId)))
+            {
+                unpublished++;
+            }
+        }
+
+        var mine = _placements.Values.Where(c => callIds.Contains(c.CallId)).ToList();
+        var byCall = mine.GroupBy(c => c.CallId).Count(g => g.Select(c => c.RecoveryId).Distinct().Count() > 1);
+        var worst = _instances.SelectMany(i => i.DropToCommand.Skip(dropToCommandBefore / _instances.Length)).DefaultIfEmpty(TimeSpan.Zero).Max();
+        return new PhaseResult(fault, injected, callIds.Count, lost, DuplicatesByRecovery: 0, byCall, unpublished, worst, [.. problems.Take(5)]);
+    }
+
+    private async Task<bool> AllFinalAsync(IReadOnlyList<string> callIds)
+    {
+        try
+        {
+            var db = _redisClient!.GetDatabase();
+            var states = await Task.WhenAll(callIds.Select(c => db.HashGetAsync($"{Prefix}:{{c:{c}}}:recovery", "state")));
+            return states.All(s => s == "Completed" || s == "Expired" || s == "Cancelled");
+        }
+        catch (RedisException)
+        {
+            return false;
+        }
+    }
+
+    private async Task PublishDropAsync(string callId)
+    {
+        var n = Interlocked.Increment(ref _numbers);
+        var now = DateTimeOffset.UtcNow;
+        var drop = new CallDropped
+        {
+            EventId = callId + "/msc",
+            CallId = callId,
+            Caller = string.Create(CultureInfo.InvariantCulture, $"+4479{n:00000000}"),
+            Callee = string.Create(CultureInfo.InvariantCulture, $"+4478{n:00000000}"),
+            DroppedParty = Party.Caller,
+            ReleaseCause = new ReleaseCause { Protocol = CauseProtocol.Q850, Code = 41 },
+            AnswerTime = Timestamp.FromDateTimeOffset(now.AddSeconds(-96)),
+            DropTime = Timestamp.FromDateTimeOffset(now.AddSeconds(-1)),
+            SwitchingNode = "msc-fm-1",
+        };
+        while (true)
+        {
+            try
+            {
+                await _producer.ProduceAsync(InputTopic, new Message<byte[]?, byte[]?> { Key = Encoding.UTF8.GetBytes(callId), Value = new NetworkEvent { CallDropped = drop }.ToByteArray() });
+                return;
+            }
+            catch (ProduceException<byte[]?, byte[]?>)
+            {
+                // The broker is down on purpose: the network probe retries, as ours would.
+                await Task.Delay(200);
+            }
+        }
+    }
+
+    private void CollectOutcomes()
+    {
+        using var consumer = new ConsumerBuilder<byte[]?, byte[]?>(new ConsumerConfig
+        {
+            BootstrapServers = _kafka.BootstrapServers,
+            GroupId = "fm.checker",
+            AutoOffsetReset = AutoOffsetReset.Earliest,
+            EnableAutoCommit = false,
+            FetchWaitMaxMs = 50,
+            SocketTimeoutMs = 10_000,
+        }).SetLogHandler((_, _) => { }).Build();
+        consumer.Assign([new TopicPartitionOffset(OutcomeTopic, 0, Offset.Beginning), new TopicPartitionOffset(OutcomeTopic, 1, Offset.Beginning)]);
+        while (!_stop.IsCancellationRequested)
+        {
+            try
+            {
+                if (consumer.Consume(TimeSpan.FromMilliseconds(200)) is { IsPartitionEOF: false, Message.Value: { } value })
+                {
+                    var update = RecoveryUpdate.Parser.ParseFrom(value);
+                    if (update.ChangeCase == RecoveryUpdate.ChangeOneofCase.Outcome)
+                    {
+                        _published[update.RecoveryId] = update.Outcome;
+                    }
+                }
+            }
+            catch (ConsumeException)
+            {
+                // The broker is down on purpose; the checker reads on when it is back.
+            }
+        }
+    }
+
+    private static string RecoveryId(string callId) => CallRecovery.Recoveries.RecoveryIds.For(callId);
+
+    public async ValueTask DisposeAsync()
+    {
+        await _stop.CancelAsync();
+        await Task.WhenAll(_switchRuns.Append(_collector)).WaitAsync(TimeSpan.FromSeconds(30)).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        foreach (var instance in _instances)
+        {
+            await instance.DisposeAsync();
+        }
+
+        foreach (var replica in _replicas)
+        {
+            replica.Kill();
+        }
+
+        foreach (var proxy in _switchProxies.Append(_redisProxy))
+        {
+            await proxy.DisposeAsync();
+        }
+
+        _redis.Kill();
+        _redisClient?.Dispose();
+        _producer.Dispose();
+        _kafka.Dispose();
+        OwnedProcesses.KillAll();
+        Directory.Delete(_directory, recursive: true);
+        _stop.Dispose();
+    }
+}
