@@ -20,8 +20,15 @@ trap 'rm -f "$log"' EXIT
 set +e
 dotnet test CallRecovery.sln -c Release "$@" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
+# The fault matrix in short mode (every fault kind once), unless a subset of tests was asked for.
+if [ $# -eq 0 ]; then
+  echo "Fault matrix, short mode (tools/CallRecovery.FaultMatrix)..."
+  dotnet tools/CallRecovery.FaultMatrix/bin/Release/net10.0/CallRecovery.FaultMatrix.dll --drops 30
+  matrix=$?
+  if [ "$matrix" -eq 0 ]; then echo "Passed!  - Failed:     0, Passed:     1, Skipped:     0 - fault matrix" >> "$log"; else echo "Failed!  - Failed:     1, Passed:     0, Skipped:     0 - fault matrix" >> "$log"; status=1; fi
+fi
 set -e
-# One closing line over all test projects.
+# One closing line over all test projects (and the fault matrix).
 awk '/(Passed|Failed)!/ { for (i = 1; i <= NF; i++) { if ($i == "Failed:") f += $(i+1); if ($i == "Passed:") p += $(i+1); if ($i == "Skipped:") s += $(i+1) } }
      END { gsub(",", "", p); printf "%d passed, %d failed, %d skipped\n", p, f, s }' "$log"
 exit "$status"

@@ -60,14 +60,12 @@ public sealed class CrashRecoveryTests(Infrastructure infrastructure)
 public sealed class OwnedProcessesTests
 {
     [Fact]
-    public async Task Processes_left_by_a_test_host_that_died_are_swept_at_the_next_start()
+    public void Processes_left_by_a_test_host_that_died_are_swept_at_the_next_start()
     {
         using var leftover = System.Diagnostics.Process.Start("sleep", "300");
         var record = Path.Combine(Path.GetTempPath(), "callrecovery-test-processes", leftover.Id.ToString(System.Globalization.CultureInfo.InvariantCulture));
-        var stat = await File.ReadAllTextAsync($"/proc/{leftover.Id}/stat");
-        Directory.CreateDirectory(Path.GetDirectoryName(record)!);
         // Recorded by a host that is gone (no pid is that large).
-        await File.WriteAllTextAsync(record, $"2147483646 {stat[(stat.LastIndexOf(')') + 2)..].Split(' ')[19]}");
+        OwnedProcesses.Record(leftover.Id, "2147483646", OwnedProcesses.StartTicksOf(leftover.Id));
 
         // Another fixture starting in parallel may sweep it first; either way it is gone.
         OwnedProcesses.SweepLeftovers();

@@ -211,7 +211,7 @@ public sealed class Matrix : IAsyncDisposable
     {
         var phase = Guid.NewGuid().ToString("N")[..6];
         var callIds = new List<string>();
-        var dropToCommandBefore = _instances.Sum(i => i.DropToCommand.Count);
+        var dropToCommandBefore = _instances.Select(i => i.DropToCommand.Count).ToArray();
         var injected = 0;
         var publishing = Task.Run(async () =>
         {
@@ -256,7 +256,7 @@ public sealed class Matrix : IAsyncDisposable
         return await CheckAsync(fault, injected, callIds, dropToCommandBefore);
     }
 
-    private async Task<PhaseResult> CheckAsync(string fault, int injected, List<string> callIds, int dropToCommandBefore)
+    private async Task<PhaseResult> CheckAsync(string fault, int injected, List<string> callIds, int[] dropToCommandBefore)
     {
         var db = _redisClient!.GetDatabase();
         var problems = new List<string>();
@@ -279,7 +279,7 @@ public sealed class Matrix : IAsyncDisposable
 
         var mine = _placements.Values.Where(c => callIds.Contains(c.CallId)).ToList();
         var byCall = mine.GroupBy(c => c.CallId).Count(g => g.Select(c => c.RecoveryId).Distinct().Count() > 1);
-        var worst = _instances.SelectMany(i => i.DropToCommand.Skip(dropToCommandBefore / _instances.Length)).DefaultIfEmpty(TimeSpan.Zero).Max();
+        var worst = _instances.SelectMany((instance, n) => instance.DropToCommand.Skip(dropToCommandBefore[n])).DefaultIfEmpty(TimeSpan.Zero).Max();
         return new PhaseResult(fault, injected, callIds.Count, lost, DuplicatesByRecovery: 0, byCall, unpublished, worst, [.. problems.Take(5)]);
     }
 

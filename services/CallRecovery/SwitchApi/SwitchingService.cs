@@ -154,8 +154,11 @@ public sealed partial class SwitchingService(
         }
         catch (Exception e) when (TransientErrors.IsTransient(e))
         {
-            // Not confirmed: the switch resends the report; an unrecorded acknowledgement times out and the command comes again.
+            // Not recorded, so not confirmed. A switch resends unconfirmed reports when it reconnects: end the stream
+            // so that it does, to this replica once Redis is back or to another one. An unrecorded acknowledgement
+            // times out and its command comes again.
             LogReportNotRecorded(message.MessageCase.ToString(), TransientErrors.Describe(e));
+            Fail(StatusCode.Unavailable, "The report could not be recorded (Redis unavailable); reconnect and resend unconfirmed reports.");
         }
         catch (Exception e) when (e is not RpcException and not OperationCanceledException)
         {

@@ -20,7 +20,7 @@ public static class OwnedProcesses
         var host = Environment.ProcessId.ToString(CultureInfo.InvariantCulture);
         var pid = child.Id.ToString(CultureInfo.InvariantCulture);
         Directory.CreateDirectory(Folder);
-        File.WriteAllText(Path.Combine(Folder, pid), $"{host} {StartTicks(child.Id)}");
+        Record(child.Id, host, StartTicks(child.Id));
 
         // Polls both: exits with the child, and kills the child once the host is gone.
         var watchdog = new ProcessStartInfo("sh")
@@ -31,6 +31,18 @@ public static class OwnedProcesses
         };
         using var started = Process.Start(watchdog);
     }
+
+    /// <summary>Writes a record whole or not at all (a sweep running meanwhile never reads half of one).</summary>
+    public static void Record(int pid, string host, string startTicks)
+    {
+        Directory.CreateDirectory(Folder);
+        var path = Path.Combine(Folder, pid.ToString(CultureInfo.InvariantCulture));
+        File.WriteAllText(path + ".new", $"{host} {startTicks}");
+        File.Move(path + ".new", path, overwrite: true);
+    }
+
+    /// <summary>The process's start time, as recorded.</summary>
+    public static string StartTicksOf(int pid) => StartTicks(pid);
 
     /// <summary>The child ended as planned: forget it.</summary>
     public static void Release(Process child)
@@ -54,7 +66,7 @@ public static class OwnedProcesses
         }
 
         var killed = 0;
-        foreach (var record in Directory.GetFiles(Folder))
+        foreach (var record in Directory.GetFiles(Folder).Where(f => !f.EndsWith(".new", StringComparison.Ordinal)))
         {
             try
             {
