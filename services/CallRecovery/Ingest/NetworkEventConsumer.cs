@@ -364,6 +364,11 @@ public sealed partial class NetworkEventConsumer(
             AutoOffsetReset = AutoOffsetReset.Earliest,
             PartitionAssignmentStrategy = PartitionAssignmentStrategy.CooperativeSticky,
             StatisticsIntervalMs = 5000,
+            // Partitions of a replica that died move within seconds, not librdkafka's default 45 s; a broker that
+            // stops answering is given up on after 10 s, not 60 s (what the fault matrix measured; overridable).
+            SessionTimeoutMs = 10_000,
+            HeartbeatIntervalMs = 1_000,
+            SocketTimeoutMs = 10_000,
         };
         foreach (var (key, value) in _options.Consumer)
         {

@@ -38,6 +38,8 @@ public static partial class KafkaServiceCollectionExtensions
             LingerMs = 5,
             // Shorter than the consumer's max.poll.interval.ms, so a stuck send surfaces as a retry instead of an eviction.
             MessageTimeoutMs = 30_000,
+            // A broker that stops answering is given up on (and the request retried) after 10 s, not 60 s.
+            SocketTimeoutMs = 10_000,
         };
         foreach (var (key, value) in options.Producer)
         {
