@@ -197,6 +197,19 @@ public sealed class Matrix : IAsyncDisposable
 
             return 3;
         }),
+        ("lost acknowledgements (five)", async _ =>
+        {
+            _instances[0].LoseAcknowledgements(5);
+            await Task.Delay(3000);
+            return 5;
+        }),
+        ("switch instance stops reading, still answers pings (8 s)", async _ =>
+        {
+            _instances[1].PauseReading(true);
+            await Task.Delay(8000);
+            _instances[1].PauseReading(false);
+            return 1;
+        }),
         ("frozen switch instance (half-open link 8 s)", async _ =>
         {
             _switchProxies[0].BlackHole(true);

@@ -32,6 +32,8 @@ public sealed class EmulatedSwitch : IAsyncDisposable
     private volatile Channel<SwitchMessage>? _session;
     private CancellationTokenSource? _sessionStop;
     private int _connections;
+    private volatile bool _readingPaused;
+    private int _acknowledgementsToLose;
     private int _rejected;
     private int _duplicates;
 
@@ -100,6 +102,12 @@ public sealed class EmulatedSwitch : IAsyncDisposable
         }
     }
 
+    /// <summary>Stops (or resumes) reading the service's messages on the live stream, while the connection itself stays healthy.</summary>
+    public void PauseReading(bool paused) => _readingPaused = paused;
+
+    /// <summary>The next <paramref name="count"/> acceptances are never sent (lost on the way); the commands are still acted on.</summary>
+    public void LoseAcknowledgements(int count) => Interlocked.Exchange(ref _acknowledgementsToLose, count);
+
     /// <summary>Drops the current stream abruptly, as a network cut would; <see cref="RunAsync"/> reconnects.</summary>
     public void Disconnect()
     {
@@ -138,6 +146,12 @@ public sealed class EmulatedSwitch : IAsyncDisposable
         {
             await foreach (var message in call.ResponseStream.ReadAllAsync(stop.Token).ConfigureAwait(false))
             {
+                while (_readingPaused && !stop.IsCancellationRequested)
+                {
+                    // Stopped reading: HTTP/2 flow control soon holds the service's writes; pings are still answered.
+                    await Task.Delay(50, stop.Token).ConfigureAwait(false);
+                }
+
                 switch (message.MessageCase)
                 {
                     case ServiceMessage.MessageOneofCase.Welcome:
@@ -220,7 +234,12 @@ public sealed class EmulatedSwitch : IAsyncDisposable
 
         if (_placed.TryAdd(command.RecoveryId, command))
         {
-            outbox.TryWrite(Ack(command, accepted: true));
+            if (Interlocked.Decrement(ref _acknowledgementsToLose) < 0)
+            {
+                Interlocked.Exchange(ref _acknowledgementsToLose, 0);
+                outbox.TryWrite(Ack(command, accepted: true));
+            }
+
             _ = PlaceCallbackAsync(command);
         }
     }
