@@ -165,6 +165,33 @@ public sealed class Matrix : IAsyncDisposable
             await Task.Delay(3000);
             return 3;
         }),
+        ("rebalance storm (a member joins and leaves four times)", async _ =>
+        {
+            for (var n = 0; n < 4; n++)
+            {
+                // Takes partitions from the replicas, decides nothing, commits nothing, leaves: they replay from the last commit.
+                using var member = new ConsumerBuilder<byte[]?, byte[]?>(new ConsumerConfig
+                {
+                    BootstrapServers = _kafka.BootstrapServers,
+                    GroupId = "fm",
+                    EnableAutoCommit = false,
+                    EnableAutoOffsetStore = false,
+                    PartitionAssignmentStrategy = PartitionAssignmentStrategy.CooperativeSticky,
+                    SessionTimeoutMs = 6000,
+                    FetchWaitMaxMs = 50,
+                }).SetLogHandler((_, _) => { }).Build();
+                member.Subscribe(InputTopic);
+                var until = DateTime.UtcNow.AddSeconds(1.5);
+                while (DateTime.UtcNow < until)
+                {
+                    member.Consume(TimeSpan.FromMilliseconds(100));
+                }
+
+                member.Close();
+            }
+
+            return 4;
+        }),
         ("Redis graceful restart", async _ =>
         {
             await _redis.ShutdownAsync();
