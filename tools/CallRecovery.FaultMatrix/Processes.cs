@@ -89,8 +89,9 @@ public sealed class RedisNode(string directory)
                 await connection.GetDatabase().PingAsync();
                 return;
             }
-            catch (RedisConnectionException) when (DateTime.UtcNow < deadline)
+            catch (Exception e) when (e is RedisConnectionException or RedisTimeoutException or RedisServerException && DateTime.UtcNow < deadline)
             {
+                // Not listening yet, or still loading its append-only file (LOADING).
                 await Task.Delay(100);
             }
         }
