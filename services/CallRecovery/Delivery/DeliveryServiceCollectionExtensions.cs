@@ -6,6 +6,7 @@ public static class DeliveryServiceCollectionExtensions
     public static IServiceCollection AddDelivery(this IServiceCollection services)
     {
         services.AddSingleton<SwitchConnections>();
+        services.AddSingleton<DispatchSignal>();
         services.AddSingleton<CallbackCommands>();
         services.AddSingleton<RecoveryScheduler>();
         services.AddHostedService<DispatchLoop>();

@@ -9,14 +9,17 @@ using CallRecovery.Recoveries;
 namespace CallRecovery.Delivery;
 
 /// <summary>
-/// Each replica's delivery work, as two supervised loops. Dispatch: every poll it takes due commands of the
-/// switches connected to it (as many as their windows allow) and sends them. Sweep: it sends overdue
+/// Each replica's delivery work, as two supervised loops. Dispatch: woken by work (a window place freed, a switch
+/// connected, a command due now or at a time it was told, by this replica or another through Redis pub/sub), and at
+/// the latest every poll interval, it takes due commands of the switches connected to it (as many as their windows
+/// allow) and sends them, and goes round at once while windows fill completely. Sweep: it sends overdue
 /// acknowledgements round again and expires commands past their deadline, for all switches, connected
 /// anywhere or not. Neither loop can stop the process; both beat for liveness.
 /// </summary>
 public sealed partial class DispatchLoop(
     RecoveryStore store,
     SwitchConnections connections,
+    DispatchSignal signal,
     CallbackCommands commands,
     RecoveryScheduler scheduler,
     CallRecoveryTelemetry telemetry,
@@ -30,7 +33,7 @@ public sealed partial class DispatchLoop(
     private readonly SwitchingOptions _options = options.Value;
 
     protected override Task ExecuteAsync(CancellationToken stoppingToken) => Task.WhenAll(
-        supervisor.RunAsync("dispatch", token => EveryAsync("dispatch", _options.PollInterval, DispatchDueAsync, token), stoppingToken),
+        supervisor.RunAsync("dispatch", DispatchWhenWokenAsync, stoppingToken),
         supervisor.RunAsync("sweep", token => EveryAsync("sweep", _options.SweepInterval, SweepAsync, token), stoppingToken));
 
     private async Task EveryAsync(string loop, TimeSpan interval, Func<Task> work, CancellationToken stoppingToken)
@@ -51,13 +54,52 @@ public sealed partial class DispatchLoop(
         }
     }
 
-    /// <summary>Sends due commands to this replica's connections, up to their free windows.</summary>
-    public async Task DispatchDueAsync()
+    private async Task DispatchWhenWokenAsync(CancellationToken stoppingToken)
+    {
+        var subscribed = false;
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            heartbeats.Beat("dispatch");
+            var more = false;
+            try
+            {
+                if (!subscribed)
+                {
+                    // Another replica queued work for a switch connected here: wake when it is due.
+                    await store.SubscribeDueAsync((switchId, dueAt) =>
+                    {
+                        if (connections.Of(switchId).Count > 0)
+                        {
+                            signal.DueAt(dueAt);
+                        }
+                    }).ConfigureAwait(false);
+                    subscribed = true;
+                }
+
+                more = await DispatchDueAsync().ConfigureAwait(false);
+            }
+            catch (Exception e) when (TransientErrors.IsTransient(e))
+            {
+                // Redis is away: commands stay in Redis; the next wake-up or poll tries again.
+                LogUnavailable("dispatch", TransientErrors.Describe(e));
+            }
+
+            if (!more)
+            {
+                await signal.WaitAsync(_options.PollInterval, stoppingToken).ConfigureAwait(false);
+            }
+        }
+    }
+
+    /// <summary>Sends due commands to this replica's connections, up to their free windows; true when a window took all it asked for (more may be due).</summary>
+    public async Task<bool> DispatchDueAsync()
     {
         var now = time.GetUtcNow();
+        var more = false;
         await Task.WhenAll(connections.FreeWindows().Where(w => w.Free > 0).Select(async w =>
         {
             var claimed = await store.ClaimDueAsync(w.SwitchId, w.Free, now, now + _options.AcknowledgementTimeout).ConfigureAwait(false);
+
             var requeue = new List<string>();
             await Task.WhenAll(claimed.Select(async callId =>
             {
@@ -79,7 +121,13 @@ public sealed partial class DispatchLoop(
                 }
             })).ConfigureAwait(false);
             await store.RequeueAsync(w.SwitchId, requeue, now).ConfigureAwait(false);
+            if (claimed.Count == w.Free && requeue.Count == 0)
+            {
+                // All it asked for was due, and all went (none waits for room): more may be due.
+                more = true;
+            }
         })).ConfigureAwait(false);
+        return more;
     }
 
     /// <summary>
@@ -167,6 +215,7 @@ public sealed partial class DispatchLoop(
             if (overdue.Count > 0)
             {
                 LogOverdue(overdue.Count, switchId);
+                await scheduler.AnnounceDueAsync(switchId, now).ConfigureAwait(false);
             }
 
             foreach (var holder in overdue.SelectMany(connections.Release))

@@ -21,6 +21,7 @@ public sealed partial class RecoveryScheduler(
     RecoveryStore store,
     OutcomePublisher outcomes,
     SwitchConnections connections,
+    DispatchSignal signal,
     CallRecoveryTelemetry telemetry,
     IOptions<SwitchingOptions> options,
     TimeProvider time,
@@ -28,8 +29,26 @@ public sealed partial class RecoveryScheduler(
 {
     private readonly SwitchingOptions _options = options.Value;
 
-    /// <summary>Queues accepted recoveries; replays queue nothing twice.</summary>
-    public Task ScheduleAsync(IReadOnlyList<ScheduledRecovery> recoveries) => store.ScheduleAsync(recoveries);
+    /// <summary>Queues accepted recoveries (replays queue nothing twice) and wakes the replica serving each switch when its first one is due.</summary>
+    public async Task ScheduleAsync(IReadOnlyList<ScheduledRecovery> recoveries)
+    {
+        await store.ScheduleAsync(recoveries).ConfigureAwait(false);
+        foreach (var bySwitch in recoveries.GroupBy(r => r.SwitchId, StringComparer.Ordinal))
+        {
+            await AnnounceDueAsync(bySwitch.Key, bySwitch.Min(r => r.DueAt)).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>A command of <paramref name="switchId"/> is due then: wake this replica's dispatch if it serves the switch, and tell the others.</summary>
+    public Task AnnounceDueAsync(string switchId, DateTimeOffset dueAt)
+    {
+        if (connections.Of(switchId).Count > 0)
+        {
+            signal.DueAt(dueAt);
+        }
+
+        return store.AnnounceDueAsync(switchId, dueAt);
+    }
 
     /// <summary>
     /// Remembers that two parties reached each other and cancels the recoveries between them that are not yet
@@ -116,7 +135,9 @@ public sealed partial class RecoveryScheduler(
         if (effects.HasFlag(RecoveryEffects.Requeue))
         {
             var backoff = transition.Trigger == RecoveryTrigger.Reject ? _options.RejectionBackoff : TimeSpan.Zero;
-            await store.RequeueAsync(recovery.SwitchId, [recovery.CallId], time.GetUtcNow() + backoff).ConfigureAwait(false);
+            var dueAt = time.GetUtcNow() + backoff;
+            await store.RequeueAsync(recovery.SwitchId, [recovery.CallId], dueAt).ConfigureAwait(false);
+            await AnnounceDueAsync(recovery.SwitchId, dueAt).ConfigureAwait(false);
         }
 
         var cancelAt = new List<SwitchConnection>();

@@ -82,7 +82,19 @@ public sealed class SwitchConnection : IDisposable
         return true;
     }
 
-    public bool Release(string callId) => _unacknowledged.TryRemove(callId, out _);
+    /// <summary>Raised when a window place frees (the dispatch loop wakes on it).</summary>
+    public event Action? RoomFreed;
+
+    public bool Release(string callId)
+    {
+        if (!_unacknowledged.TryRemove(callId, out _))
+        {
+            return false;
+        }
+
+        RoomFreed?.Invoke();
+        return true;
+    }
 
     /// <summary>Forgets commands unacknowledged for longer than the timeout (they go to another attempt); how many.</summary>
     public int ReleaseSentBefore(DateTimeOffset cutoff)
@@ -94,6 +106,11 @@ public sealed class SwitchConnection : IDisposable
             {
                 released++;
             }
+        }
+
+        if (released > 0)
+        {
+            RoomFreed?.Invoke();
         }
 
         return released;

@@ -9,8 +9,11 @@ namespace CallRecovery.Delivery;
 /// </summary>
 public sealed class SwitchConnections
 {
-    public SwitchConnections(CallRecoveryTelemetry telemetry)
+    private readonly DispatchSignal _signal;
+
+    public SwitchConnections(CallRecoveryTelemetry telemetry, DispatchSignal signal)
     {
+        _signal = signal;
         telemetry.Meter.CreateObservableGauge("callrecovery.switch.connections", () => All().GroupBy(c => c.SwitchId).Select(g => new Measurement<int>(g.Count(),
             new KeyValuePair<string, object?>("callrecovery.switch.id", g.Key))), "{connection}", "Switch streams connected to this replica.");
         telemetry.Meter.CreateObservableGauge("callrecovery.switch.unacknowledged", () => All().GroupBy(c => c.SwitchId).Select(g => new Measurement<int>(g.Sum(c => c.Window - c.Free),
@@ -31,10 +34,15 @@ public sealed class SwitchConnections
 
             list.Add(connection);
         }
+
+        // Its window frees as it acknowledges; each free place may let a due command go.
+        connection.RoomFreed += _signal.Wake;
+        _signal.Wake();
     }
 
     public void Remove(SwitchConnection connection)
     {
+        connection.RoomFreed -= _signal.Wake;
         lock (_lock)
         {
             if (_bySwitch.TryGetValue(connection.SwitchId, out var list) && list.Remove(connection) && list.Count == 0)

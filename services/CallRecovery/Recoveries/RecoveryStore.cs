@@ -60,6 +60,22 @@ public sealed class RecoveryStore(IConnectionMultiplexer redis, IOptions<RedisOp
         await Task.WhenAll(work).ConfigureAwait(false);
     }
 
+    /// <summary>Tells every replica that <paramref name="switchId"/> has a command due at <paramref name="dueAt"/> (the one serving it wakes then).</summary>
+    public Task AnnounceDueAsync(string switchId, DateTimeOffset dueAt) =>
+        redis.GetSubscriber().PublishAsync(_keys.DueChannel(), $"{switchId}|{dueAt.ToUnixTimeMilliseconds()}", CommandFlags.FireAndForget);
+
+    /// <summary>Calls <paramref name="onDue"/> with (switch id, due time) for every announcement, from any replica.</summary>
+    public Task SubscribeDueAsync(Action<string, DateTimeOffset> onDue) =>
+        redis.GetSubscriber().SubscribeAsync(_keys.DueChannel(), (_, message) =>
+        {
+            var text = (string?)message ?? string.Empty;
+            var bar = text.LastIndexOf('|');
+            if (bar > 0 && long.TryParse(text.AsSpan(bar + 1), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var ms))
+            {
+                onDue(text[..bar], DateTimeOffset.FromUnixTimeMilliseconds(ms));
+            }
+        });
+
     public async Task<IReadOnlyList<string>> ClaimDueAsync(string switchId, int count, DateTimeOffset now, DateTimeOffset acknowledgementDeadline)
     {
         var result = await Db.ScriptEvaluateAsync(RecoveryScripts.ClaimDue, [_keys.SwitchDue(switchId), _keys.SwitchInFlight(switchId)],

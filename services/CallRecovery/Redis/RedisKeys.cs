@@ -38,6 +38,9 @@ public sealed class RedisKeys(string prefix)
     /// <summary>The switch ids that have had work, so every replica can sweep them, connected or not.</summary>
     public RedisKey Switches() => $"{prefix}:switches";
 
+    /// <summary>Pub/sub: "switch id|due time (ms)" when a replica queues commands, so the replica serving that switch wakes then.</summary>
+    public RedisChannel DueChannel() => RedisChannel.Literal($"{prefix}:due");
+
     /// <summary>Recoveries between two parties (either direction), so a redial between them can cancel.</summary>
     public RedisKey PartyPair(string a, string b) => $"{prefix}:{{p:{Pair(a, b)}}}:recoveries";
 

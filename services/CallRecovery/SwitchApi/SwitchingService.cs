@@ -48,25 +48,36 @@ public sealed partial class SwitchingService(
         LogConnected(hello.SwitchId, hello.InstanceId, connection.Id, window);
         // Ends when the switch goes away or, at once, when this replica begins to shut down.
         using var session = CancellationTokenSource.CreateLinkedTokenSource(context.CancellationToken, lifetime.ApplicationStopping, connection.Closing);
+        // Reports are handled concurrently, in order per recovery: the reader never waits on one report's Redis work.
+        using var lanes = new ReportLanes(MaxReportsInFlight, session);
         try
         {
             while (await requestStream.MoveNext(session.Token).ConfigureAwait(false))
             {
                 connection.Answered();
-                await HandleAsync(connection, requestStream.Current).ConfigureAwait(false);
+                var message = requestStream.Current;
+                await lanes.EnqueueAsync(RecoveryIdOf(message), () => HandleAsync(connection, message)).ConfigureAwait(false);
             }
         }
         catch (Exception e) when (e is IOException or OperationCanceledException && session.IsCancellationRequested)
         {
-            // The switch went away, or we are stopping; its unacknowledged commands go round again below.
+            // The switch went away, or we are stopping (or a report ended the stream); unacknowledged commands go round again below.
         }
         finally
         {
+            // Reports under way finish first, so an acknowledgement being recorded is not also requeued.
+            await lanes.DrainAsync().ConfigureAwait(false);
             connections.Remove(connection);
             connection.Complete();
             await RequeueUnacknowledgedAsync(connection).ConfigureAwait(false);
             await writer.ConfigureAwait(false);
             LogDisconnected(hello.SwitchId, hello.InstanceId, connection.Id);
+        }
+
+        if (lanes.Failure is { } failure)
+        {
+            // A report ended the stream (Redis unavailable, or a protocol error): the switch sees why.
+            throw failure;
         }
 
         if (connection.Closing.IsCancellationRequested && !context.CancellationToken.IsCancellationRequested)
@@ -80,6 +91,17 @@ public sealed partial class SwitchingService(
             Fail(StatusCode.Unavailable, "This replica is shutting down; reconnect (to another replica).");
         }
     }
+
+    /// <summary>How many reports of one stream may be in hand at once; the reader waits beyond that (backpressure to the switch).</summary>
+    private const int MaxReportsInFlight = 512;
+
+    private static string RecoveryIdOf(SwitchMessage message) => message.MessageCase switch
+    {
+        SwitchMessage.MessageOneofCase.Ack => message.Ack.RecoveryId,
+        SwitchMessage.MessageOneofCase.Progress => message.Progress.RecoveryId,
+        SwitchMessage.MessageOneofCase.Outcome => message.Outcome.RecoveryId,
+        _ => string.Empty,
+    };
 
     private static async Task<Hello> ReadHelloAsync(IAsyncStreamReader<SwitchMessage> requestStream, ServerCallContext context)
     {
