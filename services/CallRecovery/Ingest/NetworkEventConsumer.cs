@@ -14,10 +14,11 @@ using CallRecovery.Probes;
 namespace CallRecovery.Ingest;
 
 /// <summary>
-/// The consume loop: read a batch, decide it (Redis) and dead-letter what is unusable (Kafka), and only then
-/// store the batch's offsets for the next commit. At least once: a crash, restart or rebalance replays from
-/// the last commit, and replays change nothing. While Redis or Kafka is unreachable the assigned partitions
-/// are paused, the same batch is retried with backoff, and the group membership is kept alive.
+/// The consume loop: read a batch and decode it while earlier batches are decided (Redis) and their unusable events
+/// dead-lettered (Kafka); store a partition's offset for the next commit only once every batch before it is
+/// decided. At least once: a crash, restart or rebalance replays from the last commit, and replays change nothing.
+/// While Redis or Kafka is unreachable each batch is retried with backoff; once every decision slot is taken, the
+/// assigned partitions are paused and the group membership is kept alive.
 /// </summary>
 public sealed partial class NetworkEventConsumer(
     IOptions<KafkaOptions> options,
@@ -68,70 +69,168 @@ public sealed partial class NetworkEventConsumer(
         }
     }
 
-    private async Task ConsumeAsync(IConsumer<byte[]?, byte[]?> consumer, CancellationToken stoppingToken)
+    /// <summary>
+    /// Pipelined: this thread reads and decodes the next batch while earlier ones are decided (up to
+    /// <see cref="KafkaOptions.MaxBatchesInFlight"/> at once), and stores each partition's offset as far as the
+    /// contiguous decided prefix reaches. When every slot is taken for long (Redis or Kafka away, each batch retrying),
+    /// it pauses the assigned partitions and keeps polling, so the group does not evict us; whatever a new assignment
+    /// delivers meanwhile waits for the next batch.
+    /// </summary>
+    private Task ConsumeAsync(IConsumer<byte[]?, byte[]?> consumer, CancellationToken stoppingToken)
     {
-        var retry = BuildRetry(consumer, stoppingToken);
-        while (!stoppingToken.IsCancellationRequested)
+        var retry = BuildRetry(stoppingToken);
+        var offsets = new PartitionOffsets();
+        var decided = new System.Collections.Concurrent.ConcurrentQueue<(IReadOnlyList<PartitionOffsets.Slot> Slots, Exception? Failure)>();
+        var inFlight = new List<Task>();
+        var carried = new List<ConsumeResult<byte[]?, byte[]?>>();
+        using var room = new SemaphoreSlim(_options.MaxBatchesInFlight, _options.MaxBatchesInFlight);
+        try
         {
-            heartbeats.Beat(Loop);
-            var batch = ConsumeBatch(consumer, stoppingToken);
-            if (batch.Count == 0)
+            while (!stoppingToken.IsCancellationRequested)
             {
-                continue;
-            }
-
-            var paused = new List<TopicPartition>();
-            var read = new List<ReadEvent>(batch.Count);
-            var started = DateTimeOffset.UtcNow;
-            var context = ResilienceContextPool.Shared.Get(stoppingToken);
-            context.Properties.Set(BatchKey, batch);
-            context.Properties.Set(PausedKey, paused);
-            IReadOnlyList<SettledDecision> settled;
-            try
-            {
-                settled = await retry.ExecuteAsync(
-                    static async (ctx, state) => await state.Self.ProcessAsync(ctx.Properties.GetValue(BatchKey, []), state.Read).ConfigureAwait(false),
-                    context,
-                    (Self: this, Read: read)).ConfigureAwait(false);
-            }
-            catch
-            {
-                foreach (var item in read)
+                heartbeats.Beat(Loop);
+                StoreDecided(consumer, offsets, decided);
+                var batch = ConsumeBatch(consumer, carried, stoppingToken);
+                if (batch.Count == 0)
                 {
-                    item.Activity?.Dispose();
+                    continue;
                 }
 
-                throw;
+                var read = batch.Select(Read).ToList();
+                WaitForRoom(consumer, room, carried, offsets, decided, stoppingToken);
+                var slots = offsets.Track(batch);
+                inFlight.RemoveAll(t => t.IsCompleted);
+                inFlight.Add(DecideBatchAsync(retry, read, slots, decided, room, stoppingToken));
             }
-            finally
-            {
-                ResilienceContextPool.Shared.Return(context);
-            }
+        }
+        finally
+        {
+            // Batches under way finish (or, when stopping, give up at their next retry); what they decided is stored
+            // and committed by Close. An undecided batch's offsets are never stored: the next owner replays it.
+            Task.WhenAll(inFlight).ContinueWith(static _ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default).Wait(TimeSpan.FromSeconds(10), CancellationToken.None);
+            StoreDecided(consumer, offsets, decided, throwOnFailure: false);
+        }
 
-            StoreOffsets(consumer, batch);
-            if (paused.Count > 0)
-            {
-                consumer.Resume(paused);
-            }
+        return Task.CompletedTask;
+    }
 
+    /// <summary>Decides one batch (retrying while Redis or Kafka is away), ends its spans, and hands its offsets back to the consume thread.</summary>
+    private async Task DecideBatchAsync(
+        ResiliencePipeline retry,
+        List<ReadEvent> read,
+        IReadOnlyList<PartitionOffsets.Slot> slots,
+        System.Collections.Concurrent.ConcurrentQueue<(IReadOnlyList<PartitionOffsets.Slot> Slots, Exception? Failure)> decided,
+        SemaphoreSlim room,
+        CancellationToken stoppingToken)
+    {
+        await Task.Yield();
+        var started = DateTimeOffset.UtcNow;
+        try
+        {
+            var settled = await retry.ExecuteAsync(
+                static async (state, _) => await state.Self.ProcessAsync(state.Read).ConfigureAwait(false),
+                (Self: this, Read: read),
+                stoppingToken).ConfigureAwait(false);
             EndSpans(read, settled, started);
+            decided.Enqueue((slots, null));
+        }
+        catch (Exception e)
+        {
+            foreach (var item in read)
+            {
+                item.Activity?.Dispose();
+            }
+
+            // Not decided: its offsets are never stored. Anything but a stop rebuilds the consumer, which replays it.
+            decided.Enqueue((slots, e is OperationCanceledException && stoppingToken.IsCancellationRequested ? null : e));
+        }
+        finally
+        {
+            room.Release();
         }
     }
 
-    private static readonly ResiliencePropertyKey<List<ConsumeResult<byte[]?, byte[]?>>> BatchKey = new("batch");
-    private static readonly ResiliencePropertyKey<List<TopicPartition>> PausedKey = new("paused");
+    /// <summary>Stores the offsets that batches decided since the last call made safe; rethrows a batch's failure.</summary>
+    private static void StoreDecided(
+        IConsumer<byte[]?, byte[]?> consumer,
+        PartitionOffsets offsets,
+        System.Collections.Concurrent.ConcurrentQueue<(IReadOnlyList<PartitionOffsets.Slot> Slots, Exception? Failure)> decided,
+        bool throwOnFailure = true)
+    {
+        var slots = new List<PartitionOffsets.Slot>();
+        Exception? failure = null;
+        while (decided.TryDequeue(out var batch))
+        {
+            if (batch.Failure is not null)
+            {
+                failure ??= batch.Failure;
+                continue;
+            }
+
+            slots.AddRange(batch.Slots);
+        }
+
+        if (slots.Count > 0)
+        {
+            var assigned = consumer.Assignment.ToHashSet();
+            foreach (var offset in offsets.Decided(slots).Where(o => assigned.Contains(o.TopicPartition)))
+            {
+                consumer.StoreOffset(offset);
+            }
+        }
+
+        if (failure is not null && throwOnFailure)
+        {
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(failure);
+        }
+    }
+
+    /// <summary>
+    /// Waits for a free decision slot. After a short wait, pauses every assigned partition and polls (membership
+    /// stays alive; messages of newly assigned partitions are carried to the next batch), resuming them once a slot frees.
+    /// </summary>
+    private void WaitForRoom(
+        IConsumer<byte[]?, byte[]?> consumer,
+        SemaphoreSlim room,
+        List<ConsumeResult<byte[]?, byte[]?>> carried,
+        PartitionOffsets offsets,
+        System.Collections.Concurrent.ConcurrentQueue<(IReadOnlyList<PartitionOffsets.Slot> Slots, Exception? Failure)> decided,
+        CancellationToken stoppingToken)
+    {
+        var paused = new List<TopicPartition>();
+        try
+        {
+            while (!room.Wait(TimeSpan.FromMilliseconds(250), stoppingToken))
+            {
+                heartbeats.Beat(Loop);
+                StoreDecided(consumer, offsets, decided);
+                var unpaused = consumer.Assignment.Except(paused).ToList();
+                if (unpaused.Count > 0)
+                {
+                    consumer.Pause(unpaused);
+                    paused.AddRange(unpaused);
+                }
+
+                while (!stoppingToken.IsCancellationRequested && Consume(consumer, TimeSpan.Zero) is { } late)
+                {
+                    carried.Add(late);
+                }
+            }
+        }
+        finally
+        {
+            if (paused.Count > 0)
+            {
+                consumer.Resume(paused.Intersect(consumer.Assignment).ToList());
+            }
+        }
+    }
 
     /// <summary>A message read once per batch (not per retry): what it turned out to be and its process span.</summary>
     private sealed record ReadEvent(ConsumeResult<byte[]?, byte[]?> Source, IngestedEvent Event, Activity? Activity);
 
-    private async Task<IReadOnlyList<SettledDecision>> ProcessAsync(IReadOnlyList<ConsumeResult<byte[]?, byte[]?>> batch, List<ReadEvent> read)
+    private async Task<IReadOnlyList<SettledDecision>> ProcessAsync(List<ReadEvent> read)
     {
-        // The batch only grows (late messages join it while paused); read what is new.
-        for (var i = read.Count; i < batch.Count; i++)
-        {
-            read.Add(Read(batch[i]));
-        }
-
         var rejects = read.Where(r => r.Event is RejectedEvent).Select(r => (r.Source, (RejectedEvent)r.Event)).ToList();
         var deadLettered = Guard(deadLetters.PublishAsync(rejects));
         var failed = new List<(ConsumeResult<byte[]?, byte[]?> Source, RejectedEvent Rejection)>();
@@ -257,17 +356,25 @@ public sealed partial class NetworkEventConsumer(
         }
     }
 
-    /// <summary>Waits for the first message, then takes what else arrives within the batch delay, up to the batch size.</summary>
-    private List<ConsumeResult<byte[]?, byte[]?>> ConsumeBatch(IConsumer<byte[]?, byte[]?> consumer, CancellationToken stoppingToken)
+    /// <summary>
+    /// Waits for the first message (messages carried over from a pause come first), then takes what else arrives
+    /// within the batch delay, up to the batch size.
+    /// </summary>
+    private List<ConsumeResult<byte[]?, byte[]?>> ConsumeBatch(IConsumer<byte[]?, byte[]?> consumer, List<ConsumeResult<byte[]?, byte[]?>> carried, CancellationToken stoppingToken)
     {
-        var batch = new List<ConsumeResult<byte[]?, byte[]?>>();
-        var first = Consume(consumer, TimeSpan.FromMilliseconds(250));
-        if (first is null)
+        var batch = new List<ConsumeResult<byte[]?, byte[]?>>(carried);
+        carried.Clear();
+        if (batch.Count == 0)
         {
-            return batch;
+            var first = Consume(consumer, TimeSpan.FromMilliseconds(250));
+            if (first is null)
+            {
+                return batch;
+            }
+
+            batch.Add(first);
         }
 
-        batch.Add(first);
         var deadline = DateTime.UtcNow + _options.MaxBatchDelay;
         while (batch.Count < _options.MaxBatchSize && !stoppingToken.IsCancellationRequested)
         {
@@ -300,24 +407,12 @@ public sealed partial class NetworkEventConsumer(
         }
     }
 
-    /// <summary>Stores, per partition still assigned to us, the offset after the last event of the batch.</summary>
-    private static void StoreOffsets(IConsumer<byte[]?, byte[]?> consumer, IReadOnlyList<ConsumeResult<byte[]?, byte[]?>> batch)
-    {
-        var assigned = consumer.Assignment.ToHashSet();
-        foreach (var last in batch.GroupBy(r => r.TopicPartition).Select(g => g.MaxBy(r => r.Offset.Value)!))
-        {
-            if (assigned.Contains(last.TopicPartition))
-            {
-                consumer.StoreOffset(new TopicPartitionOffset(last.TopicPartition, last.Offset + 1, last.LeaderEpoch));
-            }
-        }
-    }
-
-    private ResiliencePipeline BuildRetry(IConsumer<byte[]?, byte[]?> consumer, CancellationToken stoppingToken) =>
+    /// <summary>A batch is retried while Redis or Kafka is away; the consume thread keeps the group membership meanwhile.</summary>
+    private ResiliencePipeline BuildRetry(CancellationToken stoppingToken) =>
         new ResiliencePipelineBuilder()
             .AddRetry(new RetryStrategyOptions
             {
-                ShouldHandle = new PredicateBuilder().Handle<Exception>(TransientErrors.IsTransient),
+                ShouldHandle = new PredicateBuilder().Handle<Exception>(e => TransientErrors.IsTransient(e) && !stoppingToken.IsCancellationRequested),
                 MaxRetryAttempts = int.MaxValue,
                 BackoffType = DelayBackoffType.Exponential,
                 UseJitter = true,
@@ -325,34 +420,11 @@ public sealed partial class NetworkEventConsumer(
                 MaxDelay = _options.MaxRetryDelay,
                 OnRetry = args =>
                 {
-                    heartbeats.Beat(Loop);
                     LogRetrying(args.AttemptNumber + 1, args.RetryDelay.TotalMilliseconds, args.Outcome.Exception is { } e ? TransientErrors.Describe(e) : null);
-                    var batch = args.Context.Properties.GetValue(BatchKey, []);
-                    var paused = args.Context.Properties.GetValue(PausedKey, []);
-                    KeepMembership(consumer, batch, paused, stoppingToken);
                     return ValueTask.CompletedTask;
                 },
             })
             .Build();
-
-    /// <summary>
-    /// While a batch cannot be decided, pause every assigned partition and poll, so the group does not evict
-    /// us. Anything a new assignment delivers meanwhile joins the batch rather than being skipped.
-    /// </summary>
-    private void KeepMembership(IConsumer<byte[]?, byte[]?> consumer, List<ConsumeResult<byte[]?, byte[]?>> batch, List<TopicPartition> paused, CancellationToken stoppingToken)
-    {
-        var unpaused = consumer.Assignment.Except(paused).ToList();
-        if (unpaused.Count > 0)
-        {
-            consumer.Pause(unpaused);
-            paused.AddRange(unpaused);
-        }
-
-        while (!stoppingToken.IsCancellationRequested && Consume(consumer, TimeSpan.Zero) is { } late)
-        {
-            batch.Add(late);
-        }
-    }
 
     private IConsumer<byte[]?, byte[]?> BuildConsumer()
     {
@@ -451,7 +523,7 @@ public sealed partial class NetworkEventConsumer(
     [LoggerMessage(EventId = 1001, Level = LogLevel.Warning, Message = "Dead-lettering {Topic}[{Partition}]@{Offset}: {ErrorCode}: {Reason}")]
     private partial void LogRejected(string topic, int partition, long offset, string errorCode, string reason);
 
-    [LoggerMessage(EventId = 1002, Level = LogLevel.Warning, Message = "Batch not decided yet (attempt {Attempt}); partitions paused, retrying in {DelayMs} ms: {Reason}")]
+    [LoggerMessage(EventId = 1002, Level = LogLevel.Warning, Message = "Batch not decided yet (attempt {Attempt}); retrying in {DelayMs} ms: {Reason}")]
     private partial void LogRetrying(int attempt, double delayMs, string? reason);
 
     [LoggerMessage(EventId = 1003, Level = LogLevel.Warning, Message = "Kafka consume error {Code}: {Reason}")]

@@ -30,6 +30,13 @@ public sealed class KafkaOptions
     [Range(1, 10_000)]
     public int MaxBatchSize { get; set; } = 500;
 
+    /// <summary>
+    /// How many batches may be decided at once while the next is read: the consume loop is a pipeline, and offsets
+    /// are stored only as far as every batch before them is decided. Default 4.
+    /// </summary>
+    [Range(1, 64)]
+    public int MaxBatchesInFlight { get; set; } = 4;
+
     /// <summary>How long a batch may wait to fill once it has its first event. Default 20 ms.</summary>
     [Range(typeof(TimeSpan), "00:00:00", "00:00:05")]
     public TimeSpan MaxBatchDelay { get; set; } = TimeSpan.FromMilliseconds(20);
