@@ -12,4 +12,5 @@ internal static class DecisionScripts
     public static readonly string SettleCall = LuaResources.Load("settle_call.lua");
     public static readonly string ReleaseSubscriber = LuaResources.Load("release_subscriber.lua");
     public static readonly string ProtectSubscriber = LuaResources.Load("protect_subscriber.lua");
+    public static readonly string IndexCall = LuaResources.Load("index_call.lua");
 }

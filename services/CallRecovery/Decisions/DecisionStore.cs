@@ -255,10 +255,8 @@ public sealed class DecisionStore(IConnectionMultiplexer redis, IOptions<RedisOp
         {
             foreach (var number in new[] { drop.Caller, drop.Callee }.Where(PhoneNumbers.IsE164))
             {
-                var key = _keys.SubscriberCalls(number);
-                work.Add(db.SortedSetAddAsync(key, drop.CallId, drop.DropTime.ToUnixTimeMilliseconds()));
-                work.Add(db.SortedSetRemoveRangeByRankAsync(key, 0, -101));
-                work.Add(db.KeyExpireAsync(key, TimeSpan.FromMilliseconds(_retentionMs)));
+                // One script, not three commands: a third of the round trips and client work per subscriber.
+                work.Add(db.ScriptEvaluateAsync(DecisionScripts.IndexCall, [_keys.SubscriberCalls(number)], [drop.CallId, drop.DropTime.ToUnixTimeMilliseconds(), _retentionMs]));
             }
         }
 

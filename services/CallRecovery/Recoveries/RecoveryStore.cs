@@ -148,19 +148,29 @@ public sealed class RecoveryStore(IConnectionMultiplexer redis, IOptions<RedisOp
     public async Task<string?> SafetyProblemAsync(RecoveryRecord recovery)
     {
         var db = Db;
-        var optedOut = db.KeyExistsAsync(_keys.OptOut(recovery.CallBack));
-        var otherOptedOut = db.KeyExistsAsync(_keys.OptOut(recovery.OtherParty));
-        var protection = db.KeyExistsAsync(_keys.EmergencyProtection(recovery.CallBack));
-        var otherProtection = db.KeyExistsAsync(_keys.EmergencyProtection(recovery.OtherParty));
+        // One EXISTS per party (its opt-out and protection share the party's slot); which one, only when one is there.
+        var customer = db.KeyExistsAsync([_keys.OptOut(recovery.CallBack), _keys.EmergencyProtection(recovery.CallBack)]);
+        var other = db.KeyExistsAsync([_keys.OptOut(recovery.OtherParty), _keys.EmergencyProtection(recovery.OtherParty)]);
         var connected = db.SortedSetRangeByScoreAsync(_keys.PartyPairConnections(recovery.CallBack, recovery.OtherParty),
             recovery.DropTime.ToUnixTimeMilliseconds(), double.PositiveInfinity, Exclude.Start, take: 2);
-        await Task.WhenAll(optedOut, otherOptedOut, protection, otherProtection, connected).ConfigureAwait(false);
-        return optedOut.Result ? "the customer opted out since the decision"
-            : otherOptedOut.Result ? "the party to reconnect opted out since the decision"
-            : protection.Result ? "the customer is under emergency protection since the decision"
-            : otherProtection.Result ? "the party to reconnect is under emergency protection since the decision"
-            : connected.Result.Any(c => c != recovery.CallId) ? "the parties reached each other before the callback"
-            : null;
+        await Task.WhenAll(customer, other, connected).ConfigureAwait(false);
+        if (customer.Result > 0 || other.Result > 0)
+        {
+            var optedOut = db.KeyExistsAsync(_keys.OptOut(recovery.CallBack));
+            var otherOptedOut = db.KeyExistsAsync(_keys.OptOut(recovery.OtherParty));
+            var protection = db.KeyExistsAsync(_keys.EmergencyProtection(recovery.CallBack));
+            var otherProtection = db.KeyExistsAsync(_keys.EmergencyProtection(recovery.OtherParty));
+            await Task.WhenAll(optedOut, otherOptedOut, protection, otherProtection).ConfigureAwait(false);
+            if (optedOut.Result || otherOptedOut.Result || protection.Result || otherProtection.Result)
+            {
+                return optedOut.Result ? "the customer opted out since the decision"
+                    : otherOptedOut.Result ? "the party to reconnect opted out since the decision"
+                    : protection.Result ? "the customer is under emergency protection since the decision"
+                    : "the party to reconnect is under emergency protection since the decision";
+            }
+        }
+
+        return connected.Result.Any(c => c != recovery.CallId) ? "the parties reached each other before the callback" : null;
     }
 
     public Task RequeueAsync(string switchId, IReadOnlyCollection<string> callIds, DateTimeOffset dueAt) =>
