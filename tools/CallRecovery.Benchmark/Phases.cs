@@ -73,6 +73,7 @@ public sealed class Phases(Rig rig, BenchmarkOptions options, TextWriter log)
         log.WriteLine($"{phase}: starting the service...");
         await using var run = await ServiceRun.StartAsync(rig, phase, options, kind);
         var before = await run.ScrapeAsync();
+        var (serviceCpu, ownCpu, wall) = (run.CpuSeconds(), Environment.CpuUsage.TotalTime.TotalSeconds, Stopwatch.GetTimestamp());
         var callIds = Enumerable.Range(0, options.Drops).Select(i => $"{phase}-{i}").ToArray();
         log.WriteLine($"{phase}: publishing {options.Drops:N0} drops...");
         var publishing = Task.Run(() =>
@@ -87,6 +88,9 @@ public sealed class Phases(Rig rig, BenchmarkOptions options, TextWriter log)
         var complete = await Poll.ProgressAsync(() => run.OutcomeArrivals.Count, callIds.Length + 20, Stall);
         await publishing;
         var after = await run.ScrapeAsync();
+        var elapsed = Poll.Seconds(wall, Stopwatch.GetTimestamp());
+        var cpu = string.Create(CultureInfo.InvariantCulture,
+            $"CPU: service {(run.CpuSeconds() - serviceCpu) / elapsed:0.00} cores, benchmark process (broker, switch, reader) {(Environment.CpuUsage.TotalTime.TotalSeconds - ownCpu) / elapsed:0.00} cores");
         var arrivals = callIds.Select(c => run.OutcomeArrivals.TryGetValue(c, out var t) ? t : (long?)null).OfType<long>().Order().ToArray();
         var lost = callIds.Length - arrivals.Length;
         var (from, to) = ((int)(arrivals.Length * 0.1), (int)(arrivals.Length * 0.9) - 1);
@@ -94,7 +98,7 @@ public sealed class Phases(Rig rig, BenchmarkOptions options, TextWriter log)
         var ratio = BareLimit is { } limit ? $"{rate / limit:P0} of the bare limit" : "bare limit not measured (--only)";
         var label = kind == SwitchKind.Fast ? "2i service, fast switch" : "2ii service, realistic switch";
         Add(label, "recoveries/s", Rate(rate),
-            $"{ratio}; middle 80% of outcome arrivals on the outcome topic; {Decided(before, after)}; outcomes missing {lost}{(complete ? "" : " (stalled)")}; evicted {rig.Evicted(run.Topics.Input)}; RSS {run.RssMiB():0} MiB");
+            $"{ratio}; middle 80% of outcome arrivals on the outcome topic; {Decided(before, after)}; outcomes missing {lost}{(complete ? "" : " (stalled)")}; evicted {rig.Evicted(run.Topics.Input)}; RSS {run.RssMiB():0} MiB; {cpu}");
         Summary.Add($"{(kind == SwitchKind.Fast ? "fast" : "realistic")} switch {Rate(rate)}/s{(BareLimit is { } bare ? $" ({rate / bare:P0} of bare)" : "")}");
     }
 

@@ -134,6 +134,27 @@ public sealed class ServiceRun : IAsyncDisposable
         }
     }
 
+    /// <summary>CPU time (user + system) the service process used so far, from /proc/&lt;pid&gt;/stat (clock ticks of 1/100 s).</summary>
+    public double CpuSeconds()
+    {
+        if (_replica.ProcessId is not { } pid)
+        {
+            return double.NaN;
+        }
+
+        try
+        {
+            var stat = File.ReadAllText($"/proc/{pid}/stat");
+            var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+            // Fields 14 and 15 of stat (utime, stime) are the 12th and 13th after the command name.
+            return (long.Parse(fields[11], CultureInfo.InvariantCulture) + long.Parse(fields[12], CultureInfo.InvariantCulture)) / 100.0;
+        }
+        catch (IOException)
+        {
+            return double.NaN;
+        }
+    }
+
     public string RecentLog() => string.Join('\n', _replica.Log.TakeLast(20));
 
     private void ReadOutcomes()
