@@ -95,11 +95,11 @@ public sealed class Phases(Rig rig, BenchmarkOptions options, TextWriter log)
         var lost = callIds.Length - arrivals.Length;
         var (from, to) = ((int)(arrivals.Length * 0.1), (int)(arrivals.Length * 0.9) - 1);
         var rate = arrivals.Length < 10 ? 0 : (to - from) / Poll.Seconds(arrivals[from], arrivals[to]);
-        var ratio = BareLimit is { } limit ? $"{rate / limit:P0} of the bare limit" : "bare limit not measured (--only)";
+        var ratio = BareLimit is { } limit ? $"{rate / limit * 100:0}% of the bare limit" : "bare limit not measured (--only)";
         var label = kind == SwitchKind.Fast ? "2i service, fast switch" : "2ii service, realistic switch";
         Add(label, "recoveries/s", Rate(rate),
             $"{ratio}; middle 80% of outcome arrivals on the outcome topic; {Decided(before, after)}; outcomes missing {lost}{(complete ? "" : " (stalled)")}; evicted {rig.Evicted(run.Topics.Input)}; RSS {run.RssMiB():0} MiB; {cpu}");
-        Summary.Add($"{(kind == SwitchKind.Fast ? "fast" : "realistic")} switch {Rate(rate)}/s{(BareLimit is { } bare ? $" ({rate / bare:P0} of bare)" : "")}");
+        Summary.Add($"{(kind == SwitchKind.Fast ? "fast" : "realistic")} switch {Rate(rate)}/s{(BareLimit is { } bare ? $" ({rate / bare * 100:0}% of bare)" : "")}");
     }
 
     /// <summary>A long backlog, produced ahead of the service by at most <see cref="BenchmarkOptions.MaxAhead"/> events: decision rate and RSS per tenth.</summary>

@@ -1,12 +1,9 @@
-using System.Globalization;
 using System.Text;
 using CallRecovery.Contracts;
-using CallRecovery.Contracts.V1;
 using CallRecovery.EmbeddedKafka;
 using CallRecovery.FaultMatrix;
 using Confluent.Kafka;
 using Google.Protobuf;
-using Timestamp = Google.Protobuf.WellKnownTypes.Timestamp;
 
 namespace CallRecovery.Benchmark;
 
@@ -69,26 +66,10 @@ public sealed class Rig : IDisposable
         return topics;
     }
 
-    /// <summary>Queues one eligible drop (radio loss after 96 s of talk, unique caller and callee) dropped now; returns its call id.</summary>
+    /// <summary>Queues one eligible drop (<see cref="EligibleDrops"/>) dropped now; returns its call id.</summary>
     public string Publish(string topic, string callId)
     {
-        var n = Interlocked.Increment(ref _numbers);
-        var now = DateTimeOffset.UtcNow;
-        var value = new NetworkEvent
-        {
-            CallDropped = new CallDropped
-            {
-                EventId = callId + "/bench",
-                CallId = callId,
-                Caller = string.Create(CultureInfo.InvariantCulture, $"+4475{n:00000000}"),
-                Callee = string.Create(CultureInfo.InvariantCulture, $"+4476{n:00000000}"),
-                DroppedParty = Party.Caller,
-                ReleaseCause = new ReleaseCause { Protocol = CauseProtocol.Q850, Code = 41 },
-                AnswerTime = Timestamp.FromDateTimeOffset(now.AddSeconds(-96)),
-                DropTime = Timestamp.FromDateTimeOffset(now),
-                SwitchingNode = "msc-bench-1",
-            },
-        }.ToByteArray();
+        var value = EligibleDrops.Create(callId, Interlocked.Increment(ref _numbers), DateTimeOffset.UtcNow, "msc-bench-1").ToByteArray();
         var message = new Message<byte[], byte[]> { Key = Encoding.UTF8.GetBytes(callId), Value = value };
         while (true)
         {
