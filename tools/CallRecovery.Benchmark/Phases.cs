@@ -155,7 +155,9 @@ public sealed class Phases(Rig rig, BenchmarkOptions options, TextWriter log)
                 while (tenth <= 10 && now >= (long)total * tenth / 10)
                 {
                     var boundary = (long)total * tenth / 10;
-                    crossings[tenth++] = (previousSeconds + ((seconds - previousSeconds) * (boundary - previousCount) / (now - previousCount)), run.RssMiB());
+                    crossings[tenth] = (previousSeconds + ((seconds - previousSeconds) * (boundary - previousCount) / (now - previousCount)), run.RssMiB());
+                    log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{Phase}: tenth {tenth} decided at {crossings[tenth].Seconds:0.0} s, RSS {crossings[tenth].RssMiB:0} MiB"));
+                    tenth++;
                 }
             }
 
@@ -174,7 +176,9 @@ public sealed class Phases(Rig rig, BenchmarkOptions options, TextWriter log)
         }
 
         var rates = Enumerable.Range(1, 10).Select(k => total / 10.0 / (crossings[k].Seconds - crossings[k - 1].Seconds)).ToArray();
-        Add("3 long backlog", "decisions/s per tenth", string.Join(" / ", rates.Select(Rate)), $"{total:N0} drops, fast switch connected; {Decided(before, after)}; failed deliveries {rig.FailedDeliveries}");
+        var sent = after.Sum(SentMetric) - before.Sum(SentMetric);
+        Add("3 long backlog", "decisions/s per tenth", string.Join(" / ", rates.Select(Rate)),
+            string.Create(CultureInfo.InvariantCulture, $"{total:N0} drops, fast switch connected; {Decided(before, after)}; failed deliveries {rig.FailedDeliveries}; commands sent meanwhile {sent:N0} ({sent / (crossings[10].Seconds - crossings[0].Seconds):0}/s)"));
         Add("3 long backlog", "RSS MiB per tenth", string.Join(" / ", crossings.Skip(1).Select(c => c.RssMiB.ToString("0", CultureInfo.InvariantCulture))), "VmRSS of the service process at the end of each tenth");
         Add("3 long backlog", "last / first tenth rate", (rates[9] / rates[0]).ToString("0.00", CultureInfo.InvariantCulture), "1.00 = no slowdown as state accumulates");
         var growth = crossings[10].RssMiB - crossings[1].RssMiB;
@@ -241,18 +245,25 @@ public sealed class Phases(Rig rig, BenchmarkOptions options, TextWriter log)
         await using var run = await ServiceRun.StartAsync(rig, Phase, options, SwitchKind.Fast);
         var callIds = Enumerable.Range(0, options.StormDrops).Select(i => $"{Phase}-{i}").ToArray();
         var peakRss = run.RssMiB();
+        var decidedBefore = (await run.ScrapeAsync()).Sum(DecisionsMetric);
+        var allDecided = 0L;
         using var stop = new CancellationTokenSource();
+        var placedBefore = run.Placed.Count;
+        log.WriteLine($"{Phase}: {callIds.Length:N0} drops as fast as the broker takes them...");
+        var start = Stopwatch.GetTimestamp();
         var sampling = Task.Run(async () =>
         {
             while (!stop.IsCancellationRequested)
             {
                 peakRss = Math.Max(peakRss, run.RssMiB());
+                if (allDecided == 0 && (await run.ScrapeAsync()).Sum(DecisionsMetric) - decidedBefore >= callIds.Length)
+                {
+                    allDecided = Stopwatch.GetTimestamp();
+                }
+
                 await Task.Delay(100);
             }
         });
-        var placedBefore = run.Placed.Count;
-        log.WriteLine($"{Phase}: {callIds.Length:N0} drops as fast as the broker takes them...");
-        var start = Stopwatch.GetTimestamp();
         var published = Task.Run(() =>
         {
             foreach (var callId in callIds)
@@ -271,7 +282,7 @@ public sealed class Phases(Rig rig, BenchmarkOptions options, TextWriter log)
         var received = run.Placed.Values.Select(c => c.CallId).ToHashSet(StringComparer.Ordinal);
         var lost = callIds.Count(c => !received.Contains(c));
         Add("5 storm", "time until every command is out", string.Create(CultureInfo.InvariantCulture, $"{Poll.Seconds(start, end):0.0} s{(complete ? "" : " (stalled)")}"),
-            string.Create(CultureInfo.InvariantCulture, $"{callIds.Length:N0} drops published in {Poll.Seconds(start, publishedAt):0.0} s; {callIds.Length / Poll.Seconds(start, end):0}/s overall; evicted {rig.Evicted(run.Topics.Input)}"));
+            string.Create(CultureInfo.InvariantCulture, $"{callIds.Length:N0} drops published in {Poll.Seconds(start, publishedAt):0.0} s, all decided after {(allDecided == 0 ? double.NaN : Poll.Seconds(start, allDecided)):0.0} s; {callIds.Length / Poll.Seconds(start, end):0}/s overall; evicted {rig.Evicted(run.Topics.Input)}"));
         Add("5 storm", "lost (recovery never reached the switch)", lost.ToString(CultureInfo.InvariantCulture), "must be 0");
         Add("5 storm", "peak service RSS", string.Create(CultureInfo.InvariantCulture, $"{peakRss:0} MiB"), "VmRSS sampled every 100 ms");
         Summary.Add(string.Create(CultureInfo.InvariantCulture, $"storm {callIds.Length:N0} out in {Poll.Seconds(start, end):0.0} s, lost {lost}, peak RSS {peakRss:0} MiB"));
@@ -279,6 +290,7 @@ public sealed class Phases(Rig rig, BenchmarkOptions options, TextWriter log)
 
     private const string DecisionsMetric = "callrecovery_decisions_total";
     private const string ConsumedMetric = "callrecovery_events_consumed_total";
+    private const string SentMetric = "callrecovery_callbacks_sent_total";
     private const string LatenessMetric = "callrecovery_callback_lateness_seconds_bucket";
 
     private void Add(string phase, string measure, string value, string notes)
