@@ -1,6 +1,5 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
-using System.Globalization;
 using System.Text;
 using CallRecovery.Contracts;
 using CallRecovery.Contracts.V1;
@@ -9,7 +8,6 @@ using CallRecovery.SwitchEmulator;
 using Confluent.Kafka;
 using Google.Protobuf;
 using StackExchange.Redis;
-using Timestamp = Google.Protobuf.WellKnownTypes.Timestamp;
 
 namespace CallRecovery.FaultMatrix;
 
@@ -339,25 +337,13 @@ public sealed class Matrix : IAsyncDisposable
 
     private async Task PublishDropAsync(string callId)
     {
-        var n = Interlocked.Increment(ref _numbers);
-        var now = DateTimeOffset.UtcNow;
-        var drop = new CallDropped
-        {
-            EventId = callId + "/msc",
-            CallId = callId,
-            Caller = string.Create(CultureInfo.InvariantCulture, $"+4479{n:00000000}"),
-            Callee = string.Create(CultureInfo.InvariantCulture, $"+4478{n:00000000}"),
-            DroppedParty = Party.Caller,
-            ReleaseCause = new ReleaseCause { Protocol = CauseProtocol.Q850, Code = 41 },
-            AnswerTime = Timestamp.FromDateTimeOffset(now.AddSeconds(-96)),
-            DropTime = Timestamp.FromDateTimeOffset(now.AddSeconds(-1)),
-            SwitchingNode = "msc-fm-1",
-        };
+        // Dropped a second ago.
+        var drop = EligibleDrops.Create(callId, Interlocked.Increment(ref _numbers), DateTimeOffset.UtcNow.AddSeconds(-1), "msc-fm-1");
         while (true)
         {
             try
             {
-                await _producer.ProduceAsync(InputTopic, new Message<byte[]?, byte[]?> { Key = Encoding.UTF8.GetBytes(callId), Value = new NetworkEvent { CallDropped = drop }.ToByteArray() });
+                await _producer.ProduceAsync(InputTopic, new Message<byte[]?, byte[]?> { Key = Encoding.UTF8.GetBytes(callId), Value = drop.ToByteArray() });
                 return;
             }
             catch (ProduceException<byte[]?, byte[]?>)

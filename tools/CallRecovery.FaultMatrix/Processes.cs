@@ -135,6 +135,9 @@ public sealed class ServiceReplica(string name, IReadOnlyDictionary<string, stri
 
     public int SwitchingPort { get; } = OwnedProcesses.FreePort();
 
+    /// <summary>The running process's id (for its RSS in /proc), or null before <see cref="Start"/>.</summary>
+    public int? ProcessId => _process is { HasExited: false } process ? process.Id : null;
+
     public ConcurrentQueue<string> Log { get; } = new();
 
     public void Start()

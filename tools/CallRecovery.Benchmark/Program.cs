@@ -1,0 +1,97 @@
+// The performance benchmark, one machine, one run (tools/CallRecovery.Benchmark/README.md explains every row):
+//
+//   dotnet build tools/CallRecovery.Benchmark -c Release
+//   dotnet tools/CallRecovery.Benchmark/bin/Release/net10.0/CallRecovery.Benchmark.dll --quick --output bench.md
+//
+// --quick       a few-minute run (10,000 drops, a 50,000-event long backlog, a 20,000-drop storm, 10 s per latency rate)
+// --only <p>    one phase: bare, e2e, long, latency or storm
+// --output <f>  also writes the Markdown table to this file
+// --set K=V     a service setting for every phase (repeatable), e.g. --set Switching:PollInterval=00:00:00.020
+// Phases: 1 the bare limit of the components (Kafka consumer, Redis Lua, gRPC stream), 2 the service end to end
+// (fast and realistic switch), 3 the decision rate and RSS per tenth of a long backlog, 4 drop-to-command latency
+// at fixed rates, 5 a storm. It starts librdkafka's mock Kafka (in process), redis-server and the service (its own
+// process) on loopback, and kills everything it started when it exits.
+using System.CommandLine;
+using System.Globalization;
+using CallRecovery.Benchmark;
+
+var quick = new Option<bool>("--quick") { Description = "A few-minute run: smaller backlogs and shorter latency phases." };
+var only = new Option<string?>("--only") { Description = "Run one phase: bare, e2e, long, latency or storm." };
+var output = new Option<FileInfo?>("--output") { Description = "Also write the Markdown table to this file." };
+var drops = new Option<int?>("--drops") { Description = "Backlog of the bare limit and end-to-end phases (default 100,000; quick 10,000)." };
+var longEvents = new Option<int?>("--long-events") { Description = "Events of the long backlog (default 1,000,000; quick 50,000)." };
+var stormDrops = new Option<int?>("--storm-drops") { Description = "Drops of the storm (default 200,000; quick 20,000)." };
+var instances = new Option<int>("--switch-instances") { Description = "Emulated switch instances (streams), also the bare gRPC streams.", DefaultValueFactory = _ => 4 };
+var window = new Option<uint>("--switch-window") { Description = "Unacknowledged commands each instance asks for (the service's default cap is 32).", DefaultValueFactory = _ => 32 };
+var set = new Option<string[]>("--set") { Description = "A service setting for every phase, Section:Key=value (repeatable), e.g. --set Switching:PollInterval=00:00:00.020." };
+var root = new RootCommand("CallRecovery performance benchmark: bare component limits, then the service end to end, a long backlog, latency and a storm.")
+{
+    quick, only, output, drops, longEvents, stormDrops, instances, window, set,
+};
+root.SetAction(async (parse, cancellationToken) =>
+{
+    var isQuick = parse.GetValue(quick);
+    var options = new BenchmarkOptions
+    {
+        Drops = parse.GetValue(drops) ?? (isQuick ? 10_000 : 100_000),
+        LongEvents = parse.GetValue(longEvents) ?? (isQuick ? 50_000 : 1_000_000),
+        StormDrops = parse.GetValue(stormDrops) ?? (isQuick ? 20_000 : 200_000),
+        LatencyDuration = TimeSpan.FromSeconds(isQuick ? 10 : 20),
+        SwitchInstances = parse.GetValue(instances),
+        SwitchWindow = parse.GetValue(window),
+        ServiceSettings = (parse.GetValue(set) ?? []).Select(s => s.Split('=', 2)).ToDictionary(p => p[0], p => p.Length > 1 ? p[1] : "", StringComparer.Ordinal),
+    };
+    string[] phases = ["bare", "e2e", "long", "latency", "storm"];
+    var selected = parse.GetValue(only) is { } one ? [one.ToLowerInvariant()] : phases;
+    if (selected.Except(phases).FirstOrDefault() is { } unknown)
+    {
+        Console.Error.WriteLine($"Unknown phase '{unknown}'; one of: {string.Join(", ", phases)}.");
+        return 2;
+    }
+
+    using var rig = await Rig.StartAsync();
+    var run = new Phases(rig, options, Console.Out);
+    var started = DateTime.UtcNow;
+    foreach (var phase in selected)
+    {
+        var task = phase switch
+        {
+            "bare" => run.BareAsync(),
+            "e2e" => RunBoth(run),
+            "long" => run.LongBacklogAsync(),
+            "latency" => run.LatencyAsync(),
+            _ => run.StormAsync(),
+        };
+        await task;
+    }
+
+    var table = new List<string>
+    {
+        string.Create(CultureInfo.InvariantCulture, $"CallRecovery benchmark, {(isQuick ? "quick" : "full")} run, {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, {Environment.ProcessorCount} cores, {(DateTime.UtcNow - started).TotalMinutes:0.0} min; service consumer fetch.wait.max.ms={options.FetchWaitMaxMs} (mock broker), {options.SwitchInstances} switch instances x window {options.SwitchWindow}, grace period 0 except phase 4{string.Concat(options.ServiceSettings.Select(kv => $", {kv.Key}={kv.Value}"))}."),
+        "",
+        "| phase | measure | value | notes |",
+        "| --- | --- | --- | --- |",
+    };
+    table.AddRange(run.Rows.Select(r => $"| {r.Phase} | {r.Measure} | {r.Value} | {r.Notes.Replace('|', '/').Replace('\n', ' ')} |"));
+    table.Add("");
+    table.Add("Summary: " + string.Join("; ", run.Summary) + ".");
+    Console.WriteLine();
+    foreach (var line in table)
+    {
+        Console.WriteLine(line);
+    }
+
+    if (parse.GetValue(output) is { } file)
+    {
+        await File.WriteAllLinesAsync(file.FullName, table, cancellationToken);
+    }
+
+    return 0;
+});
+return await root.Parse(args).InvokeAsync();
+
+static async Task RunBoth(Phases run)
+{
+    await run.EndToEndAsync(SwitchKind.Fast);
+    await run.EndToEndAsync(SwitchKind.Realistic);
+}

@@ -1,0 +1,117 @@
+using System.Text;
+using CallRecovery.Contracts;
+using CallRecovery.EmbeddedKafka;
+using CallRecovery.FaultMatrix;
+using Confluent.Kafka;
+using Google.Protobuf;
+
+namespace CallRecovery.Benchmark;
+
+/// <summary>
+/// What every phase shares: librdkafka's mock cluster (in this process), one redis-server (append-only, fsync every
+/// second, as production runs it) and an idempotent producer that publishes drops. Each phase gets its own topics,
+/// its own consumer group and its own Redis key prefix, so phases do not see each other's data.
+/// </summary>
+public sealed class Rig : IDisposable
+{
+    /// <summary>Partitions of every backlog topic: 12 keeps 200,000 drops (about 200 bytes each) under the mock's 5 MiB a partition.</summary>
+    public const int Partitions = 12;
+
+    private readonly string _directory;
+    private readonly IProducer<byte[], byte[]> _producer;
+    private long _numbers;
+    private long _failed;
+
+    private Rig(MockKafkaCluster kafka, RedisNode redis, string directory)
+    {
+        _directory = directory;
+        Kafka = kafka;
+        Redis = redis;
+        _producer = new ProducerBuilder<byte[], byte[]>(new ProducerConfig
+        {
+            BootstrapServers = kafka.BootstrapServers,
+            EnableIdempotence = true,
+            LingerMs = 5,
+            BatchSize = 1_000_000,
+            QueueBufferingMaxMessages = 1_000_000,
+        }).SetLogHandler((_, _) => { }).Build();
+    }
+
+    public MockKafkaCluster Kafka { get; }
+
+    public RedisNode Redis { get; }
+
+    public string RedisConnectionString => $"127.0.0.1:{Redis.Port}";
+
+    /// <summary>Drops whose delivery the broker refused (must stay 0).</summary>
+    public long FailedDeliveries => Interlocked.Read(ref _failed);
+
+    public static async Task<Rig> StartAsync()
+    {
+        BundledLibrdkafka.Load();
+        var kafka = new MockKafkaCluster();
+        var directory = Directory.CreateTempSubdirectory("callrecovery-benchmark-").FullName;
+        var redis = new RedisNode(directory);
+        await redis.StartAsync();
+        return new Rig(kafka, redis, directory);
+    }
+
+    /// <summary>Input, dead-letter and outcome topics for one phase.</summary>
+    public PhaseTopics CreateTopics(string phase)
+    {
+        var topics = new PhaseTopics($"bench.{phase}.events", $"bench.{phase}.dlq", $"bench.{phase}.outcomes");
+        Kafka.CreateTopic(topics.Input, Partitions);
+        Kafka.CreateTopic(topics.DeadLetter, 1);
+        Kafka.CreateTopic(topics.Outcomes, 6);
+        return topics;
+    }
+
+    /// <summary>Queues one eligible drop (<see cref="EligibleDrops"/>) dropped now; returns its call id.</summary>
+    public string Publish(string topic, string callId)
+    {
+        var value = EligibleDrops.Create(callId, Interlocked.Increment(ref _numbers), DateTimeOffset.UtcNow, "msc-bench-1").ToByteArray();
+        var message = new Message<byte[], byte[]> { Key = Encoding.UTF8.GetBytes(callId), Value = value };
+        while (true)
+        {
+            try
+            {
+                _producer.Produce(topic, message, report =>
+                {
+                    if (report.Error.IsError)
+                    {
+                        Interlocked.Increment(ref _failed);
+                    }
+                });
+                return callId;
+            }
+            catch (ProduceException<byte[], byte[]> e) when (e.Error.Code == ErrorCode.Local_QueueFull)
+            {
+                // The local queue is full: serve delivery reports until there is room.
+                _producer.Poll(TimeSpan.FromMilliseconds(20));
+            }
+        }
+    }
+
+    /// <summary>Waits until every queued drop is acknowledged by the broker.</summary>
+    public void Flush() => _producer.Flush(TimeSpan.FromMinutes(2));
+
+    /// <summary>Messages the mock broker no longer holds at the start of the topic (evicted): a backlog must lose none.</summary>
+    public long Evicted(string topic)
+    {
+        using var consumer = new ConsumerBuilder<byte[], byte[]>(new ConsumerConfig { BootstrapServers = Kafka.BootstrapServers, GroupId = "bench.watermarks" })
+            .SetLogHandler((_, _) => { }).Build();
+        return Enumerable.Range(0, Partitions)
+            .Sum(p => consumer.QueryWatermarkOffsets(new TopicPartition(topic, p), TimeSpan.FromSeconds(10)).Low.Value);
+    }
+
+    public void Dispose()
+    {
+        _producer.Dispose();
+        Redis.Kill();
+        Kafka.Dispose();
+        OwnedProcesses.KillAll();
+        Directory.Delete(_directory, recursive: true);
+    }
+}
+
+public sealed record PhaseTopics(string Input, string DeadLetter, string Outcomes);
