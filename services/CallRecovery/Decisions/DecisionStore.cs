@@ -26,7 +26,7 @@ public sealed record SettledDecision(DecisionRecord Record, bool IsNew, PendingD
 /// Each script touches one hash slot, so this runs unchanged on Redis Cluster. Every step is idempotent per
 /// event id and call id, so retrying a batch or replaying a partition changes nothing.
 /// </summary>
-public sealed class DecisionStore(IConnectionMultiplexer redis, IOptions<RedisOptions> redisOptions, IOptions<RecoveryPolicyOptions> policy, TimeProvider time)
+public sealed class DecisionStore([FromKeyedServices(RedisServiceCollectionExtensions.Decisions)] IConnectionMultiplexer redis, IOptions<RedisOptions> redisOptions, IOptions<RecoveryPolicyOptions> policy, TimeProvider time)
 {
     private readonly RedisKeys _keys = new(redisOptions.Value.KeyPrefix);
     private readonly long _retentionMs = (long)redisOptions.Value.Retention.TotalMilliseconds;

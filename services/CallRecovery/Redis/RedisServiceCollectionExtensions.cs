@@ -5,19 +5,29 @@ namespace CallRecovery.Redis;
 
 public static class RedisServiceCollectionExtensions
 {
-    /// <summary>Redis: options, one shared multiplexer and its health check. The stores belong to their stages.</summary>
+    /// <summary>The multiplexer of the decision stage's bulk rounds (<c>[FromKeyedServices(RedisServiceCollectionExtensions.Decisions)]</c>).</summary>
+    public const string Decisions = "decisions";
+
+    /// <summary>
+    /// Redis: options, the shared multiplexer and its health check. The stores belong to their stages. Deciding a
+    /// backlog sends thousands of pipelined scripts a round; they go on a multiplexer of their own, so Redis serves
+    /// the switches' acknowledgements, reports and dispatch side by side with them instead of behind them.
+    /// </summary>
     public static IServiceCollection AddRedis(this IServiceCollection services)
     {
         services.AddOptions<RedisOptions>().BindConfiguration(RedisOptions.Section).ValidateDataAnnotations().ValidateOnStart();
-        services.AddSingleton<IConnectionMultiplexer>(sp =>
-        {
-            var configuration = ConfigurationOptions.Parse(sp.GetRequiredService<IOptions<RedisOptions>>().Value.ConnectionString);
-            // Start even when Redis is down: the service reports not ready and keeps trying.
-            configuration.AbortOnConnectFail = false;
-            configuration.ClientName ??= "callrecovery";
-            return ConnectionMultiplexer.Connect(configuration);
-        });
+        services.AddSingleton<IConnectionMultiplexer>(sp => Connect(sp, "callrecovery"));
+        services.AddKeyedSingleton<IConnectionMultiplexer>(Decisions, (sp, _) => Connect(sp, "callrecovery-decisions"));
         services.AddHealthChecks().AddCheck<RedisHealthCheck>("redis", tags: ["ready"]);
         return services;
+    }
+
+    private static ConnectionMultiplexer Connect(IServiceProvider services, string clientName)
+    {
+        var configuration = ConfigurationOptions.Parse(services.GetRequiredService<IOptions<RedisOptions>>().Value.ConnectionString);
+        // Start even when Redis is down: the service reports not ready and keeps trying.
+        configuration.AbortOnConnectFail = false;
+        configuration.ClientName ??= clientName;
+        return ConnectionMultiplexer.Connect(configuration);
     }
 }

@@ -331,9 +331,16 @@ public sealed partial class SwitchingService(
     {
         try
         {
-            await foreach (var message in connection.Outbox.ReadAllAsync(cancellationToken).ConfigureAwait(false))
+            // Messages already waiting go out in one flush (one write to the socket), not one flush each.
+            var buffered = new WriteOptions(WriteFlags.BufferHint);
+            var outbox = connection.Outbox;
+            while (await outbox.WaitToReadAsync(cancellationToken).ConfigureAwait(false))
             {
-                await responseStream.WriteAsync(message, cancellationToken).ConfigureAwait(false);
+                while (outbox.TryRead(out var message))
+                {
+                    responseStream.WriteOptions = outbox.Count > 0 ? buffered : null;
+                    await responseStream.WriteAsync(message, cancellationToken).ConfigureAwait(false);
+                }
             }
         }
         catch (Exception e) when (e is IOException or OperationCanceledException or InvalidOperationException)
