@@ -12,7 +12,12 @@ using StackExchange.Redis;
 namespace CallRecovery.FaultMatrix;
 
 /// <summary>One row of the matrix: a fault kind and what the history checker found.</summary>
-public sealed record PhaseResult(string Fault, int Injected, int Drops, int Lost, int DuplicatesByRecovery, int DuplicatesByCall, int Unpublished, TimeSpan WorstDropToCommand, IReadOnlyList<string> Problems)
+/// <remarks>
+/// A duplicate execution by recovery id is a recovery placed by more than one instance of the pool; by call id, a call
+/// placed under more than one recovery id. Redeliveries are commands for a recovery the pool had already placed (an
+/// acknowledgement lost, a stream broken): allowed by the protocol, absorbed by acting once per recovery id.
+/// </remarks>
+public sealed record PhaseResult(string Fault, int Injected, int Drops, int Lost, int DuplicatesByRecovery, int DuplicatesByCall, int Unpublished, int Redeliveries, TimeSpan WorstDropToCommand, IReadOnlyList<string> Problems)
 {
     public bool Green => Lost == 0 && DuplicatesByRecovery == 0 && DuplicatesByCall == 0 && Unpublished == 0;
 }
@@ -244,15 +249,21 @@ public sealed class Matrix : IAsyncDisposable
         }),
     ];
 
-    /// <summary>Publishes drops over a few seconds, injects the fault a third of the way in, then checks the history.</summary>
-    public async Task<PhaseResult> RunPhaseAsync(string fault, int drops, Func<int, Task<int>> inject)
+    /// <summary>
+    /// Publishes drops at <paramref name="rate"/> per second (the short mode's 33/s spreads 30 drops over about a
+    /// second; the long mode publishes faster), injects the fault a third of the way in, then checks the history.
+    /// </summary>
+    public async Task<PhaseResult> RunPhaseAsync(string fault, int drops, Func<int, Task<int>> inject, double rate = 33)
     {
         var phase = Guid.NewGuid().ToString("N")[..6];
         var callIds = new List<string>();
         var dropToCommandBefore = _instances.Select(i => i.DropToCommand.Count).ToArray();
+        var redeliveriesBefore = _instances.Sum(i => i.Duplicates);
         var injected = 0;
         var publishing = Task.Run(async () =>
         {
+            var clock = Stopwatch.StartNew();
+            var sent = new List<Task>();
             for (var i = 0; i < drops; i++)
             {
                 var callId = $"fm-{phase}-{i:0000}";
@@ -261,9 +272,15 @@ public sealed class Matrix : IAsyncDisposable
                     callIds.Add(callId);
                 }
 
-                await PublishDropAsync(callId);
-                await Task.Delay(30);
+                sent.Add(PublishDropAsync(callId));
+                var due = TimeSpan.FromSeconds((i + 1) / rate);
+                if (due > clock.Elapsed)
+                {
+                    await Task.Delay(due - clock.Elapsed);
+                }
             }
+
+            await Task.WhenAll(sent);
         });
         while (true)
         {
@@ -291,18 +308,19 @@ public sealed class Matrix : IAsyncDisposable
             await Task.Delay(250);
         }
 
-        return await CheckAsync(fault, injected, callIds, dropToCommandBefore);
+        return await CheckAsync(fault, injected, callIds, dropToCommandBefore, _instances.Sum(i => i.Duplicates) - redeliveriesBefore);
     }
 
-    private async Task<PhaseResult> CheckAsync(string fault, int injected, List<string> callIds, int[] dropToCommandBefore)
+    private async Task<PhaseResult> CheckAsync(string fault, int injected, List<string> callIds, int[] dropToCommandBefore, int redeliveries)
     {
         var db = _redisClient!.GetDatabase();
         var problems = new List<string>();
         var lost = 0;
         var unpublished = 0;
-        foreach (var callId in callIds)
+        var states = await Task.WhenAll(callIds.Select(c => db.HashGetAsync($"{Prefix}:{{c:{c}}}:recovery", "state")));
+        foreach (var (callId, value) in callIds.Zip(states))
         {
-            var state = (string?)await db.HashGetAsync($"{Prefix}:{{c:{callId}}}:recovery", "state");
+            var state = (string?)value;
             if (state != "Completed")
             {
                 lost++;
@@ -315,10 +333,13 @@ public sealed class Matrix : IAsyncDisposable
             }
         }
 
-        var mine = _placements.Values.Where(c => callIds.Contains(c.CallId)).ToList();
+        var calls = callIds.ToHashSet(StringComparer.Ordinal);
+        var recoveryIds = callIds.Select(RecoveryId).ToHashSet(StringComparer.Ordinal);
+        var mine = _placements.Values.Where(c => calls.Contains(c.CallId)).ToList();
         var byCall = mine.GroupBy(c => c.CallId).Count(g => g.Select(c => c.RecoveryId).Distinct().Count() > 1);
+        var byRecovery = _instances.SelectMany(i => i.Executed).Where(recoveryIds.Contains).GroupBy(id => id).Count(g => g.Count() > 1);
         var worst = _instances.SelectMany((instance, n) => instance.DropToCommand.Skip(dropToCommandBefore[n])).DefaultIfEmpty(TimeSpan.Zero).Max();
-        return new PhaseResult(fault, injected, callIds.Count, lost, DuplicatesByRecovery: 0, byCall, unpublished, worst, [.. problems.Take(5)]);
+        return new PhaseResult(fault, injected, callIds.Count, lost, byRecovery, byCall, unpublished, redeliveries, worst, [.. problems.Take(5)]);
     }
 
     private async Task<bool> AllFinalAsync(IReadOnlyList<string> callIds)

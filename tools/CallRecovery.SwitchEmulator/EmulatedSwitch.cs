@@ -28,6 +28,7 @@ public sealed class EmulatedSwitch : IAsyncDisposable
     private readonly ConcurrentDictionary<string, Outcome> _outcomes = new(StringComparer.Ordinal);
     private readonly ConcurrentQueue<CallbackCommand> _received = new();
     private readonly ConcurrentQueue<TimeSpan> _dropToCommand = new();
+    private readonly ConcurrentQueue<string> _executed = new();
     private readonly ConcurrentQueue<ReportRefused> _refusals = new();
     private volatile Channel<SwitchMessage>? _session;
     private CancellationTokenSource? _sessionStop;
@@ -47,6 +48,9 @@ public sealed class EmulatedSwitch : IAsyncDisposable
 
     /// <summary>Every command received, retries included, in order.</summary>
     public IReadOnlyCollection<CallbackCommand> Received => _received;
+
+    /// <summary>Recovery ids this instance placed a callback for (started executing), in order.</summary>
+    public IReadOnlyCollection<string> Executed => _executed;
 
     /// <summary>The recoveries this switch acted on: each exactly once.</summary>
     public IReadOnlyDictionary<string, CallbackCommand> Placed => _placed;
@@ -234,6 +238,7 @@ public sealed class EmulatedSwitch : IAsyncDisposable
 
         if (_placed.TryAdd(command.RecoveryId, command))
         {
+            _executed.Enqueue(command.RecoveryId);
             if (Interlocked.Decrement(ref _acknowledgementsToLose) < 0)
             {
                 Interlocked.Exchange(ref _acknowledgementsToLose, 0);
