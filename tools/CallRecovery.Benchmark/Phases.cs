@@ -66,12 +66,15 @@ public sealed class Phases(Rig rig, BenchmarkOptions options, TextWriter log)
         Summary.Add($"bare limit {Rate(limit)}/s ({name})");
     }
 
-    /// <summary>A backlog of drops through the service to a fast or a realistic switch; counted on the outcome topic.</summary>
-    public async Task EndToEndAsync(SwitchKind kind)
+    /// <summary>
+    /// A backlog of drops through the service to a fast or a realistic switch; counted on the outcome topic. With two
+    /// replicas, they share the consumer group and the switch's instances are spread over them: what scaling out adds.
+    /// </summary>
+    public async Task EndToEndAsync(SwitchKind kind, int replicas = 1)
     {
-        var phase = kind == SwitchKind.Fast ? "e2e-fast" : "e2e-realistic";
+        var phase = (kind == SwitchKind.Fast ? "e2e-fast" : "e2e-realistic") + (replicas > 1 ? $"-{replicas}r" : string.Empty);
         log.WriteLine($"{phase}: starting the service...");
-        await using var run = await ServiceRun.StartAsync(rig, phase, options, kind);
+        await using var run = await ServiceRun.StartAsync(rig, phase, options, kind, replicas: replicas);
         var before = await run.ScrapeAsync();
         var (serviceCpu, ownCpu, wall) = (run.CpuSeconds(), Environment.CpuUsage.TotalTime.TotalSeconds, Stopwatch.GetTimestamp());
         var callIds = Enumerable.Range(0, options.Drops).Select(i => $"{phase}-{i}").ToArray();
@@ -96,10 +99,15 @@ public sealed class Phases(Rig rig, BenchmarkOptions options, TextWriter log)
         var (from, to) = ((int)(arrivals.Length * 0.1), (int)(arrivals.Length * 0.9) - 1);
         var rate = arrivals.Length < 10 ? 0 : (to - from) / Poll.Seconds(arrivals[from], arrivals[to]);
         var ratio = BareLimit is { } limit ? $"{rate / limit * 100:0}% of the bare limit" : "bare limit not measured (--only)";
-        var label = kind == SwitchKind.Fast ? "2i service, fast switch" : "2ii service, realistic switch";
+        var label = (kind, replicas) switch
+        {
+            (SwitchKind.Fast, 1) => "2i service, fast switch",
+            (SwitchKind.Realistic, 1) => "2ii service, realistic switch",
+            _ => $"2iii service, fast switch, {replicas} replicas",
+        };
         Add(label, "recoveries/s", Rate(rate),
             $"{ratio}; middle 80% of outcome arrivals on the outcome topic; {Decided(before, after)}; outcomes missing {lost}{(complete ? "" : " (stalled)")}; evicted {rig.Evicted(run.Topics.Input)}; RSS {run.RssMiB():0} MiB; {cpu}");
-        Summary.Add($"{(kind == SwitchKind.Fast ? "fast" : "realistic")} switch {Rate(rate)}/s{(BareLimit is { } bare ? $" ({rate / bare * 100:0}% of bare)" : "")}");
+        Summary.Add($"{(kind == SwitchKind.Fast ? "fast" : "realistic")} switch{(replicas > 1 ? $" x{replicas} replicas" : "")} {Rate(rate)}/s{(BareLimit is { } bare ? $" ({rate / bare * 100:0}% of bare)" : "")}");
     }
 
     /// <summary>A long backlog, produced ahead of the service by at most <see cref="BenchmarkOptions.MaxAhead"/> events: decision rate and RSS per tenth.</summary>

@@ -94,4 +94,5 @@ static async Task RunBoth(Phases run)
 {
     await run.EndToEndAsync(SwitchKind.Fast);
     await run.EndToEndAsync(SwitchKind.Realistic);
+    await run.EndToEndAsync(SwitchKind.Fast, replicas: 2);
 }

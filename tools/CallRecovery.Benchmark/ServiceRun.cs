@@ -24,7 +24,7 @@ public enum SwitchKind
 /// </summary>
 public sealed class ServiceRun : IAsyncDisposable
 {
-    private readonly ServiceReplica _replica;
+    private readonly ServiceReplica[] _replicas;
     private readonly EmulatedSwitch[] _instances;
     private readonly CancellationTokenSource _stop = new();
     private readonly HttpClient _http;
@@ -34,7 +34,7 @@ public sealed class ServiceRun : IAsyncDisposable
     private Task[] _runs = [];
     private Task _outcomeReader = Task.CompletedTask;
 
-    private ServiceRun(Rig rig, string phase, PhaseTopics topics, BenchmarkOptions options, SwitchKind kind, IReadOnlyDictionary<string, string> overrides)
+    private ServiceRun(Rig rig, string phase, PhaseTopics topics, BenchmarkOptions options, SwitchKind kind, IReadOnlyDictionary<string, string> overrides, int replicas)
     {
         Topics = topics;
         _bootstrapServers = rig.Kafka.BootstrapServers;
@@ -63,12 +63,14 @@ public sealed class ServiceRun : IAsyncDisposable
             settings[key] = value;
         }
 
-        _replica = new ServiceReplica(phase, settings);
+        // Replicas share the consumer group (the input topic's partitions are split between them) and the Redis prefix.
+        _replicas = [.. Enumerable.Range(1, replicas).Select(n => new ServiceReplica(replicas == 1 ? phase : $"{phase}-{n}", settings))];
         var placements = new ConcurrentDictionary<string, CallbackCommand>(StringComparer.Ordinal);
         Placed = placements;
         _instances = [.. Enumerable.Range(1, options.SwitchInstances).Select(i => new EmulatedSwitch(new SwitchEmulatorOptions
         {
-            ServiceAddress = new Uri($"http://127.0.0.1:{_replica.SwitchingPort}"),
+            // Instances are spread over the replicas, as a switch pool behind a load balancer would be.
+            ServiceAddress = new Uri($"http://127.0.0.1:{_replicas[(i - 1) % replicas].SwitchingPort}"),
             SwitchId = SwitchId,
             InstanceId = $"bench-{i}",
             MaxUnacknowledged = options.SwitchWindow,
@@ -78,7 +80,7 @@ public sealed class ServiceRun : IAsyncDisposable
             SharedPlacements = placements,
             Seed = i,
         }))];
-        _http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{_replica.HttpPort}"), Timeout = TimeSpan.FromSeconds(10) };
+        _http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
     }
 
     public const string SwitchId = "bench-switch";
@@ -94,11 +96,15 @@ public sealed class ServiceRun : IAsyncDisposable
     public IReadOnlyDictionary<string, long> OutcomeArrivals => _outcomeArrivals;
 
     /// <summary>Starts the service on its (empty) topic, waits until it is ready, every switch instance is connected and a few warm-up drops went all the way (group joined).</summary>
-    public static async Task<ServiceRun> StartAsync(Rig rig, string phase, BenchmarkOptions options, SwitchKind kind, IReadOnlyDictionary<string, string>? overrides = null)
+    public static async Task<ServiceRun> StartAsync(Rig rig, string phase, BenchmarkOptions options, SwitchKind kind, IReadOnlyDictionary<string, string>? overrides = null, int replicas = 1)
     {
-        var run = new ServiceRun(rig, phase, rig.CreateTopics(phase), options, kind, overrides ?? new Dictionary<string, string>());
-        run._replica.Start();
-        await run._replica.WaitReadyAsync();
+        var run = new ServiceRun(rig, phase, rig.CreateTopics(phase), options, kind, overrides ?? new Dictionary<string, string>(), replicas);
+        foreach (var replica in run._replicas)
+        {
+            replica.Start();
+        }
+
+        await Task.WhenAll(run._replicas.Select(r => r.WaitReadyAsync()));
         run._runs = [.. run._instances.Select(i => i.RunAsync(run._stop.Token))];
         run._outcomeReader = Task.Factory.StartNew(run.ReadOutcomes, TaskCreationOptions.LongRunning);
         await Poll.UntilAsync(() => run._instances.All(i => i.IsConnected), TimeSpan.FromSeconds(30), "switch instances connected");
@@ -108,17 +114,22 @@ public sealed class ServiceRun : IAsyncDisposable
         return run;
     }
 
-    /// <summary>The service's Prometheus metrics, summed over label sets (histogram buckets kept per bound).</summary>
+    /// <summary>The service's Prometheus metrics, summed over label sets and replicas (histogram buckets kept per bound).</summary>
     public async Task<Metrics> ScrapeAsync()
     {
-        var text = await _http.GetStringAsync(new Uri("/metrics", UriKind.Relative));
-        return Metrics.Parse(text);
+        var texts = await Task.WhenAll(_replicas.Select(r => _http.GetStringAsync(new Uri($"http://127.0.0.1:{r.HttpPort}/metrics"))));
+        return Metrics.Parse(string.Join('\n', texts));
     }
 
-    /// <summary>The service process's resident set (VmRSS), in MiB, or NaN if unreadable.</summary>
-    public double RssMiB()
+    /// <summary>The service processes' resident sets (VmRSS) added up, in MiB, or NaN if unreadable.</summary>
+    public double RssMiB() => _replicas.Sum(RssMiB);
+
+    /// <summary>CPU time (user + system) the service processes used so far, added up.</summary>
+    public double CpuSeconds() => _replicas.Sum(CpuSeconds);
+
+    private static double RssMiB(ServiceReplica replica)
     {
-        if (_replica.ProcessId is not { } pid)
+        if (replica.ProcessId is not { } pid)
         {
             return double.NaN;
         }
@@ -134,10 +145,10 @@ public sealed class ServiceRun : IAsyncDisposable
         }
     }
 
-    /// <summary>CPU time (user + system) the service process used so far, from /proc/&lt;pid&gt;/stat (clock ticks of 1/100 s).</summary>
-    public double CpuSeconds()
+    /// <summary>CPU time (user + system) one service process used so far, from /proc/&lt;pid&gt;/stat (clock ticks of 1/100 s).</summary>
+    private static double CpuSeconds(ServiceReplica replica)
     {
-        if (_replica.ProcessId is not { } pid)
+        if (replica.ProcessId is not { } pid)
         {
             return double.NaN;
         }
@@ -155,7 +166,7 @@ public sealed class ServiceRun : IAsyncDisposable
         }
     }
 
-    public string RecentLog() => string.Join('\n', _replica.Log.TakeLast(20));
+    public string RecentLog() => string.Join('\n', _replicas.SelectMany(r => r.Log.TakeLast(20)));
 
     private void ReadOutcomes()
     {
@@ -189,7 +200,11 @@ public sealed class ServiceRun : IAsyncDisposable
             await instance.DisposeAsync();
         }
 
-        _replica.Kill();
+        foreach (var replica in _replicas)
+        {
+            replica.Kill();
+        }
+
         _http.Dispose();
         _stop.Dispose();
     }
