@@ -25,7 +25,9 @@ if [ $# -eq 0 ]; then
   echo "Fault matrix, short mode (tools/CallRecovery.FaultMatrix)..."
   # dotnet test builds only the test projects and what they reference; the matrix is a tool of its own.
   dotnet build tools/CallRecovery.FaultMatrix -c Release -v quiet -nologo \
-    && dotnet tools/CallRecovery.FaultMatrix/bin/Release/net10.0/CallRecovery.FaultMatrix.dll --drops 30
+    && dotnet tools/CallRecovery.FaultMatrix/bin/Release/net10.0/CallRecovery.FaultMatrix.dll --drops 30 \
+    && echo "Fault matrix, graceful restarts under load (batches in flight while a replica stops)..." \
+    && dotnet tools/CallRecovery.FaultMatrix/bin/Release/net10.0/CallRecovery.FaultMatrix.dll --only "rolling" --drops 3000 --rate 1500
   matrix=$?
   if [ "$matrix" -eq 0 ]; then echo "Passed!  - Failed:     0, Passed:     1, Skipped:     0 - fault matrix" >> "$log"; else echo "Failed!  - Failed:     1, Passed:     0, Skipped:     0 - fault matrix" >> "$log"; status=1; fi
 fi

@@ -141,8 +141,12 @@ public sealed partial class NetworkEventConsumer(
                 item.Activity?.Dispose();
             }
 
-            // Not decided: its offsets are never stored. Anything but a stop rebuilds the consumer, which replays it.
-            decided.Enqueue((slots, e is OperationCanceledException && stoppingToken.IsCancellationRequested ? null : e));
+            // Not decided: its slots stay undecided, so neither its offsets nor any later batch's on the same partitions
+            // are ever stored. Stopping abandons it (the next owner replays it); anything else rebuilds the consumer.
+            if (e is not OperationCanceledException || !stoppingToken.IsCancellationRequested)
+            {
+                decided.Enqueue(([], e));
+            }
         }
         finally
         {
