@@ -94,6 +94,11 @@ public sealed class EmulatedSwitch : IAsyncDisposable
             {
                 // The service went away or the stream broke: reconnect below.
             }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                // Stopped while a new session was starting.
+                return;
+            }
 
             try
             {
