@@ -66,13 +66,7 @@ public sealed partial class DispatchLoop(
                 if (!subscribed)
                 {
                     // Another replica queued work for a switch connected here: wake when it is due.
-                    await store.SubscribeDueAsync((switchId, dueAt) =>
-                    {
-                        if (connections.Of(switchId).Count > 0)
-                        {
-                            signal.DueAt(dueAt);
-                        }
-                    }).ConfigureAwait(false);
+                    await store.SubscribeDueAsync(scheduler.DueHere).ConfigureAwait(false);
                     subscribed = true;
                 }
 
@@ -99,7 +93,6 @@ public sealed partial class DispatchLoop(
         await Task.WhenAll(connections.FreeWindows().Where(w => w.Free > 0).Select(async w =>
         {
             var claimed = await store.ClaimDueAsync(w.SwitchId, w.Free, now, now + _options.AcknowledgementTimeout).ConfigureAwait(false);
-
             var requeue = new List<string>();
             await Task.WhenAll(claimed.Select(async callId =>
             {

@@ -42,12 +42,17 @@ public sealed partial class RecoveryScheduler(
     /// <summary>A command of <paramref name="switchId"/> is due then: wake this replica's dispatch if it serves the switch, and tell the others.</summary>
     public Task AnnounceDueAsync(string switchId, DateTimeOffset dueAt)
     {
+        DueHere(switchId, dueAt);
+        return store.AnnounceDueAsync(switchId, dueAt);
+    }
+
+    /// <summary>Wakes this replica's dispatch when <paramref name="dueAt"/> comes, if it serves <paramref name="switchId"/>.</summary>
+    public void DueHere(string switchId, DateTimeOffset dueAt)
+    {
         if (connections.Of(switchId).Count > 0)
         {
             signal.DueAt(dueAt);
         }
-
-        return store.AnnounceDueAsync(switchId, dueAt);
     }
 
     /// <summary>

@@ -107,7 +107,8 @@ public sealed partial class NetworkEventConsumer(
         {
             // Batches under way finish (or, when stopping, give up at their next retry); what they decided is stored
             // and committed by Close. An undecided batch's offsets are never stored: the next owner replays it.
-            Task.WhenAll(inFlight).ContinueWith(static _ => { }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default).Wait(TimeSpan.FromSeconds(10), CancellationToken.None);
+            // DecideBatchAsync catches everything, so these tasks never fault.
+            Task.WaitAll([.. inFlight], TimeSpan.FromSeconds(10));
             StoreDecided(consumer, offsets, decided, throwOnFailure: false);
         }
 

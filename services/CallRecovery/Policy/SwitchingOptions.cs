@@ -46,7 +46,10 @@ public sealed class SwitchingOptions
     [Range(typeof(TimeSpan), "00:00:00.100", "00:10:00")]
     public TimeSpan StuckConnectionGrace { get; set; } = TimeSpan.FromSeconds(10);
 
-    /// <summary>How often each replica looks for due commands for the switches connected to it. Default 100 ms.</summary>
+    /// <summary>
+    /// The longest a replica's dispatch sleeps without being woken (a freed window place, a connecting switch or an
+    /// announced due time wake it at once): the safety net for a missed wake-up. Default 100 ms.
+    /// </summary>
     [Range(typeof(TimeSpan), "00:00:00.010", "00:00:10")]
     public TimeSpan PollInterval { get; set; } = TimeSpan.FromMilliseconds(100);
 
