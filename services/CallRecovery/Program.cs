@@ -10,6 +10,7 @@ using CallRecovery.Policy;
 using CallRecovery.Probes;
 using CallRecovery.Recoveries;
 using CallRecovery.Redis;
+using CallRecovery.Security;
 using CallRecovery.SwitchApi;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 
@@ -19,6 +20,7 @@ using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 var builder = WebApplication.CreateBuilder(args).WithSettingsBesideTheService();
 builder.Services
     .AddObservability()
+    .AddSecurity()
     .AddProbes()
     .AddRedis()
     .AddKafka()
@@ -41,14 +43,17 @@ if (!app.UsesBundledLibrdkafka())
     return 3;
 }
 
-app.MapGrpcService<SwitchingService>();
-app.MapGrpcService<RecoveryLookupService>();
-app.MapGrpcHealthChecksService();
-app.MapGrpcReflectionService();
-app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = check => check.Tags.Contains(ProbesServiceCollectionExtensions.LiveTag) });
-app.MapHealthChecks("/health/ready", new HealthCheckOptions { Predicate = check => check.Tags.Contains("ready") });
-app.MapPrometheusScrapingEndpoint();
+// Each port serves only what it is for (Security/Listeners): the switching port the gRPC services, the HTTP
+// port the API (behind its scopes), health and metrics.
+app.MapGrpcService<SwitchingService>().ServedOn(Listeners.Switching);
+app.MapGrpcService<RecoveryLookupService>().ServedOn(Listeners.Switching);
+app.MapGrpcHealthChecksService().ServedOn(Listeners.Switching);
+app.MapGrpcReflectionService().ServedOn(Listeners.Switching);
+app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = check => check.Tags.Contains(ProbesServiceCollectionExtensions.LiveTag) }).ServedOn(Listeners.Http);
+app.MapHealthChecks("/health/ready", new HealthCheckOptions { Predicate = check => check.Tags.Contains("ready") }).ServedOn(Listeners.Http);
+app.MapPrometheusScrapingEndpoint().ServedOn(Listeners.Http);
 app.MapCallLookup();
+app.WarnWhenTheApiIsUnauthenticated();
 app.Run();
 return 0;
 

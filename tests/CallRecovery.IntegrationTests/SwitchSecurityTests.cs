@@ -34,6 +34,22 @@ public sealed class SwitchSecurityTests(Infrastructure infrastructure) : IDispos
     }
 
     [Fact]
+    public async Task A_switch_certificate_without_client_authentication_usage_or_revoked_by_the_CRL_is_refused()
+    {
+        await using var scenario = await infrastructure.NewScenarioAsync(partitions: 1);
+        var settings = scenario.Settings();
+        _certificates.ApplyTo(settings);
+        settings["Switching:ClientCertificateRevocationListPath"] = _certificates.RevocationListPath;
+        await using var service = new ServiceHost(settings).Started();
+
+        // Same CA, same CN: one carries only the server-authentication usage, the other is on the CRL.
+        await AssertRefusedAsync(() => SayHelloAsync(service, "switch-a", _certificates.NoClientUsageCertificatePath, _certificates.NoClientUsageKeyPath));
+        await AssertRefusedAsync(() => SayHelloAsync(service, "switch-a", _certificates.RevokedCertificatePath, _certificates.RevokedKeyPath));
+        // The genuine certificate still gets in.
+        await SayHelloAsync(service, "switch-a", _certificates.SwitchACertificatePath, _certificates.SwitchAKeyPath);
+    }
+
+    [Fact]
     public async Task One_switch_cannot_receive_or_report_another_switchs_commands()
     {
         await using var scenario = await infrastructure.NewScenarioAsync(partitions: 1);

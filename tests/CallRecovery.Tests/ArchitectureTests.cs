@@ -13,7 +13,7 @@ public partial class ArchitectureTests
     private static readonly Dictionary<string, int> Ranks = new(StringComparer.Ordinal)
     {
         ["Policy"] = 0, ["Observability"] = 0, ["Probes"] = 0,
-        ["Kafka"] = 1, ["Redis"] = 1,
+        ["Kafka"] = 1, ["Redis"] = 1, ["Security"] = 1,
         ["Recoveries"] = 2,
         ["Decisions"] = 3, ["Outcomes"] = 3,
         ["Delivery"] = 4, ["Lookup"] = 4,

@@ -43,4 +43,5 @@ public sealed record DecisionRecord
     PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase,
     DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
 [JsonSerializable(typeof(DecisionRecord))]
+[JsonSerializable(typeof(OptOutChange))]
 internal sealed partial class StoreJson : JsonSerializerContext;

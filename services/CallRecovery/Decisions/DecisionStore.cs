@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Text.Json;
 using Microsoft.Extensions.Options;
 using StackExchange.Redis;
 using CallRecovery.Policy;
@@ -12,6 +13,16 @@ public sealed record PendingDecision(DecisionRecord Draft, Classification? Candi
 
 /// <summary>A subscriber took part in an emergency call at this time (made it, or was called back by the emergency centre); protection runs from then.</summary>
 public sealed record EmergencyCall(string Number, DateTimeOffset At);
+
+/// <summary>One change of a subscriber's opt-out: what, when, who (the authenticated principal) and from where (the caller's address).</summary>
+public sealed record OptOutChange(bool OptedOut, DateTimeOffset At, string By, string From)
+{
+    /// <summary>Reads a stored change; an opt-out set before changes were audited held only its time.</summary>
+    public static OptOutChange Read(string stored) =>
+        stored.StartsWith('{')
+            ? JsonSerializer.Deserialize(stored, StoreJson.Default.OptOutChange) ?? throw new FormatException("Empty opt-out change.")
+            : new OptOutChange(true, DateTimeOffset.TryParse(stored, CultureInfo.InvariantCulture, DateTimeStyles.RoundtripKind, out var at) ? at : DateTimeOffset.UnixEpoch, "unknown (set before opt-outs were audited)", "unknown");
+}
 
 /// <summary>The decision as Redis holds it. <see cref="IsNew"/> is false when a replay found it already decided.</summary>
 public sealed record SettledDecision(DecisionRecord Record, bool IsNew, PendingDecision Pending);
@@ -222,12 +233,35 @@ public sealed class DecisionStore([FromKeyedServices(RedisServiceCollectionExten
     public async Task<IReadOnlyList<string>> CallsOfAsync(string number, int most) =>
         [.. (await redis.GetDatabase().SortedSetRangeByRankAsync(_keys.SubscriberCalls(number), 0, most - 1, Order.Descending).ConfigureAwait(false)).Select(v => v.ToString())];
 
-    public Task SetOptOutAsync(string number, bool optedOut)
+    /// <summary>
+    /// Sets or removes a subscriber's opt-out and appends the change to their audit trail, in one transaction (both
+    /// keys are the subscriber's slot). The opt-out key holds the change that set it; the trail keeps the latest
+    /// <see cref="OptOutAuditLength"/> changes, set and removed, as long as an opt-out lasts.
+    /// </summary>
+    public async Task SetOptOutAsync(string number, OptOutChange change)
+    {
+        ArgumentNullException.ThrowIfNull(change);
+        var json = JsonSerializer.Serialize(change, StoreJson.Default.OptOutChange);
+        var transaction = redis.GetDatabase().CreateTransaction();
+        _ = change.OptedOut
+            ? transaction.StringSetAsync(_keys.OptOut(number), json, _policy.OptOutDuration)
+            : transaction.KeyDeleteAsync(_keys.OptOut(number));
+        _ = transaction.ListLeftPushAsync(_keys.OptOutAudit(number), json);
+        _ = transaction.ListTrimAsync(_keys.OptOutAudit(number), 0, OptOutAuditLength - 1);
+        _ = transaction.KeyExpireAsync(_keys.OptOutAudit(number), _policy.OptOutDuration);
+        await transaction.ExecuteAsync().ConfigureAwait(false);
+    }
+
+    public const int OptOutAuditLength = 50;
+
+    /// <summary>The change that set the current opt-out (null when not opted out) and the audit trail, newest first.</summary>
+    public async Task<(OptOutChange? Current, IReadOnlyList<OptOutChange> Trail)> GetOptOutAsync(string number)
     {
         var db = redis.GetDatabase();
-        return optedOut
-            ? db.StringSetAsync(_keys.OptOut(number), time.GetUtcNow().ToString("O", CultureInfo.InvariantCulture), _policy.OptOutDuration)
-            : db.KeyDeleteAsync(_keys.OptOut(number));
+        var current = db.StringGetAsync(_keys.OptOut(number));
+        var trail = db.ListRangeAsync(_keys.OptOutAudit(number));
+        await Task.WhenAll(current, trail).ConfigureAwait(false);
+        return (current.Result.IsNull ? null : OptOutChange.Read(current.Result.ToString()), [.. trail.Result.Select(v => OptOutChange.Read(v.ToString()))]);
     }
 
     public Task<bool> IsOptedOutAsync(string number) => redis.GetDatabase().KeyExistsAsync(_keys.OptOut(number));

@@ -3,17 +3,25 @@ using CallRecovery.Delivery;
 using CallRecovery.Observability;
 using CallRecovery.Policy;
 using CallRecovery.Recoveries;
-
-
+using CallRecovery.Security;
 
 namespace CallRecovery.HttpApi;
 
-/// <summary>HTTP endpoints for engineers and CRM: what was decided for a call; a subscriber's opt-out.</summary>
-public static class CallLookupEndpoints
+/// <summary>
+/// HTTP endpoints for engineers and CRM: what was decided for a call; a subscriber's opt-out and its audit trail.
+/// Served on the HTTP listener only, each behind the scope it needs (<see cref="ApiScopes"/>).
+/// </summary>
+public static partial class CallLookupEndpoints
 {
+    /// <summary>The log category of opt-out changes, so an audit pipeline can pick them out.</summary>
+    public const string AuditCategory = "CallRecovery.Audit.OptOut";
+
+    private const string NumberFormat = "The subscriber number must be E.164, e.g. +447700900123.";
+
     public static IEndpointRouteBuilder MapCallLookup(this IEndpointRouteBuilder endpoints)
     {
-        endpoints.MapGet("/v1/calls/{callId}", async (string callId, DecisionStore store) =>
+        var api = endpoints.MapGroup("/v1").ServedOn(Listeners.Http);
+        api.MapGet("/calls/{callId}", async (string callId, DecisionStore store) =>
         {
             var (decisions, recovery) = await store.GetCallAsync(callId).ConfigureAwait(false);
             if (decisions.Count == 0 && recovery is null)
@@ -22,33 +30,64 @@ public static class CallLookupEndpoints
             }
 
             return Results.Ok(new CallView(callId, recovery is null ? null : RecoveryView.From(recovery), decisions));
-        });
+        }).RequireAuthorization(ApiScopes.CallsRead);
 
-        endpoints.MapPut("/v1/subscribers/{number}/opt-out", (string number, DecisionStore store, RecoveryScheduler scheduler) => SetOptOut(number, true, store, scheduler));
-        endpoints.MapDelete("/v1/subscribers/{number}/opt-out", (string number, DecisionStore store, RecoveryScheduler scheduler) => SetOptOut(number, false, store, scheduler));
-        endpoints.MapGet("/v1/subscribers/{number}/opt-out", async (string number, DecisionStore store) =>
-            PhoneNumbers.IsE164(number)
-                ? Results.Ok(new { subscriber = PhoneNumberMask.Mask(number), optedOut = await store.IsOptedOutAsync(number).ConfigureAwait(false) })
-                : Results.BadRequest(new { error = "The subscriber number must be E.164, e.g. +447700900123." }));
+        api.MapPut("/subscribers/{number}/opt-out", (string number, HttpContext http, DecisionStore store, RecoveryScheduler scheduler, ILoggerFactory logs) =>
+            SetOptOut(number, true, http, store, scheduler, logs)).RequireAuthorization(ApiScopes.OptOutWrite);
+        api.MapDelete("/subscribers/{number}/opt-out", (string number, HttpContext http, DecisionStore store, RecoveryScheduler scheduler, ILoggerFactory logs) =>
+            SetOptOut(number, false, http, store, scheduler, logs)).RequireAuthorization(ApiScopes.OptOutRemove);
+        api.MapGet("/subscribers/{number}/opt-out", async (string number, DecisionStore store) =>
+        {
+            if (!PhoneNumbers.IsE164(number))
+            {
+                return Results.BadRequest(new { error = NumberFormat });
+            }
+
+            var (current, trail) = await store.GetOptOutAsync(number).ConfigureAwait(false);
+            return Results.Ok(new OptOutView(PhoneNumberMask.Mask(number), current is not null, current, trail));
+        }).RequireAuthorization(ApiScopes.SubscribersRead);
         return endpoints;
     }
 
-    private static async Task<IResult> SetOptOut(string number, bool optedOut, DecisionStore store, RecoveryScheduler scheduler)
+    private static async Task<IResult> SetOptOut(string number, bool optedOut, HttpContext http, DecisionStore store, RecoveryScheduler scheduler, ILoggerFactory logs)
     {
         if (!PhoneNumbers.IsE164(number))
         {
-            return Results.BadRequest(new { error = "The subscriber number must be E.164, e.g. +447700900123." });
+            return Results.BadRequest(new { error = NumberFormat });
         }
 
-        await store.SetOptOutAsync(number, optedOut).ConfigureAwait(false);
+        var change = new OptOutChange(optedOut, http.RequestServices.GetRequiredService<TimeProvider>().GetUtcNow(), Principal(http), http.Connection.RemoteIpAddress?.ToString() ?? "unknown");
+        await store.SetOptOutAsync(number, change).ConfigureAwait(false);
+        var audit = logs.CreateLogger(AuditCategory);
+        LogOptOutChanged(audit, number, optedOut, change.By, change.From);
         if (optedOut)
         {
             // Written first, then the recoveries already decided are cancelled; the dispatch step re-checks too.
             await scheduler.CancelForPartyAsync(number, "a party opted out since the decision").ConfigureAwait(false);
         }
 
-        return Results.Ok(new { subscriber = PhoneNumberMask.Mask(number), optedOut });
+        return Results.Ok(new OptOutView(PhoneNumberMask.Mask(number), optedOut, optedOut ? change : null, [change]));
     }
+
+    /// <summary>Who asked: the token's subject (with its client, when the token names one) or the certificate's CN; "anonymous (loopback)" without authentication.</summary>
+    private static string Principal(HttpContext http)
+    {
+        var user = http.User;
+        if (user.Identity?.IsAuthenticated != true)
+        {
+            return "anonymous (loopback)";
+        }
+
+        var subject = user.FindFirst("sub")?.Value ?? user.Identity.Name ?? "unnamed";
+        var client = user.FindFirst("client_id")?.Value ?? user.FindFirst("azp")?.Value;
+        return client is not null && client != subject ? $"{subject} via {client}" : subject;
+    }
+
+    [LoggerMessage(EventId = 70, Level = LogLevel.Information, Message = "Opt-out of {Subscriber} set to {OptedOut} by {By} from {From}")]
+    private static partial void LogOptOutChanged(ILogger logger, [SubscriberNumber] string subscriber, bool optedOut, string by, string from);
+
+    /// <summary>A subscriber's opt-out as shown outside: the number masked, the change that set it, the latest changes.</summary>
+    public sealed record OptOutView(string Subscriber, bool OptedOut, OptOutChange? Since, IReadOnlyList<OptOutChange> Changes);
 
     public sealed record CallView(string CallId, RecoveryView? Recovery, IReadOnlyList<DecisionRecord> Decisions);
 

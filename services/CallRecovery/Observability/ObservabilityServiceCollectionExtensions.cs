@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Compliance.Redaction;
 using OpenTelemetry;
 using OpenTelemetry.Metrics;
 using OpenTelemetry.Resources;
@@ -15,6 +16,11 @@ public static class ObservabilityServiceCollectionExtensions
     public static IServiceCollection AddObservability(this IServiceCollection services)
     {
         services.AddSingleton<CallRecoveryTelemetry>();
+        // Log parameters classified as personal data go through their redactor; anything else classified is erased.
+        services.AddRedaction(redaction => redaction
+            .SetRedactor<SubscriberNumberRedactor>(PersonalData.SubscriberNumber)
+            .SetFallbackRedactor<ErasingRedactor>());
+        services.AddLogging(logging => logging.EnableRedaction());
         var telemetry = services.AddOpenTelemetry()
             .ConfigureResource(resource =>
             {
@@ -28,7 +34,13 @@ public static class ObservabilityServiceCollectionExtensions
                 .AddPrometheusExporter())
             .WithTracing(tracing => tracing
                 .AddSource(CallRecoveryTelemetry.Name)
-                .AddAspNetCoreInstrumentation(options => options.Filter = context => !context.Request.Path.StartsWithSegments("/health") && !context.Request.Path.StartsWithSegments("/metrics")));
+                .AddAspNetCoreInstrumentation(options =>
+                {
+                    options.Filter = context => !context.Request.Path.StartsWithSegments("/health") && !context.Request.Path.StartsWithSegments("/metrics");
+                    // A raw path can carry a subscriber number (/v1/subscribers/+44.../opt-out): spans carry the route template instead.
+                    options.EnrichWithHttpResponse = (activity, response) => activity.SetTag("url.path", RouteOf(response.HttpContext));
+                    options.EnrichWithHttpRequest = (activity, _) => activity.SetTag("url.path", null);
+                }));
         if (Environment.GetEnvironmentVariable("OTEL_EXPORTER_OTLP_ENDPOINT") is not null)
         {
             telemetry.UseOtlpExporter();
@@ -36,4 +48,8 @@ public static class ObservabilityServiceCollectionExtensions
 
         return services;
     }
+
+    /// <summary>The matched route's template (numbers as {number}), or the gRPC method path, never the raw request path.</summary>
+    internal static string RouteOf(HttpContext context) =>
+        context.GetEndpoint() is RouteEndpoint { RoutePattern.RawText: { } template } ? template : "(unmatched)";
 }

@@ -19,6 +19,8 @@ public static class PolicyServiceCollectionExtensions
             .Validate(o => o.CallbackDeadline > o.GracePeriod, "Switching:CallbackDeadline must be longer than Switching:GracePeriod.")
             .Validate(o => !o.RequireClientCertificate || File.Exists(o.ClientCertificateAuthorityPath),
                 "Switching:RequireClientCertificate needs Switching:ClientCertificateAuthorityPath, a PEM file of the CA that signs switch certificates.")
+            .Validate(o => string.IsNullOrWhiteSpace(o.ClientCertificateRevocationListPath) || File.Exists(o.ClientCertificateRevocationListPath),
+                "Switching:ClientCertificateRevocationListPath must name a readable CRL file.")
             .Validate(o => o.Announcement.Languages.Keys.All(p => p.StartsWith('+')), "Switching:Announcement:Languages keys must be E.164 prefixes starting with '+'.")
             .ValidateOnStart();
         services.TryAddSingleton(TimeProvider.System);

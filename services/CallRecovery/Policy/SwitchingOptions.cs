@@ -66,6 +66,9 @@ public sealed class SwitchingOptions
     /// <summary>PEM file of the certificate authority that signs switch client certificates. Required with <see cref="RequireClientCertificate"/>.</summary>
     public string? ClientCertificateAuthorityPath { get; set; }
 
+    /// <summary>Optional CRL file (PEM or DER) of that CA: switch certificates it lists are refused. Re-read when the file changes. Default none.</summary>
+    public string? ClientCertificateRevocationListPath { get; set; }
+
     /// <summary>With <see cref="RequireClientCertificate"/>, the certificate common names allowed to use the recovery lookup. Default ["callrecovery-lookup"].</summary>
     public string[]? LookupClientNames { get; set; }
 

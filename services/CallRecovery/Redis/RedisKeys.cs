@@ -16,6 +16,9 @@ public sealed class RedisKeys(string prefix)
 
     public RedisKey OptOut(string number) => $"{prefix}:{{s:{number}}}:optout";
 
+    /// <summary>A subscriber's opt-out changes, newest first: who, when, from where.</summary>
+    public RedisKey OptOutAudit(string number) => $"{prefix}:{{s:{number}}}:optout-audit";
+
     public RedisKey EmergencyProtection(string number) => $"{prefix}:{{s:{number}}}:emergency";
 
     /// <summary>A subscriber's dropped calls (call id scored by drop time), either party, for engineers' lookups.</summary>

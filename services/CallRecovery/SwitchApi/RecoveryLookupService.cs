@@ -1,4 +1,4 @@
-using System.Security.Cryptography.X509Certificates;
+using CallRecovery.Security;
 using CallRecovery.Contracts.V1;
 using Grpc.Core;
 using Microsoft.Extensions.Options;
@@ -54,7 +54,7 @@ public sealed class RecoveryLookupService(DecisionStore store, IOptions<Switchin
         }
 
         var certificate = await context.GetHttpContext().Connection.GetClientCertificateAsync().ConfigureAwait(false);
-        var name = certificate?.GetNameInfo(X509NameType.SimpleName, forIssuer: false);
+        var name = certificate is null ? null : ClientCertificatePolicy.SubjectCommonName(certificate);
         if (name is null || !options.Value.EffectiveLookupClientNames.Contains(name))
         {
             throw new RpcException(new Status(StatusCode.PermissionDenied, "This certificate may not look recoveries up."));

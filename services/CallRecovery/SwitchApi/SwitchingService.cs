@@ -1,5 +1,5 @@
+using CallRecovery.Security;
 using System.Diagnostics.CodeAnalysis;
-using System.Security.Cryptography.X509Certificates;
 using CallRecovery.Contracts.V1;
 using Duration = Google.Protobuf.WellKnownTypes.Duration;
 using Timestamp = Google.Protobuf.WellKnownTypes.Timestamp;
@@ -135,10 +135,10 @@ public sealed partial class SwitchingService(
             Fail(StatusCode.Unauthenticated, "A client certificate is required.");
         }
 
-        var name = certificate.GetNameInfo(X509NameType.SimpleName, forIssuer: false);
+        var name = ClientCertificatePolicy.SubjectCommonName(certificate);
         if (!string.Equals(name, switchId, StringComparison.Ordinal))
         {
-            LogForbidden(name, switchId);
+            LogForbidden(name ?? "(no single CN)", switchId);
             Fail(StatusCode.PermissionDenied, $"The client certificate does not name switch '{switchId}'.");
         }
     }

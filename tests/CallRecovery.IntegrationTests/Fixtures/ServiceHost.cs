@@ -23,11 +23,12 @@ public sealed class ServiceHost : WebApplicationFactory<Program>
         var httpPort = RedisServer.FreePort();
         var switchingPort = RedisServer.FreePort();
         var tls = settings.ContainsKey("Kestrel:Endpoints:Switching:Certificate:Path");
-        HttpAddress = new Uri($"http://127.0.0.1:{httpPort.ToString(CultureInfo.InvariantCulture)}");
+        var httpTls = settings.ContainsKey("Kestrel:Endpoints:Http:Certificate:Path");
+        HttpAddress = new Uri($"{(httpTls ? "https://localhost" : "http://127.0.0.1")}:{httpPort.ToString(CultureInfo.InvariantCulture)}");
         SwitchingAddress = new Uri($"{(tls ? "https" : "http")}://{(tls ? "localhost" : "127.0.0.1")}:{switchingPort.ToString(CultureInfo.InvariantCulture)}");
         _settings = new Dictionary<string, string?>(settings)
         {
-            ["Kestrel:Endpoints:Http:Url"] = HttpAddress.ToString(),
+            ["Kestrel:Endpoints:Http:Url"] = $"{(httpTls ? "https" : "http")}://127.0.0.1:{httpPort.ToString(CultureInfo.InvariantCulture)}",
             ["Kestrel:Endpoints:Http:Protocols"] = "Http1",
             ["Kestrel:Endpoints:Switching:Url"] = $"{(tls ? "https" : "http")}://127.0.0.1:{switchingPort.ToString(CultureInfo.InvariantCulture)}",
             ["Kestrel:Endpoints:Switching:Protocols"] = "Http2",

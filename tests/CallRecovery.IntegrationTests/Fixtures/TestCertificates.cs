@@ -4,7 +4,11 @@ using System.Security.Cryptography.X509Certificates;
 
 namespace CallRecovery.IntegrationTests.Fixtures;
 
-/// <summary>A switch CA, a server certificate, switch client certificates and a rogue CA's certificate, as PEM files.</summary>
+/// <summary>
+/// A switch CA, a server certificate, switch client certificates (genuine, from a rogue CA, without the
+/// client-authentication usage, revoked, with its CRL), an API client CA with a CRM certificate, and a JWT
+/// signing key pair with a token minter, as files.
+/// </summary>
 public sealed class TestCertificates : IDisposable
 {
     private readonly string _directory = Directory.CreateTempSubdirectory("callrecovery-certs-").FullName;
@@ -18,6 +22,91 @@ public sealed class TestCertificates : IDisposable
         (SwitchACertificatePath, SwitchAKeyPath) = WriteIssued("switch-a", ca, "switch-a", server: false);
         (SwitchBCertificatePath, SwitchBKeyPath) = WriteIssued("switch-b", ca, "switch-b", server: false);
         (RogueCertificatePath, RogueKeyPath) = WriteIssued("rogue-switch-a", rogue, "switch-a", server: false);
+        (NoClientUsageCertificatePath, NoClientUsageKeyPath) = WriteIssued("server-usage-switch-a", ca, "switch-a", server: true);
+        using (var revoked = Issue(ca, "switch-a", server: false))
+        {
+            (RevokedCertificatePath, RevokedKeyPath) = WritePem("revoked-switch-a", revoked, withKey: true);
+            var crl = new CertificateRevocationListBuilder();
+            crl.AddEntry(revoked, DateTimeOffset.UtcNow.AddMinutes(-5), X509RevocationReason.KeyCompromise);
+            RevocationListPath = Path.Combine(_directory, "switch-ca.crl");
+            File.WriteAllText(RevocationListPath, PemEncoding.WriteString("X509 CRL", crl.Build(ca, 1, DateTimeOffset.UtcNow.AddDays(7), HashAlgorithmName.SHA256)));
+        }
+
+        using var apiCa = CreateAuthority("CallRecovery API client CA");
+        ApiAuthorityPath = WritePem("api-ca", apiCa, withKey: false).Certificate;
+        (CrmCertificatePath, CrmKeyPath) = WriteIssued("crm-gateway", apiCa, "crm-gateway", server: false);
+        (UnlistedApiClientCertificatePath, UnlistedApiClientKeyPath) = WriteIssued("unlisted", apiCa, "someone-unlisted", server: false);
+
+        JwtIssuer = "https://idp.test.callrecovery";
+        JwtSigningKeysPath = Path.Combine(_directory, "jwt-signing.pem");
+        File.WriteAllText(JwtSigningKeysPath, _jwtKey.ExportSubjectPublicKeyInfoPem());
+    }
+
+    private readonly RSA _jwtKey = RSA.Create(2048);
+    private readonly RSA _otherJwtKey = RSA.Create(2048);
+
+    /// <summary>switch-a from the switch CA, but with only the server-authentication usage.</summary>
+    public string NoClientUsageCertificatePath { get; }
+
+    public string NoClientUsageKeyPath { get; }
+
+    /// <summary>switch-a from the switch CA, listed in <see cref="RevocationListPath"/>.</summary>
+    public string RevokedCertificatePath { get; }
+
+    public string RevokedKeyPath { get; }
+
+    /// <summary>The switch CA's CRL (PEM), revoking <see cref="RevokedCertificatePath"/>.</summary>
+    public string RevocationListPath { get; }
+
+    public string ApiAuthorityPath { get; }
+
+    /// <summary>CN=crm-gateway from the API client CA.</summary>
+    public string CrmCertificatePath { get; }
+
+    public string CrmKeyPath { get; }
+
+    /// <summary>From the API client CA, but a CN no setting grants anything.</summary>
+    public string UnlistedApiClientCertificatePath { get; }
+
+    public string UnlistedApiClientKeyPath { get; }
+
+    public string JwtIssuer { get; }
+
+    public string JwtSigningKeysPath { get; }
+
+    /// <summary>A token for the service's API, signed with the configured key (or another one), valid for an hour unless told.</summary>
+    public string Token(string subject, string scopes, string audience = "callrecovery", bool otherKey = false, TimeSpan? expiresIn = null, string? issuer = null)
+    {
+        var now = DateTime.UtcNow;
+        var expires = now + (expiresIn ?? TimeSpan.FromHours(1));
+        return new Microsoft.IdentityModel.JsonWebTokens.JsonWebTokenHandler().CreateToken(new Microsoft.IdentityModel.Tokens.SecurityTokenDescriptor
+        {
+            Issuer = issuer ?? JwtIssuer,
+            Audience = audience,
+            IssuedAt = expires < now ? expires.AddMinutes(-10) : now,
+            NotBefore = expires < now ? expires.AddMinutes(-10) : now,
+            Expires = expires,
+            Claims = new Dictionary<string, object> { ["sub"] = subject, ["scope"] = scopes },
+            SigningCredentials = new Microsoft.IdentityModel.Tokens.SigningCredentials(
+                new Microsoft.IdentityModel.Tokens.RsaSecurityKey(otherKey ? _otherJwtKey : _jwtKey), Microsoft.IdentityModel.Tokens.SecurityAlgorithms.RsaSha256),
+        });
+    }
+
+    /// <summary>The service settings for JWT bearer tokens signed with this fixture's key.</summary>
+    public void ApplyJwtTo(Dictionary<string, string?> settings)
+    {
+        settings["HttpApi:Authentication:Jwt:SigningKeysPath"] = JwtSigningKeysPath;
+        settings["HttpApi:Authentication:Jwt:Issuer"] = JwtIssuer;
+        settings["HttpApi:Authentication:Jwt:Audience"] = "callrecovery";
+    }
+
+    /// <summary>The service settings for an HTTPS API port taking API client certificates; crm-gateway may read and change opt-outs.</summary>
+    public void ApplyApiClientCertificatesTo(Dictionary<string, string?> settings)
+    {
+        settings["Kestrel:Endpoints:Http:Certificate:Path"] = ServerCertificatePath;
+        settings["Kestrel:Endpoints:Http:Certificate:KeyPath"] = ServerKeyPath;
+        settings["HttpApi:Authentication:ClientCertificates:AuthorityPath"] = ApiAuthorityPath;
+        settings["HttpApi:Authentication:ClientCertificates:Clients:crm-gateway"] = "subscribers:read optout:write";
     }
 
     public string AuthorityPath { get; }
@@ -48,7 +137,12 @@ public sealed class TestCertificates : IDisposable
         settings["Switching:ClientCertificateAuthorityPath"] = AuthorityPath;
     }
 
-    public void Dispose() => Directory.Delete(_directory, recursive: true);
+    public void Dispose()
+    {
+        _jwtKey.Dispose();
+        _otherJwtKey.Dispose();
+        Directory.Delete(_directory, recursive: true);
+    }
 
     private static X509Certificate2 CreateAuthority(string name)
     {
@@ -56,6 +150,7 @@ public sealed class TestCertificates : IDisposable
         var request = new CertificateRequest($"CN={name}", key, HashAlgorithmName.SHA256);
         request.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, false, 0, true));
         request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign | X509KeyUsageFlags.CrlSign, true));
+        request.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(request.PublicKey, false));
         return request.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(30));
     }
 

@@ -1,0 +1,64 @@
+using System.Net;
+using System.Security.Claims;
+using Microsoft.AspNetCore.Authorization;
+using Microsoft.Extensions.Options;
+
+namespace CallRecovery.Security;
+
+/// <summary>
+/// The HTTP API's capabilities. A caller holds them as scopes: the space-separated <c>scope</c> claim of a JWT
+/// (RFC 9068; <c>scp</c> is read too), or the scopes configured for a client certificate's CN. Each is also the
+/// name of the authorization policy that asks for it.
+/// </summary>
+public static class ApiScopes
+{
+    /// <summary>Read a call's record: decisions, recovery, serving cell.</summary>
+    public const string CallsRead = "calls:read";
+
+    /// <summary>Read a subscriber's opt-out and its audit trail.</summary>
+    public const string SubscribersRead = "subscribers:read";
+
+    /// <summary>Set or remove an opt-out.</summary>
+    public const string OptOutWrite = "optout:write";
+
+    /// <summary>The policy of removing an opt-out: <see cref="OptOutWrite"/>, and never anonymously, not even from loopback.</summary>
+    public const string OptOutRemove = "optout:remove";
+
+    internal static void AddPolicies(AuthorizationOptions authorization)
+    {
+        authorization.AddPolicy(CallsRead, p => p.AddRequirements(new ScopeRequirement(CallsRead, IdentityRequired: false)));
+        authorization.AddPolicy(SubscribersRead, p => p.AddRequirements(new ScopeRequirement(SubscribersRead, IdentityRequired: false)));
+        authorization.AddPolicy(OptOutWrite, p => p.AddRequirements(new ScopeRequirement(OptOutWrite, IdentityRequired: false)));
+        authorization.AddPolicy(OptOutRemove, p => p.AddRequirements(new ScopeRequirement(OptOutWrite, IdentityRequired: true)));
+    }
+
+    public static bool Holds(ClaimsPrincipal user, string scope)
+    {
+        ArgumentNullException.ThrowIfNull(user);
+        return user.Identity?.IsAuthenticated == true
+            && user.Claims.Where(c => c.Type is "scope" or "scp")
+                .Any(c => c.Value.Split(' ', StringSplitOptions.RemoveEmptyEntries).Contains(scope, StringComparer.Ordinal));
+    }
+
+    internal sealed record ScopeRequirement(string Scope, bool IdentityRequired) : IAuthorizationRequirement;
+
+    /// <summary>
+    /// A caller holding the scope passes. With no authentication configured at all, an anonymous caller on the
+    /// same host passes too (a laptop demo), unless the capability needs to know who asks.
+    /// </summary>
+    internal sealed class ScopeHandler(IOptions<ApiAccessOptions> access) : AuthorizationHandler<ScopeRequirement>
+    {
+        protected override Task HandleRequirementAsync(AuthorizationHandlerContext context, ScopeRequirement requirement)
+        {
+            if (Holds(context.User, requirement.Scope)
+                || (!access.Value.AnyConfigured && !requirement.IdentityRequired && context.Resource is HttpContext http && IsLoopback(http.Connection.RemoteIpAddress)))
+            {
+                context.Succeed(requirement);
+            }
+
+            return Task.CompletedTask;
+        }
+
+        private static bool IsLoopback(IPAddress? address) => address is not null && IPAddress.IsLoopback(address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address);
+    }
+}

@@ -1,0 +1,144 @@
+using System.Security.Cryptography;
+using System.Security.Cryptography.X509Certificates;
+using CallRecovery.Contracts;
+using Org.BouncyCastle.X509;
+using BcCertificate = Org.BouncyCastle.X509.X509Certificate;
+
+namespace CallRecovery.Security;
+
+/// <summary>
+/// What a client certificate must be to be let in: issued by the configured CA, carrying the client-authentication
+/// extended key usage, and, when a CRL file is configured, not revoked by it. Who the client is comes from one
+/// place only: the subject's single common name (CN). No fallback to other name forms, so two readers of a
+/// certificate never disagree about whose it is.
+/// </summary>
+public sealed class ClientCertificatePolicy
+{
+    /// <summary>The client-authentication extended key usage (RFC 5280, id-kp-clientAuth).</summary>
+    public const string ClientAuthentication = "1.3.6.1.5.5.7.3.2";
+
+    private const string CommonName = "2.5.4.3";
+
+    private readonly PrivateCertificateAuthority _authority;
+    private readonly X509Certificate2Collection _authorityCertificates = [];
+    private readonly string? _crlPath;
+    private readonly Lock _crlLock = new();
+    private RevocationList? _crl;
+
+    /// <param name="authorityPath">PEM file of the issuing CA certificate(s).</param>
+    /// <param name="crlPath">Optional CRL file (PEM or DER) of that CA; re-read when it changes on disk, as a mounted Secret does.</param>
+    public ClientCertificatePolicy(string authorityPath, string? crlPath)
+    {
+        _authority = new PrivateCertificateAuthority(authorityPath);
+        _authorityCertificates.ImportFromPemFile(authorityPath);
+        _crlPath = string.IsNullOrWhiteSpace(crlPath) ? null : crlPath;
+        if (_crlPath is not null)
+        {
+            // A configured CRL that can't be read or isn't the CA's is a configuration error: fail at start.
+            _crl = RevocationList.Load(_crlPath, _authorityCertificates);
+        }
+    }
+
+    /// <summary>Why a certificate is refused, or null when it is let in.</summary>
+    public string? Refusal(X509Certificate2 certificate)
+    {
+        ArgumentNullException.ThrowIfNull(certificate);
+        if (!_authority.Issued(certificate))
+        {
+            return "not issued by the configured CA";
+        }
+
+        if (!HasClientAuthentication(certificate))
+        {
+            return "no client-authentication extended key usage";
+        }
+
+        if (CurrentRevocationList() is { } crl && crl.Revokes(certificate))
+        {
+            return "revoked";
+        }
+
+        return SubjectCommonName(certificate) is null ? "the subject has no single common name" : null;
+    }
+
+    /// <summary>The client's name: the subject's one CN, or null when there is none or more than one.</summary>
+    public static string? SubjectCommonName(X509Certificate2 certificate)
+    {
+        ArgumentNullException.ThrowIfNull(certificate);
+        string? name = null;
+        foreach (var rdn in certificate.SubjectName.EnumerateRelativeDistinguishedNames())
+        {
+            if (rdn.GetSingleElementType().Value != CommonName)
+            {
+                continue;
+            }
+
+            if (name is not null)
+            {
+                return null;
+            }
+
+            name = rdn.GetSingleElementValue();
+        }
+
+        return string.IsNullOrEmpty(name) ? null : name;
+    }
+
+    private static bool HasClientAuthentication(X509Certificate2 certificate) =>
+        certificate.Extensions.OfType<X509EnhancedKeyUsageExtension>()
+            .Any(eku => eku.EnhancedKeyUsages.Cast<Oid>().Any(oid => oid.Value == ClientAuthentication));
+
+    private RevocationList? CurrentRevocationList()
+    {
+        if (_crlPath is null)
+        {
+            return null;
+        }
+
+        lock (_crlLock)
+        {
+            if (_crl is null || File.GetLastWriteTimeUtc(_crlPath) != _crl.ReadAt)
+            {
+                try
+                {
+                    _crl = RevocationList.Load(_crlPath, _authorityCertificates);
+                }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidOperationException or Org.BouncyCastle.Security.GeneralSecurityException or ArgumentException)
+                {
+                    // A half-written or bad replacement keeps the last good list: revocations already known stay in force.
+                }
+            }
+
+            return _crl;
+        }
+    }
+
+    /// <summary>A CRL read from disk whose signature was checked against the CA.</summary>
+    private sealed class RevocationList(X509Crl crl, DateTime readAt)
+    {
+        public DateTime ReadAt { get; } = readAt;
+
+        public bool Revokes(X509Certificate2 certificate) => crl.IsRevoked(new BcCertificate(certificate.RawData));
+
+        public static RevocationList Load(string path, X509Certificate2Collection authorities)
+        {
+            var readAt = File.GetLastWriteTimeUtc(path);
+            var crl = new X509CrlParser().ReadCrl(File.ReadAllBytes(path))
+                ?? throw new InvalidOperationException($"'{path}' holds no certificate revocation list.");
+            foreach (var authority in authorities)
+            {
+                try
+                {
+                    crl.Verify(new BcCertificate(authority.RawData).GetPublicKey());
+                    return new RevocationList(crl, readAt);
+                }
+                catch (Exception e) when (e is Org.BouncyCastle.Security.GeneralSecurityException or ArgumentException or InvalidCastException)
+                {
+                    // Not this CA's signature (or another key type): try the next CA certificate.
+                }
+            }
+
+            throw new InvalidOperationException($"The revocation list '{path}' is not signed by the configured CA.");
+        }
+    }
+}
