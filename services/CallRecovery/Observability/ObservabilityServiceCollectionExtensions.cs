@@ -20,7 +20,12 @@ public static class ObservabilityServiceCollectionExtensions
         services.AddRedaction(redaction => redaction
             .SetRedactor<SubscriberNumberRedactor>(PersonalData.SubscriberNumber)
             .SetFallbackRedactor<ErasingRedactor>());
-        services.AddLogging(logging => logging.EnableRedaction());
+        services.AddLogging(logging => logging
+            .EnableRedaction()
+            // These two write the raw request path (a subscriber number in /v1/subscribers/{number}/...) at any
+            // level up to Debug; the more specific rule wins over "Default", so raising the level keeps them quiet.
+            .AddFilter("Microsoft.AspNetCore.Hosting.Diagnostics", LogLevel.Warning)
+            .AddFilter("Microsoft.AspNetCore.Routing.Matching", LogLevel.Warning));
         var telemetry = services.AddOpenTelemetry()
             .ConfigureResource(resource =>
             {

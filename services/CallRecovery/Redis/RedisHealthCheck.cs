@@ -15,7 +15,8 @@ public sealed class RedisHealthCheck(IConnectionMultiplexer redis, DependencyHea
         }
         catch (Exception e) when (e is RedisException or TimeoutException)
         {
-            return HealthCheckResult.Unhealthy("Redis: " + e.Message);
+            // Generic on purpose: health output is read by anyone who can reach the port.
+            return HealthCheckResult.Unhealthy(TransientErrors.Describe(e));
         }
 
         return health.RedisProblem is { } problem ? HealthCheckResult.Degraded("Redis: " + problem) : HealthCheckResult.Healthy();

@@ -28,6 +28,9 @@ public static class RedisServiceCollectionExtensions
         // Start even when Redis is down: the service reports not ready and keeps trying.
         configuration.AbortOnConnectFail = false;
         configuration.ClientName ??= clientName;
+        // Key names carry subscriber numbers: exception messages (which get logged) name no keys, values or counters.
+        configuration.IncludeDetailInExceptions = false;
+        configuration.IncludePerformanceCountersInExceptions = false;
         return ConnectionMultiplexer.Connect(configuration);
     }
 }

@@ -1,0 +1,136 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net.Http.Headers;
+using System.Text;
+using CallRecovery.Contracts.V1;
+using CallRecovery.IntegrationTests.Fixtures;
+using CallRecovery.Recoveries;
+using CallRecovery.SwitchEmulator;
+using Grpc.Net.Client;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+using OpenTelemetry.Trace;
+
+namespace CallRecovery.IntegrationTests;
+
+/// <summary>
+/// No phone number where people read: a whole scenario at Debug level (recoveries, opt-outs through the API, the
+/// engineers' lookups, a hostile event, Redis stopped and started again in the middle), then every log line,
+/// every exported span and every dead-letter header is searched for the scenario's numbers.
+/// </summary>
+[Collection(RealInfrastructure.Name)]
+public sealed class PersonalDataTests(Infrastructure infrastructure) : IDisposable
+{
+    private readonly TestCertificates _certificates = new();
+
+    [Fact]
+    public async Task No_log_line_span_or_dead_letter_header_holds_a_phone_number()
+    {
+        await using var redis = await Endpoints.StartRedisAsync();
+        await using var scenario = await infrastructure.NewScenarioAsync(partitions: 1, redis: redis);
+        var settings = scenario.Settings();
+        _certificates.ApplyJwtTo(settings);
+        settings["Logging:LogLevel:Default"] = "Debug";
+        settings["Logging:LogLevel:Microsoft"] = "Debug";
+        settings["Logging:LogLevel:Microsoft.AspNetCore"] = "Debug";
+        settings["Logging:LogLevel:Grpc"] = "Debug";
+        var spans = new List<Activity>();
+        await using var service = new ServiceHost(settings, services =>
+        {
+            services.AddLogging(logging => logging.AddFakeLogging());
+            services.AddOpenTelemetry().WithTracing(t => t.AddInMemoryExporter(spans));
+        }).Started();
+        var numbers = Enumerable.Range(0, 8).Select(scenario.Number).ToList();
+        await using var emulator = new EmulatedSwitch(new SwitchEmulatorOptions
+        {
+            ServiceAddress = service.SwitchingAddress,
+            SwitchId = "switch-a",
+            InstanceId = "private",
+            StageDelay = TimeSpan.FromMilliseconds(20),
+            ReconnectDelay = TimeSpan.FromMilliseconds(100),
+        });
+        using var stop = new CancellationTokenSource();
+        var running = emulator.RunAsync(stop.Token);
+        using var http = service.CreateHttpClient();
+        http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", _certificates.Token("crm-agent-1", "calls:read subscribers:read optout:write"));
+
+        // A recovery, the CRM's opt-out changes and the engineers' lookups.
+        await scenario.PublishAsync(Scenario.Drop("call-private-1", numbers[0], numbers[1]));
+        await Eventually.TrueAsync(async () => (await scenario.RecoveryAsync("call-private-1"))?.State == RecoveryState.Completed, "the first recovery completed");
+        foreach (var method in new[] { HttpMethod.Put, HttpMethod.Get, HttpMethod.Delete, HttpMethod.Put })
+        {
+            using var response = await http.SendAsync(new HttpRequestMessage(method, new Uri($"/v1/subscribers/{Uri.EscapeDataString(numbers[2])}/opt-out", UriKind.Relative)));
+            response.EnsureSuccessStatusCode();
+        }
+
+        (await http.GetAsync(new Uri("/v1/calls/call-private-1", UriKind.Relative))).EnsureSuccessStatusCode();
+        using (var channel = GrpcChannel.ForAddress(service.SwitchingAddress))
+        {
+            var lookup = new RecoveryLookup.RecoveryLookupClient(channel);
+            await lookup.GetTimelineAsync(new TimelineRequest { Subscriber = numbers[0] }).ResponseAsync.DefaultTimeout();
+            await lookup.GetTimelineAsync(new TimelineRequest { CallId = "call-private-1" }).ResponseAsync.DefaultTimeout();
+        }
+
+        // A hostile event: numbers in a time field and in an unknown field of canonical JSON.
+        await scenario.PublishRawAsync(
+            Encoding.UTF8.GetBytes($$$"""{"eventId":"e-hostile","callDropped":{"callId":"call-hostile","caller":"{{{numbers[3]}}}","callee":"{{{numbers[4]}}}","dropTime":"{{{numbers[5]}}}","answerTime":"{{{numbers[6]}}}"}}"""),
+            "call-hostile", contentType: "application/json");
+
+        // Redis goes away in the middle of a recovery and comes back.
+        await redis.StopAsync();
+        await scenario.PublishAsync(Scenario.Drop("call-private-2", numbers[6], numbers[7]));
+        using (var whileDown = await http.GetAsync(new Uri("/health/ready", UriKind.Relative)))
+        {
+            Assert.NotNull(whileDown);
+        }
+
+        using (var optOutWhileDown = await http.PutAsync(new Uri($"/v1/subscribers/{Uri.EscapeDataString(numbers[7])}/opt-out", UriKind.Relative), null))
+        {
+            Assert.False(optOutWhileDown.IsSuccessStatusCode);
+        }
+
+        await redis.StartAsync();
+        await Eventually.TrueAsync(async () => (await scenario.RecoveryAsync("call-private-2"))?.State == RecoveryState.Completed, "the second recovery completed after Redis came back");
+        var deadLetters = scenario.ReadDeadLetters(expected: 1);
+        await stop.CancelAsync();
+        await running.DefaultTimeout();
+
+        // Every place a person reads: log records (message, structured values, exceptions), spans, dead-letter headers.
+        var logs = service.Services.GetFakeLogCollector().GetSnapshot();
+        Assert.NotEmpty(logs);
+        Assert.Contains(logs, l => l.Level == LogLevel.Debug);
+        Assert.Contains(logs, l => l.Category == CallRecovery.HttpApi.CallLookupEndpoints.AuditCategory);
+        var texts = new List<(string Where, string Text)>();
+        foreach (var log in logs)
+        {
+            texts.Add(($"log {log.Category}", log.Message));
+            texts.AddRange((log.StructuredState ?? []).Select(kv => ($"log {log.Category} {kv.Key}", kv.Value ?? string.Empty)));
+            if (log.Exception is not null)
+            {
+                texts.Add(($"log {log.Category} exception", log.Exception.ToString()));
+            }
+        }
+
+        lock (spans)
+        {
+            Assert.NotEmpty(spans);
+            foreach (var span in spans)
+            {
+                texts.Add(($"span {span.DisplayName}", span.DisplayName));
+                texts.Add(($"span {span.DisplayName} status", span.StatusDescription ?? string.Empty));
+                texts.AddRange(span.TagObjects.Select(t => ($"span {span.DisplayName} {t.Key}", Convert.ToString(t.Value, CultureInfo.InvariantCulture) ?? string.Empty)));
+                texts.AddRange(span.Events.SelectMany(e => e.Tags.Select(t => ($"span {span.DisplayName} event {e.Name}", Convert.ToString(t.Value, CultureInfo.InvariantCulture) ?? string.Empty))));
+            }
+        }
+
+        Assert.NotEmpty(deadLetters);
+        texts.AddRange(deadLetters.SelectMany(m => m.Message.Headers.Select(h => ($"dead-letter header {h.Key}", Encoding.UTF8.GetString(h.GetValueBytes() ?? [])))));
+
+        // The full number, and its digits without the '+' (a national or stripped form would still be personal).
+        var leaks = texts.Where(t => numbers.Any(n => t.Text.Contains(n, StringComparison.Ordinal) || t.Text.Contains(n[1..], StringComparison.Ordinal)))
+            .Select(t => t.Where).Distinct().ToList();
+        Assert.True(leaks.Count == 0, "phone numbers found in: " + string.Join("; ", leaks));
+    }
+
+    public void Dispose() => _certificates.Dispose();
+}
