@@ -30,6 +30,8 @@ public sealed class PersonalDataTests(Infrastructure infrastructure) : IDisposab
         await using var scenario = await infrastructure.NewScenarioAsync(partitions: 1, redis: redis);
         var settings = scenario.Settings();
         _certificates.ApplyJwtTo(settings);
+        // Subscriber keys by keyed hash: the keys in Redis name no one either.
+        settings["Redis:SubscriberKeySecret"] = "a-test-secret-of-at-least-32-characters!";
         settings["Logging:LogLevel:Default"] = "Debug";
         settings["Logging:LogLevel:Microsoft"] = "Debug";
         settings["Logging:LogLevel:Microsoft.AspNetCore"] = "Debug";
@@ -64,6 +66,10 @@ public sealed class PersonalDataTests(Infrastructure infrastructure) : IDisposab
         }
 
         (await http.GetAsync(new Uri("/v1/calls/call-private-1", UriKind.Relative))).EnsureSuccessStatusCode();
+
+        // The opt-out, kept under a hashed key, still protects its subscriber.
+        await scenario.PublishAsync(Scenario.Drop("call-opted-out", numbers[2], numbers[1]));
+        await Eventually.TrueAsync(async () => (await scenario.DecisionsAsync("call-opted-out")).Any(d => d.Reason == CallRecovery.Policy.DecisionReason.OptedOut), "the opted-out subscriber is not called");
         using (var channel = GrpcChannel.ForAddress(service.SwitchingAddress))
         {
             var lookup = new RecoveryLookup.RecoveryLookupClient(channel);
@@ -125,6 +131,12 @@ public sealed class PersonalDataTests(Infrastructure infrastructure) : IDisposab
 
         Assert.NotEmpty(deadLetters);
         texts.AddRange(deadLetters.SelectMany(m => m.Message.Headers.Select(h => ($"dead-letter header {h.Key}", Encoding.UTF8.GetString(h.GetValueBytes() ?? [])))));
+
+        var db = await scenario.RedisAsync();
+        var server = db.Multiplexer.GetServers().Single();
+        var keys = server.Keys(pattern: scenario.KeyPrefix + ":*", pageSize: 1000).Select(k => k.ToString()).ToList();
+        Assert.Contains(keys, k => k.Contains(":{s:h", StringComparison.Ordinal));
+        texts.AddRange(keys.Select(k => ("Redis key " + k, k)));
 
         // The full number, and its digits without the '+' (a national or stripped form would still be personal).
         var leaks = texts.Where(t => numbers.Any(n => t.Text.Contains(n, StringComparison.Ordinal) || t.Text.Contains(n[1..], StringComparison.Ordinal)))

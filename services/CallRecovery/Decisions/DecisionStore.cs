@@ -39,7 +39,7 @@ public sealed record SettledDecision(DecisionRecord Record, bool IsNew, PendingD
 /// </summary>
 public sealed class DecisionStore([FromKeyedServices(RedisServiceCollectionExtensions.Decisions)] IConnectionMultiplexer redis, IOptions<RedisOptions> redisOptions, IOptions<RecoveryPolicyOptions> policy, TimeProvider time)
 {
-    private readonly RedisKeys _keys = new(redisOptions.Value.KeyPrefix);
+    private readonly RedisKeys _keys = RedisKeys.For(redisOptions.Value);
     private readonly long _retentionMs = (long)redisOptions.Value.Retention.TotalMilliseconds;
     private readonly RecoveryPolicyOptions _policy = policy.Value;
 

@@ -49,7 +49,7 @@ public sealed partial class OutboxDrain : BackgroundService
         ILogger<OutboxDrain> logger)
     {
         _redis = redis;
-        _keys = new RedisKeys(redisOptions.Value.KeyPrefix);
+        _keys = RedisKeys.For(redisOptions.Value);
         _producer = producer;
         _topic = kafka.Value.OutcomeTopic;
         _recoveries = recoveries;

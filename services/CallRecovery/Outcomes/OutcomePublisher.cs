@@ -24,7 +24,7 @@ public sealed class OutcomePublisher(IConnectionMultiplexer redis, IOptions<Redi
     public const string ValueField = "value";
     public const string TraceParentField = "traceparent";
 
-    private readonly RedisKeys _keys = new(redisOptions.Value.KeyPrefix);
+    private readonly RedisKeys _keys = RedisKeys.For(redisOptions.Value);
     private readonly string _topic = options.Value.OutcomeTopic;
 
     public Task PublishStageAsync(RecoveryRecord recovery, Stage stage, DateTimeOffset at)

@@ -33,7 +33,7 @@ public sealed record RecoveryTransition(RecoveryVerdict Verdict, RecoveryState? 
 /// </summary>
 public sealed class RecoveryStore(IConnectionMultiplexer redis, IOptions<RedisOptions> options)
 {
-    private readonly RedisKeys _keys = new(options.Value.KeyPrefix);
+    private readonly RedisKeys _keys = RedisKeys.For(options.Value);
     private readonly long _ttlMs = (long)options.Value.Retention.TotalMilliseconds;
 
     private IDatabase Db => redis.GetDatabase();

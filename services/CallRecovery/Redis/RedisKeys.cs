@@ -6,23 +6,36 @@ namespace CallRecovery.Redis;
 /// Every Redis key, built in one place. The part in braces is the Redis Cluster hash tag: all keys of one
 /// call share a slot, all keys of one subscriber share a slot, so each Lua script touches one slot only.
 /// </summary>
-public sealed class RedisKeys(string prefix)
+/// <remarks>
+/// With a subscriber key secret, a subscriber's keys carry a keyed hash of the number (HMAC-SHA256, 128 bits,
+/// base64url) instead of the number: the same number always finds the same keys, and the keys name no one.
+/// </remarks>
+public sealed class RedisKeys(string prefix, string? subscriberKeySecret = null)
 {
+    private readonly byte[]? _secret = string.IsNullOrEmpty(subscriberKeySecret) ? null : System.Text.Encoding.UTF8.GetBytes(subscriberKeySecret);
+
+    /// <summary>The keys of this configuration.</summary>
+    public static RedisKeys For(RedisOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        return new RedisKeys(options.KeyPrefix, options.SubscriberKeySecret);
+    }
+
     public RedisKey CallDecisions(string callId) => $"{prefix}:{{c:{callId}}}:decisions";
 
     public RedisKey Recovery(string callId) => $"{prefix}:{{c:{callId}}}:recovery";
 
-    public RedisKey SubscriberRecoveries(string number) => $"{prefix}:{{s:{number}}}:recoveries";
+    public RedisKey SubscriberRecoveries(string number) => $"{prefix}:{{s:{Subscriber(number)}}}:recoveries";
 
-    public RedisKey OptOut(string number) => $"{prefix}:{{s:{number}}}:optout";
+    public RedisKey OptOut(string number) => $"{prefix}:{{s:{Subscriber(number)}}}:optout";
 
     /// <summary>A subscriber's opt-out changes, newest first: who, when, from where.</summary>
-    public RedisKey OptOutAudit(string number) => $"{prefix}:{{s:{number}}}:optout-audit";
+    public RedisKey OptOutAudit(string number) => $"{prefix}:{{s:{Subscriber(number)}}}:optout-audit";
 
-    public RedisKey EmergencyProtection(string number) => $"{prefix}:{{s:{number}}}:emergency";
+    public RedisKey EmergencyProtection(string number) => $"{prefix}:{{s:{Subscriber(number)}}}:emergency";
 
     /// <summary>A subscriber's dropped calls (call id scored by drop time), either party, for engineers' lookups.</summary>
-    public RedisKey SubscriberCalls(string number) => $"{prefix}:{{s:{number}}}:calls";
+    public RedisKey SubscriberCalls(string number) => $"{prefix}:{{s:{Subscriber(number)}}}:calls";
 
     /// <summary>A switch's commands waiting to be sent (call id scored by due time).</summary>
     public RedisKey SwitchDue(string switchId) => $"{prefix}:{{w:{switchId}}}:due";
@@ -50,5 +63,22 @@ public sealed class RedisKeys(string prefix)
     /// <summary>Calls in which two parties reached each other (call id scored by answer time), either direction, kept until callbacks between them are past their deadline.</summary>
     public RedisKey PartyPairConnections(string a, string b) => $"{prefix}:{{p:{Pair(a, b)}}}:connected";
 
-    private static string Pair(string a, string b) => string.CompareOrdinal(a, b) <= 0 ? $"{a}|{b}" : $"{b}|{a}";
+    private string Pair(string a, string b)
+    {
+        var (x, y) = (Subscriber(a), Subscriber(b));
+        return string.CompareOrdinal(x, y) <= 0 ? $"{x}|{y}" : $"{y}|{x}";
+    }
+
+    /// <summary>How a subscriber appears in key names: the number, or its keyed hash when a secret is configured.</summary>
+    private string Subscriber(string number)
+    {
+        if (_secret is null)
+        {
+            return number;
+        }
+
+        Span<byte> mac = stackalloc byte[32];
+        System.Security.Cryptography.HMACSHA256.HashData(_secret, System.Text.Encoding.UTF8.GetBytes(number), mac);
+        return "h" + System.Buffers.Text.Base64Url.EncodeToString(mac[..16]);
+    }
 }

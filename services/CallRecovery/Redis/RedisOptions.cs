@@ -18,4 +18,13 @@ public sealed class RedisOptions
     /// <summary>How long decisions and recoveries are kept. Must outlast the input topic's retention so a replay from offset 0 is still recognised. Default 7 days (Kafka's default retention).</summary>
     [Range(typeof(TimeSpan), "01:00:00", "90.00:00:00")]
     public TimeSpan Retention { get; set; } = TimeSpan.FromDays(7);
+
+    /// <summary>
+    /// Optional secret (at least 32 characters) that keys subscriber state by HMAC-SHA256 of the number instead of
+    /// the number, so a Redis dump, <c>KEYS</c> or <c>MONITOR</c> does not list who called whom. Set it before the
+    /// first deployment and never change it: state kept under other keys (opt-outs among it) is no longer found.
+    /// Default none (keys carry the number).
+    /// </summary>
+    [MinLength(32, ErrorMessage = "Redis:SubscriberKeySecret must be at least 32 characters.")]
+    public string? SubscriberKeySecret { get; set; }
 }

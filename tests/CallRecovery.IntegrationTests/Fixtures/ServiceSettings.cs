@@ -9,6 +9,7 @@ using CallRecovery.Probes;
 using CallRecovery.Redis;
 using CallRecovery.SwitchApi;
 using CallRecovery.Observability;
+using CallRecovery.Security;
 
 namespace CallRecovery.IntegrationTests.Fixtures;
 
@@ -27,6 +28,7 @@ public static partial class ServiceSettings
         [RecoveryPolicyOptions.Section] = typeof(RecoveryPolicyOptions),
         [SwitchingOptions.Section] = typeof(SwitchingOptions),
         [LivenessOptions.Section] = typeof(LivenessOptions),
+        ["HttpApi"] = typeof(HttpApiSection),
     };
 
     /// <summary>What is wrong with these environment variables as the service's configuration; empty when nothing is.</summary>
@@ -78,6 +80,7 @@ public static partial class ServiceSettings
             .AddSingleton<IConfiguration>(configuration)
             .AddLogging()
             .AddObservability()
+            .AddSecurity()
             .AddProbes()
             .AddRedis()
             .AddKafka()
@@ -109,6 +112,12 @@ public static partial class ServiceSettings
             .AddInMemoryCollection(environment.Where(e => e.Key.Contains("__", StringComparison.Ordinal))
                 .Select(e => KeyValuePair.Create(e.Key.Replace("__", ":", StringComparison.Ordinal), e.Value)))
             .Build();
+
+    /// <summary>The "HttpApi" section as the service reads it.</summary>
+    private sealed class HttpApiSection
+    {
+        public ApiAccessOptions Authentication { get; set; } = new();
+    }
 
     // The variables of the OpenTelemetry specification that the .NET SDK and its OTLP exporter read.
     [GeneratedRegex("^OTEL_(SERVICE_NAME|RESOURCE_ATTRIBUTES|SDK_DISABLED|EXPORTER_OTLP(_(TRACES|METRICS|LOGS))?_(ENDPOINT|PROTOCOL|HEADERS|TIMEOUT)|BSP_[A-Z_]+|METRIC_EXPORT_(INTERVAL|TIMEOUT)|ATTRIBUTE_[A-Z_]+)$")]
