@@ -245,7 +245,8 @@ public sealed partial class DeploymentTests
 
             foreach (var item in external?.Map("spec").List("data").Maps() ?? [])
             {
-                environment[item.Text("secretKey")!] = "from-the-secret-store";
+                // Long enough for any length rule (a subscriber key secret needs 32 characters).
+                environment[item.Text("secretKey")!] = "from-the-secret-store-a-value-of-forty-chars";
             }
         }
 

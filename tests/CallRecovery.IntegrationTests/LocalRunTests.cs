@@ -16,6 +16,22 @@ public sealed partial class LocalRunTests
         var processes = ChildProcesses().Match(demo.Output);
         Assert.True(processes.Success, "the demo names its redis-server and service processes");
 
+        // The printed curl command works: the demo's token reads a story's call record; no token, no record.
+        var curl = CurlLine().Match(demo.Output);
+        Assert.True(curl.Success, "the demo prints how to call the API with its token");
+        var story = StoryCallId().Match(demo.Output);
+        Assert.True(story.Success, "a story names its call id");
+        using (var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) })
+        {
+            var record = new Uri(new Uri(curl.Groups["base"].Value), "v1/calls/" + story.Groups["call"].Value);
+            Assert.Equal(System.Net.HttpStatusCode.Unauthorized, (await http.GetAsync(record)).StatusCode);
+            using var request = new HttpRequestMessage(HttpMethod.Get, record);
+            request.Headers.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", (await File.ReadAllTextAsync(curl.Groups["token"].Value)).Trim());
+            using var response = await http.SendAsync(request);
+            Assert.Equal(System.Net.HttpStatusCode.OK, response.StatusCode);
+            Assert.False(FullNumber().IsMatch(await response.Content.ReadAsStringAsync()), "the call record shows numbers masked");
+        }
+
         demo.Signal("INT");
         await demo.WaitForExitAsync();
 
@@ -150,4 +166,10 @@ public sealed partial class LocalRunTests
 
     [GeneratedRegex(@"\+\d{9,}")]
     private static partial Regex FullNumber();
+
+    [GeneratedRegex(@"Bearer \$\(cat (?<token>\S+)\)\"" (?<base>http://\S+/)v1/calls/")]
+    private static partial Regex CurlLine();
+
+    [GeneratedRegex(@"\[call (?<call>[^\]\s]+)\]")]
+    private static partial Regex StoryCallId();
 }

@@ -39,6 +39,7 @@ public sealed class DemoRun(double callsPerSecond, bool plain)
             Say($"Kafka {stack.BootstrapServers}  Redis 127.0.0.1:{stack.RedisPort}  service {stack.ServiceHttp} (switch API {stack.ServiceSwitching})");
             Say($"Processes: redis-server {stack.RedisProcessId}, service {stack.ServiceProcessId}. Service log: {stack.ServiceLog}");
             Say($"Why was a call recovered or not? While this runs, in another terminal: dotnet run --project tools/CallRecovery.Lookup -- --service {stack.ServiceSwitching} call <call id from a story>");
+            Say($"The HTTP API takes this run's operator token: curl -H \"Authorization: Bearer $(cat {stack.Credentials!.TokenPath})\" {stack.ServiceHttp}v1/calls/<call id>");
 
             var switches = Pools.SelectMany(pool => Enumerable.Range(1, pool.Instances).Select(i => new EmulatedSwitch(new SwitchEmulatorOptions
             {

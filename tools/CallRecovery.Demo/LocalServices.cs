@@ -37,6 +37,9 @@ public sealed class LocalServices : IAsyncDisposable
 
     public string ServiceLog => Path.Combine(_workDirectory, "service.log");
 
+    /// <summary>The signing key the service trusts in this run and an operator token for its HTTP API.</summary>
+    public DemoCredentials? Credentials { get; private set; }
+
     public int? RedisProcessId => _redis?.Id;
 
     public int? ServiceProcessId => _service?.Id;
@@ -51,7 +54,10 @@ public sealed class LocalServices : IAsyncDisposable
         try
         {
             stack.StartRedis();
-            await stack.StartServiceAsync(serviceSettings, cancellationToken);
+            stack.Credentials = new DemoCredentials(stack._workDirectory);
+            var settings = new Dictionary<string, string>(serviceSettings);
+            stack.Credentials.ApplyTo(settings);
+            await stack.StartServiceAsync(settings, cancellationToken);
             return stack;
         }
         catch
@@ -144,6 +150,7 @@ public sealed class LocalServices : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        Credentials?.Dispose();
         await StopAsync(_service, TimeSpan.FromSeconds(15));
         await StopAsync(_redis, TimeSpan.FromSeconds(5));
         _kafka.Dispose();

@@ -63,9 +63,14 @@ public static partial class SecurityServiceCollectionExtensions
     public static WebApplication WarnWhenTheApiIsUnauthenticated(this WebApplication app)
     {
         ArgumentNullException.ThrowIfNull(app);
-        if (!app.Services.GetRequiredService<IOptions<ApiAccessOptions>>().Value.AnyConfigured)
+        var access = app.Services.GetRequiredService<IOptions<ApiAccessOptions>>().Value;
+        if (!access.AnyConfigured)
         {
             LogUnauthenticated(app.Logger);
+        }
+        else if (string.IsNullOrWhiteSpace(access.Jwt.Authority) && access.Jwt.SigningKeysPath is { } path && File.Exists(path) && UsableKeys(path) is null)
+        {
+            LogUnusableKeys(app.Logger, path);
         }
 
         return app;
@@ -73,6 +78,22 @@ public static partial class SecurityServiceCollectionExtensions
 
     [LoggerMessage(EventId = 80, Level = LogLevel.Warning, Message = "No HTTP API authentication is configured (HttpApi:Authentication:Jwt or :ClientCertificates): call records and opt-outs answer loopback callers only, and an opt-out can't be removed")]
     private static partial void LogUnauthenticated(ILogger logger);
+
+    [LoggerMessage(EventId = 81, Level = LogLevel.Error, Message = "HttpApi:Authentication:Jwt:SigningKeysPath ({Path}) holds no PEM public key: every bearer token is refused")]
+    private static partial void LogUnusableKeys(ILogger logger, string path);
+
+    /// <summary>The keys of the file, or null when it holds none usable (fail closed: no token is taken then).</summary>
+    private static List<SecurityKey>? UsableKeys(string path)
+    {
+        try
+        {
+            return SigningKeys(File.ReadAllText(path));
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or InvalidOperationException or FormatException or CryptographicException or ArgumentException)
+        {
+            return null;
+        }
+    }
 
     private static void ConfigureJwt(JwtBearerOptions o, ApiAccessOptions.JwtBearerSettings jwt)
     {
@@ -97,7 +118,7 @@ public static partial class SecurityServiceCollectionExtensions
         }
         else if (!string.IsNullOrWhiteSpace(jwt.SigningKeysPath) && File.Exists(jwt.SigningKeysPath))
         {
-            o.TokenValidationParameters.IssuerSigningKeys = SigningKeys(File.ReadAllText(jwt.SigningKeysPath));
+            o.TokenValidationParameters.IssuerSigningKeys = UsableKeys(jwt.SigningKeysPath) ?? [];
         }
         else
         {
