@@ -134,9 +134,9 @@ public static partial class SecurityServiceCollectionExtensions
         var rest = pem.AsMemory();
         while (PemEncoding.TryFind(rest.Span, out var fields))
         {
-            var block = rest[fields.Location].ToString();
+            // The ranges are of the text searched, so the key is read before moving on.
+            var spki = Convert.FromBase64String(rest.Span[fields.Base64Data].ToString());
             rest = rest[fields.Location.End..];
-            var spki = Convert.FromBase64String(block[fields.Base64Data]);
             try
             {
                 var rsa = RSA.Create();
