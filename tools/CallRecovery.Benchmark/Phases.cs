@@ -29,6 +29,9 @@ public sealed record BenchmarkOptions
     /// <summary>Service settings that override the benchmark's (--set Section:Key=value), applied last.</summary>
     public IReadOnlyDictionary<string, string> ServiceSettings { get; init; } = new Dictionary<string, string>();
 
+    /// <summary>Redis's slow log records every command of the fast-switch phase (2i) and a row shows where Redis's time goes.</summary>
+    public bool RedisProfile { get; init; }
+
     /// <summary>A backlog is produced ahead of the consumer by at most this many events, so the mock broker evicts nothing unread.</summary>
     public int MaxAhead { get; init; } = 150_000;
 }
@@ -76,6 +79,12 @@ public sealed class Phases(Rig rig, BenchmarkOptions options, TextWriter log)
         log.WriteLine($"{phase}: starting the service...");
         await using var run = await ServiceRun.StartAsync(rig, phase, options, kind, replicas: replicas);
         var before = await run.ScrapeAsync();
+        await using var profile = options.RedisProfile && kind == SwitchKind.Fast && replicas == 1 ? new RedisProfile(rig.RedisConnectionString) : null;
+        if (profile is not null)
+        {
+            await profile.StartAsync();
+        }
+
         var (serviceCpu, ownCpu, wall) = (run.CpuSeconds(), Environment.CpuUsage.TotalTime.TotalSeconds, Stopwatch.GetTimestamp());
         var callIds = Enumerable.Range(0, options.Drops).Select(i => $"{phase}-{i}").ToArray();
         log.WriteLine($"{phase}: publishing {options.Drops:N0} drops...");
@@ -108,6 +117,12 @@ public sealed class Phases(Rig rig, BenchmarkOptions options, TextWriter log)
         Add(label, "recoveries/s", Rate(rate),
             $"{ratio}; middle 80% of outcome arrivals on the outcome topic; {Decided(before, after)}; outcomes missing {lost}{(complete ? "" : " (stalled)")}; evicted {rig.Evicted(run.Topics.Input)}; RSS {run.RssMiB():0} MiB; {cpu}");
         Summary.Add($"{(kind == SwitchKind.Fast ? "fast" : "realistic")} switch{(replicas > 1 ? $" x{replicas} replicas" : "")} {Rate(rate)}/s{(BareLimit is { } bare ? $" ({rate / bare * 100:0}% of bare)" : "")}");
+        if (profile is not null)
+        {
+            var work = await profile.StopAsync();
+            Add(label, "Redis time per recovery", string.Create(CultureInfo.InvariantCulture, $"{(double)work.Sum(w => w.Micros) / Math.Max(1, arrivals.Length):0} µs"),
+                $"{work.Sum(w => w.Calls) / (double)Math.Max(1, arrivals.Length):0.0} commands per recovery; " + Benchmark.RedisProfile.Describe(work, arrivals.Length));
+        }
     }
 
     /// <summary>A long backlog, produced ahead of the service by at most <see cref="BenchmarkOptions.MaxAhead"/> events: decision rate and RSS per tenth.</summary>

@@ -23,10 +23,11 @@ var longEvents = new Option<int?>("--long-events") { Description = "Events of th
 var stormDrops = new Option<int?>("--storm-drops") { Description = "Drops of the storm (default 200,000; quick 20,000)." };
 var instances = new Option<int>("--switch-instances") { Description = "Emulated switch instances (streams), also the bare gRPC streams.", DefaultValueFactory = _ => 4 };
 var window = new Option<uint>("--switch-window") { Description = "Unacknowledged commands each instance asks for (the service's default cap is 32).", DefaultValueFactory = _ => 32 };
+var redisProfile = new Option<bool>("--redis-profile") { Description = "Log every Redis command of the fast-switch phase (slow log, threshold 0) and show where Redis's time goes." };
 var set = new Option<string[]>("--set") { Description = "A service setting for every phase, Section:Key=value (repeatable), e.g. --set Switching:PollInterval=00:00:00.020." };
 var root = new RootCommand("CallRecovery performance benchmark: bare component limits, then the service end to end, a long backlog, latency and a storm.")
 {
-    quick, only, output, drops, longEvents, stormDrops, instances, window, set,
+    quick, only, output, drops, longEvents, stormDrops, instances, window, set, redisProfile,
 };
 root.SetAction(async (parse, cancellationToken) =>
 {
@@ -39,6 +40,7 @@ root.SetAction(async (parse, cancellationToken) =>
         LatencyDuration = TimeSpan.FromSeconds(isQuick ? 10 : 20),
         SwitchInstances = parse.GetValue(instances),
         SwitchWindow = parse.GetValue(window),
+        RedisProfile = parse.GetValue(redisProfile),
         ServiceSettings = (parse.GetValue(set) ?? []).Select(s => s.Split('=', 2)).ToDictionary(p => p[0], p => p.Length > 1 ? p[1] : "", StringComparer.Ordinal),
     };
     string[] phases = ["bare", "e2e", "long", "latency", "storm"];
