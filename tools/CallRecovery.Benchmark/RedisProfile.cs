@@ -1,7 +1,5 @@
 using System.Globalization;
 using System.Reflection;
-using System.Security.Cryptography;
-using System.Text;
 using StackExchange.Redis;
 
 namespace CallRecovery.Benchmark;
@@ -51,19 +49,17 @@ public sealed class RedisProfile(string connectionString) : IAsyncDisposable
 
     public async ValueTask DisposeAsync() => await _redis.DisposeAsync();
 
-    /// <summary>SHA-1 of each of the service's scripts (the static string fields of its *Scripts classes) -> its field name.</summary>
+    /// <summary>SHA-1 of each of the service's scripts (the static RedisScript fields of its *Scripts classes) -> its field name.</summary>
     private static Dictionary<string, string> ScriptNames()
     {
         var names = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
         foreach (var type in typeof(CallRecovery.Redis.RedisKeys).Assembly.GetTypes().Where(t => t.Name.EndsWith("Scripts", StringComparison.Ordinal)))
         {
-            foreach (var field in type.GetFields(BindingFlags.Static | BindingFlags.Public | BindingFlags.NonPublic).Where(f => f.FieldType == typeof(string)))
+            foreach (var field in type.GetFields(BindingFlags.Static | BindingFlags.Public | BindingFlags.NonPublic).Where(f => f.FieldType == typeof(CallRecovery.Redis.RedisScript)))
             {
-                if (field.GetValue(null) is string script)
+                if (field.GetValue(null) is CallRecovery.Redis.RedisScript script)
                 {
-#pragma warning disable CA5350 // Redis itself names a script by its SHA-1; this only matches those names.
-                    names[Convert.ToHexStringLower(SHA1.HashData(Encoding.UTF8.GetBytes(script)))] = field.Name;
-#pragma warning restore CA5350
+                    names[Convert.ToHexStringLower(script.Hash)] = field.Name;
                 }
             }
         }

@@ -63,7 +63,7 @@ public sealed class DecisionStore([FromKeyedServices(RedisServiceCollectionExten
                 continue;
             }
 
-            round1[i] = db.ScriptEvaluateAsync(DecisionScripts.ClaimCall, [_keys.CallDecisions(draft.CallId), _keys.Recovery(draft.CallId)], [draft.EventId]);
+            round1[i] = db.EvaluateAsync(DecisionScripts.ClaimCall, [_keys.CallDecisions(draft.CallId), _keys.Recovery(draft.CallId)], [draft.EventId]);
             reconnected[i] = db.SortedSetRangeByScoreAsync(_keys.PartyPairConnections(candidate.CallBack, candidate.OtherParty),
                 batch[i].Drop!.DropTime.ToUnixTimeMilliseconds(), double.PositiveInfinity, Exclude.Start, take: 2);
         }
@@ -214,7 +214,7 @@ public sealed class DecisionStore([FromKeyedServices(RedisServiceCollectionExten
 
     private Task Release(IDatabaseAsync db, List<(string Number, string CallId)> releases)
     {
-        var work = releases.Select(r => db.ScriptEvaluateAsync(DecisionScripts.ReleaseSubscriber, [_keys.SubscriberRecoveries(r.Number)], [r.CallId])).ToArray();
+        var work = releases.Select(r => db.EvaluateAsync(DecisionScripts.ReleaseSubscriber, [_keys.SubscriberRecoveries(r.Number)], [r.CallId])).ToArray();
         releases.Clear();
         return Task.WhenAll(work);
     }
@@ -278,7 +278,7 @@ public sealed class DecisionStore([FromKeyedServices(RedisServiceCollectionExten
             }
         }
 
-        return db.ScriptEvaluateAsync(DecisionScripts.SettleCall, [_keys.CallDecisions(draft.CallId), _keys.Recovery(draft.CallId)], [.. args]);
+        return db.EvaluateAsync(DecisionScripts.SettleCall, [_keys.CallDecisions(draft.CallId), _keys.Recovery(draft.CallId)], [.. args]);
     }
 
     /// <summary>Both parties' call lists (the latest 100), so an engineer can look a subscriber up; pipelined with round 1.</summary>
@@ -290,7 +290,7 @@ public sealed class DecisionStore([FromKeyedServices(RedisServiceCollectionExten
             foreach (var number in new[] { drop.Caller, drop.Callee }.Where(PhoneNumbers.IsE164))
             {
                 // One script, not three commands: a third of the round trips and client work per subscriber.
-                work.Add(db.ScriptEvaluateAsync(DecisionScripts.IndexCall, [_keys.SubscriberCalls(number)], [drop.CallId, drop.DropTime.ToUnixTimeMilliseconds(), _retentionMs]));
+                work.Add(db.EvaluateAsync(DecisionScripts.IndexCall, [_keys.SubscriberCalls(number)], [drop.CallId, drop.DropTime.ToUnixTimeMilliseconds(), _retentionMs]));
             }
         }
 
@@ -298,7 +298,7 @@ public sealed class DecisionStore([FromKeyedServices(RedisServiceCollectionExten
     }
 
     private Task<RedisResult> Admit(IDatabaseAsync db, string number, PendingDecision pending, DateTimeOffset now, bool reserve) =>
-        db.ScriptEvaluateAsync(
+        db.EvaluateAsync(
             DecisionScripts.AdmitSubscriber,
             [_keys.SubscriberRecoveries(number), _keys.OptOut(number), _keys.EmergencyProtection(number)],
             [pending.Draft.CallId, pending.Drop!.DropTime.ToUnixTimeMilliseconds(), (long)_policy.Window.TotalMilliseconds, _policy.MaxRecoveriesPerWindow,
@@ -312,7 +312,7 @@ public sealed class DecisionStore([FromKeyedServices(RedisServiceCollectionExten
             return Task.CompletedTask;
         }
 
-        return db.ScriptEvaluateAsync(DecisionScripts.ProtectSubscriber, [_keys.EmergencyProtection(call.Number)], [until.ToUnixTimeMilliseconds()]);
+        return db.EvaluateAsync(DecisionScripts.ProtectSubscriber, [_keys.EmergencyProtection(call.Number)], [until.ToUnixTimeMilliseconds()]);
     }
 
     private RecoveryRecord NewRecovery(PendingDecision pending)

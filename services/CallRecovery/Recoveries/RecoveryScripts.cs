@@ -8,11 +8,11 @@ namespace CallRecovery.Recoveries;
 internal static class RecoveryScripts
 {
     /// <summary>Every move of a recovery: the lifecycle table, as Lua, in front of the script that enforces it.</summary>
-    public static readonly string Transition = RecoveryLifecycle.LuaPrelude() + LuaResources.Load("transition.lua");
-    public static readonly string EnqueueRecovery = LuaResources.Load("enqueue_recovery.lua");
-    public static readonly string ClaimDue = LuaResources.Load("claim_due.lua");
-    public static readonly string Requeue = LuaResources.Load("requeue.lua");
-    public static readonly string SettleEntries = LuaResources.Load("settle_entries.lua");
-    public static readonly string SweepSwitch = LuaResources.Load("sweep_switch.lua");
-    public static readonly string RecordConnection = LuaResources.Load("record_connection.lua");
+    public static readonly RedisScript Transition = new(RecoveryLifecycle.LuaPrelude() + LuaResources.Text("transition.lua"));
+    public static readonly RedisScript EnqueueRecovery = LuaResources.Load("enqueue_recovery.lua");
+    public static readonly RedisScript ClaimDue = LuaResources.Load("claim_due.lua");
+    public static readonly RedisScript Requeue = LuaResources.Load("requeue.lua");
+    public static readonly RedisScript SettleEntries = LuaResources.Load("settle_entries.lua");
+    public static readonly RedisScript SweepSwitch = LuaResources.Load("sweep_switch.lua");
+    public static readonly RedisScript RecordConnection = LuaResources.Load("record_connection.lua");
 }

@@ -49,7 +49,7 @@ public sealed class RecoveryStore(IConnectionMultiplexer redis, IOptions<RedisOp
         var work = new List<Task>(recoveries.Count * 2 + 2);
         foreach (var r in recoveries)
         {
-            work.Add(db.ScriptEvaluateAsync(RecoveryScripts.EnqueueRecovery, SwitchKeys(r.SwitchId), [r.CallId, r.DueAt.ToUnixTimeMilliseconds(), r.Deadline.ToUnixTimeMilliseconds(), _ttlMs]));
+            work.Add(db.EvaluateAsync(RecoveryScripts.EnqueueRecovery, SwitchKeys(r.SwitchId), [r.CallId, r.DueAt.ToUnixTimeMilliseconds(), r.Deadline.ToUnixTimeMilliseconds(), _ttlMs]));
             var pair = _keys.PartyPair(r.CallBack, r.OtherParty);
             work.Add(db.SetAddAsync(pair, r.CallId));
             work.Add(db.KeyExpireAsync(pair, r.Deadline - DateTimeOffset.UtcNow + TimeSpan.FromMinutes(1)));
@@ -78,7 +78,7 @@ public sealed class RecoveryStore(IConnectionMultiplexer redis, IOptions<RedisOp
 
     public async Task<IReadOnlyList<string>> ClaimDueAsync(string switchId, int count, DateTimeOffset now, DateTimeOffset acknowledgementDeadline)
     {
-        var result = await Db.ScriptEvaluateAsync(RecoveryScripts.ClaimDue, [_keys.SwitchDue(switchId), _keys.SwitchInFlight(switchId)],
+        var result = await Db.EvaluateAsync(RecoveryScripts.ClaimDue, [_keys.SwitchDue(switchId), _keys.SwitchInFlight(switchId)],
             [now.ToUnixTimeMilliseconds(), count, acknowledgementDeadline.ToUnixTimeMilliseconds(), _ttlMs]).ConfigureAwait(false);
         return [.. ((RedisResult[])result!).Select(r => (string)r!)];
     }
@@ -86,7 +86,7 @@ public sealed class RecoveryStore(IConnectionMultiplexer redis, IOptions<RedisOp
     /// <summary>Applies a trigger to a recovery, as the lifecycle table allows. <paramref name="switchId"/> is the switch acting ("" for the service itself).</summary>
     public async Task<RecoveryTransition> ApplyAsync(string callId, RecoveryTrigger trigger, DateTimeOffset now, string switchId, params RedisValue[] arguments)
     {
-        var reply = (RedisResult[])(await Db.ScriptEvaluateAsync(RecoveryScripts.Transition, [_keys.Recovery(callId)],
+        var reply = (RedisResult[])(await Db.EvaluateAsync(RecoveryScripts.Transition, [_keys.Recovery(callId)],
             [trigger.ToString(), now.ToUnixTimeMilliseconds(), switchId, .. arguments]).ConfigureAwait(false))!;
         var verdict = Enum.Parse<RecoveryVerdict>((string)reply[0]!);
         var from = (string?)reply[1] is { Length: > 0 } state ? Enum.Parse<RecoveryState>(state) : (RecoveryState?)null;
@@ -131,7 +131,7 @@ public sealed class RecoveryStore(IConnectionMultiplexer redis, IOptions<RedisOp
     /// </summary>
     public async Task<IReadOnlyList<string>> RecordConnectionAsync(string caller, string callee, string callId, DateTimeOffset answeredAt, DateTimeOffset forgetBefore, TimeSpan keep)
     {
-        var result = await Db.ScriptEvaluateAsync(RecoveryScripts.RecordConnection, [_keys.PartyPairConnections(caller, callee), _keys.PartyPair(caller, callee)],
+        var result = await Db.EvaluateAsync(RecoveryScripts.RecordConnection, [_keys.PartyPairConnections(caller, callee), _keys.PartyPair(caller, callee)],
             [callId, answeredAt.ToUnixTimeMilliseconds(), forgetBefore.ToUnixTimeMilliseconds(), (long)keep.TotalMilliseconds]).ConfigureAwait(false);
         return [.. ((RedisResult[])result!).Select(r => (string)r!)];
     }
@@ -176,19 +176,19 @@ public sealed class RecoveryStore(IConnectionMultiplexer redis, IOptions<RedisOp
     public Task RequeueAsync(string switchId, IReadOnlyCollection<string> callIds, DateTimeOffset dueAt) =>
         callIds.Count == 0
             ? Task.CompletedTask
-            : Db.ScriptEvaluateAsync(RecoveryScripts.Requeue, [_keys.SwitchDue(switchId), _keys.SwitchInFlight(switchId)],
+            : Db.EvaluateAsync(RecoveryScripts.Requeue, [_keys.SwitchDue(switchId), _keys.SwitchInFlight(switchId)],
                 [dueAt.ToUnixTimeMilliseconds(), .. callIds.Select(c => (RedisValue)c)]);
 
     /// <summary>Removes commands that need no more delivery from the switch's queue.</summary>
     public Task SettleEntriesAsync(string switchId, params string[] callIds) =>
         callIds.Length == 0
             ? Task.CompletedTask
-            : Db.ScriptEvaluateAsync(RecoveryScripts.SettleEntries, SwitchKeys(switchId), [.. callIds.Select(c => (RedisValue)c)]);
+            : Db.EvaluateAsync(RecoveryScripts.SettleEntries, SwitchKeys(switchId), [.. callIds.Select(c => (RedisValue)c)]);
 
     /// <summary>Moves overdue acknowledgements back to due, and leases commands past their deadline for expiry.</summary>
     public async Task<(IReadOnlyList<string> Overdue, IReadOnlyList<string> Expiring)> SweepAsync(string switchId, DateTimeOffset now, TimeSpan lease, int most)
     {
-        var result = (RedisResult[])(await Db.ScriptEvaluateAsync(RecoveryScripts.SweepSwitch, SwitchKeys(switchId),
+        var result = (RedisResult[])(await Db.EvaluateAsync(RecoveryScripts.SweepSwitch, SwitchKeys(switchId),
             [now.ToUnixTimeMilliseconds(), (now + lease).ToUnixTimeMilliseconds(), most]).ConfigureAwait(false))!;
         return ([.. ((RedisResult[])result[0]!).Select(r => (string)r!)], [.. ((RedisResult[])result[1]!).Select(r => (string)r!)]);
     }
