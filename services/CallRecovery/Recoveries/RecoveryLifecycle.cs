@@ -156,9 +156,22 @@ public static class RecoveryLifecycle
             lua.Append("['").Append(rule.From).Append('|').Append(rule.Trigger).Append("']='").Append(rule.To).Append("',");
         }
 
+        lua.Append("}\nlocal FULL = {");
+        foreach (var rule in Rules.Where(r => (r.Effects & NeedWholeRecord) != 0))
+        {
+            lua.Append("['").Append(rule.From).Append('|').Append(rule.Trigger).Append("']=true,");
+        }
+
         lua.Append("}\n");
         return lua.ToString();
     }
+
+    /// <summary>
+    /// Effects that need the whole recovery record (a command to build, an event to publish, an outcome to count).
+    /// The transition script returns the whole record only for moves with one of these; the others get the
+    /// fields the service acts on (state, ids, switch, attempts, detail, trace parent).
+    /// </summary>
+    public const RecoveryEffects NeedWholeRecord = RecoveryEffects.SendCommand | RecoveryEffects.PublishStage | RecoveryEffects.PublishOutcome | RecoveryEffects.CountOutcome;
 
     private static IEnumerable<RecoveryRule> Ended(RecoveryState state, RecoveryTrigger endedBy) =>
     [

@@ -7,14 +7,29 @@
 --   Progress: ARGV[4] stage, ARGV[5] time (ms)
 --   Outcome: ARGV[4] outcome, ARGV[5] time (ms), ARGV[6] talk time (ms), ARGV[7] failure cause, ARGV[8] survey, ARGV[9] reconnect call id
 --   Cancel: ARGV[4] detail, ARGV[5] guard: '' | 'redial' (ARGV[6] redial call id, ARGV[7] its answer time ms) | 'party' (ARGV[6] a number)
--- Returns {verdict, state before, trigger applied, field, value, ...} (the fields once the recovery exists)
+-- Returns {verdict, state before, trigger applied, field, value, ...} (the fields once the recovery exists: all of
+-- them, or the few listed in reply() when the move's effects need no more)
 local trigger = ARGV[1]
 local now = tonumber(ARGV[2])
 
+-- The whole record when what the move emits needs it (FULL: a command to send, an event to publish, an outcome to
+-- count); otherwise only the fields the service acts on. Copying a whole hash through Lua was most of the
+-- script's cost, and most moves (an acceptance, a dispatch that keeps) need none of it.
 local function reply(verdict, from, applied)
   local r = {verdict, from, applied}
-  for _, v in ipairs(redis.call('HGETALL', KEYS[1])) do
-    r[#r + 1] = v
+  if FULL[from .. '|' .. applied] then
+    for _, v in ipairs(redis.call('HGETALL', KEYS[1])) do
+      r[#r + 1] = v
+    end
+    return r
+  end
+  local names = {'state', 'callId', 'recoveryId', 'switchId', 'attempts', 'acceptedAttempt', 'detail', 'traceParent'}
+  local values = redis.call('HMGET', KEYS[1], unpack(names))
+  for i, name in ipairs(names) do
+    if values[i] then
+      r[#r + 1] = name
+      r[#r + 1] = values[i]
+    end
   end
   return r
 end
