@@ -108,7 +108,7 @@ public static class RecoveryLifecycle
         new(RecoveryState.Acknowledged, RecoveryTrigger.Dispatch, null, RecoveryEffects.LeaveQueue, "already accepted: nothing to send"),
         new(RecoveryState.Acknowledged, RecoveryTrigger.Accept, null, RecoveryEffects.LeaveQueue | RecoveryEffects.ReleaseWindow, "a repeated acceptance"),
         new(RecoveryState.Acknowledged, RecoveryTrigger.Progress, RecoveryState.Acknowledged, RecoveryEffects.PublishStage, "the next stage"),
-        new(RecoveryState.Acknowledged, RecoveryTrigger.Outcome, RecoveryState.Completed, Finishing, "the switch finished it"),
+        new(RecoveryState.Acknowledged, RecoveryTrigger.Outcome, RecoveryState.Completed, Finishing & ~RecoveryEffects.LeaveQueue, "the switch finished it; it left the queue when it was accepted (after a crash in between, the sweep takes it out)"),
         new(RecoveryState.Acknowledged, RecoveryTrigger.Expire, null, RecoveryEffects.LeaveQueue, "the switch has it: its outcome will come"),
 
         // Completed: final.

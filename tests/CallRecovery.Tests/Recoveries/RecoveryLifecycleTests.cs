@@ -35,7 +35,7 @@ public class RecoveryLifecycleTests
         { RecoveryState.Acknowledged, RecoveryTrigger.Reject, "-", None },
         { RecoveryState.Acknowledged, RecoveryTrigger.AckTimeout, "-", None },
         { RecoveryState.Acknowledged, RecoveryTrigger.Progress, "Acknowledged", PublishStage },
-        { RecoveryState.Acknowledged, RecoveryTrigger.Outcome, "Completed", Finishing },
+        { RecoveryState.Acknowledged, RecoveryTrigger.Outcome, "Completed", Finishing & ~LeaveQueue },
         { RecoveryState.Acknowledged, RecoveryTrigger.Cancel, "-", None },
         { RecoveryState.Acknowledged, RecoveryTrigger.Expire, "-", LeaveQueue },
 
@@ -101,7 +101,18 @@ public class RecoveryLifecycleTests
     {
         foreach (var rule in RecoveryLifecycle.Rules.Where(r => r.To is { } to && RecoveryLifecycle.IsFinal(to) && to != r.From))
         {
-            Assert.True(rule.Effects.HasFlag(PublishOutcome | CountOutcome | LeaveQueue), $"{rule.From} --{rule.Trigger}--> {rule.To}");
+            Assert.True(rule.Effects.HasFlag(PublishOutcome | CountOutcome), $"{rule.From} --{rule.Trigger}--> {rule.To}");
+            // An acknowledged recovery left the queue when it was acknowledged (see below); any other leaves it now.
+            Assert.True(rule.Effects.HasFlag(LeaveQueue) || rule.From == RecoveryState.Acknowledged, $"{rule.From} --{rule.Trigger}--> {rule.To}");
+        }
+    }
+
+    [Fact]
+    public void Every_move_into_acknowledged_leaves_the_queue()
+    {
+        foreach (var rule in RecoveryLifecycle.Rules.Where(r => r.To == RecoveryState.Acknowledged && r.From != RecoveryState.Acknowledged))
+        {
+            Assert.True(rule.Effects.HasFlag(LeaveQueue), $"{rule.From} --{rule.Trigger}--> {rule.To}");
         }
     }
 
