@@ -23,7 +23,7 @@ local function reply(verdict, from, applied)
     end
     return r
   end
-  local names = {'state', 'callId', 'recoveryId', 'switchId', 'attempts', 'acceptedAttempt', 'detail', 'traceParent'}
+  local names = {'state', 'callId', 'recoveryId', 'switchId', 'attempts', 'acceptedAttempt', 'detail', 'traceparent'}
   local values = redis.call('HMGET', KEYS[1], unpack(names))
   for i, name in ipairs(names) do
     if values[i] then
