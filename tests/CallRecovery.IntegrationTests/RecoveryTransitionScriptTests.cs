@@ -49,8 +49,15 @@ public sealed class RecoveryTransitionScriptTests(Infrastructure infrastructure)
 
         Assert.Equal(rule.To is null ? RecoveryVerdict.Unchanged : RecoveryVerdict.Applied, transition.Verdict);
         Assert.Equal(from, transition.From);
-        Assert.Equal(rule.To ?? from, (await _store.GetAsync(callId))!.State);
+        var stored = (await _store.GetAsync(callId))!;
+        Assert.Equal(rule.To ?? from, stored.State);
         Assert.Equal(rule.Effects, transition.Effects);
+
+        // Whole or short, the reply carries what the service acts on, as stored; the whole record only when needed.
+        var replied = transition.Recovery!;
+        Assert.Equal((stored.State, stored.CallId, stored.RecoveryId, stored.SwitchId, stored.Attempts, stored.Detail, stored.TraceParent),
+            (replied.State, replied.CallId, replied.RecoveryId, replied.SwitchId, replied.Attempts, replied.Detail, replied.TraceParent));
+        Assert.Equal((rule.Effects & RecoveryLifecycle.NeedWholeRecord) != 0, replied.CallBack.Length > 0);
     }
 
     [Fact]
@@ -176,6 +183,7 @@ public sealed class RecoveryTransitionScriptTests(Infrastructure infrastructure)
             SwitchId = "switch-a",
             DueAt = Now.AddSeconds(-40),
             Deadline = deadlinePassed ? Now.AddSeconds(-1) : Now.AddMinutes(4),
+            TraceParent = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
         };
         var key = new RedisKeys(_prefix).Recovery(callId);
         var db = _redis.GetDatabase();

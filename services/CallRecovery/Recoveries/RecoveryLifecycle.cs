@@ -162,6 +162,12 @@ public static class RecoveryLifecycle
             lua.Append("['").Append(rule.From).Append('|').Append(rule.Trigger).Append("']=true,");
         }
 
+        lua.Append("}\nlocal SHORT = {");
+        foreach (var field in RecoveryRecord.ShortFields)
+        {
+            lua.Append('\'').Append(field).Append("',");
+        }
+
         lua.Append("}\n");
         return lua.ToString();
     }
@@ -169,7 +175,7 @@ public static class RecoveryLifecycle
     /// <summary>
     /// Effects that need the whole recovery record (a command to build, an event to publish, an outcome to count).
     /// The transition script returns the whole record only for moves with one of these; the others get the
-    /// fields the service acts on (state, ids, switch, attempts, detail, trace parent).
+    /// fields the service acts on (<see cref="RecoveryRecord.ShortFields"/>).
     /// </summary>
     public const RecoveryEffects NeedWholeRecord = RecoveryEffects.SendCommand | RecoveryEffects.PublishStage | RecoveryEffects.PublishOutcome | RecoveryEffects.CountOutcome;
 

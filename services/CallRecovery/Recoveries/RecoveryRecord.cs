@@ -98,6 +98,12 @@ public sealed record RecoveryRecord
         new("attempts", 0),
     ];
 
+    /// <summary>
+    /// The hash fields a transition returns when its effects need no whole record (<see cref="RecoveryLifecycle.NeedWholeRecord"/>):
+    /// what the service acts on after any move. Injected into the transition script, so the names have one source.
+    /// </summary>
+    public static IReadOnlyList<string> ShortFields { get; } = ["state", "callId", "recoveryId", "switchId", "attempts", "detail", "traceparent"];
+
     public static RecoveryRecord FromHash(HashEntry[] entries) =>
         FromFields(entries.ToDictionary(e => e.Name.ToString(), e => e.Value.ToString(), StringComparer.Ordinal));
 

@@ -10,8 +10,8 @@ public sealed record ScheduledRecovery(string CallId, string SwitchId, DateTimeO
 /// <summary>
 /// What the store did with a trigger: its verdict, the state before, the trigger it applied (a dispatch past the
 /// deadline becomes an expiry), and the recovery as it now stands: the whole record when the effects need it
-/// (<see cref="RecoveryLifecycle.NeedWholeRecord"/>), otherwise its state, ids, switch, attempts, detail and trace
-/// parent. <see cref="Effects"/> is what the service must do about it, from the lifecycle table.
+/// (<see cref="RecoveryLifecycle.NeedWholeRecord"/>), otherwise <see cref="RecoveryRecord.ShortFields"/>.
+/// <see cref="Effects"/> is what the service must do about it, from the lifecycle table.
 /// </summary>
 public sealed record RecoveryTransition(RecoveryVerdict Verdict, RecoveryState? From, RecoveryTrigger Trigger, RecoveryRecord? Recovery)
 {

@@ -8,7 +8,7 @@
 --   Outcome: ARGV[4] outcome, ARGV[5] time (ms), ARGV[6] talk time (ms), ARGV[7] failure cause, ARGV[8] survey, ARGV[9] reconnect call id
 --   Cancel: ARGV[4] detail, ARGV[5] guard: '' | 'redial' (ARGV[6] redial call id, ARGV[7] its answer time ms) | 'party' (ARGV[6] a number)
 -- Returns {verdict, state before, trigger applied, field, value, ...} (the fields once the recovery exists: all of
--- them, or the few listed in reply() when the move's effects need no more)
+-- them, or SHORT when the move's effects need no more)
 local trigger = ARGV[1]
 local now = tonumber(ARGV[2])
 
@@ -23,9 +23,8 @@ local function reply(verdict, from, applied)
     end
     return r
   end
-  local names = {'state', 'callId', 'recoveryId', 'switchId', 'attempts', 'acceptedAttempt', 'detail', 'traceparent'}
-  local values = redis.call('HMGET', KEYS[1], unpack(names))
-  for i, name in ipairs(names) do
+  local values = redis.call('HMGET', KEYS[1], unpack(SHORT))
+  for i, name in ipairs(SHORT) do
     if values[i] then
       r[#r + 1] = name
       r[#r + 1] = values[i]
