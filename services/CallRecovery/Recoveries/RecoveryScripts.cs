@@ -8,7 +8,7 @@ namespace CallRecovery.Recoveries;
 internal static class RecoveryScripts
 {
     /// <summary>Every move of a recovery: the lifecycle table, as Lua, in front of the script that enforces it.</summary>
-    public static readonly RedisScript Transition = new(RecoveryLifecycle.LuaPrelude() + LuaResources.Text("transition.lua"));
+    public static readonly RedisScript Transition = LuaResources.Load("transition.lua", prelude: RecoveryLifecycle.LuaPrelude());
     public static readonly RedisScript EnqueueRecovery = LuaResources.Load("enqueue_recovery.lua");
     public static readonly RedisScript ClaimDue = LuaResources.Load("claim_due.lua");
     public static readonly RedisScript Requeue = LuaResources.Load("requeue.lua");

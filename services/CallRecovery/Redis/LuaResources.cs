@@ -9,9 +9,10 @@ namespace CallRecovery.Redis;
 /// </summary>
 public static class LuaResources
 {
-    public static RedisScript Load(string name) => new(Text(name));
+    /// <summary>The script <paramref name="name"/>, after <paramref name="prelude"/> (Lua generated from C#, such as the lifecycle table).</summary>
+    public static RedisScript Load(string name, string prelude = "") => new(prelude + Text(name));
 
-    public static string Text(string name)
+    private static string Text(string name)
     {
         using var stream = typeof(LuaResources).Assembly.GetManifestResourceStream("CallRecovery.Scripts." + name)
             ?? throw new InvalidOperationException($"Lua script {name} is not embedded.");
