@@ -52,35 +52,29 @@ public sealed class DecisionStore([FromKeyedServices(RedisServiceCollectionExten
         var settled = new SettledDecision?[batch.Count];
 
         // Round 1: non-candidates are final; candidates learn whether their call is decided or taken, and whether the parties already reached each other.
-        var round1 = new Task<RedisResult>[batch.Count];
-        var reconnected = new Task<RedisValue[]>?[batch.Count];
-        for (var i = 0; i < batch.Count; i++)
-        {
-            var draft = batch[i].Draft;
-            if (batch[i].Candidate is not { } candidate)
-            {
-                round1[i] = Settle(db, draft, recovery: null);
-                continue;
-            }
-
-            round1[i] = db.EvaluateAsync(DecisionScripts.ClaimCall, [_keys.CallDecisions(draft.CallId), _keys.Recovery(draft.CallId)], [draft.EventId]);
-            reconnected[i] = db.SortedSetRangeByScoreAsync(_keys.PartyPairConnections(candidate.CallBack, candidate.OtherParty),
-                batch[i].Drop!.DropTime.ToUnixTimeMilliseconds(), double.PositiveInfinity, Exclude.Start, take: 2);
-        }
-
-        var protecting = protections.Select(call => Protect(db, call, now)).ToArray();
+        // Each kind of step goes as one run of its script for the whole batch (one per hash slot on a cluster).
+        var finals = Enumerable.Range(0, batch.Count).Where(i => batch[i].Candidate is null).ToList();
+        var candidates = Enumerable.Range(0, batch.Count).Where(i => batch[i].Candidate is not null).ToList();
+        var finalled = Settle(db, [.. finals.Select(i => (batch[i].Draft, (RecoveryRecord?)null))]);
+        var claims = db.EvaluateEachAsync(DecisionScripts.ClaimCall, [.. candidates.Select(i =>
+            new ScriptCall([_keys.CallDecisions(batch[i].Draft.CallId), _keys.Recovery(batch[i].Draft.CallId)], [batch[i].Draft.EventId]))]);
+        var reconnected = db.EvaluateEachAsync(DecisionScripts.ConnectionsSince, [.. candidates.Select(i =>
+            new ScriptCall([_keys.PartyPairConnections(batch[i].Candidate!.CallBack, batch[i].Candidate!.OtherParty)], [batch[i].Drop!.DropTime.ToUnixTimeMilliseconds()]))]);
+        var protecting = Protect(db, protections, now);
         var indexed = IndexSubscribers(db, batch);
-        await Task.WhenAll(round1).ConfigureAwait(false);
-        await Task.WhenAll(reconnected.OfType<Task<RedisValue[]>>()).ConfigureAwait(false);
-        await Task.WhenAll(protecting).ConfigureAwait(false);
-        await Task.WhenAll(indexed).ConfigureAwait(false);
+        await Task.WhenAll(finalled, claims, reconnected, protecting, indexed).ConfigureAwait(false);
+        for (var n = 0; n < finals.Count; n++)
+        {
+            settled[finals[n]] = FromReply((RedisResult[])finalled.Result[n]!, batch[finals[n]]);
+        }
 
         var releases = new List<(string Number, string CallId)>();
         var records = new List<(int Index, DecisionRecord Draft)>();
         var open = new List<int>();
-        for (var i = 0; i < batch.Count; i++)
+        for (var n = 0; n < candidates.Count; n++)
         {
-            var reply = (RedisResult[])round1[i].Result!;
+            var i = candidates[n];
+            var reply = (RedisResult[])claims.Result[n]!;
             var pending = batch[i];
             switch ((string?)reply[0])
             {
@@ -91,7 +85,7 @@ public sealed class DecisionStore([FromKeyedServices(RedisServiceCollectionExten
                     Duplicate(i, (string)reply[1]!, (string?)reply[2] ?? string.Empty);
                     break;
                 default:
-                    if (Reconnection(pending, reconnected[i]!.Result, connections) is { } detail)
+                    if (Reconnection(pending, (RedisValue[])reconnected.Result[n]!, connections) is { } detail)
                     {
                         Suppress(i, DecisionReason.ReconnectedAlready, detail);
                     }
@@ -106,20 +100,21 @@ public sealed class DecisionStore([FromKeyedServices(RedisServiceCollectionExten
 
         // Round 2: the callback party's limits (reserving a place) and the other party's opt-out and protection,
         // with the give-backs round 1 found (they precede their records, which wait for round 4).
-        var admissions = open.Select(i => (
-            CallBack: Admit(db, batch[i].Candidate!.CallBack, batch[i], now, reserve: true),
-            Other: Admit(db, batch[i].Candidate!.OtherParty, batch[i], now, reserve: false))).ToArray();
+        var admissions = db.EvaluateEachAsync(DecisionScripts.AdmitSubscriber, [.. open.SelectMany(i => new[]
+        {
+            Admit(batch[i].Candidate!.CallBack, batch[i], now, reserve: true),
+            Admit(batch[i].Candidate!.OtherParty, batch[i], now, reserve: false),
+        })]);
         var released = Release(db, releases);
-        await Task.WhenAll(admissions.SelectMany(a => new[] { a.CallBack, a.Other })).ConfigureAwait(false);
-        await released.ConfigureAwait(false);
+        await Task.WhenAll(admissions, released).ConfigureAwait(false);
 
         // Round 3: give back the places of candidates blocked by the other party, before their decisions are recorded.
         var creates = new List<(int Index, RecoveryRecord Recovery)>();
         for (var n = 0; n < open.Count; n++)
         {
             var i = open[n];
-            var callBack = Verdict(admissions[n].CallBack.Result);
-            var other = Verdict(admissions[n].Other.Result);
+            var callBack = Verdict(admissions.Result[2 * n]);
+            var other = Verdict(admissions.Result[(2 * n) + 1]);
             if (callBack.Reason == DecisionReason.Accepted && other.Reason == DecisionReason.Accepted)
             {
                 creates.Add((i, NewRecovery(batch[i])));
@@ -137,19 +132,19 @@ public sealed class DecisionStore([FromKeyedServices(RedisServiceCollectionExten
         await Release(db, releases).ConfigureAwait(false);
 
         // Round 4: create the recoveries and record the suppressions.
-        var created = creates.Select(c => Settle(db, batch[c.Index].Draft with { RecoveryId = c.Recovery.RecoveryId }, c.Recovery)).ToArray();
-        var recorded = records.Select(r => Settle(db, r.Draft, recovery: null)).ToArray();
-        await Task.WhenAll(created.Concat(recorded)).ConfigureAwait(false);
+        var created = Settle(db, [.. creates.Select(c => (batch[c.Index].Draft with { RecoveryId = c.Recovery.RecoveryId }, (RecoveryRecord?)c.Recovery))]);
+        var recorded = Settle(db, [.. records.Select(r => (r.Draft, (RecoveryRecord?)null))]);
+        await Task.WhenAll(created, recorded).ConfigureAwait(false);
         for (var n = 0; n < records.Count; n++)
         {
-            settled[records[n].Index] = FromReply((RedisResult[])recorded[n].Result!, batch[records[n].Index]);
+            settled[records[n].Index] = FromReply((RedisResult[])recorded.Result[n]!, batch[records[n].Index]);
         }
 
         records.Clear();
         for (var n = 0; n < creates.Count; n++)
         {
             var i = creates[n].Index;
-            var reply = (RedisResult[])created[n].Result!;
+            var reply = (RedisResult[])created.Result[n]!;
             if ((string?)reply[0] == "taken")
             {
                 // Another report of the call won meanwhile (maybe naming the other party to call back).
@@ -165,11 +160,10 @@ public sealed class DecisionStore([FromKeyedServices(RedisServiceCollectionExten
         if (records.Count > 0)
         {
             await Release(db, releases).ConfigureAwait(false);
-            var late = records.Select(r => Settle(db, r.Draft, recovery: null)).ToArray();
-            await Task.WhenAll(late).ConfigureAwait(false);
+            var late = await Settle(db, [.. records.Select(r => (r.Draft, (RecoveryRecord?)null))]).ConfigureAwait(false);
             for (var n = 0; n < records.Count; n++)
             {
-                settled[records[n].Index] = FromReply((RedisResult[])late[n].Result!, batch[records[n].Index]);
+                settled[records[n].Index] = FromReply((RedisResult[])late[n]!, batch[records[n].Index]);
             }
         }
 
@@ -214,9 +208,9 @@ public sealed class DecisionStore([FromKeyedServices(RedisServiceCollectionExten
 
     private Task Release(IDatabaseAsync db, List<(string Number, string CallId)> releases)
     {
-        var work = releases.Select(r => db.EvaluateAsync(DecisionScripts.ReleaseSubscriber, [_keys.SubscriberRecoveries(r.Number)], [r.CallId])).ToArray();
+        var work = db.EvaluateEachAsync(DecisionScripts.ReleaseSubscriber, [.. releases.Select(r => new ScriptCall([_keys.SubscriberRecoveries(r.Number)], [r.CallId]))]);
         releases.Clear();
-        return Task.WhenAll(work);
+        return work;
     }
 
     public async Task<(IReadOnlyList<DecisionRecord> Decisions, RecoveryRecord? Recovery)> GetCallAsync(string callId)
@@ -266,7 +260,10 @@ public sealed class DecisionStore([FromKeyedServices(RedisServiceCollectionExten
 
     public Task<bool> IsOptedOutAsync(string number) => redis.GetDatabase().KeyExistsAsync(_keys.OptOut(number));
 
-    private Task<RedisResult> Settle(IDatabaseAsync db, DecisionRecord draft, RecoveryRecord? recovery)
+    private Task<RedisResult[]> Settle(IDatabaseAsync db, IReadOnlyList<(DecisionRecord Draft, RecoveryRecord? Recovery)> decisions) =>
+        db.EvaluateEachAsync(DecisionScripts.SettleCall, [.. decisions.Select(d => SettleCall(d.Draft, d.Recovery))]);
+
+    private ScriptCall SettleCall(DecisionRecord draft, RecoveryRecord? recovery)
     {
         var args = new List<RedisValue> { draft.EventId, draft.ToJson(), _retentionMs, recovery is null ? "0" : "1" };
         if (recovery is not null)
@@ -278,42 +275,25 @@ public sealed class DecisionStore([FromKeyedServices(RedisServiceCollectionExten
             }
         }
 
-        return db.EvaluateAsync(DecisionScripts.SettleCall, [_keys.CallDecisions(draft.CallId), _keys.Recovery(draft.CallId)], [.. args]);
+        return new ScriptCall([_keys.CallDecisions(draft.CallId), _keys.Recovery(draft.CallId)], [.. args]);
     }
 
-    /// <summary>Both parties' call lists (the latest 100), so an engineer can look a subscriber up; pipelined with round 1.</summary>
-    private List<Task> IndexSubscribers(IDatabaseAsync db, IReadOnlyList<PendingDecision> batch)
-    {
-        var work = new List<Task>();
-        foreach (var drop in batch.Select(p => p.Drop).OfType<CallDrop>())
-        {
-            foreach (var number in new[] { drop.Caller, drop.Callee }.Where(PhoneNumbers.IsE164))
-            {
-                // One script, not three commands: a third of the round trips and client work per subscriber.
-                work.Add(db.EvaluateAsync(DecisionScripts.IndexCall, [_keys.SubscriberCalls(number)], [drop.CallId, drop.DropTime.ToUnixTimeMilliseconds(), _retentionMs]));
-            }
-        }
+    /// <summary>Both parties' call lists (the latest 100), so an engineer can look a subscriber up; with round 1.</summary>
+    private Task<RedisResult[]> IndexSubscribers(IDatabaseAsync db, IReadOnlyList<PendingDecision> batch) =>
+        db.EvaluateEachAsync(DecisionScripts.IndexCall, [.. batch.Select(p => p.Drop).OfType<CallDrop>().SelectMany(drop =>
+            new[] { drop.Caller, drop.Callee }.Where(PhoneNumbers.IsE164).Select(number =>
+                new ScriptCall([_keys.SubscriberCalls(number)], [drop.CallId, drop.DropTime.ToUnixTimeMilliseconds(), _retentionMs])))]);
 
-        return work;
-    }
-
-    private Task<RedisResult> Admit(IDatabaseAsync db, string number, PendingDecision pending, DateTimeOffset now, bool reserve) =>
-        db.EvaluateAsync(
-            DecisionScripts.AdmitSubscriber,
-            [_keys.SubscriberRecoveries(number), _keys.OptOut(number), _keys.EmergencyProtection(number)],
+    private ScriptCall Admit(string number, PendingDecision pending, DateTimeOffset now, bool reserve) =>
+        new([_keys.SubscriberRecoveries(number), _keys.OptOut(number), _keys.EmergencyProtection(number)],
             [pending.Draft.CallId, pending.Drop!.DropTime.ToUnixTimeMilliseconds(), (long)_policy.Window.TotalMilliseconds, _policy.MaxRecoveriesPerWindow,
                 (long)_policy.CoolOff.TotalMilliseconds, reserve ? "1" : "0", now.ToUnixTimeMilliseconds()]);
 
-    private Task Protect(IDatabaseAsync db, EmergencyCall call, DateTimeOffset now)
-    {
-        var until = call.At.Add(_policy.EmergencyProtection);
-        if (until <= now || !PhoneNumbers.IsE164(call.Number))
-        {
-            return Task.CompletedTask;
-        }
-
-        return db.EvaluateAsync(DecisionScripts.ProtectSubscriber, [_keys.EmergencyProtection(call.Number)], [until.ToUnixTimeMilliseconds()]);
-    }
+    private Task<RedisResult[]> Protect(IDatabaseAsync db, IReadOnlyList<EmergencyCall> calls, DateTimeOffset now) =>
+        db.EvaluateEachAsync(DecisionScripts.ProtectSubscriber, [.. calls
+            .Select(call => (call.Number, Until: call.At.Add(_policy.EmergencyProtection)))
+            .Where(call => call.Until > now && PhoneNumbers.IsE164(call.Number))
+            .Select(call => new ScriptCall([_keys.EmergencyProtection(call.Number)], [call.Until.ToUnixTimeMilliseconds()]))]);
 
     private RecoveryRecord NewRecovery(PendingDecision pending)
     {

@@ -15,4 +15,5 @@ internal static class RecoveryScripts
     public static readonly RedisScript SettleEntries = LuaResources.Load("settle_entries.lua");
     public static readonly RedisScript SweepSwitch = LuaResources.Load("sweep_switch.lua");
     public static readonly RedisScript RecordConnection = LuaResources.Load("record_connection.lua");
+    public static readonly RedisScript PairRecovery = LuaResources.Load("pair_recovery.lua");
 }
