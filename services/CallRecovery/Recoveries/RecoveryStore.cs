@@ -37,6 +37,10 @@ public sealed class RecoveryStore(IConnectionMultiplexer redis, IOptions<RedisOp
     private readonly RedisKeys _keys = RedisKeys.For(options.Value);
     private readonly long _ttlMs = (long)options.Value.Retention.TotalMilliseconds;
 
+    // Moves and queue settlements from many callers at once go as one run each (acknowledgements, reports, dispatch).
+    private readonly ScriptBatcher _transitions = new(() => redis.GetDatabase(), RecoveryScripts.Transition);
+    private readonly ScriptBatcher _settlements = new(() => redis.GetDatabase(), RecoveryScripts.SettleEntries);
+
     private IDatabase Db => redis.GetDatabase();
 
     public async Task ScheduleAsync(IReadOnlyList<ScheduledRecovery> recoveries)
@@ -47,18 +51,14 @@ public sealed class RecoveryStore(IConnectionMultiplexer redis, IOptions<RedisOp
         }
 
         var db = Db;
-        var work = new List<Task>(recoveries.Count * 2 + 2);
-        foreach (var r in recoveries)
-        {
-            work.Add(db.EvaluateAsync(RecoveryScripts.EnqueueRecovery, SwitchKeys(r.SwitchId), [r.CallId, r.DueAt.ToUnixTimeMilliseconds(), r.Deadline.ToUnixTimeMilliseconds(), _ttlMs]));
-            var pair = _keys.PartyPair(r.CallBack, r.OtherParty);
-            work.Add(db.SetAddAsync(pair, r.CallId));
-            work.Add(db.KeyExpireAsync(pair, r.Deadline - DateTimeOffset.UtcNow + TimeSpan.FromMinutes(1)));
-        }
-
-        work.Add(db.SetAddAsync(_keys.Switches(), [.. recoveries.Select(r => (RedisValue)r.SwitchId).Distinct()]));
-        work.Add(db.KeyExpireAsync(_keys.Switches(), TimeSpan.FromMilliseconds(_ttlMs)));
-        await Task.WhenAll(work).ConfigureAwait(false);
+        var queued = db.EvaluateEachAsync(RecoveryScripts.EnqueueRecovery, [.. recoveries.Select(r =>
+            new ScriptCall(SwitchKeys(r.SwitchId), [r.CallId, r.DueAt.ToUnixTimeMilliseconds(), r.Deadline.ToUnixTimeMilliseconds(), _ttlMs]))]);
+        // Filed under the pair until a minute past the deadline, so a redial between them finds it to cancel.
+        var paired = db.EvaluateEachAsync(RecoveryScripts.PairRecovery, [.. recoveries.Select(r =>
+            new ScriptCall([_keys.PartyPair(r.CallBack, r.OtherParty)], [r.CallId, (r.Deadline + TimeSpan.FromMinutes(1)).ToUnixTimeMilliseconds()]))]);
+        var switches = db.SetAddAsync(_keys.Switches(), [.. recoveries.Select(r => (RedisValue)r.SwitchId).Distinct()]);
+        var kept = db.KeyExpireAsync(_keys.Switches(), TimeSpan.FromMilliseconds(_ttlMs));
+        await Task.WhenAll(queued, paired, switches, kept).ConfigureAwait(false);
     }
 
     /// <summary>Tells every replica that <paramref name="switchId"/> has a command due at <paramref name="dueAt"/> (the one serving it wakes then).</summary>
@@ -87,7 +87,7 @@ public sealed class RecoveryStore(IConnectionMultiplexer redis, IOptions<RedisOp
     /// <summary>Applies a trigger to a recovery, as the lifecycle table allows. <paramref name="switchId"/> is the switch acting ("" for the service itself).</summary>
     public async Task<RecoveryTransition> ApplyAsync(string callId, RecoveryTrigger trigger, DateTimeOffset now, string switchId, params RedisValue[] arguments)
     {
-        var reply = (RedisResult[])(await Db.EvaluateAsync(RecoveryScripts.Transition, [_keys.Recovery(callId)],
+        var reply = (RedisResult[])(await _transitions.EvaluateAsync([_keys.Recovery(callId)],
             [trigger.ToString(), now.ToUnixTimeMilliseconds(), switchId, .. arguments]).ConfigureAwait(false))!;
         var verdict = Enum.Parse<RecoveryVerdict>((string)reply[0]!);
         var from = (string?)reply[1] is { Length: > 0 } state ? Enum.Parse<RecoveryState>(state) : (RecoveryState?)null;
@@ -184,7 +184,7 @@ public sealed class RecoveryStore(IConnectionMultiplexer redis, IOptions<RedisOp
     public Task SettleEntriesAsync(string switchId, params string[] callIds) =>
         callIds.Length == 0
             ? Task.CompletedTask
-            : Db.EvaluateAsync(RecoveryScripts.SettleEntries, SwitchKeys(switchId), [.. callIds.Select(c => (RedisValue)c)]);
+            : _settlements.EvaluateAsync(SwitchKeys(switchId), [.. callIds.Select(c => (RedisValue)c)]);
 
     /// <summary>Moves overdue acknowledgements back to due, and leases commands past their deadline for expiry.</summary>
     public async Task<(IReadOnlyList<string> Overdue, IReadOnlyList<string> Expiring)> SweepAsync(string switchId, DateTimeOffset now, TimeSpan lease, int most)

@@ -55,8 +55,11 @@ public sealed class RedisScript
 
     /// <summary>
     /// The same script run for several calls in one: ARGV is, per call, its key count, its argument count and its
-    /// arguments; KEYS is the calls' keys one after another; the reply is the calls' replies in order. One EVALSHA
-    /// instead of many saves most of the client's and Redis's work per call. Null for a script that is itself a many-run.
+    /// arguments; KEYS is the calls' keys one after another. The reply is two arrays: the calls' replies in order
+    /// (false for a call that failed), and the failed calls as pairs of position (1-based) and error text. Each call
+    /// fails on its own (pcall), as it would sent alone; errors are not nested in the reply because a client cannot
+    /// read an error inside an array. One EVALSHA instead of many saves most of the client's and Redis's work per
+    /// call. Null for a script that is itself a many-run.
     /// </summary>
     public RedisScript? Many => _many?.Value;
 
@@ -64,26 +67,25 @@ public sealed class RedisScript
     private static string ManyWrapper(string body) =>
         "local function one(KEYS, ARGV)\n" + body + "\nend\n" +
         """
-        local out, k, a, n = {}, 0, 1, 0
+        local out, failed, k, a, n = {}, {}, 0, 1, 0
         while a <= #ARGV do
           local kc, ac = tonumber(ARGV[a]), tonumber(ARGV[a + 1])
           local keys, args = {}, {}
           for i = 1, kc do keys[i] = KEYS[k + i] end
           for i = 1, ac do args[i] = ARGV[a + 1 + i] end
           n = n + 1
-          -- Each call fails on its own, as it would sent alone: its error is its reply, the others go on.
           local ok, reply = pcall(one, keys, args)
-          if ok then
+          if ok and not (type(reply) == 'table' and reply.err) then
             out[n] = reply or false
-          elseif type(reply) == 'table' and reply.err then
-            out[n] = reply
           else
-            out[n] = {err = tostring(reply)}
+            out[n] = false
+            failed[#failed + 1] = n
+            failed[#failed + 1] = type(reply) == 'table' and reply.err or tostring(reply)
           end
           k = k + kc
           a = a + 2 + ac
         end
-        return out
+        return {out, failed}
         """;
 
 #pragma warning disable CA5350 // Redis names a script by its SHA-1; this is that name, not a security use.
@@ -111,12 +113,40 @@ public static class RedisScriptExtensions
     }
 
     /// <summary>
-    /// Runs <paramref name="script"/> for every call, replies in the calls' order. Calls whose keys share a hash slot
-    /// go together in one run of <see cref="RedisScript.Many"/> (on a standalone Redis, that is all of them); on a
-    /// cluster, calls on different slots run apart, as a script may only touch one slot. Each call stays atomic on
-    /// its own, as when sent alone; a many-run only saves round trips and per-command work.
+    /// Runs <paramref name="script"/> for every call, replies in the calls' order; throws the first call's error if
+    /// any call failed (the others still ran, as in a pipeline). See <see cref="EvaluateEachOnItsOwnAsync"/>.
     /// </summary>
     public static async Task<RedisResult[]> EvaluateEachAsync(this IDatabaseAsync db, RedisScript script, IReadOnlyList<ScriptCall> calls)
+    {
+        var replies = await db.EvaluateEachOnItsOwnAsync(script, calls).ConfigureAwait(false);
+        foreach (var reply in replies)
+        {
+            reply.ThrowIfError();
+        }
+
+        return replies;
+    }
+
+    /// <summary>A call's reply, or its error as a <see cref="RedisServerException"/>.</summary>
+    public static RedisResult ThrowIfError(this RedisResult reply)
+    {
+        ArgumentNullException.ThrowIfNull(reply);
+        return reply.Resp2Type == ResultType.Error ? throw ErrorOf(reply) : reply;
+    }
+
+    /// <summary>A call's error reply as the exception the call would have thrown alone (its text classifies it, as in <see cref="TransientErrors"/>).</summary>
+    public static RedisServerException ErrorOf(RedisResult reply) =>
+        new(RedisErrorKind.UnknownError, CommandFlags.None, reply?.ToString() ?? "ERR script failed");
+
+    /// <summary>
+    /// Runs <paramref name="script"/> for every call, replies in the calls' order; a call that failed has its error
+    /// as its reply (<see cref="ResultType.Error"/>) and the others are not affected. Calls whose keys share a hash
+    /// slot go together in one run of <see cref="RedisScript.Many"/> (on a standalone Redis, that is all of them); on
+    /// a cluster, calls on different slots run apart, as a script may only touch one slot. Each call stays atomic on
+    /// its own, as when sent alone; a many-run only saves round trips and per-command work. A failure of the
+    /// connection itself (not of a call) is thrown.
+    /// </summary>
+    public static async Task<RedisResult[]> EvaluateEachOnItsOwnAsync(this IDatabaseAsync db, RedisScript script, IReadOnlyList<ScriptCall> calls)
     {
         ArgumentNullException.ThrowIfNull(db);
         ArgumentNullException.ThrowIfNull(script);
@@ -142,10 +172,16 @@ public static class RedisScriptExtensions
         async Task Apart(int[] chunk)
         {
             var each = chunk.Select(i => db.EvaluateAsync(script, calls[i].Keys, calls[i].Values)).ToArray();
-            await Task.WhenAll(each).ConfigureAwait(false);
             for (var n = 0; n < chunk.Length; n++)
             {
-                replies[chunk[n]] = each[n].Result;
+                try
+                {
+                    replies[chunk[n]] = await each[n].ConfigureAwait(false);
+                }
+                catch (RedisServerException e)
+                {
+                    replies[chunk[n]] = RedisResult.Create(e.Message, ResultType.Error);
+                }
             }
         }
 
@@ -161,10 +197,11 @@ public static class RedisScriptExtensions
                 values.AddRange(calls[i].Values);
             }
 
-            RedisResult[] together;
+            RedisResult[] together, failed;
             try
             {
-                together = (RedisResult[])(await db.EvaluateAsync(script.Many!, [.. keys], [.. values]).ConfigureAwait(false))!;
+                var reply = (RedisResult[])(await db.EvaluateAsync(script.Many!, [.. keys], [.. values]).ConfigureAwait(false))!;
+                (together, failed) = ((RedisResult[])reply[0]!, (RedisResult[])reply[1]!);
             }
             catch (RedisServerException e) when (e.Message.StartsWith("CROSSSLOT", StringComparison.Ordinal))
             {
@@ -176,6 +213,11 @@ public static class RedisScriptExtensions
             for (var n = 0; n < chunk.Length; n++)
             {
                 replies[chunk[n]] = together[n];
+            }
+
+            for (var f = 0; f + 1 < failed.Length; f += 2)
+            {
+                replies[chunk[(int)failed[f] - 1]] = RedisResult.Create((RedisValue)(string?)failed[f + 1], ResultType.Error);
             }
         }
     }

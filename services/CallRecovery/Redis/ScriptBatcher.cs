@@ -1,0 +1,93 @@
+using System.Collections.Concurrent;
+using StackExchange.Redis;
+
+namespace CallRecovery.Redis;
+
+/// <summary>
+/// Sends the calls of one script that many callers make at once (a switch stream's acknowledgements and reports,
+/// the dispatch of a window's commands) as many-runs (<see cref="RedisScriptExtensions.EvaluateEachOnItsOwnAsync"/>)
+/// instead of one EVALSHA each. Nothing waits for a batch to fill: a call goes at once while fewer than
+/// <see cref="RunsInFlight"/> runs are out, and the calls that arrive meanwhile go together in the next run, so the
+/// batches are as large as the load makes them. Each call keeps its own reply or error, as if sent alone.
+/// </summary>
+public sealed class ScriptBatcher(Func<IDatabaseAsync> database, RedisScript script)
+{
+    /// <summary>Runs out at once: enough to keep Redis busy while a reply is on its way back.</summary>
+    public const int RunsInFlight = 2;
+
+    private readonly ConcurrentQueue<(ScriptCall Call, TaskCompletionSource<RedisResult> Reply)> _waiting = new();
+    private int _inFlight;
+
+    public Task<RedisResult> EvaluateAsync(RedisKey[] keys, RedisValue[] values)
+    {
+        var reply = new TaskCompletionSource<RedisResult>(TaskCreationOptions.RunContinuationsAsynchronously);
+        _waiting.Enqueue((new ScriptCall(keys, values), reply));
+        SendWhileRoom();
+        return reply.Task;
+    }
+
+    private void SendWhileRoom()
+    {
+        while (!_waiting.IsEmpty)
+        {
+            var inFlight = Volatile.Read(ref _inFlight);
+            if (inFlight >= RunsInFlight)
+            {
+                // A run under way sends what waits when it ends.
+                return;
+            }
+
+            if (Interlocked.CompareExchange(ref _inFlight, inFlight + 1, inFlight) != inFlight)
+            {
+                continue;
+            }
+
+            var batch = new List<(ScriptCall Call, TaskCompletionSource<RedisResult> Reply)>();
+            while (batch.Count < RedisScriptExtensions.MostPerRun && _waiting.TryDequeue(out var next))
+            {
+                batch.Add(next);
+            }
+
+            if (batch.Count == 0)
+            {
+                // Another sender took them; look again in case more came meanwhile.
+                Interlocked.Decrement(ref _inFlight);
+                continue;
+            }
+
+            _ = RunAsync(batch);
+        }
+    }
+
+    private async Task RunAsync(List<(ScriptCall Call, TaskCompletionSource<RedisResult> Reply)> batch)
+    {
+        try
+        {
+            var replies = await database().EvaluateEachOnItsOwnAsync(script, [.. batch.Select(b => b.Call)]).ConfigureAwait(false);
+            for (var n = 0; n < batch.Count; n++)
+            {
+                if (replies[n].Resp2Type == ResultType.Error)
+                {
+                    batch[n].Reply.TrySetException(RedisScriptExtensions.ErrorOf(replies[n]));
+                }
+                else
+                {
+                    batch[n].Reply.TrySetResult(replies[n]);
+                }
+            }
+        }
+        catch (Exception e)
+        {
+            // The connection failed (not one call): every call of the run gets the error, as each would have alone.
+            foreach (var (_, reply) in batch)
+            {
+                reply.TrySetException(e);
+            }
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _inFlight);
+            SendWhileRoom();
+        }
+    }
+}

@@ -1,0 +1,68 @@
+using CallRecovery.IntegrationTests.Fixtures;
+using StackExchange.Redis;
+using CallRecovery.Redis;
+
+namespace CallRecovery.IntegrationTests;
+
+/// <summary>
+/// Many calls of one script sent as one run against a real redis-server: every call gets its own reply, and a call
+/// that fails fails alone, exactly as if each had been sent on its own.
+/// </summary>
+[Collection(RealInfrastructure.Name)]
+public sealed class ScriptBatchingTests(Infrastructure infrastructure) : IAsyncLifetime
+{
+    // Adds ARGV[1] to a counter and returns it; fails (a Redis error) when ARGV[1] is not a number.
+    private static readonly RedisScript Add = new("return redis.call('INCRBY', KEYS[1], ARGV[1])");
+    private readonly string _prefix = "batch-" + Guid.NewGuid().ToString("N")[..8];
+    private ConnectionMultiplexer _redis = null!;
+
+    public async Task InitializeAsync() => _redis = await ConnectionMultiplexer.ConnectAsync(infrastructure.Redis.ConnectionString);
+
+    public async Task DisposeAsync() => await _redis.DisposeAsync();
+
+    [Fact]
+    public async Task A_failing_call_in_a_many_run_fails_alone_and_the_others_take_effect()
+    {
+        var db = _redis.GetDatabase();
+        ScriptCall Call(int i, string amount) => new([$"{_prefix}:{i}"], [amount]);
+
+        var replies = await db.EvaluateEachOnItsOwnAsync(Add, [Call(0, "5"), Call(1, "not a number"), Call(2, "7"), Call(0, "1")]);
+
+        Assert.Equal(5, (long)replies[0]);
+        Assert.Equal(ResultType.Error, replies[1].Resp2Type);
+        Assert.Equal(7, (long)replies[2]);
+        Assert.Equal(6, (long)replies[3]);
+        Assert.False(await db.KeyExistsAsync($"{_prefix}:1"));
+        await Assert.ThrowsAsync<RedisServerException>(() => db.EvaluateEachAsync(Add, [Call(3, "1"), Call(4, "x")]));
+        Assert.Equal(1, (long)await db.StringGetAsync($"{_prefix}:3"));
+    }
+
+    [Fact]
+    public async Task Concurrent_callers_each_get_their_own_reply_or_error_from_the_batcher()
+    {
+        var batcher = new ScriptBatcher(() => _redis.GetDatabase(), Add);
+        const int callers = 2_000;
+
+        var calls = Enumerable.Range(0, callers)
+            .Select(i => batcher.EvaluateAsync([$"{_prefix}:c{i % 10}"], [i % 100 == 99 ? "bad" : "1"]))
+            .ToArray();
+        await Assert.ThrowsAsync<RedisServerException>(() => Task.WhenAll(calls));
+
+        Assert.Equal(callers / 100, calls.Count(c => c.Exception?.InnerException is RedisServerException));
+        Assert.All(calls.Where((_, i) => i % 100 != 99), c => Assert.True(c.IsCompletedSuccessfully));
+        var db = _redis.GetDatabase();
+        var totals = await Task.WhenAll(Enumerable.Range(0, 10).Select(i => db.StringGetAsync($"{_prefix}:c{i}")));
+        Assert.Equal(callers - (callers / 100), totals.Sum(t => (long)t));
+    }
+
+    [Fact]
+    public async Task A_many_run_reloads_its_script_after_the_server_forgot_it()
+    {
+        var db = _redis.GetDatabase();
+        await db.ExecuteAsync("SCRIPT", "FLUSH");
+
+        var replies = await db.EvaluateEachAsync(Add, [new([$"{_prefix}:f"], ["2"]), new([$"{_prefix}:f"], ["3"])]);
+
+        Assert.Equal([2L, 5L], replies.Select(r => (long)r));
+    }
+}
