@@ -56,6 +56,17 @@ public sealed class ScriptBatchingTests(Infrastructure infrastructure) : IAsyncL
     }
 
     [Fact]
+    public async Task Merged_calls_on_the_same_keys_each_take_effect()
+    {
+        var batcher = new ScriptBatcher(() => _redis.GetDatabase(), new RedisScript("return redis.call('SADD', KEYS[1], unpack(ARGV))"), mergeSameKeys: true);
+
+        await Task.WhenAll(Enumerable.Range(0, 1_000).Select(i => batcher.EvaluateAsync([$"{_prefix}:set{i % 3}"], [$"m{i}"])));
+
+        var sizes = await Task.WhenAll(Enumerable.Range(0, 3).Select(i => _redis.GetDatabase().SetLengthAsync($"{_prefix}:set{i}")));
+        Assert.Equal([334L, 333L, 333L], sizes);
+    }
+
+    [Fact]
     public async Task A_many_run_reloads_its_script_after_the_server_forgot_it()
     {
         var db = _redis.GetDatabase();

@@ -60,6 +60,10 @@ public sealed class RedisProfile(string connectionString) : IAsyncDisposable
                 if (field.GetValue(null) is CallRecovery.Redis.RedisScript script)
                 {
                     names[Convert.ToHexStringLower(script.Hash)] = field.Name;
+                    if (script.Many is { } many)
+                    {
+                        names[Convert.ToHexStringLower(many.Hash)] = field.Name + "(many)";
+                    }
                 }
             }
         }

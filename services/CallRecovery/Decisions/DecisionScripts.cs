@@ -13,5 +13,4 @@ internal static class DecisionScripts
     public static readonly RedisScript ReleaseSubscriber = LuaResources.Load("release_subscriber.lua");
     public static readonly RedisScript ProtectSubscriber = LuaResources.Load("protect_subscriber.lua");
     public static readonly RedisScript IndexCall = LuaResources.Load("index_call.lua");
-    public static readonly RedisScript ConnectionsSince = LuaResources.Load("connections_since.lua");
 }

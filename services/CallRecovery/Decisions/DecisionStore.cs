@@ -58,7 +58,7 @@ public sealed class DecisionStore([FromKeyedServices(RedisServiceCollectionExten
         var finalled = Settle(db, [.. finals.Select(i => (batch[i].Draft, (RecoveryRecord?)null))]);
         var claims = db.EvaluateEachAsync(DecisionScripts.ClaimCall, [.. candidates.Select(i =>
             new ScriptCall([_keys.CallDecisions(batch[i].Draft.CallId), _keys.Recovery(batch[i].Draft.CallId)], [batch[i].Draft.EventId]))]);
-        var reconnected = db.EvaluateEachAsync(DecisionScripts.ConnectionsSince, [.. candidates.Select(i =>
+        var reconnected = db.EvaluateEachAsync(RecoveryScripts.ConnectionsSince, [.. candidates.Select(i =>
             new ScriptCall([_keys.PartyPairConnections(batch[i].Candidate!.CallBack, batch[i].Candidate!.OtherParty)], [batch[i].Drop!.DropTime.ToUnixTimeMilliseconds()]))]);
         var protecting = Protect(db, protections, now);
         var indexed = IndexSubscribers(db, batch);
@@ -278,7 +278,7 @@ public sealed class DecisionStore([FromKeyedServices(RedisServiceCollectionExten
         return new ScriptCall([_keys.CallDecisions(draft.CallId), _keys.Recovery(draft.CallId)], [.. args]);
     }
 
-    /// <summary>Both parties' call lists (the latest 100), so an engineer can look a subscriber up; with round 1.</summary>
+    /// <summary>Both parties' call lists (the latest 100 or a few more), so an engineer can look a subscriber up; with round 1.</summary>
     private Task<RedisResult[]> IndexSubscribers(IDatabaseAsync db, IReadOnlyList<PendingDecision> batch) =>
         db.EvaluateEachAsync(DecisionScripts.IndexCall, [.. batch.Select(p => p.Drop).OfType<CallDrop>().SelectMany(drop =>
             new[] { drop.Caller, drop.Callee }.Where(PhoneNumbers.IsE164).Select(number =>

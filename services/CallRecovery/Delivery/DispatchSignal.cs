@@ -3,12 +3,18 @@ namespace CallRecovery.Delivery;
 /// <summary>
 /// Wakes this replica's dispatch loop when there may be something to send: a window place freed (an acknowledgement,
 /// a rejection, a closed stream), a switch connected, or a recovery queued here or by another replica (then with its
-/// due time, so the loop sleeps until exactly then). The loop's poll interval remains only as a safety net.
+/// due time, so the loop sleeps until exactly then). Every announced due time is remembered until it comes, not
+/// only the earliest: a loop that woke for one batch's due time sleeps until the next batch's, rather than until the
+/// poll. The loop's poll interval remains only as a safety net.
 /// </summary>
 public sealed class DispatchSignal(TimeProvider time) : IDisposable
 {
+    /// <summary>Due times remembered at most; past that (a storm of announcements) the poll covers the rest.</summary>
+    public const int MostDueTimes = 100_000;
+
     private readonly SemaphoreSlim _wake = new(0, 1);
-    private long _nextDueMs = long.MaxValue;
+    private readonly PriorityQueue<long, long> _due = new();
+    private readonly Lock _lock = new();
 
     /// <summary>Something may be sendable now.</summary>
     public void Wake()
@@ -31,39 +37,44 @@ public sealed class DispatchSignal(TimeProvider time) : IDisposable
     public void DueAt(DateTimeOffset dueAt)
     {
         var ms = dueAt.ToUnixTimeMilliseconds();
-        var current = Interlocked.Read(ref _nextDueMs);
-        while (ms < current)
+        bool earliest;
+        lock (_lock)
         {
-            var seen = Interlocked.CompareExchange(ref _nextDueMs, ms, current);
-            if (seen == current)
+            earliest = !_due.TryPeek(out _, out var head) || ms < head;
+            if (_due.Count < MostDueTimes)
             {
-                break;
+                _due.Enqueue(ms, ms);
             }
-
-            current = seen;
         }
 
-        if (ms <= time.GetUtcNow().ToUnixTimeMilliseconds())
+        if (earliest || ms <= time.GetUtcNow().ToUnixTimeMilliseconds())
         {
-            Wake();
-        }
-        else if (ms < current)
-        {
-            // Earlier than the loop planned to wake: let it plan again.
+            // Due now, or earlier than the loop planned to wake: let it go or plan again.
             Wake();
         }
     }
 
-    /// <summary>Waits for a wake-up, the earliest known due time, or at most <paramref name="poll"/>.</summary>
+    /// <summary>Waits for a wake-up, the earliest remembered due time, or at most <paramref name="poll"/>.</summary>
     public async Task WaitAsync(TimeSpan poll, CancellationToken cancellationToken)
     {
         var now = time.GetUtcNow().ToUnixTimeMilliseconds();
-        var next = Interlocked.Read(ref _nextDueMs);
-        if (next <= now)
+        long next;
+        lock (_lock)
         {
-            // Due now: forget it (the dispatch about to run takes it) and go.
-            Interlocked.CompareExchange(ref _nextDueMs, long.MaxValue, next);
-            return;
+            // Due times that have come are forgotten: the dispatch about to run takes what is due.
+            var dueNow = false;
+            while (_due.TryPeek(out _, out var head) && head <= now)
+            {
+                _due.Dequeue();
+                dueNow = true;
+            }
+
+            if (dueNow)
+            {
+                return;
+            }
+
+            next = _due.TryPeek(out _, out var first) ? first : long.MaxValue;
         }
 
         var wait = next == long.MaxValue ? poll : TimeSpan.FromMilliseconds(Math.Min(next - now, poll.TotalMilliseconds));

@@ -16,4 +16,6 @@ internal static class RecoveryScripts
     public static readonly RedisScript SweepSwitch = LuaResources.Load("sweep_switch.lua");
     public static readonly RedisScript RecordConnection = LuaResources.Load("record_connection.lua");
     public static readonly RedisScript PairRecovery = LuaResources.Load("pair_recovery.lua");
+    public static readonly RedisScript ConnectionsSince = LuaResources.Load("connections_since.lua");
+    public static readonly RedisScript PartyFacts = LuaResources.Load("party_facts.lua");
 }

@@ -39,7 +39,9 @@ public sealed class RecoveryStore(IConnectionMultiplexer redis, IOptions<RedisOp
 
     // Moves and queue settlements from many callers at once go as one run each (acknowledgements, reports, dispatch).
     private readonly ScriptBatcher _transitions = new(() => redis.GetDatabase(), RecoveryScripts.Transition);
-    private readonly ScriptBatcher _settlements = new(() => redis.GetDatabase(), RecoveryScripts.SettleEntries);
+    private readonly ScriptBatcher _settlements = new(() => redis.GetDatabase(), RecoveryScripts.SettleEntries, mergeSameKeys: true);
+    private readonly ScriptBatcher _partyFacts = new(() => redis.GetDatabase(), RecoveryScripts.PartyFacts);
+    private readonly ScriptBatcher _connections = new(() => redis.GetDatabase(), RecoveryScripts.ConnectionsSince);
 
     private IDatabase Db => redis.GetDatabase();
 
@@ -51,8 +53,10 @@ public sealed class RecoveryStore(IConnectionMultiplexer redis, IOptions<RedisOp
         }
 
         var db = Db;
-        var queued = db.EvaluateEachAsync(RecoveryScripts.EnqueueRecovery, [.. recoveries.Select(r =>
-            new ScriptCall(SwitchKeys(r.SwitchId), [r.CallId, r.DueAt.ToUnixTimeMilliseconds(), r.Deadline.ToUnixTimeMilliseconds(), _ttlMs]))]);
+        // One call per switch (its keys share a slot) for all of its recoveries, in chunks Lua's unpack can take.
+        var queued = db.EvaluateEachAsync(RecoveryScripts.EnqueueRecovery, [.. recoveries.GroupBy(r => r.SwitchId, StringComparer.Ordinal)
+            .SelectMany(bySwitch => bySwitch.Chunk(1_000).Select(chunk => new ScriptCall(SwitchKeys(bySwitch.Key),
+                [_ttlMs, .. chunk.SelectMany(r => new RedisValue[] { r.CallId, r.DueAt.ToUnixTimeMilliseconds(), r.Deadline.ToUnixTimeMilliseconds() })])))]);
         // Filed under the pair until a minute past the deadline, so a redial between them finds it to cancel.
         var paired = db.EvaluateEachAsync(RecoveryScripts.PairRecovery, [.. recoveries.Select(r =>
             new ScriptCall([_keys.PartyPair(r.CallBack, r.OtherParty)], [r.CallId, (r.Deadline + TimeSpan.FromMinutes(1)).ToUnixTimeMilliseconds()]))]);
@@ -148,30 +152,26 @@ public sealed class RecoveryStore(IConnectionMultiplexer redis, IOptions<RedisOp
     /// </summary>
     public async Task<string?> SafetyProblemAsync(RecoveryRecord recovery)
     {
-        var db = Db;
-        // One EXISTS per party (its opt-out and protection share the party's slot); which one, only when one is there.
-        var customer = db.KeyExistsAsync([_keys.OptOut(recovery.CallBack), _keys.EmergencyProtection(recovery.CallBack)]);
-        var other = db.KeyExistsAsync([_keys.OptOut(recovery.OtherParty), _keys.EmergencyProtection(recovery.OtherParty)]);
-        var connected = db.SortedSetRangeByScoreAsync(_keys.PartyPairConnections(recovery.CallBack, recovery.OtherParty),
-            recovery.DropTime.ToUnixTimeMilliseconds(), double.PositiveInfinity, Exclude.Start, take: 2);
+        // One call per party (its opt-out and protection share its slot) and one for the pair, batched with the
+        // other commands being dispatched.
+        var customer = _partyFacts.EvaluateAsync([_keys.OptOut(recovery.CallBack), _keys.EmergencyProtection(recovery.CallBack)], []);
+        var other = _partyFacts.EvaluateAsync([_keys.OptOut(recovery.OtherParty), _keys.EmergencyProtection(recovery.OtherParty)], []);
+        var connected = _connections.EvaluateAsync([_keys.PartyPairConnections(recovery.CallBack, recovery.OtherParty)], [recovery.DropTime.ToUnixTimeMilliseconds()]);
         await Task.WhenAll(customer, other, connected).ConfigureAwait(false);
-        if (customer.Result > 0 || other.Result > 0)
-        {
-            var optedOut = db.KeyExistsAsync(_keys.OptOut(recovery.CallBack));
-            var otherOptedOut = db.KeyExistsAsync(_keys.OptOut(recovery.OtherParty));
-            var protection = db.KeyExistsAsync(_keys.EmergencyProtection(recovery.CallBack));
-            var otherProtection = db.KeyExistsAsync(_keys.EmergencyProtection(recovery.OtherParty));
-            await Task.WhenAll(optedOut, otherOptedOut, protection, otherProtection).ConfigureAwait(false);
-            if (optedOut.Result || otherOptedOut.Result || protection.Result || otherProtection.Result)
-            {
-                return optedOut.Result ? "the customer opted out since the decision"
-                    : otherOptedOut.Result ? "the party to reconnect opted out since the decision"
-                    : protection.Result ? "the customer is under emergency protection since the decision"
-                    : "the party to reconnect is under emergency protection since the decision";
-            }
-        }
+        var (optedOut, protection) = Facts(customer.Result);
+        var (otherOptedOut, otherProtection) = Facts(other.Result);
+        return optedOut ? "the customer opted out since the decision"
+            : otherOptedOut ? "the party to reconnect opted out since the decision"
+            : protection ? "the customer is under emergency protection since the decision"
+            : otherProtection ? "the party to reconnect is under emergency protection since the decision"
+            : ((RedisValue[])connected.Result!).Any(c => c != recovery.CallId) ? "the parties reached each other before the callback"
+            : null;
 
-        return connected.Result.Any(c => c != recovery.CallId) ? "the parties reached each other before the callback" : null;
+        static (bool OptedOut, bool Protected) Facts(RedisResult reply)
+        {
+            var facts = (long[])reply!;
+            return (facts[0] > 0, facts[1] > 0);
+        }
     }
 
     public Task RequeueAsync(string switchId, IReadOnlyCollection<string> callIds, DateTimeOffset dueAt) =>

@@ -9,8 +9,10 @@ namespace CallRecovery.Redis;
 /// instead of one EVALSHA each. Nothing waits for a batch to fill: a call goes at once while fewer than
 /// <see cref="RunsInFlight"/> runs are out, and the calls that arrive meanwhile go together in the next run, so the
 /// batches are as large as the load makes them. Each call keeps its own reply or error, as if sent alone.
+/// With <c>mergeSameKeys</c>, for a script that does the same for each of its arguments (removing ids from a
+/// switch's queue), calls on the same keys become one call with all their arguments, and share its reply.
 /// </summary>
-public sealed class ScriptBatcher(Func<IDatabaseAsync> database, RedisScript script)
+public sealed class ScriptBatcher(Func<IDatabaseAsync> database, RedisScript script, bool mergeSameKeys = false)
 {
     /// <summary>Runs out at once: enough to keep Redis busy while a reply is on its way back.</summary>
     public const int RunsInFlight = 2;
@@ -63,16 +65,41 @@ public sealed class ScriptBatcher(Func<IDatabaseAsync> database, RedisScript scr
     {
         try
         {
-            var replies = await database().EvaluateEachOnItsOwnAsync(script, [.. batch.Select(b => b.Call)]).ConfigureAwait(false);
+            // Which call of the run answers each caller: its own, or the merged call of its keys.
+            var calls = new List<ScriptCall>();
+            var answeredBy = new int[batch.Count];
+            var byKeys = new Dictionary<string, int>(StringComparer.Ordinal);
             for (var n = 0; n < batch.Count; n++)
             {
-                if (replies[n].Resp2Type == ResultType.Error)
+                var call = batch[n].Call;
+                var keys = mergeSameKeys ? string.Join('\n', call.Keys) : null;
+                if (keys is not null && byKeys.TryGetValue(keys, out var merged))
                 {
-                    batch[n].Reply.TrySetException(RedisScriptExtensions.ErrorOf(replies[n]));
+                    calls[merged] = calls[merged] with { Values = [.. calls[merged].Values, .. call.Values] };
+                    answeredBy[n] = merged;
+                    continue;
+                }
+
+                answeredBy[n] = calls.Count;
+                if (keys is not null)
+                {
+                    byKeys[keys] = calls.Count;
+                }
+
+                calls.Add(call);
+            }
+
+            var replies = await database().EvaluateEachOnItsOwnAsync(script, calls).ConfigureAwait(false);
+            for (var n = 0; n < batch.Count; n++)
+            {
+                var reply = replies[answeredBy[n]];
+                if (reply.Resp2Type == ResultType.Error)
+                {
+                    batch[n].Reply.TrySetException(RedisScriptExtensions.ErrorOf(reply));
                 }
                 else
                 {
-                    batch[n].Reply.TrySetResult(replies[n]);
+                    batch[n].Reply.TrySetResult(reply);
                 }
             }
         }

@@ -10,10 +10,11 @@
 if ARGV[6] == '1' and redis.call('ZSCORE', KEYS[1], ARGV[1]) then
   return {'admitted', 'replay'}
 end
-if redis.call('EXISTS', KEYS[2]) == 1 then
-  return {'opted_out', ''}
-end
-if redis.call('EXISTS', KEYS[3]) == 1 then
+-- Both facts in one call; which one, only when one holds.
+if redis.call('EXISTS', KEYS[2], KEYS[3]) > 0 then
+  if redis.call('EXISTS', KEYS[2]) == 1 then
+    return {'opted_out', ''}
+  end
   return {'emergency_protection', ''}
 end
 if ARGV[6] ~= '1' then

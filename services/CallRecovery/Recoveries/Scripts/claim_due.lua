@@ -3,11 +3,15 @@
 -- KEYS[1] due set, KEYS[2] in-flight set (call id scored by acknowledgement deadline)
 -- ARGV[1] now (ms), ARGV[2] how many, ARGV[3] acknowledgement deadline (ms), ARGV[4] key TTL (ms)
 local members = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
-for _, member in ipairs(members) do
-  redis.call('ZREM', KEYS[1], member)
-  redis.call('ZADD', KEYS[2], ARGV[3], member)
-end
 if #members > 0 then
+  -- All claimed at once: one ZREM and one ZADD for the lot, not one each.
+  local scored = {}
+  for i, member in ipairs(members) do
+    scored[2 * i - 1] = ARGV[3]
+    scored[2 * i] = member
+  end
+  redis.call('ZREM', KEYS[1], unpack(members))
+  redis.call('ZADD', KEYS[2], unpack(scored))
   redis.call('PEXPIRE', KEYS[2], ARGV[4])
 end
 return members

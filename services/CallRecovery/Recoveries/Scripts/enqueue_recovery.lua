@@ -1,11 +1,27 @@
--- Puts an accepted recovery in its switch's queue (idempotent: replays and retries add nothing twice).
+-- Puts accepted recoveries in their switch's queue (idempotent: replays and retries add nothing twice). All of a
+-- batch's recoveries of one switch in one call: a few commands for the lot, not a few each.
 -- KEYS[1] the switch's due set (call id scored by due time), KEYS[2] its in-flight set, KEYS[3] its deadlines
--- ARGV[1] call id, ARGV[2] due (unix ms), ARGV[3] deadline (unix ms), ARGV[4] key TTL (ms)
-if not redis.call('ZSCORE', KEYS[2], ARGV[1]) then
-  redis.call('ZADD', KEYS[1], 'NX', ARGV[2], ARGV[1])
+-- ARGV[1] key TTL (ms), then per recovery: call id, due (unix ms), deadline (unix ms)
+local ids, deadlines = {}, {}
+for i = 2, #ARGV, 3 do
+  ids[#ids + 1] = ARGV[i]
+  deadlines[#deadlines + 1] = ARGV[i + 2]
+  deadlines[#deadlines + 1] = ARGV[i]
 end
-redis.call('ZADD', KEYS[3], 'NX', ARGV[3], ARGV[1])
+-- One already in flight (a replay after it was claimed) is not made due again.
+local flying = redis.call('ZMSCORE', KEYS[2], unpack(ids))
+local due = {}
+for n, id in ipairs(ids) do
+  if not flying[n] then
+    due[#due + 1] = ARGV[3 * n]
+    due[#due + 1] = id
+  end
+end
+if #due > 0 then
+  redis.call('ZADD', KEYS[1], 'NX', unpack(due))
+end
+redis.call('ZADD', KEYS[3], 'NX', unpack(deadlines))
 for i = 1, 3 do
-  redis.call('PEXPIRE', KEYS[i], ARGV[4])
+  redis.call('PEXPIRE', KEYS[i], ARGV[1])
 end
-return 1
+return #ids

@@ -12,29 +12,46 @@
 local trigger = ARGV[1]
 local now = tonumber(ARGV[2])
 
--- The whole record when what the move emits needs it (FULL: a command to send, an event to publish, an outcome to
--- count); otherwise only the fields the service acts on. Copying a whole hash through Lua was most of the
--- script's cost, and most moves (an acceptance, a dispatch that keeps) need none of it.
-local function reply(verdict, from, applied)
-  local r = {verdict, from, applied}
-  if FULL[from .. '|' .. applied] then
-    for _, v in ipairs(redis.call('HGETALL', KEYS[1])) do
-      r[#r + 1] = v
-    end
-    return r
+-- The recovery is read once, whole, and every write goes both to Redis and to that copy, so the reply is built
+-- from the copy: one HGETALL and one HSET per move (a call each for every field read, and a second read for the
+-- reply, were most of a move's Redis work).
+local stored, order = {}, {}
+do
+  local flat = redis.call('HGETALL', KEYS[1])
+  for i = 1, #flat, 2 do
+    stored[flat[i]] = flat[i + 1]
+    order[#order + 1] = flat[i]
   end
-  local values = redis.call('HMGET', KEYS[1], unpack(SHORT))
-  for i, name in ipairs(SHORT) do
-    if values[i] then
-      r[#r + 1] = name
-      r[#r + 1] = values[i]
-    end
-  end
-  return r
 end
 
 local function field(name)
-  return redis.call('HGET', KEYS[1], name)
+  return stored[name]
+end
+
+-- HSET of field/value pairs, kept in the copy too.
+local function set(...)
+  local kv = {...}
+  redis.call('HSET', KEYS[1], ...)
+  for i = 1, #kv, 2 do
+    if stored[kv[i]] == nil then
+      order[#order + 1] = kv[i]
+    end
+    stored[kv[i]] = tostring(kv[i + 1])
+  end
+end
+
+-- The whole record when what the move emits needs it (FULL: a command to send, an event to publish, an outcome to
+-- count); otherwise only the fields the service acts on (SHORT).
+local function reply(verdict, from, applied)
+  local r = {verdict, from, applied}
+  local names = FULL[from .. '|' .. applied] and order or SHORT
+  for _, name in ipairs(names) do
+    if stored[name] then
+      r[#r + 1] = name
+      r[#r + 1] = stored[name]
+    end
+  end
+  return r
 end
 
 local state = field('state')
@@ -82,25 +99,27 @@ if not to then
 end
 
 if trigger == 'Dispatch' then
-  local attempts = redis.call('HINCRBY', KEYS[1], 'attempts', 1)
-  redis.call('HSET', KEYS[1], 'state', to, 'dispatchedAt', ARGV[2], 'connection', ARGV[4])
+  local attempts = (tonumber(field('attempts')) or 0) + 1
   if attempts == 1 then
-    redis.call('HSET', KEYS[1], 'firstDispatchedAt', ARGV[2])
+    set('state', to, 'dispatchedAt', ARGV[2], 'connection', ARGV[4], 'attempts', attempts, 'firstDispatchedAt', ARGV[2])
+  else
+    set('state', to, 'dispatchedAt', ARGV[2], 'connection', ARGV[4], 'attempts', attempts)
   end
 elseif trigger == 'Accept' then
-  redis.call('HSET', KEYS[1], 'state', to, 'acknowledgedAt', ARGV[2], 'acceptedAttempt', ARGV[4])
+  set('state', to, 'acknowledgedAt', ARGV[2], 'acceptedAttempt', ARGV[4])
 elseif trigger == 'Reject' then
-  redis.call('HSET', KEYS[1], 'state', to, 'lastRejection', ARGV[5])
+  set('state', to, 'lastRejection', ARGV[5])
 elseif trigger == 'Progress' then
-  if redis.call('HSETNX', KEYS[1], 'stage:' .. ARGV[4], ARGV[5]) == 0 then
+  if field('stage:' .. ARGV[4]) then
     return reply(VERDICT.Unchanged, state, trigger)
   end
-  redis.call('HSET', KEYS[1], 'state', to, 'stage', ARGV[4])
   if to == STATE.Acknowledged and state ~= to then
-    redis.call('HSET', KEYS[1], 'acknowledgedAt', ARGV[5])
+    set('stage:' .. ARGV[4], ARGV[5], 'state', to, 'stage', ARGV[4], 'acknowledgedAt', ARGV[5])
+  else
+    set('stage:' .. ARGV[4], ARGV[5], 'state', to, 'stage', ARGV[4])
   end
 elseif trigger == 'Outcome' then
-  redis.call('HSET', KEYS[1], 'state', to, 'outcome', ARGV[4], 'completedAt', ARGV[5], 'talkTimeMs', ARGV[6],
+  set('state', to, 'outcome', ARGV[4], 'completedAt', ARGV[5], 'talkTimeMs', ARGV[6],
     'detail', ARGV[7], 'surveyScore', ARGV[8], 'reconnectCallId', ARGV[9])
 elseif trigger == 'Cancel' or trigger == 'Expire' then
   local detail = ARGV[4] or ''
@@ -111,8 +130,8 @@ elseif trigger == 'Cancel' or trigger == 'Expire' then
       detail = 'not accepted before the deadline after ' .. field('attempts') .. ' attempt(s)'
     end
   end
-  redis.call('HSET', KEYS[1], 'state', to, 'outcome', to, 'completedAt', ARGV[2], 'detail', detail)
+  set('state', to, 'outcome', to, 'completedAt', ARGV[2], 'detail', detail)
 else
-  redis.call('HSET', KEYS[1], 'state', to)
+  set('state', to)
 end
 return reply(VERDICT.Applied, state, trigger)
