@@ -221,8 +221,8 @@ public sealed class Phases(Rig rig, BenchmarkOptions options, TextWriter log)
         Add("3 long backlog", "RSS MiB per tenth", string.Join(" / ", crossings.Skip(1).Select(c => c.RssMiB.ToString("0", CultureInfo.InvariantCulture))), "VmRSS of the service process at the end of each tenth");
         Add("3 long backlog", "last / first tenth rate", (rates[9] / rates[0]).ToString("0.00", CultureInfo.InvariantCulture), "1.00 = no slowdown as state accumulates");
         var growth = crossings[10].RssMiB - crossings[1].RssMiB;
-        Add("3 long backlog", "RSS growth after first tenth", string.Create(CultureInfo.InvariantCulture, $"{growth:+0;-0} MiB ({growth / crossings[1].RssMiB:+0%;-0%})"), "last tenth minus first tenth");
-        Summary.Add(string.Create(CultureInfo.InvariantCulture, $"long backlog last/first {rates[9] / rates[0]:0.00}, RSS {growth:+0;-0} MiB"));
+        Add("3 long backlog", "RSS growth after first tenth", string.Create(CultureInfo.InvariantCulture, $"{growth:+0;-0;0} MiB ({growth / crossings[1].RssMiB:+0%;-0%;0%})"), "last tenth minus first tenth");
+        Summary.Add(string.Create(CultureInfo.InvariantCulture, $"long backlog last/first {rates[9] / rates[0]:0.00}, RSS {growth:+0;-0;0} MiB"));
     }
 
     /// <summary>Drops at fixed rates: drop-to-command beyond the grace period, at the switch, and the service's own lateness histogram.</summary>

@@ -3,15 +3,19 @@
 -- KEYS[1] due set, KEYS[2] in-flight set (call id scored by acknowledgement deadline)
 -- ARGV[1] now (ms), ARGV[2] how many, ARGV[3] acknowledgement deadline (ms), ARGV[4] key TTL (ms)
 local members = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
-if #members > 0 then
-  -- All claimed at once: one ZREM and one ZADD for the lot, not one each.
-  local scored = {}
-  for i, member in ipairs(members) do
-    scored[2 * i - 1] = ARGV[3]
-    scored[2 * i] = member
+-- Claimed a few hundred at a time: one ZREM and one ZADD for each lot, not one each (and no more values at once
+-- than Lua's unpack takes, however many instances a switch has here).
+for first = 1, #members, 500 do
+  local lot, scored = {}, {}
+  for i = first, math.min(first + 499, #members) do
+    lot[#lot + 1] = members[i]
+    scored[#scored + 1] = ARGV[3]
+    scored[#scored + 1] = members[i]
   end
-  redis.call('ZREM', KEYS[1], unpack(members))
+  redis.call('ZREM', KEYS[1], unpack(lot))
   redis.call('ZADD', KEYS[2], unpack(scored))
+end
+if #members > 0 then
   redis.call('PEXPIRE', KEYS[2], ARGV[4])
 end
 return members
