@@ -92,7 +92,13 @@ public sealed partial class DispatchLoop(
         var more = false;
         await Task.WhenAll(connections.FreeWindows().Where(w => w.Free > 0).Select(async w =>
         {
-            var claimed = await store.ClaimDueAsync(w.SwitchId, w.Free, now, now + _options.AcknowledgementTimeout).ConfigureAwait(false);
+            var (claimed, nextDue) = await store.ClaimDueAsync(w.SwitchId, w.Free, now, now + _options.AcknowledgementTimeout).ConfigureAwait(false);
+            if (nextDue is { } next)
+            {
+                // Wake when the next command of this switch is due, not only at the due times announced (a batch's earliest).
+                signal.DueAt(next);
+            }
+
             var requeue = new List<string>();
             await Task.WhenAll(claimed.Select(async callId =>
             {

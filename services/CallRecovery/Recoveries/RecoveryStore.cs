@@ -81,11 +81,13 @@ public sealed class RecoveryStore(IConnectionMultiplexer redis, IOptions<RedisOp
             }
         });
 
-    public async Task<IReadOnlyList<string>> ClaimDueAsync(string switchId, int count, DateTimeOffset now, DateTimeOffset acknowledgementDeadline)
+    /// <summary>Claims up to <paramref name="count"/> due commands of a switch; also says when the next one left in its queue is due (null: none left).</summary>
+    public async Task<(IReadOnlyList<string> Claimed, DateTimeOffset? NextDue)> ClaimDueAsync(string switchId, int count, DateTimeOffset now, DateTimeOffset acknowledgementDeadline)
     {
-        var result = await Db.EvaluateAsync(RecoveryScripts.ClaimDue, [_keys.SwitchDue(switchId), _keys.SwitchInFlight(switchId)],
-            [now.ToUnixTimeMilliseconds(), count, acknowledgementDeadline.ToUnixTimeMilliseconds(), _ttlMs]).ConfigureAwait(false);
-        return [.. ((RedisResult[])result!).Select(r => (string)r!)];
+        var result = (RedisResult[])(await Db.EvaluateAsync(RecoveryScripts.ClaimDue, [_keys.SwitchDue(switchId), _keys.SwitchInFlight(switchId)],
+            [now.ToUnixTimeMilliseconds(), count, acknowledgementDeadline.ToUnixTimeMilliseconds(), _ttlMs]).ConfigureAwait(false))!;
+        IReadOnlyList<string> claimed = [.. ((RedisResult[])result[0]!).Select(r => (string)r!)];
+        return (claimed, result[1].IsNull ? null : DateTimeOffset.FromUnixTimeMilliseconds((long)(double)result[1]));
     }
 
     /// <summary>Applies a trigger to a recovery, as the lifecycle table allows. <paramref name="switchId"/> is the switch acting ("" for the service itself).</summary>
