@@ -30,6 +30,9 @@ public sealed partial class DispatchLoop(
     ILogger<DispatchLoop> logger) : BackgroundService
 {
     private static readonly TimeSpan ExpiryLease = TimeSpan.FromSeconds(30);
+
+    /// <summary>The soonest a dispatch round follows the one before for a due time that round reported.</summary>
+    private static readonly TimeSpan DueCoalescing = TimeSpan.FromMilliseconds(5);
     private readonly SwitchingOptions _options = options.Value;
 
     protected override Task ExecuteAsync(CancellationToken stoppingToken) => Task.WhenAll(
@@ -95,8 +98,10 @@ public sealed partial class DispatchLoop(
             var (claimed, nextDue) = await store.ClaimDueAsync(w.SwitchId, w.Free, now, now + _options.AcknowledgementTimeout).ConfigureAwait(false);
             if (nextDue is { } next)
             {
-                // Wake when the next command of this switch is due, not only at the due times announced (a batch's earliest).
-                signal.DueAt(next);
+                // Wake when the next command of this switch is due, not only at the due times announced (a batch's
+                // earliest), but not sooner than a few milliseconds from now: under load due times are dense, and
+                // a round per command would cost a claim each and batch nothing.
+                signal.DueAt(next > now + DueCoalescing ? next : now + DueCoalescing);
             }
 
             var requeue = new List<string>();
