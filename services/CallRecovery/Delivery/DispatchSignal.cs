@@ -5,16 +5,23 @@ namespace CallRecovery.Delivery;
 /// a rejection, a closed stream), a switch connected, or a recovery queued here or by another replica (then with its
 /// due time, so the loop sleeps until exactly then). Every announced due time is remembered until it comes, not
 /// only the earliest: a loop that woke for one batch's due time sleeps until the next batch's, rather than until the
-/// poll. The loop's poll interval remains only as a safety net.
+/// poll. A due time wakes the loop only when it sleeps and planned to wake later; an awake loop reads it before it
+/// sleeps (so a round that reports the next due time does not cost an empty round). The poll remains a safety net.
 /// </summary>
 public sealed class DispatchSignal(TimeProvider time) : IDisposable
 {
     /// <summary>Due times remembered at most; past that (a storm of announcements) the poll covers the rest.</summary>
     public const int MostDueTimes = 100_000;
 
+    // While the loop is awake it reads the due times again before it sleeps, so an announcement needs no wake-up.
+    private const long Awake = long.MinValue;
+
     private readonly SemaphoreSlim _wake = new(0, 1);
     private readonly PriorityQueue<long, long> _due = new();
     private readonly Lock _lock = new();
+
+    // When the sleeping loop plans to wake (unix ms; long.MaxValue: at the poll), or Awake.
+    private long _plannedMs = Awake;
 
     /// <summary>Something may be sendable now.</summary>
     public void Wake()
@@ -37,19 +44,20 @@ public sealed class DispatchSignal(TimeProvider time) : IDisposable
     public void DueAt(DateTimeOffset dueAt)
     {
         var ms = dueAt.ToUnixTimeMilliseconds();
-        bool earliest;
+        bool sooner;
         lock (_lock)
         {
-            earliest = !_due.TryPeek(out _, out var head) || ms < head;
+            // Only a loop asleep until later needs waking; an awake one (this due time may come from its own round)
+            // sees the due time before it sleeps again.
+            sooner = _plannedMs != Awake && ms < _plannedMs;
             if (_due.Count < MostDueTimes)
             {
                 _due.Enqueue(ms, ms);
             }
         }
 
-        if (earliest || ms <= time.GetUtcNow().ToUnixTimeMilliseconds())
+        if (sooner)
         {
-            // Due now, or earlier than the loop planned to wake: let it go or plan again.
             Wake();
         }
     }
@@ -58,7 +66,7 @@ public sealed class DispatchSignal(TimeProvider time) : IDisposable
     public async Task WaitAsync(TimeSpan poll, CancellationToken cancellationToken)
     {
         var now = time.GetUtcNow().ToUnixTimeMilliseconds();
-        long next;
+        long planned;
         lock (_lock)
         {
             // Due times that have come are forgotten: the dispatch about to run takes what is due.
@@ -74,11 +82,22 @@ public sealed class DispatchSignal(TimeProvider time) : IDisposable
                 return;
             }
 
-            next = _due.TryPeek(out _, out var first) ? first : long.MaxValue;
+            var next = _due.TryPeek(out _, out var first) ? first : long.MaxValue;
+            _plannedMs = planned = Math.Min(next, now + (long)poll.TotalMilliseconds);
         }
 
-        var wait = next == long.MaxValue ? poll : TimeSpan.FromMilliseconds(Math.Min(next - now, poll.TotalMilliseconds));
-        await _wake.WaitAsync(wait, cancellationToken).ConfigureAwait(false);
+        var wait = TimeSpan.FromMilliseconds(Math.Max(0, planned - now));
+        try
+        {
+            await _wake.WaitAsync(wait, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            lock (_lock)
+            {
+                _plannedMs = Awake;
+            }
+        }
     }
 
     public void Dispose() => _wake.Dispose();
