@@ -65,42 +65,41 @@ public sealed class ScriptBatcher(Func<IDatabaseAsync> database, RedisScript scr
     {
         try
         {
-            // Which call of the run answers each caller: its own, or the merged call of its keys.
-            var calls = new List<ScriptCall>();
+            // Which call of the run answers each caller: its own, or the merged call of its keys (one list of
+            // arguments per key set, so merging stays linear however many callers share the keys).
+            var keys = new List<RedisKey[]>();
+            var values = new List<List<RedisValue>>();
             var answeredBy = new int[batch.Count];
             var byKeys = new Dictionary<string, int>(StringComparer.Ordinal);
             for (var n = 0; n < batch.Count; n++)
             {
                 var call = batch[n].Call;
-                var keys = mergeSameKeys ? string.Join('\n', call.Keys) : null;
-                if (keys is not null && byKeys.TryGetValue(keys, out var merged))
+                var name = mergeSameKeys ? string.Join('\n', call.Keys) : null;
+                if (name is not null && byKeys.TryGetValue(name, out var merged))
                 {
-                    calls[merged] = calls[merged] with { Values = [.. calls[merged].Values, .. call.Values] };
+                    values[merged].AddRange(call.Values);
                     answeredBy[n] = merged;
                     continue;
                 }
 
-                answeredBy[n] = calls.Count;
-                if (keys is not null)
+                answeredBy[n] = keys.Count;
+                if (name is not null)
                 {
-                    byKeys[keys] = calls.Count;
+                    byKeys[name] = keys.Count;
                 }
 
-                calls.Add(call);
+                keys.Add(call.Keys);
+                values.Add([.. call.Values]);
             }
 
+            var calls = keys.Select((k, i) => new ScriptCall(k, [.. values[i]])).ToArray();
             var replies = await database().EvaluateEachOnItsOwnAsync(script, calls).ConfigureAwait(false);
             for (var n = 0; n < batch.Count; n++)
             {
                 var reply = replies[answeredBy[n]];
-                if (reply.Resp2Type == ResultType.Error)
-                {
-                    batch[n].Reply.TrySetException(RedisScriptExtensions.ErrorOf(reply));
-                }
-                else
-                {
-                    batch[n].Reply.TrySetResult(reply);
-                }
+                _ = reply.Resp2Type == ResultType.Error
+                    ? batch[n].Reply.TrySetException(RedisScriptExtensions.ErrorOf(reply))
+                    : batch[n].Reply.TrySetResult(reply);
             }
         }
         catch (Exception e)
