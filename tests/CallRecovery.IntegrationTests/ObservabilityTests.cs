@@ -23,7 +23,7 @@ public sealed partial class ObservabilityTests(Infrastructure infrastructure)
     public async Task An_event_without_a_traceparent_starts_its_own_trace_never_a_previous_events()
     {
         await using var scenario = await infrastructure.NewScenarioAsync(partitions: 1);
-        var spans = new List<Activity>();
+        var spans = new ExportedSpans();
         await using var service = new ServiceHost(scenario.Settings(), services => services.AddOpenTelemetry().WithTracing(t => t.AddInMemoryExporter(spans))).Started();
 
         // Several in one batch, then more in later batches: a span chain grew both ways before.
@@ -38,11 +38,7 @@ public sealed partial class ObservabilityTests(Infrastructure infrastructure)
             await Eventually.TrueAsync(async () => await scenario.DecisionCountAsync($"call-{i}") == 1, "decided");
         }
 
-        Activity[] processes;
-        lock (spans)
-        {
-            processes = [.. spans.Where(s => s.DisplayName == $"{scenario.InputTopic} process")];
-        }
+        Activity[] processes = [.. spans.Snapshot().Where(s => s.DisplayName == $"{scenario.InputTopic} process")];
 
         Assert.Equal(6, processes.Length);
         Assert.All(processes, p => Assert.Equal(default, p.ParentSpanId));
@@ -53,7 +49,7 @@ public sealed partial class ObservabilityTests(Infrastructure infrastructure)
     public async Task A_trace_is_continuous_from_the_Kafka_header_through_gRPC_to_the_outcome_event()
     {
         await using var scenario = await infrastructure.NewScenarioAsync(partitions: 1);
-        var spans = new List<Activity>();
+        var spans = new ExportedSpans();
         await using var service = new ServiceHost(scenario.Settings(), services => services.AddOpenTelemetry().WithTracing(t => t.AddInMemoryExporter(spans))).Started();
         await using var emulator = Emulator(service);
         using var stop = new CancellationTokenSource();
@@ -73,11 +69,7 @@ public sealed partial class ObservabilityTests(Infrastructure infrastructure)
             .Single(m => RecoveryUpdate.Parser.ParseFrom(m.Message.Value).ChangeCase == RecoveryUpdate.ChangeOneofCase.Outcome);
         Assert.Equal(traceId.ToString(), Encoding.ASCII.GetString(outcome.Message.Headers.GetLastBytes("traceparent")).Split('-')[1]);
 
-        Activity[] trace;
-        lock (spans)
-        {
-            trace = [.. spans.Where(s => s.TraceId == traceId)];
-        }
+        Activity[] trace = [.. spans.Snapshot().Where(s => s.TraceId == traceId)];
 
         var names = trace.Select(s => s.DisplayName).ToHashSet();
         foreach (var expected in new[] { $"{scenario.InputTopic} process", "recovery decide", "recovery schedule", "recovery dispatch", "recovery acknowledge", "recovery progress", "recovery outcome", $"{scenario.OutcomeTopic} publish" })
@@ -99,11 +91,8 @@ public sealed partial class ObservabilityTests(Infrastructure infrastructure)
         Assert.All(trace.Where(s => s.Source.Name == "CallRecovery"), s => Assert.True("call-traced".Equals(s.GetTagItem("callrecovery.call_id")), $"{s.DisplayName} names the call"));
 
         // No span anywhere (of this trace or any other) holds a full phone number.
-        lock (spans)
-        {
-            var values = spans.SelectMany(s => s.TagObjects).Select(t => Convert.ToString(t.Value, CultureInfo.InvariantCulture) ?? string.Empty).ToList();
-            Assert.DoesNotContain(values, v => v.Contains(caller, StringComparison.Ordinal) || v.Contains(callee, StringComparison.Ordinal) || FullNumber().IsMatch(v));
-        }
+        var values = spans.Snapshot().SelectMany(s => s.TagObjects).Select(t => Convert.ToString(t.Value, CultureInfo.InvariantCulture) ?? string.Empty).ToList();
+        Assert.DoesNotContain(values, v => v.Contains(caller, StringComparison.Ordinal) || v.Contains(callee, StringComparison.Ordinal) || FullNumber().IsMatch(v));
 
         await stop.CancelAsync();
         await running.DefaultTimeout();

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Globalization;
 using System.Net.Http.Headers;
 using System.Text;
@@ -36,7 +35,7 @@ public sealed class PersonalDataTests(Infrastructure infrastructure) : IDisposab
         settings["Logging:LogLevel:Microsoft"] = "Debug";
         settings["Logging:LogLevel:Microsoft.AspNetCore"] = "Debug";
         settings["Logging:LogLevel:Grpc"] = "Debug";
-        var spans = new List<Activity>();
+        var spans = new ExportedSpans();
         await using var service = new ServiceHost(settings, services =>
         {
             services.AddLogging(logging => logging.AddFakeLogging());
@@ -117,16 +116,14 @@ public sealed class PersonalDataTests(Infrastructure infrastructure) : IDisposab
             }
         }
 
-        lock (spans)
+        var exported = spans.Snapshot();
+        Assert.NotEmpty(exported);
+        foreach (var span in exported)
         {
-            Assert.NotEmpty(spans);
-            foreach (var span in spans)
-            {
-                texts.Add(($"span {span.DisplayName}", span.DisplayName));
-                texts.Add(($"span {span.DisplayName} status", span.StatusDescription ?? string.Empty));
-                texts.AddRange(span.TagObjects.Select(t => ($"span {span.DisplayName} {t.Key}", Convert.ToString(t.Value, CultureInfo.InvariantCulture) ?? string.Empty)));
-                texts.AddRange(span.Events.SelectMany(e => e.Tags.Select(t => ($"span {span.DisplayName} event {e.Name}", Convert.ToString(t.Value, CultureInfo.InvariantCulture) ?? string.Empty))));
-            }
+            texts.Add(($"span {span.DisplayName}", span.DisplayName));
+            texts.Add(($"span {span.DisplayName} status", span.StatusDescription ?? string.Empty));
+            texts.AddRange(span.TagObjects.Select(t => ($"span {span.DisplayName} {t.Key}", Convert.ToString(t.Value, CultureInfo.InvariantCulture) ?? string.Empty)));
+            texts.AddRange(span.Events.SelectMany(e => e.Tags.Select(t => ($"span {span.DisplayName} event {e.Name}", Convert.ToString(t.Value, CultureInfo.InvariantCulture) ?? string.Empty))));
         }
 
         Assert.NotEmpty(deadLetters);
