@@ -5,6 +5,7 @@ using CallRecovery.HttpApi;
 using CallRecovery.Ingest;
 using CallRecovery.Kafka;
 using CallRecovery.Observability;
+using CallRecovery.Outages;
 using CallRecovery.Outcomes;
 using CallRecovery.Policy;
 using CallRecovery.Probes;
@@ -26,6 +27,7 @@ builder.Services
     .AddKafka()
     .AddPolicy()
     .AddRecoveries()
+    .AddOutages()
     .AddDecisions()
     .AddOutcomes()
     .AddDelivery()

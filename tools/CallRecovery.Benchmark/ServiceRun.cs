@@ -54,6 +54,8 @@ public sealed class ServiceRun : IAsyncDisposable
             ["Policy:CoolOff"] = "00:00:00",
             ["Policy:MaxRecoveriesPerWindow"] = "1000",
             ["Switching:DefaultSwitch"] = SwitchId,
+            // The backlogs come from one node by design: the outage guard would hold them (the storm row turns it on).
+            ["Outage:Enabled"] = "false",
             ["Switching:GracePeriod"] = "00:00:00",
             // A long backlog must not go stale while it waits (the default deadline is 5 min after the drop).
             ["Switching:CallbackDeadline"] = "01:00:00",

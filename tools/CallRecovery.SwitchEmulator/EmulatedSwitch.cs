@@ -10,9 +10,9 @@ namespace CallRecovery.SwitchEmulator;
 
 /// <summary>
 /// Answers like a switch instance, placing no real calls: connects, says Hello, acknowledges each command,
-/// "places" each recovery once whatever the number of attempts (recovery id is the idempotency key), reports
-/// progress and an outcome drawn from the configured mix, keeps every report until the service confirms it,
-/// and resends unconfirmed reports after reconnecting.
+/// "places" each callback of a recovery once whatever the number of deliveries ((recovery id, callback attempt) is
+/// the idempotency key), reports progress and an outcome drawn from the configured mix, keeps every report until
+/// the service confirms it, and resends unconfirmed reports after reconnecting.
 /// </summary>
 public sealed class EmulatedSwitch : IAsyncDisposable
 {
@@ -30,6 +30,7 @@ public sealed class EmulatedSwitch : IAsyncDisposable
     private readonly ConcurrentQueue<TimeSpan> _dropToCommand = new();
     private readonly ConcurrentQueue<string> _executed = new();
     private readonly ConcurrentQueue<ReportRefused> _refusals = new();
+    private readonly ConcurrentQueue<(string RecoveryId, uint CallbackAttempt, DateTimeOffset At)> _placements = new();
     private volatile Channel<SwitchMessage>? _session;
     private CancellationTokenSource? _sessionStop;
     private int _connections;
@@ -52,7 +53,10 @@ public sealed class EmulatedSwitch : IAsyncDisposable
     /// <summary>Recovery ids this instance placed a callback for (started executing), in order.</summary>
     public IReadOnlyCollection<string> Executed => _executed;
 
-    /// <summary>The recoveries this switch acted on: each exactly once.</summary>
+    /// <summary>Every callback placed: recovery, callback attempt, when (for pacing checks).</summary>
+    public IReadOnlyCollection<(string RecoveryId, uint CallbackAttempt, DateTimeOffset At)> Placements => _placements;
+
+    /// <summary>The recoveries this switch acted on, with the latest callback's command: each callback exactly once.</summary>
     public IReadOnlyDictionary<string, CallbackCommand> Placed => _placed;
 
     /// <summary>The outcome reported per recovery.</summary>
@@ -144,7 +148,7 @@ public sealed class EmulatedSwitch : IAsyncDisposable
         var client = new Switching.SwitchingClient(_channel);
         using var call = client.Connect(cancellationToken: stop.Token);
         var outbox = Channel.CreateUnbounded<SwitchMessage>(new UnboundedChannelOptions { SingleReader = true });
-        await outbox.Writer.WriteAsync(new SwitchMessage { Hello = new Hello { SwitchId = _options.SwitchId, InstanceId = _options.InstanceId, MaxUnacknowledged = _options.MaxUnacknowledged } }, stop.Token).ConfigureAwait(false);
+        await outbox.Writer.WriteAsync(new SwitchMessage { Hello = new Hello { SwitchId = _options.SwitchId, InstanceId = _options.InstanceId, MaxUnacknowledged = _options.MaxUnacknowledged, MaxCommandsPerSecond = _options.MaxCommandsPerSecond } }, stop.Token).ConfigureAwait(false);
         foreach (var report in _unconfirmed.Values)
         {
             await outbox.Writer.WriteAsync(report, stop.Token).ConfigureAwait(false);
@@ -174,7 +178,7 @@ public sealed class EmulatedSwitch : IAsyncDisposable
                         _cancelled.TryAdd(message.Cancel.RecoveryId, 0);
                         break;
                     case ServiceMessage.MessageOneofCase.ReportReceived:
-                        _unconfirmed.TryRemove(ReportKey(message.ReportReceived.RecoveryId, message.ReportReceived.Stage, message.ReportReceived.Outcome), out _);
+                        _unconfirmed.TryRemove(ReportKey(message.ReportReceived.RecoveryId, message.ReportReceived.CallbackAttempt, message.ReportReceived.Stage, message.ReportReceived.Outcome), out _);
                         break;
                     case ServiceMessage.MessageOneofCase.ReportRefused:
                         // Resending a refused report unchanged would be refused again: drop it and count it.
@@ -184,7 +188,7 @@ public sealed class EmulatedSwitch : IAsyncDisposable
                             throw new InvalidOperationException($"The service failed on a report of {message.ReportRefused.RecoveryId}: {message.ReportRefused.Detail}");
                         }
 
-                        _unconfirmed.TryRemove(ReportKey(message.ReportRefused.RecoveryId, message.ReportRefused.Stage, message.ReportRefused.Outcome), out _);
+                        _unconfirmed.TryRemove(ReportKey(message.ReportRefused.RecoveryId, message.ReportRefused.CallbackAttempt, message.ReportRefused.Stage, message.ReportRefused.Outcome), out _);
                         break;
                 }
             }
@@ -210,7 +214,7 @@ public sealed class EmulatedSwitch : IAsyncDisposable
     private void OnCommand(CallbackCommand command, ChannelWriter<SwitchMessage> outbox)
     {
         _received.Enqueue(command);
-        if (command.Attempt == 1 || !_placed.ContainsKey(command.RecoveryId))
+        if ((command.Attempt == 1 || !_placed.ContainsKey(command.RecoveryId)) && command.CallbackAttempt <= 1)
         {
             _dropToCommand.Enqueue(DateTimeOffset.UtcNow - command.DropTime.ToDateTimeOffset());
         }
@@ -220,9 +224,9 @@ public sealed class EmulatedSwitch : IAsyncDisposable
             return;
         }
 
-        if (_placed.ContainsKey(command.RecoveryId))
+        if (_placed.TryGetValue(command.RecoveryId, out var earlier) && CallbackOf(earlier) >= CallbackOf(command))
         {
-            // Same recovery again (our acknowledgement was lost or late): confirm, act only once.
+            // Same callback again (our acknowledgement was lost or late): confirm, act only once.
             Interlocked.Increment(ref _duplicates);
             outbox.TryWrite(Ack(command, accepted: true));
             return;
@@ -241,9 +245,10 @@ public sealed class EmulatedSwitch : IAsyncDisposable
             return;
         }
 
-        if (_placed.TryAdd(command.RecoveryId, command))
+        if (TryPlace(command))
         {
             _executed.Enqueue(command.RecoveryId);
+            _placements.Enqueue((command.RecoveryId, CallbackOf(command), DateTimeOffset.UtcNow));
             if (Interlocked.Decrement(ref _acknowledgementsToLose) < 0)
             {
                 Interlocked.Exchange(ref _acknowledgementsToLose, 0);
@@ -254,10 +259,36 @@ public sealed class EmulatedSwitch : IAsyncDisposable
         }
     }
 
+    /// <summary>Acts on this callback of the recovery unless it (or a later one) was acted on already, by this instance or its pool.</summary>
+    private bool TryPlace(CallbackCommand command)
+    {
+        while (true)
+        {
+            if (!_placed.TryGetValue(command.RecoveryId, out var existing))
+            {
+                if (_placed.TryAdd(command.RecoveryId, command))
+                {
+                    return true;
+                }
+            }
+            else if (CallbackOf(existing) >= CallbackOf(command))
+            {
+                return false;
+            }
+            else if (_placed.TryUpdate(command.RecoveryId, command, existing))
+            {
+                return true;
+            }
+        }
+    }
+
+    private static uint CallbackOf(CallbackCommand command) => Math.Max(1, command.CallbackAttempt);
+
     /// <summary>The emulated callback: stages one after another, then the outcome.</summary>
     private async Task PlaceCallbackAsync(CallbackCommand command)
     {
-        var outcome = DrawOutcome();
+        var callback = CallbackOf(command);
+        var outcome = callback == 1 && _options.FirstCallbackOutcome is { } first ? first : DrawOutcome();
         var stages = outcome switch
         {
             Outcome.Reconnected => Stages,
@@ -274,11 +305,12 @@ public sealed class EmulatedSwitch : IAsyncDisposable
                 return;
             }
 
-            Report(new SwitchMessage { Progress = new ProgressReport { RecoveryId = command.RecoveryId, Stage = stage, At = Timestamp.FromDateTimeOffset(DateTimeOffset.UtcNow) } }, ReportKey(command.RecoveryId, stage, Outcome.Unspecified));
+            Report(new SwitchMessage { Progress = new ProgressReport { RecoveryId = command.RecoveryId, Stage = stage, At = Timestamp.FromDateTimeOffset(DateTimeOffset.UtcNow), CallbackAttempt = callback } },
+                ReportKey(command.RecoveryId, callback, stage, Outcome.Unspecified));
         }
 
         await Task.Delay(_options.StageDelay).ConfigureAwait(false);
-        var report = new OutcomeReport { RecoveryId = command.RecoveryId, Outcome = outcome, At = Timestamp.FromDateTimeOffset(DateTimeOffset.UtcNow) };
+        var report = new OutcomeReport { RecoveryId = command.RecoveryId, Outcome = outcome, At = Timestamp.FromDateTimeOffset(DateTimeOffset.UtcNow), CallbackAttempt = callback };
         if (outcome == Outcome.Reconnected)
         {
             report.TalkTime = Duration.FromTimeSpan(TimeSpan.FromSeconds(30 + (Draw() * 240)));
@@ -291,7 +323,7 @@ public sealed class EmulatedSwitch : IAsyncDisposable
         }
 
         _outcomes[command.RecoveryId] = outcome;
-        Report(new SwitchMessage { Outcome = report }, ReportKey(command.RecoveryId, Stage.Unspecified, outcome));
+        Report(new SwitchMessage { Outcome = report }, ReportKey(command.RecoveryId, callback, Stage.Unspecified, outcome));
     }
 
     /// <summary>Kept until confirmed; sent now if connected, else on the next connection.</summary>
@@ -304,7 +336,7 @@ public sealed class EmulatedSwitch : IAsyncDisposable
     private static SwitchMessage Ack(CallbackCommand command, bool accepted, RejectReason reason = RejectReason.Unspecified) =>
         new() { Ack = new CommandAck { RecoveryId = command.RecoveryId, Attempt = command.Attempt, Accepted = accepted, RejectReason = reason } };
 
-    private static string ReportKey(string recoveryId, Stage stage, Outcome outcome) => $"{recoveryId}/{stage}/{outcome}";
+    private static string ReportKey(string recoveryId, uint callback, Stage stage, Outcome outcome) => $"{recoveryId}/{Math.Max(1, callback)}/{stage}/{outcome}";
 
     private static async Task WriteAllAsync(IClientStreamWriter<SwitchMessage> requests, ChannelReader<SwitchMessage> outbox, CancellationToken cancellationToken)
     {

@@ -10,13 +10,14 @@ var instances = new Option<int>("--instances") { Description = "Instances in the
 var window = new Option<uint>("--window") { Description = "Unacknowledged commands per instance.", DefaultValueFactory = _ => 16 };
 var rejectRatio = new Option<double>("--reject-ratio") { Description = "Share of first deliveries rejected as overloaded.", DefaultValueFactory = _ => 0 };
 var stageDelay = new Option<int>("--stage-delay-ms") { Description = "Milliseconds between progress stages.", DefaultValueFactory = _ => 300 };
+var rate = new Option<uint>("--rate") { Description = "Admission rate declared in Hello: new commands per second for the whole switch (0: none).", DefaultValueFactory = _ => 0 };
 var mix = new Option<string?>("--outcomes") { Description = "Outcome weights, e.g. reconnected=70,no-answer=10,declined=8,busy=5,unreachable=4,failed=3." };
 var certificate = new Option<string?>("--client-cert") { Description = "PEM client certificate for mutual TLS." };
 var key = new Option<string?>("--client-key") { Description = "PEM key of the client certificate." };
 var ca = new Option<string?>("--server-ca") { Description = "PEM CA of the service's certificate." };
 var root = new RootCommand("Emulated switch: receives callback commands and answers like a switch, placing no real calls.")
 {
-    service, switchId, instances, window, rejectRatio, stageDelay, mix, certificate, key, ca,
+    service, switchId, instances, window, rejectRatio, stageDelay, rate, mix, certificate, key, ca,
 };
 root.SetAction(async (parse, cancellationToken) =>
 {
@@ -26,6 +27,7 @@ root.SetAction(async (parse, cancellationToken) =>
         SwitchId = parse.GetValue(switchId)!,
         MaxUnacknowledged = parse.GetValue(window),
         RejectRatio = parse.GetValue(rejectRatio),
+        MaxCommandsPerSecond = parse.GetValue(rate),
         StageDelay = TimeSpan.FromMilliseconds(parse.GetValue(stageDelay)),
         ClientCertificatePath = parse.GetValue(certificate),
         ClientKeyPath = parse.GetValue(key),

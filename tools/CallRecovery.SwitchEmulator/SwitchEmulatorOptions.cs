@@ -28,6 +28,12 @@ public sealed record SwitchEmulatorOptions
         [Outcome.Failed] = 3,
     };
 
+    /// <summary>The admission rate declared in Hello (new commands per second for the whole switch); 0: none declared. Default 0.</summary>
+    public uint MaxCommandsPerSecond { get; init; }
+
+    /// <summary>When set, every first callback of a recovery ends with this outcome (e.g. no answer), later ones draw from the mix. Default none.</summary>
+    public Outcome? FirstCallbackOutcome { get; init; }
+
     /// <summary>Share of first deliveries rejected as overloaded (the service sends them again). Default 0.</summary>
     public double RejectRatio { get; init; }
 

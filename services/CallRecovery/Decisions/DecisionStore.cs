@@ -303,7 +303,9 @@ public sealed class DecisionStore([FromKeyedServices(RedisServiceCollectionExten
         {
             RecoveryId = RecoveryIds.For(drop.CallId),
             CallId = drop.CallId,
-            State = RecoveryState.Pending,
+            State = plan.Hold.Length > 0 ? RecoveryState.Held : RecoveryState.Pending,
+            Hold = plan.Hold,
+            Incident = plan.Incident,
             CallBack = pending.Candidate!.CallBack,
             OtherParty = pending.Candidate.OtherParty,
             DropTime = drop.DropTime,

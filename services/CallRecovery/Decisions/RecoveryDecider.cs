@@ -1,26 +1,35 @@
 using CallRecovery.Observability;
+using CallRecovery.Outages;
 using CallRecovery.Policy;
 using CallRecovery.Recoveries;
 
-
-
 namespace CallRecovery.Decisions;
 
-/// <summary>What a batch decided, and the safety facts it carried: who is now under emergency protection, and which parties reached each other.</summary>
-public sealed record DecidedBatch(IReadOnlyList<SettledDecision> Settled, IReadOnlyList<EmergencyCall> Protected, IReadOnlyList<ConnectionReported> Connections)
+/// <summary>
+/// What a batch decided, and the facts it carried: who is now under emergency protection, which parties reached
+/// each other, who is reachable again, where traffic flows (ending outages), and the outages declared now.
+/// </summary>
+public sealed record DecidedBatch(
+    IReadOnlyList<SettledDecision> Settled,
+    IReadOnlyList<EmergencyCall> Protected,
+    IReadOnlyList<ConnectionReported> Connections,
+    IReadOnlyList<ReachabilityReported> Reachable,
+    IReadOnlyList<(OutageScope Scope, DateTimeOffset At, string Evidence)> Traffic,
+    OutageCount Outages)
 {
-    /// <summary>The recoveries this batch accepted, for their switch's queue.</summary>
+    /// <summary>The recoveries this batch accepted, for their switch's queue (held ones queue only their deadline).</summary>
     public IReadOnlyList<ScheduledRecovery> Scheduled =>
         [.. Settled
             .Where(d => d.Record.Reason == DecisionReason.Accepted && d.Pending.Plan is not null && d.Pending.Candidate is not null)
-            .Select(d => new ScheduledRecovery(d.Record.CallId, d.Pending.Plan!.SwitchId, d.Pending.Plan.DueAt, d.Pending.Plan.Deadline, d.Pending.Candidate!.CallBack, d.Pending.Candidate.OtherParty))];
+            .Select(d => new ScheduledRecovery(d.Record.CallId, d.Pending.Plan!.SwitchId, d.Pending.Plan.DueAt, d.Pending.Plan.Deadline, d.Pending.Candidate!.CallBack, d.Pending.Candidate.OtherParty,
+                d.Pending.Plan.Hold, d.Pending.Plan.Incident, d.Pending.Drop!.DropTime))];
 }
 
 /// <summary>
 /// Decides a batch of events: classifies each report, then lets Redis settle duplicates, limits and
 /// opt-outs in a few pipelined rounds. Every decision is recorded under its call id and counted once.
 /// </summary>
-public sealed partial class RecoveryDecider(DropClassifier classifier, SwitchRouter router, DecisionStore store, CallRecoveryTelemetry telemetry, TimeProvider time, ILogger<RecoveryDecider> logger)
+public sealed partial class RecoveryDecider(DropClassifier classifier, SwitchRouter router, CallbackTiming timing, OutageGuard outages, DecisionStore store, CallRecoveryTelemetry telemetry, TimeProvider time, ILogger<RecoveryDecider> logger)
 {
     public async Task<DecidedBatch> DecideAsync(IReadOnlyList<IngestedEvent> events)
     {
@@ -28,11 +37,23 @@ public sealed partial class RecoveryDecider(DropClassifier classifier, SwitchRou
         var pending = new List<PendingDecision>(events.Count);
         var emergencies = new List<EmergencyCall>();
         var connections = new List<ConnectionReported>();
+        var reachable = new List<ReachabilityReported>();
+        var traffic = new List<(OutageScope, DateTimeOffset, string)>();
+
+        // Network drops count towards their cell's and node's outage first, so recoveries of an outage are created held.
+        var outageCount = await outages.CountAsync([.. events.OfType<DropReported>().Select(d => d.Drop).Where(d => classifier.Classify(d).IsCandidate)]).ConfigureAwait(false);
         foreach (var ingested in events)
         {
             switch (ingested)
             {
                 case DropReported { Drop: var drop }:
+                    if (drop.AnswerTime is { } answered)
+                    {
+                        // A call answered there: the cell and node carried traffic then (ends an incident begun before).
+                        traffic.Add((new OutageScope(OutageScope.Cell, drop.ServingCell), answered, "a call answered in the cell"));
+                        traffic.Add((new OutageScope(OutageScope.Node, drop.SwitchingNode), answered, "a call answered on the node"));
+                    }
+
                     if (classifier.ProtectedParty(drop.Caller, drop.Callee, drop.Emergency) is { } protectedParty)
                     {
                         emergencies.Add(new EmergencyCall(protectedParty, drop.AnswerTime ?? drop.DropTime));
@@ -45,6 +66,15 @@ public sealed partial class RecoveryDecider(DropClassifier classifier, SwitchRou
                         // A backlog read after an outage: too late to call, and it must not use a place in the window.
                         classification = Classification.Suppress(DecisionReason.Stale, $"the callback deadline passed {(now - plan.Deadline).TotalSeconds:0} s before the decision");
                         plan = null;
+                    }
+
+                    if (plan is not null && outageCount.IncidentOfCall.TryGetValue(drop.CallId, out var incident))
+                    {
+                        plan = plan with { Hold = RecoveryLifecycle.HoldForOutage, Incident = incident };
+                    }
+                    else if (plan is not null && timing.WaitsForReachability(drop, classification.CallBack))
+                    {
+                        plan = plan with { Hold = RecoveryLifecycle.HoldForReachability };
                     }
 
                     var draft = Draft(drop, classification, now);
@@ -60,6 +90,15 @@ public sealed partial class RecoveryDecider(DropClassifier classifier, SwitchRou
                         connections.Add(connection);
                     }
 
+                    traffic.Add((new OutageScope(OutageScope.Cell, connection.ServingCell), connection.AnswerTime, "a call connected in the cell"));
+                    traffic.Add((new OutageScope(OutageScope.Node, connection.SwitchingNode), connection.AnswerTime, "a call connected on the node"));
+                    break;
+                case ReachabilityReported subscriber:
+                    reachable.Add(subscriber);
+                    break;
+                case CellInServiceReported cell:
+                    traffic.Add((new OutageScope(OutageScope.Cell, cell.ServingCell), cell.At, "the cell was reported in service"));
+                    traffic.Add((new OutageScope(OutageScope.Node, cell.SwitchingNode), cell.At, "a cell of the node was reported in service"));
                     break;
                 case RejectedEvent { CallId.Length: > 0 } rejected:
                     // Filed under its call so an engineer asking about the call sees why nothing happened.
@@ -87,7 +126,7 @@ public sealed partial class RecoveryDecider(DropClassifier classifier, SwitchRou
             LogDecision(decision.Record.CallId, decision.Record.EventId, decision.Record.Reason, decision.Record.Detail, decision.Record.RecoveryId);
         }
 
-        return new DecidedBatch(settled, emergencies, connections);
+        return new DecidedBatch(settled, emergencies, connections, reachable, traffic, outageCount);
     }
 
     private static DecisionRecord Draft(CallDrop drop, Classification classification, DateTimeOffset now) => new()

@@ -25,5 +25,6 @@ public sealed class CallbackCommands(SwitchRouter router, IOptions<SwitchingOpti
         Traceparent = recovery.TraceParent,
         DropTime = Timestamp.FromDateTimeOffset(recovery.DropTime),
         ReleaseCause = recovery.Cause,
+        CallbackAttempt = (uint)recovery.CallbackAttempt,
     };
 }

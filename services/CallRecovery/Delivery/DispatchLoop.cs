@@ -2,6 +2,7 @@ using System.Diagnostics;
 using CallRecovery.Contracts.V1;
 using Microsoft.Extensions.Options;
 using CallRecovery.Observability;
+using CallRecovery.Outages;
 using CallRecovery.Policy;
 using CallRecovery.Probes;
 using CallRecovery.Recoveries;
@@ -22,6 +23,8 @@ public sealed partial class DispatchLoop(
     DispatchSignal signal,
     CallbackCommands commands,
     RecoveryScheduler scheduler,
+    CallbackTiming timing,
+    OutageGuard outages,
     CallRecoveryTelemetry telemetry,
     IOptions<SwitchingOptions> options,
     LoopSupervisor supervisor,
@@ -95,7 +98,7 @@ public sealed partial class DispatchLoop(
         var more = false;
         await Task.WhenAll(connections.FreeWindows().Where(w => w.Free > 0).Select(async w =>
         {
-            var (claimed, nextDue) = await store.ClaimDueAsync(w.SwitchId, w.Free, now, now + _options.AcknowledgementTimeout).ConfigureAwait(false);
+            var (claimed, nextDue) = await store.ClaimDueAsync(w.SwitchId, w.Free, now, now + _options.AcknowledgementTimeout, w.AdmissionRate).ConfigureAwait(false);
             if (nextDue is { } next)
             {
                 // Wake when the next command of this switch is due, not only at the due times announced (a batch's
@@ -137,7 +140,8 @@ public sealed partial class DispatchLoop(
     /// <summary>
     /// Sends one claimed command on a connection with room: marks it dispatched, then checks, after the mark, that
     /// neither party opted out or is under emergency protection and that they have not reached each other since
-    /// the drop; if one of those holds, the recovery ends cancelled and nothing is sent. False when it must wait.
+    /// the drop; if one of those holds, the recovery ends cancelled and nothing is sent. A delayed callback (a retry,
+    /// or one that was held) due in the customer's quiet hours waits for their end instead. False when it must wait.
     /// </summary>
     private async Task<bool> SendAsync(string switchId, string callId, DateTimeOffset now)
     {
@@ -178,6 +182,14 @@ public sealed partial class DispatchLoop(
             return true;
         }
 
+        if (recovery.Delayed && timing.QuietUntil(recovery.CallBack, now) is { } quietEnd)
+        {
+            // Not the callback right after the drop (a retry, or it waited while held): never inside quiet hours.
+            connection.Release(callId);
+            await scheduler.PutOffForQuietHoursAsync(recovery, quietEnd, timing.ZoneOf(recovery.CallBack).Id).ConfigureAwait(false);
+            return true;
+        }
+
         using var span = recovery.StartSpan("dispatch", ActivityKind.Producer);
         var command = commands.From(recovery);
         command.Traceparent = span?.Id ?? recovery.TraceParent;
@@ -212,6 +224,8 @@ public sealed partial class DispatchLoop(
             }
         }
 
+        // Which cells and nodes are in an outage (another replica may have declared or ended one), for the gauges too.
+        await outages.RefreshAsync().ConfigureAwait(false);
         var switches = await store.SwitchesWithWorkAsync().ConfigureAwait(false);
         await Task.WhenAll(switches.Select(async switchId =>
         {

@@ -1,6 +1,7 @@
 using CallRecovery.Contracts.V1;
 using Microsoft.Extensions.Options;
 using CallRecovery.Observability;
+using CallRecovery.Outages;
 using CallRecovery.Outcomes;
 using CallRecovery.Policy;
 using CallRecovery.Recoveries;
@@ -20,6 +21,7 @@ public sealed record ConnectionSeen(string CallId, string Caller, string Callee,
 public sealed partial class RecoveryScheduler(
     RecoveryStore store,
     OutcomePublisher outcomes,
+    OutageGuard outages,
     SwitchConnections connections,
     DispatchSignal signal,
     CallRecoveryTelemetry telemetry,
@@ -29,14 +31,112 @@ public sealed partial class RecoveryScheduler(
 {
     private readonly SwitchingOptions _options = options.Value;
 
-    /// <summary>Queues accepted recoveries (replays queue nothing twice) and wakes the replica serving each switch when its first one is due.</summary>
+    /// <summary>
+    /// Queues accepted recoveries (replays queue nothing twice) and wakes the replica serving each switch when its
+    /// first one is due. A held recovery queues only its deadline; it is then filed where its release will find it,
+    /// and released at once if what it waits for happened meanwhile (the writers of those facts write first and then
+    /// look for held recoveries, so one of the two always sees the other).
+    /// </summary>
     public async Task ScheduleAsync(IReadOnlyList<ScheduledRecovery> recoveries)
     {
         await store.ScheduleAsync(recoveries).ConfigureAwait(false);
-        foreach (var bySwitch in recoveries.GroupBy(r => r.SwitchId, StringComparer.Ordinal))
+        foreach (var bySwitch in recoveries.Where(r => r.Hold.Length == 0).GroupBy(r => r.SwitchId, StringComparer.Ordinal))
         {
             await AnnounceDueAsync(bySwitch.Key, bySwitch.Min(r => r.DueAt)).ConfigureAwait(false);
         }
+
+        var now = time.GetUtcNow();
+        var waiting = recoveries.Where(r => r.Hold == RecoveryLifecycle.HoldForReachability).ToList();
+        if (waiting.Count > 0)
+        {
+            telemetry.Held(RecoveryLifecycle.HoldForReachability, waiting.Count);
+        }
+
+        await Task.WhenAll(waiting.Select(async r =>
+        {
+            if (await store.ReachableAtAsync(r.CallBack).ConfigureAwait(false) is { } reachableAt && reachableAt >= r.DropTime)
+            {
+                await ReleaseAsync(await store.ReleaseReachableAsync(r.CallId, r.CallBack, reachableAt, now).ConfigureAwait(false)).ConfigureAwait(false);
+            }
+        })).ConfigureAwait(false);
+
+        foreach (var byIncident in recoveries.Where(r => r.Hold == RecoveryLifecycle.HoldForOutage).GroupBy(r => r.Incident, StringComparer.Ordinal))
+        {
+            telemetry.Held(RecoveryLifecycle.HoldForOutage, byIncident.Count());
+            if (!await outages.FileHeldAsync(byIncident.Key, [.. byIncident.Select(r => r.CallId)]).ConfigureAwait(false))
+            {
+                // The incident ended between the count and now: nothing will release these but us.
+                await Task.WhenAll(byIncident.Select(async r => await ReleaseAsync(await store.ReleaseFromIncidentAsync(r.CallId, byIncident.Key, now).ConfigureAwait(false)).ConfigureAwait(false))).ConfigureAwait(false);
+            }
+        }
+    }
+
+    /// <summary>Outages declared now: the recoveries of their scope decided before (in the window, not yet sent) are held too.</summary>
+    public async Task HoldForOutagesAsync(OutageCount count)
+    {
+        var now = time.GetUtcNow();
+        foreach (var (incidentId, _, earlier) in count.Declared)
+        {
+            var held = new List<string>();
+            await Task.WhenAll(earlier.Select(async callId =>
+            {
+                var transition = await store.HoldAsync(callId, incidentId, now).ConfigureAwait(false);
+                if (transition.Verdict == RecoveryVerdict.Applied)
+                {
+                    lock (held)
+                    {
+                        held.Add(callId);
+                    }
+                }
+
+                await CarryOutAsync(transition).ConfigureAwait(false);
+            })).ConfigureAwait(false);
+            telemetry.Held(RecoveryLifecycle.HoldForOutage, held.Count);
+            if (!await outages.FileHeldAsync(incidentId, held).ConfigureAwait(false))
+            {
+                await Task.WhenAll(held.Select(async callId => await ReleaseAsync(await store.ReleaseFromIncidentAsync(callId, incidentId, now).ConfigureAwait(false)).ConfigureAwait(false))).ConfigureAwait(false);
+            }
+        }
+    }
+
+    /// <summary>Traffic from cells and nodes: ends the outages it shows are over, and releases what they held.</summary>
+    public async Task ReleaseOnTrafficAsync(IReadOnlyList<(OutageScope Scope, DateTimeOffset At, string Evidence)> traffic)
+    {
+        var now = time.GetUtcNow();
+        foreach (var (incidentId, held) in await outages.TrafficAsync(traffic).ConfigureAwait(false))
+        {
+            await Task.WhenAll(held.Select(async callId => await ReleaseAsync(await store.ReleaseFromIncidentAsync(callId, incidentId, now).ConfigureAwait(false)).ConfigureAwait(false))).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// Subscribers reachable again: remembered (for recoveries decided after this), then their recoveries waiting
+    /// for coverage are released, due at once (or when their grace period ends).
+    /// </summary>
+    public async Task ReleaseReachableAsync(IReadOnlyList<ReachabilityReported> reachable)
+    {
+        var now = time.GetUtcNow();
+        await Task.WhenAll(reachable.GroupBy(r => r.Number, StringComparer.Ordinal).Select(async bySubscriber =>
+        {
+            var latest = bySubscriber.Max(r => r.At);
+            await store.MarkReachableAsync(bySubscriber.Key, latest, _options.CallbackDeadline + TimeSpan.FromMinutes(1)).ConfigureAwait(false);
+            foreach (var callId in await store.CallsOfSinceAsync(bySubscriber.Key, now - _options.CallbackDeadline).ConfigureAwait(false))
+            {
+                await ReleaseAsync(await store.ReleaseReachableAsync(callId, bySubscriber.Key, latest, now).ConfigureAwait(false)).ConfigureAwait(false);
+            }
+        })).ConfigureAwait(false);
+    }
+
+    private async Task ReleaseAsync(RecoveryTransition transition)
+    {
+        if (transition.Verdict == RecoveryVerdict.Applied && transition.From == RecoveryState.Held && transition.Recovery is { } recovery)
+        {
+            telemetry.Released(recovery.Incident.Length > 0 ? RecoveryLifecycle.HoldForOutage : RecoveryLifecycle.HoldForReachability);
+            using var span = recovery.StartSpan("release");
+            span?.SetTag(RecoveryTracing.Incident, recovery.Incident);
+        }
+
+        await CarryOutAsync(transition).ConfigureAwait(false);
     }
 
     /// <summary>A command of <paramref name="switchId"/> is due then: wake this replica's dispatch if it serves the switch, and tell the others.</summary>
@@ -90,6 +190,25 @@ public sealed partial class RecoveryScheduler(
     public async Task CancelAsync(string callId, string detail) =>
         await CarryOutAsync(await store.CancelAsync(callId, time.GetUtcNow(), detail).ConfigureAwait(false)).ConfigureAwait(false);
 
+    /// <summary>
+    /// A delayed callback came due in the customer's quiet hours, which end at <paramref name="quietEnd"/>: it waits
+    /// for their end, or, when they last past its deadline, ends with the quiet-hours outcome. Nothing was sent.
+    /// </summary>
+    public async Task PutOffForQuietHoursAsync(RecoveryRecord recovery, DateTimeOffset quietEnd, string zone)
+    {
+        var now = time.GetUtcNow();
+        var detail = $"the customer's quiet hours ({zone} local time) last until {quietEnd:yyyy-MM-dd HH:mm} UTC";
+        if (quietEnd < recovery.Deadline)
+        {
+            telemetry.CallbackDeferred(recovery.SwitchId);
+            await CarryOutAsync(await store.DeferAsync(recovery.CallId, quietEnd, detail, now).ConfigureAwait(false)).ConfigureAwait(false);
+        }
+        else
+        {
+            await CarryOutAsync(await store.ExpireForQuietHoursAsync(recovery.CallId, now, detail + ", past the deadline").ConfigureAwait(false)).ConfigureAwait(false);
+        }
+    }
+
     /// <summary>Expires a command whose deadline passed (the sweep leased it to us).</summary>
     public async Task ExpireAsync(string switchId, string callId)
     {
@@ -124,6 +243,17 @@ public sealed partial class RecoveryScheduler(
             await outcomes.PublishStageAsync(recovery, stage, stageAt ?? time.GetUtcNow()).ConfigureAwait(false);
         }
 
+        if (transition.Trigger == RecoveryTrigger.Retry && transition.Verdict == RecoveryVerdict.Applied && recovery.EarlierCallbacks is [.., var ended])
+        {
+            // This callback's outcome, not the recovery's: published as such, and the next callback is queued below.
+            var tried = Enum.TryParse<Outcome>(ended.Outcome, out var reported) ? reported : Outcome.Unspecified;
+            using var span = recovery.StartSpan("retry");
+            span?.SetTag(RecoveryTracing.Outcome, tried.ToString());
+            await outcomes.PublishRetriedAsync(recovery, ended, tried).ConfigureAwait(false);
+            telemetry.CallbackRetried(tried.ToString(), recovery.SwitchId);
+            LogRetry(recovery.RecoveryId, tried, ended.Number, recovery.DueAt);
+        }
+
         var outcome = OutcomeOf(recovery);
         if (effects.HasFlag(RecoveryEffects.PublishOutcome) && outcome != Outcome.Unspecified)
         {
@@ -135,6 +265,17 @@ public sealed partial class RecoveryScheduler(
         if (effects.HasFlag(RecoveryEffects.LeaveQueue))
         {
             await store.SettleEntriesAsync(recovery.SwitchId, recovery.CallId).ConfigureAwait(false);
+        }
+
+        if (effects.HasFlag(RecoveryEffects.Park))
+        {
+            await store.ParkAsync(recovery.SwitchId, recovery.CallId).ConfigureAwait(false);
+        }
+
+        if (effects.HasFlag(RecoveryEffects.Enqueue) && transition.Verdict == RecoveryVerdict.Applied)
+        {
+            await store.RescheduleAsync(recovery.SwitchId, recovery.CallId, recovery.DueAt, recovery.Deadline).ConfigureAwait(false);
+            await AnnounceDueAsync(recovery.SwitchId, recovery.DueAt).ConfigureAwait(false);
         }
 
         if (effects.HasFlag(RecoveryEffects.Requeue))
@@ -190,7 +331,8 @@ public sealed partial class RecoveryScheduler(
     /// <summary>The outcome event of a recovery in a final state; unspecified otherwise.</summary>
     private static Outcome OutcomeOf(RecoveryRecord recovery) => recovery.State switch
     {
-        RecoveryState.Expired => Outcome.Expired,
+        // Expired for a reason of its own (an outage, an unreachable customer, quiet hours), or plainly.
+        RecoveryState.Expired => Enum.TryParse<Outcome>(recovery.Outcome, out var ended) && ended is not (Outcome.Unspecified or Outcome.Reconnected) ? ended : Outcome.Expired,
         RecoveryState.Cancelled => Outcome.Cancelled,
         RecoveryState.Completed when Enum.TryParse<Outcome>(recovery.Outcome, out var reported) => reported,
         _ => Outcome.Unspecified,
@@ -198,6 +340,9 @@ public sealed partial class RecoveryScheduler(
 
     private static string CancelReason(RecoveryRecord recovery) =>
         RecoveryLifecycle.IsFinal(recovery.State) && recovery.Detail.Length > 0 ? recovery.Detail : "the recovery no longer needs this callback";
+
+    [LoggerMessage(EventId = 3002, Level = LogLevel.Information, Message = "Recovery {RecoveryId} callback {Callback} ended {Outcome}; the next callback is due at {DueAt:o}")]
+    private partial void LogRetry(string recoveryId, Outcome outcome, int callback, DateTimeOffset dueAt);
 
     [LoggerMessage(EventId = 3001, Level = LogLevel.Information, Message = "Recovery {RecoveryId} {Outcome}: {Detail}")]
     private partial void LogEnded(string recoveryId, Outcome outcome, string detail);

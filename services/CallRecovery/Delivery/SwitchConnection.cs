@@ -16,11 +16,12 @@ public sealed class SwitchConnection : IDisposable
     private long _stuckSinceTicks = long.MinValue;
     private readonly ConcurrentDictionary<string, DateTimeOffset> _rejected = new(StringComparer.Ordinal);
 
-    public SwitchConnection(string switchId, string instanceId, int window)
+    public SwitchConnection(string switchId, string instanceId, int window, int admissionRate = 0)
     {
         SwitchId = switchId;
         InstanceId = instanceId;
         Window = window;
+        AdmissionRate = admissionRate;
         // Room for a full window of commands plus report confirmations; a switch that stops reading fills it.
         _outbox = Channel.CreateBounded<ServiceMessage>(new BoundedChannelOptions(window + 1024) { SingleReader = true });
     }
@@ -32,6 +33,9 @@ public sealed class SwitchConnection : IDisposable
     public string InstanceId { get; }
 
     public int Window { get; }
+
+    /// <summary>New commands per second the switch takes (all its instances together), as its Hello or configuration said; 0: no limit.</summary>
+    public int AdmissionRate { get; }
 
     public int Free => Window - _unacknowledged.Count;
 

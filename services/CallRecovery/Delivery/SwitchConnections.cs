@@ -69,11 +69,13 @@ public sealed class SwitchConnections
     }
 
     /// <summary>Connected switches with their free window places on this replica.</summary>
-    public IReadOnlyList<(string SwitchId, int Free)> FreeWindows()
+    public IReadOnlyList<(string SwitchId, int Free, int AdmissionRate)> FreeWindows()
     {
         lock (_lock)
         {
-            return [.. _bySwitch.Select(s => (s.Key, s.Value.Where(c => c.StuckSince is null).Sum(c => Math.Max(0, c.Free))))];
+            // The switch's rate is the lowest any of its live instances declared (0: none declared a limit).
+            return [.. _bySwitch.Select(s => (s.Key, s.Value.Where(c => c.StuckSince is null).Sum(c => Math.Max(0, c.Free)),
+                s.Value.Select(c => c.AdmissionRate).Where(r => r > 0).DefaultIfEmpty(0).Min()))];
         }
     }
 

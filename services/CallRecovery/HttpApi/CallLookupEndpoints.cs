@@ -1,6 +1,7 @@
 using CallRecovery.Decisions;
 using CallRecovery.Delivery;
 using CallRecovery.Observability;
+using CallRecovery.Outages;
 using CallRecovery.Policy;
 using CallRecovery.Recoveries;
 using CallRecovery.Security;
@@ -31,6 +32,13 @@ public static partial class CallLookupEndpoints
 
             return Results.Ok(new CallView(callId, recovery is null ? null : RecoveryView.From(recovery), decisions));
         }).RequireAuthorization(ApiScopes.CallsRead);
+
+        api.MapGet("/incidents", async (OutageGuard outages) => Results.Ok(await outages.LatestAsync(100).ConfigureAwait(false))).RequireAuthorization(ApiScopes.CallsRead);
+        api.MapGet("/incidents/{incidentId}", async (string incidentId, OutageGuard outages) =>
+            await outages.GetAsync(incidentId).ConfigureAwait(false) is { } incident
+                ? Results.Ok(incident)
+                : Results.NotFound(new { incidentId = OutageGuard.TryParseId(incidentId, out _, out _) ? incidentId : null, error = "No such outage incident (ids look like cell-0123456789abcdef-1765000000000)." }))
+            .RequireAuthorization(ApiScopes.CallsRead);
 
         api.MapPut("/subscribers/{number}/opt-out", (string number, HttpContext http, DecisionStore store, RecoveryScheduler scheduler, ILoggerFactory logs) =>
             SetOptOut(number, true, http, store, scheduler, logs)).RequireAuthorization(ApiScopes.OptOutWrite);
@@ -92,9 +100,11 @@ public static partial class CallLookupEndpoints
     public sealed record CallView(string CallId, RecoveryView? Recovery, IReadOnlyList<DecisionRecord> Decisions);
 
     /// <summary>A recovery as shown outside: numbers masked.</summary>
-    public sealed record RecoveryView(string RecoveryId, string State, string CallBack, string OtherParty, DateTimeOffset DropTime, DateTimeOffset AcceptedAt, string Cause, string SwitchingNode)
+    public sealed record RecoveryView(string RecoveryId, string State, string CallBack, string OtherParty, DateTimeOffset DropTime, DateTimeOffset AcceptedAt, string Cause, string SwitchingNode,
+        int CallbackAttempt, string Hold, string Incident, DateTimeOffset DueAt, string Outcome, string Detail, IReadOnlyList<CallbackAttemptOutcome> EarlierCallbacks)
     {
         public static RecoveryView From(RecoveryRecord r) =>
-            new(r.RecoveryId, r.State.ToString(), PhoneNumberMask.Mask(r.CallBack), PhoneNumberMask.Mask(r.OtherParty), r.DropTime, r.AcceptedAt, r.Cause, r.SwitchingNode);
+            new(r.RecoveryId, r.State.ToString(), PhoneNumberMask.Mask(r.CallBack), PhoneNumberMask.Mask(r.OtherParty), r.DropTime, r.AcceptedAt, r.Cause, r.SwitchingNode,
+                r.CallbackAttempt, r.Hold, r.Incident, r.DueAt, r.Outcome, r.Detail, r.EarlierCallbacks);
     }
 }

@@ -325,6 +325,9 @@ public sealed partial class NetworkEventConsumer(
     {
         var decided = await decider.DecideAsync(events).ConfigureAwait(false);
         await scheduler.ScheduleAsync(decided.Scheduled).ConfigureAwait(false);
+        await scheduler.HoldForOutagesAsync(decided.Outages).ConfigureAwait(false);
+        await scheduler.ReleaseOnTrafficAsync(decided.Traffic).ConfigureAwait(false);
+        await scheduler.ReleaseReachableAsync(decided.Reachable).ConfigureAwait(false);
         await scheduler.CancelOnRedialAsync([.. decided.Connections.Select(c => new ConnectionSeen(c.CallId, c.Caller, c.Callee, c.AnswerTime))]).ConfigureAwait(false);
         await Task.WhenAll(decided.Protected.Select(p => p.Number).Distinct(StringComparer.Ordinal)
             .Select(number => scheduler.CancelForPartyAsync(number, "a party is under emergency protection since the decision"))).ConfigureAwait(false);

@@ -87,7 +87,9 @@ public sealed class NetworkEventReader(IOptions<EventValidationOptions> options,
         {
             NetworkEvent.EventOneofCase.CallDropped => Validate(envelope.CallDropped),
             NetworkEvent.EventOneofCase.CallConnected => Validate(envelope.CallConnected),
-            _ => new RejectedEvent("empty_event", "The message holds neither callDropped nor callConnected.", string.Empty, string.Empty),
+            NetworkEvent.EventOneofCase.SubscriberReachable => Validate(envelope.SubscriberReachable),
+            NetworkEvent.EventOneofCase.CellInService => Validate(envelope.CellInService),
+            _ => new RejectedEvent("empty_event", "The message holds none of callDropped, callConnected, subscriberReachable, cellInService.", string.Empty, string.Empty),
         };
     }
 
@@ -151,12 +153,43 @@ public sealed class NetworkEventReader(IOptions<EventValidationOptions> options,
         var problem = CheckIds(e.EventId, e.CallId)
             ?? CheckNumbers(e.Caller, e.Callee)
             ?? CheckText(e.SwitchingNode, "switchingNode")
+            ?? CheckText(e.ServingCell, "servingCell")
             ?? CheckTimestamp(e.AnswerTime, "answerTime", required: true)
             ?? CheckTimes(null, e.AnswerTime.ToDateTimeOffset());
         return problem is { } error
             ? new RejectedEvent(error.Code, error.Message, IdOrEmpty(e.EventId, MaxEventIdLength), IdOrEmpty(e.CallId, MaxCallIdLength))
-            : new ConnectionReported(e.EventId, e.CallId, e.Caller, e.Callee, e.AnswerTime.ToDateTimeOffset(), e.SwitchingNode, e.Emergency);
+            : new ConnectionReported(e.EventId, e.CallId, e.Caller, e.Callee, e.AnswerTime.ToDateTimeOffset(), e.SwitchingNode, e.Emergency, e.ServingCell);
     }
+
+    private IngestedEvent Validate(SubscriberReachable e)
+    {
+        var problem = CheckEventId(e.EventId)
+            ?? (PhoneNumbers.IsE164(e.Number) ? null : Problem("malformed_number", "number must be E.164 (e.g. +447700900123)."))
+            ?? CheckText(e.ServingCell, "servingCell")
+            ?? CheckEnum(e.Reason, "reason")
+            ?? CheckTimestamp(e.At, "at", required: true)
+            ?? CheckTimes(null, e.At.ToDateTimeOffset());
+        return problem is { } error
+            ? new RejectedEvent(error.Code, error.Message, IdOrEmpty(e.EventId, MaxEventIdLength), string.Empty)
+            : new ReachabilityReported(e.EventId, e.Number, e.At.ToDateTimeOffset(), e.ServingCell);
+    }
+
+    private IngestedEvent Validate(CellInService e)
+    {
+        var problem = CheckEventId(e.EventId)
+            ?? (e.ServingCell.Length == 0 ? Problem("missing_field", "servingCell is required.") : CheckText(e.ServingCell, "servingCell"))
+            ?? CheckText(e.SwitchingNode, "switchingNode")
+            ?? CheckTimestamp(e.At, "at", required: true)
+            ?? CheckTimes(null, e.At.ToDateTimeOffset());
+        return problem is { } error
+            ? new RejectedEvent(error.Code, error.Message, IdOrEmpty(e.EventId, MaxEventIdLength), string.Empty)
+            : new CellInServiceReported(e.EventId, e.ServingCell, e.At.ToDateTimeOffset(), e.SwitchingNode);
+    }
+
+    private static (string Code, string Message)? CheckEventId(string eventId) =>
+        eventId.Length == 0 ? ("missing_field", "eventId is required.")
+        : eventId.Length > MaxEventIdLength || !IsPrintableId(eventId) ? ("malformed_id", $"eventId must be 1-{MaxEventIdLength} printable ASCII characters without braces.")
+        : null;
 
     private static (string Code, string Message)? Problem(string code, string message) => (code, message);
 

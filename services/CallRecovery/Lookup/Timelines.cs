@@ -29,7 +29,30 @@ public static class Timelines
 
         if (recovery is not null)
         {
-            entries.Add((recovery.DueAt, "callback due", $"after the grace period, to switch {recovery.SwitchId}; deadline {recovery.Deadline:HH:mm:ss.fff}"));
+            if (recovery.Hold.Length > 0)
+            {
+                entries.Add((recovery.HeldAt ?? recovery.AcceptedAt, "held: " + recovery.Hold, recovery.Hold == RecoveryLifecycle.HoldForOutage
+                    ? $"outage incident {recovery.Incident}: not dispatched until the cell or node carries traffic again"
+                    : "the customer lost radio coverage: waiting until they are reachable again (or the deadline)"));
+            }
+
+            if (recovery.ReleasedAt is { } released)
+            {
+                entries.Add((released, "released", recovery.Incident.Length > 0 ? $"outage incident {recovery.Incident} ended" : "the customer is reachable again"));
+            }
+
+            foreach (var earlier in recovery.EarlierCallbacks)
+            {
+                entries.Add((earlier.At, $"callback {earlier.Number}: {earlier.Outcome}", Join(earlier.Detail, "tried again after the gap")));
+            }
+
+            if (recovery.DeferredAt is { } deferred)
+            {
+                entries.Add((deferred, "put off: quiet hours", recovery.Deferral));
+            }
+
+            entries.Add((recovery.DueAt, recovery.CallbackAttempt > 1 ? $"callback {recovery.CallbackAttempt} due" : "callback due",
+                $"{(recovery.Delayed ? "delayed (quiet hours apply)" : "after the grace period")}, to switch {recovery.SwitchId}; deadline {recovery.Deadline:HH:mm:ss.fff}"));
             if (recovery.FirstDispatchedAt is { } sent)
             {
                 entries.Add((sent, "callback sent", recovery.Attempts > 1 ? $"{recovery.Attempts} deliveries in all" : "first delivery"));

@@ -15,6 +15,11 @@ public sealed class CallRecoveryTelemetry : IDisposable
     private readonly Counter<long> _callbacksSent;
     private readonly Counter<long> _outcomes;
     private readonly Counter<long> _reportsRefused;
+    private readonly Counter<long> _retried;
+    private readonly Counter<long> _deferred;
+    private readonly Counter<long> _held;
+    private readonly Counter<long> _released;
+    private readonly Counter<long> _incidents;
     private readonly Histogram<double> _dropToCallback;
     private readonly Histogram<double> _callbackLateness;
     private readonly Histogram<double> _dropToReconnected;
@@ -28,6 +33,11 @@ public sealed class CallRecoveryTelemetry : IDisposable
         _callbacksSent = _meter.CreateCounter<long>("callrecovery.callbacks.sent", "{command}", "Callback commands sent to switches (retries included, tagged).");
         _outcomes = _meter.CreateCounter<long>("callrecovery.recoveries.outcomes", "{recovery}", "Recoveries that reached a final outcome, by outcome.");
         _reportsRefused = _meter.CreateCounter<long>("callrecovery.switch.reports_refused", "{report}", "Switch acknowledgements and reports refused (malformed, forbidden, or failed in the service), by reason.");
+        _retried = _meter.CreateCounter<long>("callrecovery.callbacks.retried", "{callback}", "Callbacks that ended without reconnecting (no answer, busy, a passing failure) and are tried again, by outcome.");
+        _deferred = _meter.CreateCounter<long>("callrecovery.callbacks.deferred", "{callback}", "Delayed callbacks that came due in the customer's quiet hours and wait for their end.");
+        _held = _meter.CreateCounter<long>("callrecovery.recoveries.held", "{recovery}", "Recoveries held instead of queued, by hold (reachability: waiting for the customer's coverage; outage: an outage incident).");
+        _released = _meter.CreateCounter<long>("callrecovery.recoveries.released", "{recovery}", "Held recoveries released to their switch's queue, by hold.");
+        _incidents = _meter.CreateCounter<long>("callrecovery.outage.incidents", "{incident}", "Outage incidents declared, by scope (cell, node).");
         _dropToCallback = _meter.CreateHistogram<double>("callrecovery.drop_to_callback.duration", "s", "From the drop to the first callback command sent to a switch.",
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 15, 19, 20, 20.05, 20.1, 20.25, 20.5, 21, 22, 25, 30, 45, 60, 120, 300] });
         _callbackLateness = _meter.CreateHistogram<double>("callrecovery.callback.lateness", "s", "From when a callback was due (the end of the grace period) to its first command sent: the service's own delay.",
@@ -63,6 +73,21 @@ public sealed class CallRecoveryTelemetry : IDisposable
 
     public void RecoveryEnded(string outcome, string switchId) =>
         _outcomes.Add(1, new KeyValuePair<string, object?>("callrecovery.outcome", outcome), new KeyValuePair<string, object?>("callrecovery.switch.id", switchId));
+
+    public void CallbackRetried(string outcome, string switchId) =>
+        _retried.Add(1, new KeyValuePair<string, object?>("callrecovery.outcome", outcome), new KeyValuePair<string, object?>("callrecovery.switch.id", switchId));
+
+    public void CallbackDeferred(string switchId) =>
+        _deferred.Add(1, new KeyValuePair<string, object?>("callrecovery.switch.id", switchId));
+
+    public void Held(string hold, int count = 1) =>
+        _held.Add(count, new KeyValuePair<string, object?>("callrecovery.hold", hold));
+
+    public void Released(string hold, int count = 1) =>
+        _released.Add(count, new KeyValuePair<string, object?>("callrecovery.hold", hold));
+
+    public void IncidentDeclared(string scope) =>
+        _incidents.Add(1, new KeyValuePair<string, object?>("callrecovery.outage.scope", scope));
 
     public void ReportRefused(string reason, string switchId) =>
         _reportsRefused.Add(1, new KeyValuePair<string, object?>("callrecovery.refusal_reason", reason), new KeyValuePair<string, object?>("callrecovery.switch.id", switchId));

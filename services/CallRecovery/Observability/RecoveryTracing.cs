@@ -36,6 +36,14 @@ public static class RecoveryTracing
     public const string Reason = "callrecovery.decision.reason";
     public const string Detail = "callrecovery.decision.detail";
     public const string Attempt = "callrecovery.attempt";
+    public const string CallbackAttempt = "callrecovery.callback_attempt";
+
+    /// <summary>The outage incident that held the recovery.</summary>
+    public const string Incident = "callrecovery.incident";
+
+    /// <summary>Why a recovery is held or put off (outage, reachability, quiet hours).</summary>
+    public const string Hold = "callrecovery.hold";
+
     public const string Stage = "callrecovery.stage";
     public const string Outcome = "callrecovery.outcome";
     public const string ErrorType = "error.type";

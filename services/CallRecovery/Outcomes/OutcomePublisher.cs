@@ -49,6 +49,17 @@ public sealed class OutcomePublisher(IConnectionMultiplexer redis, IOptions<Redi
         return PublishAsync(recovery, update);
     }
 
+    /// <summary>A callback's outcome that is not the recovery's last: another callback follows at <see cref="RecoveryRecord.DueAt"/>.</summary>
+    public Task PublishRetriedAsync(RecoveryRecord recovery, CallbackAttemptOutcome ended, Outcome outcome)
+    {
+        var update = Update(recovery, ended.At);
+        update.CallbackAttempt = (uint)ended.Number;
+        update.Outcome = outcome;
+        update.Detail = ended.Detail.Length > 0 ? $"{ended.Detail}; callback {recovery.CallbackAttempt} follows" : $"callback {recovery.CallbackAttempt} follows";
+        update.NextAttemptAt = Timestamp.FromDateTimeOffset(recovery.DueAt);
+        return PublishAsync(recovery, update);
+    }
+
     private async Task PublishAsync(RecoveryRecord recovery, RecoveryUpdate update)
     {
         using var span = RecoveryTracing.StartPublish(_topic, recovery.TraceParent, recovery.RecoveryId, recovery.CallId);
@@ -72,5 +83,7 @@ public sealed class OutcomePublisher(IConnectionMultiplexer redis, IOptions<Redi
         At = Timestamp.FromDateTimeOffset(at),
         ChargingReference = recovery.RecoveryId,
         Attempts = (uint)recovery.Attempts,
+        CallbackAttempt = (uint)recovery.CallbackAttempt,
+        IncidentId = recovery.Incident,
     };
 }

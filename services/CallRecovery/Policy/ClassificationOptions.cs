@@ -47,6 +47,19 @@ public sealed class ClassificationOptions
         "cdr:4",
     ];
 
+    /// <summary>
+    /// The drop causes after which the callback waits for the customer to be reachable again (a
+    /// <c>SubscriberReachable</c> event: re-attach, IMS re-registration) instead of the fixed grace period, up to
+    /// the deadline, when the customer is the party whose leg dropped (or the report does not say). Same form as
+    /// <see cref="DropCauses"/>. Default: <see cref="DefaultWaitForReachabilityCauses"/>. Setting it replaces the table.
+    /// </summary>
+    public string[]? WaitForReachabilityCauses { get; set; }
+
+    /// <summary>Radio loss: S1AP/NGAP "radio connection with UE lost"; Q.850 27 destination out of order (the phone left coverage).</summary>
+    public static readonly IReadOnlyList<string> DefaultWaitForReachabilityCauses = ["radio:radio-connection-with-ue-lost", "q850:27"];
+
+    public IReadOnlyList<string> EffectiveWaitForReachabilityCauses => WaitForReachabilityCauses ?? DefaultWaitForReachabilityCauses;
+
     public static readonly IReadOnlyList<string> DefaultEmergencyNumbers =
         ["112", "911", "999", "000", "110", "119", "118", "100", "101", "102", "08"];
 

@@ -101,7 +101,8 @@ public sealed class DropClassifier
         return null;
     }
 
-    private static string NormalizeCause(string cause)
+    /// <summary>A configured cause as events' causes are written ("Radio Connection_with UE lost" as radio:radio-connection-with-ue-lost).</summary>
+    public static string NormalizeCause(string cause)
     {
         var parts = cause.Split(':', 2);
         return $"{parts[0].Trim().ToLowerInvariant()}:{ReleaseCauseKey.Normalize(parts[1])}";

@@ -10,6 +10,8 @@ public static class PolicyServiceCollectionExtensions
         services.AddOptions<ClassificationOptions>().BindConfiguration(ClassificationOptions.Section).ValidateDataAnnotations()
             .Validate(o => o.EffectiveDropCauses.All(c => DropClassifier.ValidateCause(c) is null),
                 "Classification:DropCauses entries must be 'protocol:code' with protocol one of q850, sip, sip-release-cause, radio, rx, cdr (e.g. q850:41).")
+            .Validate(o => o.EffectiveWaitForReachabilityCauses.All(c => DropClassifier.ValidateCause(c) is null),
+                "Classification:WaitForReachabilityCauses entries must be 'protocol:code' with protocol one of q850, sip, sip-release-cause, radio, rx, cdr (e.g. radio:radio-connection-with-ue-lost).")
             .Validate(o => o.EffectiveExcludedDestinationPrefixes.All(p => p.StartsWith('+') && p.Length > 1),
                 "Classification:ExcludedDestinationPrefixes entries must be E.164 prefixes starting with '+'.")
             .ValidateOnStart();
@@ -21,9 +23,21 @@ public static class PolicyServiceCollectionExtensions
                 "Switching:RequireClientCertificate needs Switching:ClientCertificateAuthorityPath, a PEM file of the CA that signs switch certificates.")
             .Validate(o => string.IsNullOrWhiteSpace(o.ClientCertificateRevocationListPath) || File.Exists(o.ClientCertificateRevocationListPath),
                 "Switching:ClientCertificateRevocationListPath must name a readable CRL file.")
+            .Validate(o => o.AdmissionRates.All(r => SwitchIds.IsValid(r.Key) && r.Value >= 0), "Switching:AdmissionRates keys must be switch ids and values rates of 0 or more per second.")
             .Validate(o => o.Announcement.Languages.Keys.All(p => p.StartsWith('+')), "Switching:Announcement:Languages keys must be E.164 prefixes starting with '+'.")
             .ValidateOnStart();
+        services.AddOptions<RetryOptions>().BindConfiguration(RetryOptions.Section).ValidateDataAnnotations()
+            .Validate(o => o.EffectiveOutcomes.All(n => Enum.TryParse<Contracts.V1.Outcome>(n, ignoreCase: true, out var outcome) && outcome is Contracts.V1.Outcome.NoAnswer or Contracts.V1.Outcome.Busy or Contracts.V1.Outcome.Failed or Contracts.V1.Outcome.OtherPartyUnreachable),
+                "Retries:Outcomes entries must be NoAnswer, Busy, Failed or OtherPartyUnreachable (a declined callback is never tried again).")
+            .ValidateOnStart();
+        services.AddOptions<QuietHoursOptions>().BindConfiguration(QuietHoursOptions.Section).ValidateDataAnnotations()
+            .Validate(o => CallbackTiming.ValidateZone(o.DefaultTimeZone) is null && o.EffectiveTimeZones.Values.All(z => CallbackTiming.ValidateZone(z) is null),
+                "QuietHours:DefaultTimeZone and QuietHours:TimeZones values must be IANA time zones (e.g. Europe/London).")
+            .Validate(o => o.TimeZones.Keys.All(p => p.StartsWith('+') && p.Length > 1), "QuietHours:TimeZones keys must be E.164 prefixes starting with '+'.")
+            .ValidateOnStart();
+        services.AddOptions<OutageOptions>().BindConfiguration(OutageOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.TryAddSingleton(TimeProvider.System);
+        services.AddSingleton<CallbackTiming>();
         services.AddSingleton<DropClassifier>();
         services.AddSingleton<SwitchRouter>();
         return services;

@@ -27,5 +27,8 @@ public sealed class SwitchRouter(IOptions<SwitchingOptions> options)
     }
 }
 
-/// <summary>The switch that gets the command, when it is due (after the grace period) and its deadline.</summary>
-public sealed record RecoveryPlan(string SwitchId, DateTimeOffset DueAt, DateTimeOffset Deadline);
+/// <summary>
+/// The switch that gets the command, when it is due (after the grace period) and its deadline; and what it waits
+/// for first, if anything (<paramref name="Hold"/>: the customer's coverage, or the outage <paramref name="Incident"/>).
+/// </summary>
+public sealed record RecoveryPlan(string SwitchId, DateTimeOffset DueAt, DateTimeOffset Deadline, string Hold = "", string Incident = "");

@@ -39,6 +39,20 @@ public sealed class SwitchingOptions
     public int MaxUnacknowledgedPerConnection { get; set; } = 32;
 
     /// <summary>
+    /// New commands per second a switch (all its instances together) is sent at most, when its Hello declares no
+    /// rate: switch id to rate. Default: none.
+    /// </summary>
+    public Dictionary<string, int> AdmissionRates { get; set; } = [];
+
+    /// <summary>The admission rate of switches that declare none and are not in <see cref="AdmissionRates"/>; 0: no limit. Default 0.</summary>
+    [Range(0, 1_000_000)]
+    public int DefaultAdmissionRate { get; set; }
+
+    /// <summary>The rate a switch is held to: what it declared, else its configured rate, else the default (0: none).</summary>
+    public int AdmissionRateOf(string switchId, uint declared) =>
+        declared > 0 ? (int)Math.Min(declared, 1_000_000u) : AdmissionRates.TryGetValue(switchId, out var rate) ? rate : DefaultAdmissionRate;
+
+    /// <summary>
     /// A connection that let a command's acknowledgement time out, or whose outbox is full (it stopped reading), is
     /// stuck: it gets no new commands (retries go to another live instance of the switch) and is closed when it has
     /// been stuck this long without acknowledging anything, so the switch reconnects. Default 10 s.

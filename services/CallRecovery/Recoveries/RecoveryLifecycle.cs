@@ -6,7 +6,7 @@ namespace CallRecovery.Recoveries;
 /// <summary>Where a recovery stands. Decisions create it <see cref="Pending"/>; delivery and the switch move it on.</summary>
 public enum RecoveryState
 {
-    /// <summary>Waiting for its grace period to end, for a live connection of its switch, or to be offered again after a rejection.</summary>
+    /// <summary>Waiting for its grace period to end, for a live connection of its switch, to be offered again after a rejection, or for its next callback attempt.</summary>
     Pending,
     /// <summary>Sent to a switch connection (attempt n); not accepted yet.</summary>
     Dispatched,
@@ -18,6 +18,11 @@ public enum RecoveryState
     Expired,
     /// <summary>No longer wanted: the parties reached each other, or a party opted out or is under emergency protection. Final as <see cref="Expired"/>.</summary>
     Cancelled,
+    /// <summary>
+    /// Waiting for a condition before it may be queued: the customer to be reachable again after a radio loss, or
+    /// the outage incident of the customer's cell or switching node to end. Out of the due set; its deadline runs.
+    /// </summary>
+    Held,
 }
 
 /// <summary>What can happen to a recovery.</summary>
@@ -37,8 +42,16 @@ public enum RecoveryTrigger
     Outcome,
     /// <summary>The parties reached each other, or a party may no longer be called.</summary>
     Cancel,
-    /// <summary>The deadline passed before the switch accepted.</summary>
+    /// <summary>The deadline passed before the switch accepted (or a delayed callback would fall in quiet hours that outlast it).</summary>
     Expire,
+    /// <summary>An outage incident was declared in the recovery's cell or switching node.</summary>
+    Hold,
+    /// <summary>What a held recovery waited for happened: the customer is reachable again, or the outage ended.</summary>
+    Release,
+    /// <summary>The switch reported no answer or busy (or a passing failure), and another callback fits before the deadline.</summary>
+    Retry,
+    /// <summary>A delayed callback came due in the customer's quiet hours: it waits for their end.</summary>
+    Defer,
 }
 
 /// <summary>What a transition makes the service do besides writing the recovery's new state.</summary>
@@ -62,6 +75,10 @@ public enum RecoveryEffects
     LeaveQueue = 64,
     /// <summary>Free the place the command held in a connection's window of unacknowledged commands.</summary>
     ReleaseWindow = 128,
+    /// <summary>Put the command (back) in its switch's queue at the recovery's due time, with its deadline.</summary>
+    Enqueue = 256,
+    /// <summary>Take the command out of its switch's due and in-flight sets; its deadline stays (a held recovery still expires).</summary>
+    Park = 512,
 }
 
 /// <summary>One allowed move: the state it leads to (the same state when only data is recorded), what it emits, and why.</summary>
@@ -74,15 +91,18 @@ public sealed record RecoveryRule(RecoveryState From, RecoveryTrigger Trigger, R
 /// <code>
 ///               Dispatch                 Accept / Progress                  Outcome
 ///   Pending ──────────────► Dispatched ───────────────────► Acknowledged ───────────► Completed
-///      ▲  ◄──── Reject ──────┘  │ ▲ AckTimeout, Dispatch (attempt n+1)              ▲
-///      │                        │ └─┘                                                │ Outcome (the switch
-///      └─ Cancel / Expire ──────┴──────────► Cancelled | Expired ───────────────────┘  acted after all)
+///      ▲  ◄──── Reject ──────┘  │ ▲ AckTimeout, Dispatch (attempt n+1)  │            ▲
+///      │  ◄── Retry, Defer ─────┤ └─┘                                   │            │ Outcome (the switch
+///      │  ◄──────────────── Retry (no answer, busy: callback n+1) ──────┘            │  acted after all)
+///      └─ Cancel / Expire ──────┴──────────► Cancelled | Expired ───────────────────┘
+///   Held (radio loss, outage) ── Release ──► Pending;  Pending ── Hold ──► Held;  Held ── Cancel / Expire ──► ended
 /// </code>
 /// </summary>
 public static class RecoveryLifecycle
 {
     private const RecoveryEffects Ending = RecoveryEffects.PublishOutcome | RecoveryEffects.CountOutcome | RecoveryEffects.LeaveQueue | RecoveryEffects.CancelAtSwitch | RecoveryEffects.ReleaseWindow;
     private const RecoveryEffects Finishing = RecoveryEffects.PublishOutcome | RecoveryEffects.CountOutcome | RecoveryEffects.LeaveQueue | RecoveryEffects.ReleaseWindow;
+    private const RecoveryEffects RetryingEffects = RecoveryEffects.PublishOutcome | RecoveryEffects.Enqueue | RecoveryEffects.ReleaseWindow;
 
     public static IReadOnlyList<RecoveryRule> Rules { get; } =
     [
@@ -93,6 +113,15 @@ public static class RecoveryLifecycle
         new(RecoveryState.Pending, RecoveryTrigger.Outcome, RecoveryState.Completed, Finishing, "the switch finished it"),
         new(RecoveryState.Pending, RecoveryTrigger.Cancel, RecoveryState.Cancelled, Ending, "no longer wanted before it was sent"),
         new(RecoveryState.Pending, RecoveryTrigger.Expire, RecoveryState.Expired, Ending, "no connection of its switch took it before the deadline"),
+        new(RecoveryState.Pending, RecoveryTrigger.Hold, RecoveryState.Held, RecoveryEffects.Park, "an outage was declared in its cell or node: held until it carries traffic again"),
+
+        // Held: waiting for the customer's coverage or the end of an outage; not in the due set.
+        new(RecoveryState.Held, RecoveryTrigger.Release, RecoveryState.Pending, RecoveryEffects.Enqueue, "what it waited for happened: queued, due at once (or at the end of its grace period)"),
+        new(RecoveryState.Held, RecoveryTrigger.Hold, RecoveryState.Held, RecoveryEffects.Park, "held by an outage incident now (it may have waited for coverage)"),
+        new(RecoveryState.Held, RecoveryTrigger.Dispatch, null, RecoveryEffects.Park, "held: nothing to send"),
+        new(RecoveryState.Held, RecoveryTrigger.Outcome, RecoveryState.Completed, Finishing, "the switch finished it"),
+        new(RecoveryState.Held, RecoveryTrigger.Cancel, RecoveryState.Cancelled, Ending, "no longer wanted while held"),
+        new(RecoveryState.Held, RecoveryTrigger.Expire, RecoveryState.Expired, Ending, "still held at the deadline: ends with the outcome of what it waited for (outage, unreachable customer)"),
 
         // Dispatched: an attempt is out at a switch connection.
         new(RecoveryState.Dispatched, RecoveryTrigger.Dispatch, RecoveryState.Dispatched, RecoveryEffects.SendCommand, "sent again (attempt n+1) after a timeout or a broken stream"),
@@ -102,7 +131,9 @@ public static class RecoveryLifecycle
         new(RecoveryState.Dispatched, RecoveryTrigger.Progress, RecoveryState.Acknowledged, RecoveryEffects.PublishStage | RecoveryEffects.LeaveQueue | RecoveryEffects.ReleaseWindow, "progress stands for a lost acceptance"),
         new(RecoveryState.Dispatched, RecoveryTrigger.Outcome, RecoveryState.Completed, Finishing, "the switch finished it"),
         new(RecoveryState.Dispatched, RecoveryTrigger.Cancel, RecoveryState.Cancelled, Ending, "no longer wanted: the attempt out is cancelled at the switch"),
-        new(RecoveryState.Dispatched, RecoveryTrigger.Expire, RecoveryState.Expired, Ending, "not accepted before the deadline: cancelled at the switch"),
+        new(RecoveryState.Dispatched, RecoveryTrigger.Expire, RecoveryState.Expired, Ending, "not accepted before the deadline (or due in quiet hours that outlast it): cancelled at the switch"),
+        new(RecoveryState.Dispatched, RecoveryTrigger.Defer, RecoveryState.Pending, RecoveryEffects.Enqueue | RecoveryEffects.ReleaseWindow, "a delayed callback due in the customer's quiet hours: queued again for their end, nothing sent"),
+        new(RecoveryState.Dispatched, RecoveryTrigger.Retry, RecoveryState.Pending, RetryingEffects, "no answer or busy before an acceptance arrived: this callback's outcome is published and the next one queued"),
 
         // Acknowledged: the switch is calling back; only the switch moves it on.
         new(RecoveryState.Acknowledged, RecoveryTrigger.Dispatch, null, RecoveryEffects.LeaveQueue, "already accepted: nothing to send"),
@@ -110,6 +141,7 @@ public static class RecoveryLifecycle
         new(RecoveryState.Acknowledged, RecoveryTrigger.Progress, RecoveryState.Acknowledged, RecoveryEffects.PublishStage, "the next stage"),
         new(RecoveryState.Acknowledged, RecoveryTrigger.Outcome, RecoveryState.Completed, Finishing & ~RecoveryEffects.LeaveQueue, "the switch finished it; it left the queue when it was accepted (after a crash in between, the sweep takes it out)"),
         new(RecoveryState.Acknowledged, RecoveryTrigger.Expire, null, RecoveryEffects.LeaveQueue, "the switch has it: its outcome will come"),
+        new(RecoveryState.Acknowledged, RecoveryTrigger.Retry, RecoveryState.Pending, RetryingEffects, "no answer or busy: this callback's outcome is published, and the next callback is queued after the gap"),
 
         // Completed: final.
         new(RecoveryState.Completed, RecoveryTrigger.Dispatch, null, RecoveryEffects.LeaveQueue, "finished"),
@@ -130,6 +162,11 @@ public static class RecoveryLifecycle
         ByPair.TryGetValue((from, trigger), out var rule) ? rule : new RecoveryRule(from, trigger, null, RecoveryEffects.None, "not allowed in this state: nothing changes");
 
     public static bool IsFinal(RecoveryState state) => state is RecoveryState.Completed or RecoveryState.Expired or RecoveryState.Cancelled;
+
+    /// <summary>Why a recovery is held (the <c>hold</c> field), and the outcome it ends with if still held at its deadline.</summary>
+    public const string HoldForReachability = "reachability";
+
+    public const string HoldForOutage = "outage";
 
     /// <summary>
     /// The table as Lua, for the scripts: the state names, the verdict names, and the moves that change or record

@@ -66,7 +66,31 @@ public sealed record RecoveryRecord
 
     public string ReconnectCallId { get; init; } = string.Empty;
 
-    /// <summary>When each progress stage was first reported, by stage name.</summary>
+    /// <summary>Which callback this is: 1 for the first, higher after no answer or busy.</summary>
+    public int CallbackAttempt { get; init; } = 1;
+
+    /// <summary>Why it is or was held (<see cref="RecoveryLifecycle.HoldForReachability"/>, <see cref="RecoveryLifecycle.HoldForOutage"/>), empty if never.</summary>
+    public string Hold { get; init; } = string.Empty;
+
+    /// <summary>The outage incident that holds or held it, empty if none.</summary>
+    public string Incident { get; init; } = string.Empty;
+
+    /// <summary>Its next callback is not the immediate one after the drop (a retry, or it waited while held): quiet hours apply.</summary>
+    public bool Delayed { get; init; }
+
+    public DateTimeOffset? HeldAt { get; init; }
+
+    public DateTimeOffset? ReleasedAt { get; init; }
+
+    /// <summary>When it was last put off for quiet hours, and why.</summary>
+    public DateTimeOffset? DeferredAt { get; init; }
+
+    public string Deferral { get; init; } = string.Empty;
+
+    /// <summary>Callbacks that ended without reconnecting and were tried again: number, outcome, when, the switch's cause.</summary>
+    public IReadOnlyList<CallbackAttemptOutcome> EarlierCallbacks { get; init; } = [];
+
+    /// <summary>When each progress stage was first reported, by stage name (a later callback's as "Stage@n").</summary>
     public IReadOnlyDictionary<string, DateTimeOffset> StageTimes { get; init; } = new Dictionary<string, DateTimeOffset>();
 
     /// <summary>A step of this recovery (dispatch, progress, outcome, ...) as a span in its trace.</summary>
@@ -74,7 +98,8 @@ public sealed record RecoveryRecord
         RecoveryTracing.StartStep(step, TraceParent, RecoveryId, CallId, SwitchId, kind)
             ?.SetTag(RecoveryTracing.Cause, Cause)
             .SetTag(RecoveryTracing.Cell, ServingCell)
-            .SetTag(RecoveryTracing.Attempt, Attempts);
+            .SetTag(RecoveryTracing.Attempt, Attempts)
+            .SetTag(RecoveryTracing.CallbackAttempt, CallbackAttempt);
 
     /// <summary>The fields written when the recovery is created; later fields are written by the dispatch scripts.</summary>
     public HashEntry[] ToHashEntries() =>
@@ -96,13 +121,16 @@ public sealed record RecoveryRecord
         new("accessTechnology", AccessTechnology),
         new("traceparent", TraceParent),
         new("attempts", 0),
+        new("callbackAttempt", 1),
+        new("hold", Hold),
+        new("incident", Incident),
     ];
 
     /// <summary>
     /// The hash fields a transition returns when its effects need no whole record (<see cref="RecoveryLifecycle.NeedWholeRecord"/>):
     /// what the service acts on after any move. Injected into the transition script, so the names have one source.
     /// </summary>
-    public static IReadOnlyList<string> ShortFields { get; } = ["state", "callId", "recoveryId", "switchId", "attempts", "detail", "traceparent"];
+    public static IReadOnlyList<string> ShortFields { get; } = ["state", "callId", "recoveryId", "switchId", "attempts", "detail", "traceparent", "dueAt", "deadline", "callbackAttempt", "incident"];
 
     public static RecoveryRecord FromHash(HashEntry[] entries) =>
         FromFields(entries.ToDictionary(e => e.Name.ToString(), e => e.Value.ToString(), StringComparer.Ordinal));
@@ -155,11 +183,25 @@ public sealed record RecoveryRecord
             TalkTime = Maybe("talkTimeMs") is { } talk ? TimeSpan.FromMilliseconds(talk.ToUnixTimeMilliseconds()) : null,
             SurveyScore = Number("surveyScore"),
             ReconnectCallId = Field("reconnectCallId"),
+            CallbackAttempt = Math.Max(1, Number("callbackAttempt")),
+            Hold = Field("hold"),
+            Incident = Field("incident"),
+            Delayed = Field("delayed") == "1",
+            HeldAt = Maybe("heldAt"),
+            ReleasedAt = Maybe("releasedAt"),
+            DeferredAt = Maybe("deferredAt"),
+            Deferral = Field("deferral"),
+            EarlierCallbacks = [.. Enumerable.Range(1, Math.Max(0, Number("callbackAttempt") - 1))
+                .Where(n => fields.ContainsKey($"attempt:{n}:outcome"))
+                .Select(n => new CallbackAttemptOutcome(n, Field($"attempt:{n}:outcome"), Time($"attempt:{n}:at"), Field($"attempt:{n}:detail")))],
             StageTimes = fields.Where(f => f.Key.StartsWith("stage:", StringComparison.Ordinal))
                 .ToDictionary(f => f.Key["stage:".Length..], f => DateTimeOffset.FromUnixTimeMilliseconds(long.Parse(f.Value, CultureInfo.InvariantCulture)), StringComparer.Ordinal),
         };
     }
 }
+
+/// <summary>A callback that ended without reconnecting and was tried again.</summary>
+public sealed record CallbackAttemptOutcome(int Number, string Outcome, DateTimeOffset At, string Detail);
 
 /// <summary>
 /// Recovery ids carry their call id, so a report naming a recovery finds its Redis slot without a lookup. The

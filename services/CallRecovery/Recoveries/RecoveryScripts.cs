@@ -12,6 +12,8 @@ internal static class RecoveryScripts
     public static readonly RedisScript EnqueueRecovery = LuaResources.Load("enqueue_recovery.lua");
     public static readonly RedisScript ClaimDue = LuaResources.Load("claim_due.lua");
     public static readonly RedisScript Requeue = LuaResources.Load("requeue.lua");
+    public static readonly RedisScript Reschedule = LuaResources.Load("reschedule.lua");
+    public static readonly RedisScript MarkReachable = LuaResources.Load("mark_reachable.lua");
     public static readonly RedisScript SettleEntries = LuaResources.Load("settle_entries.lua");
     public static readonly RedisScript SweepSwitch = LuaResources.Load("sweep_switch.lua");
     public static readonly RedisScript RecordConnection = LuaResources.Load("record_connection.lua");

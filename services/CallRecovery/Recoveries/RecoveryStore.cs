@@ -5,7 +5,8 @@ using CallRecovery.Redis;
 namespace CallRecovery.Recoveries;
 
 /// <summary>A recovery to put in its switch's queue.</summary>
-public sealed record ScheduledRecovery(string CallId, string SwitchId, DateTimeOffset DueAt, DateTimeOffset Deadline, string CallBack, string OtherParty);
+/// <summary>A recovery to put in its switch's queue; a held one (<paramref name="Hold"/> not empty) queues only its deadline until released.</summary>
+public sealed record ScheduledRecovery(string CallId, string SwitchId, DateTimeOffset DueAt, DateTimeOffset Deadline, string CallBack, string OtherParty, string Hold = "", string Incident = "", DateTimeOffset DropTime = default);
 
 /// <summary>
 /// What the store did with a trigger: its verdict, the state before, the trigger it applied (a dispatch past the
@@ -56,7 +57,7 @@ public sealed class RecoveryStore(IConnectionMultiplexer redis, IOptions<RedisOp
         // One call per switch (its keys share a slot) for all of its recoveries, in chunks Lua's unpack can take.
         var queued = db.EvaluateEachAsync(RecoveryScripts.EnqueueRecovery, [.. recoveries.GroupBy(r => r.SwitchId, StringComparer.Ordinal)
             .SelectMany(bySwitch => bySwitch.Chunk(1_000).Select(chunk => new ScriptCall(SwitchKeys(bySwitch.Key),
-                [_ttlMs, .. chunk.SelectMany(r => new RedisValue[] { r.CallId, r.DueAt.ToUnixTimeMilliseconds(), r.Deadline.ToUnixTimeMilliseconds() })])))]);
+                [_ttlMs, .. chunk.SelectMany(r => new RedisValue[] { r.CallId, r.Hold.Length > 0 ? "held" : r.DueAt.ToUnixTimeMilliseconds(), r.Deadline.ToUnixTimeMilliseconds() })])))]);
         // Filed under the pair until a minute past the deadline, so a redial between them finds it to cancel.
         var paired = db.EvaluateEachAsync(RecoveryScripts.PairRecovery, [.. recoveries.Select(r =>
             new ScriptCall([_keys.PartyPair(r.CallBack, r.OtherParty)], [r.CallId, (r.Deadline + TimeSpan.FromMinutes(1)).ToUnixTimeMilliseconds()]))]);
@@ -82,10 +83,11 @@ public sealed class RecoveryStore(IConnectionMultiplexer redis, IOptions<RedisOp
         });
 
     /// <summary>Claims up to <paramref name="count"/> due commands of a switch; also says when the next one left in its queue is due (null: none left).</summary>
-    public async Task<(IReadOnlyList<string> Claimed, DateTimeOffset? NextDue)> ClaimDueAsync(string switchId, int count, DateTimeOffset now, DateTimeOffset acknowledgementDeadline)
+    /// <remarks>With an admission rate (commands per second, 0: none), no more are claimed than the switch's shared token bucket allows; the next due time then says when the next token is.</remarks>
+    public async Task<(IReadOnlyList<string> Claimed, DateTimeOffset? NextDue)> ClaimDueAsync(string switchId, int count, DateTimeOffset now, DateTimeOffset acknowledgementDeadline, int admissionRate = 0)
     {
-        var result = (RedisResult[])(await Db.EvaluateAsync(RecoveryScripts.ClaimDue, [_keys.SwitchDue(switchId), _keys.SwitchInFlight(switchId)],
-            [now.ToUnixTimeMilliseconds(), count, acknowledgementDeadline.ToUnixTimeMilliseconds(), _ttlMs]).ConfigureAwait(false))!;
+        var result = (RedisResult[])(await Db.EvaluateAsync(RecoveryScripts.ClaimDue, [_keys.SwitchDue(switchId), _keys.SwitchInFlight(switchId), _keys.SwitchAdmission(switchId)],
+            [now.ToUnixTimeMilliseconds(), count, acknowledgementDeadline.ToUnixTimeMilliseconds(), _ttlMs, admissionRate]).ConfigureAwait(false))!;
         IReadOnlyList<string> claimed = [.. ((RedisResult[])result[0]!).Select(r => (string)r!)];
         return (claimed, result[1].IsNull ? null : DateTimeOffset.FromUnixTimeMilliseconds((long)(double)result[1]));
     }
@@ -111,14 +113,41 @@ public sealed class RecoveryStore(IConnectionMultiplexer redis, IOptions<RedisOp
     public Task<RecoveryTransition> RejectAsync(string callId, string switchId, uint attempt, string detail, DateTimeOffset now) =>
         ApplyAsync(callId, RecoveryTrigger.Reject, now, switchId, attempt, detail);
 
-    public Task<RecoveryTransition> ProgressAsync(string callId, string switchId, string stage, DateTimeOffset at, DateTimeOffset now) =>
-        ApplyAsync(callId, RecoveryTrigger.Progress, now, switchId, stage, at.ToUnixTimeMilliseconds());
+    public Task<RecoveryTransition> ProgressAsync(string callId, string switchId, string stage, DateTimeOffset at, DateTimeOffset now, uint callbackAttempt = 0) =>
+        ApplyAsync(callId, RecoveryTrigger.Progress, now, switchId, stage, at.ToUnixTimeMilliseconds(), callbackAttempt);
 
-    public Task<RecoveryTransition> OutcomeAsync(string callId, string switchId, string outcome, DateTimeOffset at, TimeSpan talkTime, string failureCause, uint surveyScore, string reconnectCallId, DateTimeOffset now) =>
-        ApplyAsync(callId, RecoveryTrigger.Outcome, now, switchId, outcome, at.ToUnixTimeMilliseconds(), (long)talkTime.TotalMilliseconds, failureCause, surveyScore, reconnectCallId);
+    /// <summary>
+    /// The switch's outcome of a callback. With <paramref name="retryGap"/> above zero (the outcome is worth another
+    /// callback), it becomes a <see cref="RecoveryTrigger.Retry"/> when fewer than <paramref name="maxCallbackAttempts"/>
+    /// callbacks were tried and the next one, after the gap, still comes before the deadline.
+    /// </summary>
+    public Task<RecoveryTransition> OutcomeAsync(string callId, string switchId, string outcome, DateTimeOffset at, TimeSpan talkTime, string failureCause, uint surveyScore, string reconnectCallId, DateTimeOffset now,
+        uint callbackAttempt = 0, TimeSpan retryGap = default, int maxCallbackAttempts = 1) =>
+        ApplyAsync(callId, RecoveryTrigger.Outcome, now, switchId, outcome, at.ToUnixTimeMilliseconds(), (long)talkTime.TotalMilliseconds, failureCause, surveyScore, reconnectCallId,
+            callbackAttempt, (long)retryGap.TotalMilliseconds, maxCallbackAttempts);
 
     public Task<RecoveryTransition> ExpireAsync(string callId, DateTimeOffset now) =>
-        ApplyAsync(callId, RecoveryTrigger.Expire, now, string.Empty);
+        ApplyAsync(callId, RecoveryTrigger.Expire, now, string.Empty, string.Empty);
+
+    /// <summary>Ends a delayed callback that came due in quiet hours lasting past its deadline.</summary>
+    public Task<RecoveryTransition> ExpireForQuietHoursAsync(string callId, DateTimeOffset now, string detail) =>
+        ApplyAsync(callId, RecoveryTrigger.Expire, now, string.Empty, "quiet", detail);
+
+    /// <summary>Puts a delayed callback off until <paramref name="dueAt"/> (the end of the customer's quiet hours).</summary>
+    public Task<RecoveryTransition> DeferAsync(string callId, DateTimeOffset dueAt, string detail, DateTimeOffset now) =>
+        ApplyAsync(callId, RecoveryTrigger.Defer, now, string.Empty, dueAt.ToUnixTimeMilliseconds(), detail);
+
+    /// <summary>Holds a queued recovery for an outage incident.</summary>
+    public Task<RecoveryTransition> HoldAsync(string callId, string incidentId, DateTimeOffset now) =>
+        ApplyAsync(callId, RecoveryTrigger.Hold, now, string.Empty, incidentId);
+
+    /// <summary>Releases a recovery held for its customer's coverage, if <paramref name="number"/> is its customer and was reachable after the drop.</summary>
+    public Task<RecoveryTransition> ReleaseReachableAsync(string callId, string number, DateTimeOffset reachableAt, DateTimeOffset now) =>
+        ApplyAsync(callId, RecoveryTrigger.Release, now, string.Empty, "reachable", number, reachableAt.ToUnixTimeMilliseconds());
+
+    /// <summary>Releases a recovery held by the outage incident <paramref name="incidentId"/>.</summary>
+    public Task<RecoveryTransition> ReleaseFromIncidentAsync(string callId, string incidentId, DateTimeOffset now) =>
+        ApplyAsync(callId, RecoveryTrigger.Release, now, string.Empty, "incident", incidentId);
 
     /// <summary>Cancels because the parties redialled: only for a connection after the drop that is not the dropped call itself.</summary>
     public Task<RecoveryTransition> CancelForRedialAsync(string callId, DateTimeOffset now, string connectedCallId, DateTimeOffset connectedAt) =>
@@ -181,6 +210,25 @@ public sealed class RecoveryStore(IConnectionMultiplexer redis, IOptions<RedisOp
             ? Task.CompletedTask
             : Db.EvaluateAsync(RecoveryScripts.Requeue, [_keys.SwitchDue(switchId), _keys.SwitchInFlight(switchId)],
                 [dueAt.ToUnixTimeMilliseconds(), .. callIds.Select(c => (RedisValue)c)]);
+
+    /// <summary>Puts a command (back) in its switch's queue at <paramref name="dueAt"/>, with its deadline.</summary>
+    public Task RescheduleAsync(string switchId, string callId, DateTimeOffset dueAt, DateTimeOffset deadline) =>
+        Db.EvaluateAsync(RecoveryScripts.Reschedule, SwitchKeys(switchId), [callId, dueAt.ToUnixTimeMilliseconds(), deadline.ToUnixTimeMilliseconds(), _ttlMs]);
+
+    /// <summary>Takes a held command out of its switch's due and in-flight sets; its deadline stays, so it still expires.</summary>
+    public Task ParkAsync(string switchId, string callId) =>
+        _settlements.EvaluateAsync([_keys.SwitchDue(switchId), _keys.SwitchInFlight(switchId)], [callId]);
+
+    /// <summary>Remembers that a subscriber was reachable at <paramref name="at"/> (the latest time wins), for <paramref name="keep"/>.</summary>
+    public Task MarkReachableAsync(string number, DateTimeOffset at, TimeSpan keep) =>
+        Db.EvaluateAsync(RecoveryScripts.MarkReachable, [_keys.SubscriberReachable(number)], [at.ToUnixTimeMilliseconds(), (long)keep.TotalMilliseconds]);
+
+    /// <summary>When the subscriber was last reachable, if known.</summary>
+    public async Task<DateTimeOffset?> ReachableAtAsync(string number)
+    {
+        var value = await Db.StringGetAsync(_keys.SubscriberReachable(number)).ConfigureAwait(false);
+        return value.TryParse(out long ms) ? DateTimeOffset.FromUnixTimeMilliseconds(ms) : null;
+    }
 
     /// <summary>Removes commands that need no more delivery from the switch's queue.</summary>
     public Task SettleEntriesAsync(string switchId, params string[] callIds) =>

@@ -43,6 +43,29 @@ public sealed class RedisKeys(string prefix, string? subscriberKeySecret = null)
     /// <summary>A switch's commands sent and not acknowledged (call id scored by acknowledgement deadline).</summary>
     public RedisKey SwitchInFlight(string switchId) => $"{prefix}:{{w:{switchId}}}:inflight";
 
+    /// <summary>A switch's admission-rate token bucket (tokens, at), shared by every replica serving it.</summary>
+    public RedisKey SwitchAdmission(string switchId) => $"{prefix}:{{w:{switchId}}}:admission";
+
+    /// <summary>When a subscriber was last reachable (re-attached, re-registered), unix ms; kept as long as a callback could wait for it.</summary>
+    public RedisKey SubscriberReachable(string number) => $"{prefix}:{{s:{Subscriber(number)}}}:reachable";
+
+    /// <summary>An outage scope's recent drops (call id scored by drop time), for the sliding-window count.</summary>
+    public RedisKey OutageDrops(string scope) => $"{prefix}:{{o:{scope}}}:drops";
+
+    /// <summary>An outage scope's current incident (a hash: id, state, cell or node, start, count, end).</summary>
+    public RedisKey OutageIncident(string scope) => $"{prefix}:{{o:{scope}}}:incident";
+
+    /// <summary>The call ids an outage scope's current incident holds.</summary>
+    public RedisKey OutageHeld(string scope) => $"{prefix}:{{o:{scope}}}:held";
+
+    /// <summary>An ended incident of a scope, by its start (unix ms), kept for lookups.</summary>
+    public RedisKey OutageArchive(string scope, long startMs) => $"{prefix}:{{o:{scope}}}:incident:{startMs}";
+
+    /// <summary>Every incident id, scored by start (unix ms), for listing; and the ids of open ones.</summary>
+    public RedisKey Incidents() => $"{prefix}:incidents";
+
+    public RedisKey OpenIncidents() => $"{prefix}:incidents:open";
+
     /// <summary>A switch's undelivered commands by deadline.</summary>
     public RedisKey SwitchDeadlines(string switchId) => $"{prefix}:{{w:{switchId}}}:deadlines";
 

@@ -20,6 +20,7 @@ public sealed partial class SwitchingService(
     SwitchConnections connections,
     RecoveryStore store,
     RecoveryScheduler scheduler,
+    CallbackTiming timing,
     CallRecoveryTelemetry telemetry,
     IOptions<SwitchingOptions> options,
     IHostApplicationLifetime lifetime,
@@ -38,11 +39,18 @@ public sealed partial class SwitchingService(
         await AuthorizeAsync(hello.SwitchId, context).ConfigureAwait(false);
 
         var window = hello.MaxUnacknowledged == 0 ? _options.MaxUnacknowledgedPerConnection : (int)Math.Min(hello.MaxUnacknowledged, (uint)_options.MaxUnacknowledgedPerConnection);
-        using var connection = new SwitchConnection(hello.SwitchId, hello.InstanceId, window);
+        var admissionRate = _options.AdmissionRateOf(hello.SwitchId, hello.MaxCommandsPerSecond);
+        using var connection = new SwitchConnection(hello.SwitchId, hello.InstanceId, window, admissionRate);
         var writer = WriteAllAsync(connection, responseStream, context.CancellationToken);
         connection.TrySend(new ServiceMessage
         {
-            Welcome = new Welcome { ConnectionId = connection.Id, MaxUnacknowledged = (uint)window, AcknowledgementTimeout = Duration.FromTimeSpan(_options.AcknowledgementTimeout) },
+            Welcome = new Welcome
+            {
+                ConnectionId = connection.Id,
+                MaxUnacknowledged = (uint)window,
+                AcknowledgementTimeout = Duration.FromTimeSpan(_options.AcknowledgementTimeout),
+                MaxCommandsPerSecond = (uint)admissionRate,
+            },
         });
         connections.Add(connection);
         LogConnected(hello.SwitchId, hello.InstanceId, connection.Id, window);
@@ -201,10 +209,12 @@ public sealed partial class SwitchingService(
             case SwitchMessage.MessageOneofCase.Progress:
                 refusal.RecoveryId = message.Progress.RecoveryId;
                 refusal.Stage = message.Progress.Stage;
+                refusal.CallbackAttempt = message.Progress.CallbackAttempt;
                 break;
             case SwitchMessage.MessageOneofCase.Outcome:
                 refusal.RecoveryId = message.Outcome.RecoveryId;
                 refusal.Outcome = message.Outcome.Outcome;
+                refusal.CallbackAttempt = message.Outcome.CallbackAttempt;
                 break;
         }
 
@@ -255,22 +265,22 @@ public sealed partial class SwitchingService(
         }
 
         var at = TimeOf(report.At);
-        var transition = await store.ProgressAsync(callId, connection.SwitchId, report.Stage.ToString(), at, time.GetUtcNow()).ConfigureAwait(false);
+        var transition = await store.ProgressAsync(callId, connection.SwitchId, report.Stage.ToString(), at, time.GetUtcNow(), report.CallbackAttempt).ConfigureAwait(false);
         if (transition.Verdict == RecoveryVerdict.Forbidden)
         {
             throw Forbidden(connection, report.RecoveryId);
         }
 
         await scheduler.CarryOutAsync(transition, connection, report.Stage, at).ConfigureAwait(false);
-        connection.TrySend(new ServiceMessage { ReportReceived = new ReportReceived { RecoveryId = report.RecoveryId, Stage = report.Stage } });
+        connection.TrySend(new ServiceMessage { ReportReceived = new ReportReceived { RecoveryId = report.RecoveryId, Stage = report.Stage, CallbackAttempt = report.CallbackAttempt } });
     }
 
     private async Task OutcomeAsync(SwitchConnection connection, OutcomeReport report)
     {
         var callId = CallIdOf(report.RecoveryId);
-        if (report.Outcome is Outcome.Unspecified or Outcome.Cancelled || !System.Enum.IsDefined(report.Outcome))
+        if (report.Outcome is Outcome.Unspecified or Outcome.Cancelled or Outcome.OutageNotRecovered or Outcome.CustomerUnreachable or Outcome.QuietHours || !System.Enum.IsDefined(report.Outcome))
         {
-            throw new RefusedReport(RefusalReason.Malformed, "outcome is missing, unknown, or one only the service may set (cancelled).");
+            throw new RefusedReport(RefusalReason.Malformed, "outcome is missing, unknown, or one only the service may set (cancelled, outage not recovered, customer unreachable, quiet hours).");
         }
 
         if (report.TalkTime is { } talk && !ProtobufValues.IsValidNonNegative(talk))
@@ -292,7 +302,10 @@ public sealed partial class SwitchingService(
             report.FailureCause,
             report.SurveyScore is >= 1 and <= 5 ? report.SurveyScore : 0,
             report.ReconnectCallId,
-            time.GetUtcNow()).ConfigureAwait(false);
+            time.GetUtcNow(),
+            report.CallbackAttempt,
+            timing.IsRetryable(report.Outcome, report.FailureCause) ? timing.RetryGap : TimeSpan.Zero,
+            timing.MaxCallbackAttempts).ConfigureAwait(false);
         if (transition.Verdict == RecoveryVerdict.Forbidden)
         {
             throw Forbidden(connection, report.RecoveryId);
@@ -304,7 +317,7 @@ public sealed partial class SwitchingService(
             LogOutcome(report.RecoveryId, report.Outcome, connection.SwitchId);
         }
 
-        connection.TrySend(new ServiceMessage { ReportReceived = new ReportReceived { RecoveryId = report.RecoveryId, Outcome = report.Outcome } });
+        connection.TrySend(new ServiceMessage { ReportReceived = new ReportReceived { RecoveryId = report.RecoveryId, Outcome = report.Outcome, CallbackAttempt = report.CallbackAttempt } });
     }
 
     private async Task RequeueUnacknowledgedAsync(SwitchConnection connection)

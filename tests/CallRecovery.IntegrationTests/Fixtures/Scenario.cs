@@ -63,6 +63,9 @@ public sealed class Scenario(string id, IKafkaEndpoint kafka, IRedisEndpoint red
         ["Switching:RejectionBackoff"] = "00:00:00.200",
         ["Switching:PollInterval"] = "00:00:00.050",
         ["Switching:SweepInterval"] = "00:00:00.200",
+        // One callback per recovery and no outage guard (every drop here comes from one cell), unless a test turns them on.
+        ["Retries:MaxCallbackAttempts"] = "1",
+        ["Outage:Enabled"] = "false",
     };
 
     public static CallDropped Drop(string callId, string caller, string callee, Party dropped = Party.Caller, string? eventId = null, int q850 = 41, double answeredSeconds = 95) => new()

@@ -1,8 +1,30 @@
 -- Takes up to N due commands of one switch for sending, moving them to in-flight until their
 -- acknowledgement deadline; returns {claimed call ids, next due time}. Atomic, so replicas serving the same switch never take the same command.
--- KEYS[1] due set, KEYS[2] in-flight set (call id scored by acknowledgement deadline)
--- ARGV[1] now (ms), ARGV[2] how many, ARGV[3] acknowledgement deadline (ms), ARGV[4] key TTL (ms)
-local members = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+-- KEYS[1] due set, KEYS[2] in-flight set (call id scored by acknowledgement deadline), KEYS[3] the switch's
+-- admission bucket (tokens, at)
+-- ARGV[1] now (ms), ARGV[2] how many, ARGV[3] acknowledgement deadline (ms), ARGV[4] key TTL (ms),
+-- ARGV[5] the switch's admission rate (commands per second, all replicas together; 0: none)
+local now, want, rate = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[5] or '0')
+-- The admission rate, as a token bucket shared by every replica serving the switch: it fills at the rate and
+-- holds a tenth of a second's worth, so no second ever carries more than the rate (and a tenth).
+local tokens, capacity
+if rate > 0 then
+  capacity = math.max(1, math.floor(rate / 10))
+  local bucket = redis.call('HMGET', KEYS[3], 'tokens', 'at')
+  tokens = tonumber(bucket[1]) or capacity
+  local at = tonumber(bucket[2]) or now
+  tokens = math.min(capacity, tokens + math.max(0, now - at) * rate / 1000)
+  want = math.min(want, math.floor(tokens))
+end
+local members = {}
+if want > 0 then
+  members = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, want)
+end
+if rate > 0 then
+  tokens = tokens - #members
+  redis.call('HSET', KEYS[3], 'tokens', tostring(tokens), 'at', ARGV[1])
+  redis.call('PEXPIRE', KEYS[3], ARGV[4])
+end
 -- Claimed a few hundred at a time: one ZREM and one ZADD for each lot, not one each (and no more values at once
 -- than Lua's unpack takes, however many instances a switch has here).
 for first = 1, #members, 500 do
@@ -22,4 +44,9 @@ end
 -- then, whichever replica queued it: a batch's recoveries fall due over a few milliseconds, and only the batch's
 -- earliest due time is announced.
 local next = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-return {members, next[2] or false}
+local nextDue = next[2] and tonumber(next[2]) or false
+if nextDue and rate > 0 and nextDue <= now and tokens < 1 then
+  -- Due already, but the bucket is empty: due when the next token is.
+  nextDue = now + math.ceil((1 - tokens) * 1000 / rate)
+end
+return {members, nextDue}

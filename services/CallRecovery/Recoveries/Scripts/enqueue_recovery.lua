@@ -1,7 +1,8 @@
 -- Puts accepted recoveries in their switch's queue (idempotent: replays and retries add nothing twice). All of a
 -- batch's recoveries of one switch in one call: a few commands for the lot, not a few each.
 -- KEYS[1] the switch's due set (call id scored by due time), KEYS[2] its in-flight set, KEYS[3] its deadlines
--- ARGV[1] key TTL (ms), then per recovery: call id, due (unix ms), deadline (unix ms)
+-- ARGV[1] key TTL (ms), then per recovery: call id, due (unix ms; 'held' for a held recovery: only its deadline is
+-- queued, a release queues it later), deadline (unix ms)
 local ids, deadlines = {}, {}
 for i = 2, #ARGV, 3 do
   ids[#ids + 1] = ARGV[i]
@@ -12,7 +13,7 @@ end
 local flying = redis.call('ZMSCORE', KEYS[2], unpack(ids))
 local due = {}
 for n, id in ipairs(ids) do
-  if not flying[n] then
+  if not flying[n] and ARGV[3 * n] ~= 'held' then
     due[#due + 1] = ARGV[3 * n]
     due[#due + 1] = id
   end

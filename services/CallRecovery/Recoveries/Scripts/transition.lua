@@ -4,9 +4,14 @@
 -- KEYS[1] the recovery hash
 -- ARGV[1] trigger, ARGV[2] now (ms), ARGV[3] the acting switch ('' when the service itself acts), then by trigger:
 --   Dispatch: ARGV[4] connection id            Accept: ARGV[4] attempt        Reject: ARGV[4] attempt, ARGV[5] detail
---   Progress: ARGV[4] stage, ARGV[5] time (ms)
---   Outcome: ARGV[4] outcome, ARGV[5] time (ms), ARGV[6] talk time (ms), ARGV[7] failure cause, ARGV[8] survey, ARGV[9] reconnect call id
+--   Progress: ARGV[4] stage, ARGV[5] time (ms), ARGV[6] callback attempt reported (0: the current one)
+--   Outcome: ARGV[4] outcome, ARGV[5] time (ms), ARGV[6] talk time (ms), ARGV[7] failure cause, ARGV[8] survey, ARGV[9] reconnect call id,
+--     ARGV[10] callback attempt reported (0: the current one), ARGV[11] retry gap (ms; 0: the outcome is not worth another callback),
+--     ARGV[12] most callback attempts
 --   Cancel: ARGV[4] detail, ARGV[5] guard: '' | 'redial' (ARGV[6] redial call id, ARGV[7] its answer time ms) | 'party' (ARGV[6] a number)
+--   Expire: ARGV[4] '' (the deadline passed) | 'quiet' (a delayed callback due in quiet hours that outlast the deadline), ARGV[5] detail
+--   Hold: ARGV[4] incident id                    Defer: ARGV[4] new due time (ms), ARGV[5] detail
+--   Release: ARGV[4] guard: '' | 'reachable' (ARGV[5] the number, ARGV[6] when it was reachable, ms) | 'incident' (ARGV[5] its id)
 -- Returns {verdict, state before, trigger applied, field, value, ...} (the fields once the recovery exists: all of
 -- them, or SHORT when the move's effects need no more)
 local trigger = ARGV[1]
@@ -72,8 +77,30 @@ end
 if trigger == 'Dispatch' and tonumber(field('deadline')) <= now then
   trigger = 'Expire'
 end
-if trigger == 'Expire' and tonumber(field('deadline')) > now then
+if trigger == 'Expire' and ARGV[4] ~= 'quiet' and tonumber(field('deadline')) > now then
   return {VERDICT.Kept, state, trigger}
+end
+local callbackAttempt = tonumber(field('callbackAttempt') or '1')
+if (trigger == 'Outcome' and tonumber(ARGV[10] or '0') or trigger == 'Progress' and tonumber(ARGV[6] or '0') or 0) > 0 then
+  local reported = tonumber(trigger == 'Outcome' and ARGV[10] or ARGV[6])
+  if reported < callbackAttempt then
+    -- About an earlier callback of this recovery, again (a switch resends until confirmed): nothing changes.
+    return reply(VERDICT.Stale, state, trigger)
+  end
+end
+if trigger == 'Outcome' and (state == STATE.Dispatched or state == STATE.Acknowledged) then
+  local gap = tonumber(ARGV[11] or '0')
+  if gap > 0 and callbackAttempt < tonumber(ARGV[12]) and now + gap < tonumber(field('deadline')) then
+    trigger = 'Retry'
+  end
+end
+if trigger == 'Release' then
+  if ARGV[4] == 'reachable' and (field('hold') ~= 'reachability' or field('callBack') ~= ARGV[5] or tonumber(ARGV[6]) < tonumber(field('dropTime'))) then
+    return {VERDICT.Kept, state, trigger}
+  end
+  if ARGV[4] == 'incident' and field('incident') ~= ARGV[5] then
+    return {VERDICT.Kept, state, trigger}
+  end
 end
 if trigger == 'Reject' and state == STATE.Dispatched and tonumber(field('attempts')) ~= tonumber(ARGV[4]) then
   return reply(VERDICT.Stale, state, trigger)
@@ -110,27 +137,47 @@ elseif trigger == 'Accept' then
 elseif trigger == 'Reject' then
   set('state', to, 'lastRejection', ARGV[5])
 elseif trigger == 'Progress' then
-  if field('stage:' .. ARGV[4]) then
+  -- Stages of a later callback are kept apart: 'stage:Bridged' for the first, 'stage:Bridged@2' for the second.
+  local stageField = 'stage:' .. ARGV[4] .. (callbackAttempt > 1 and ('@' .. callbackAttempt) or '')
+  if field(stageField) then
     return reply(VERDICT.Unchanged, state, trigger)
   end
   if to == STATE.Acknowledged and state ~= to then
-    set('stage:' .. ARGV[4], ARGV[5], 'state', to, 'stage', ARGV[4], 'acknowledgedAt', ARGV[5])
+    set(stageField, ARGV[5], 'state', to, 'stage', ARGV[4], 'acknowledgedAt', ARGV[5])
   else
-    set('stage:' .. ARGV[4], ARGV[5], 'state', to, 'stage', ARGV[4])
+    set(stageField, ARGV[5], 'state', to, 'stage', ARGV[4])
   end
+elseif trigger == 'Retry' then
+  local prefix = 'attempt:' .. callbackAttempt .. ':'
+  set('state', to, 'callbackAttempt', callbackAttempt + 1, 'dueAt', now + tonumber(ARGV[11]), 'delayed', '1', 'stage', '',
+    'lastOutcome', ARGV[4], 'lastOutcomeAt', ARGV[5], prefix .. 'outcome', ARGV[4], prefix .. 'at', ARGV[5], prefix .. 'detail', ARGV[7])
+elseif trigger == 'Hold' then
+  set('state', to, 'hold', 'outage', 'incident', ARGV[4], 'heldAt', ARGV[2])
+elseif trigger == 'Release' then
+  local due = math.max(now, tonumber(field('dueAt')))
+  set('state', to, 'dueAt', due, 'delayed', '1', 'releasedAt', ARGV[2])
+elseif trigger == 'Defer' then
+  set('state', to, 'dueAt', ARGV[4], 'deferredAt', ARGV[2], 'deferral', ARGV[5])
 elseif trigger == 'Outcome' then
   set('state', to, 'outcome', ARGV[4], 'completedAt', ARGV[5], 'talkTimeMs', ARGV[6],
     'detail', ARGV[7], 'surveyScore', ARGV[8], 'reconnectCallId', ARGV[9])
 elseif trigger == 'Cancel' or trigger == 'Expire' then
   local detail = ARGV[4] or ''
+  local outcome = to
   if trigger == 'Expire' then
-    if tonumber(field('attempts')) == 0 then
+    if ARGV[4] == 'quiet' then
+      outcome, detail = 'QuietHours', ARGV[5]
+    elseif state == STATE.Held and field('hold') == 'outage' then
+      outcome, detail = 'OutageNotRecovered', 'the outage incident ' .. (field('incident') or '') .. ' lasted past the deadline'
+    elseif state == STATE.Held then
+      outcome, detail = 'CustomerUnreachable', 'the customer was not reachable again before the deadline'
+    elseif tonumber(field('attempts')) == 0 then
       detail = 'not delivered: no live connection of switch ' .. field('switchId') .. ' took it before the deadline'
     else
       detail = 'not accepted before the deadline after ' .. field('attempts') .. ' attempt(s)'
     end
   end
-  set('state', to, 'outcome', to, 'completedAt', ARGV[2], 'detail', detail)
+  set('state', to, 'outcome', outcome, 'completedAt', ARGV[2], 'detail', detail)
 else
   set('state', to)
 end

@@ -1,0 +1,27 @@
+-- Counts one outage scope's (a cell's or a switching node's) dropped calls in a sliding window and declares an
+-- incident when they reach the threshold. Calls are counted once however many reports name them.
+-- KEYS[1] the scope's recent drops (call id scored by drop time), KEYS[2] its open incident (a hash; absent when none)
+-- ARGV[1] now (ms), ARGV[2] window (ms), ARGV[3] threshold, ARGV[4] longest an incident stays open (ms),
+-- ARGV[5] scope kind ('cell' | 'node'), ARGV[6] the cell or node as events name it, ARGV[7] the scope's id part,
+-- then call id, drop time (ms) pairs
+-- Returns {incident id or false, 1 when declared now, the call ids in the window when declared now (to hold)}
+local now = tonumber(ARGV[1])
+local added = 0
+for i = 8, #ARGV, 2 do
+  added = added + redis.call('ZADD', KEYS[1], 'NX', ARGV[i + 1], ARGV[i])
+end
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[2]))
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+local open = redis.call('HGET', KEYS[2], 'id')
+if open then
+  redis.call('HINCRBY', KEYS[2], 'count', added)
+  return {open, 0, {}}
+end
+local count = redis.call('ZCARD', KEYS[1])
+if count < tonumber(ARGV[3]) then
+  return {false, 0, {}}
+end
+local id = ARGV[7] .. '-' .. now
+redis.call('HSET', KEYS[2], 'id', id, 'kind', ARGV[5], 'name', ARGV[6], 'start', now, 'count', count, 'state', 'open')
+redis.call('PEXPIRE', KEYS[2], ARGV[4])
+return {id, 1, redis.call('ZRANGE', KEYS[1], 0, -1)}
