@@ -14,7 +14,7 @@ public partial class ArchitectureTests
     {
         ["Policy"] = 0, ["Observability"] = 0, ["Probes"] = 0,
         ["Kafka"] = 1, ["Redis"] = 1, ["Security"] = 1,
-        ["Recoveries"] = 2,
+        ["Recoveries"] = 2, ["Outages"] = 2,
         ["Decisions"] = 3, ["Outcomes"] = 3,
         ["Delivery"] = 4, ["Lookup"] = 4,
         ["Ingest"] = 5, ["SwitchApi"] = 5, ["HttpApi"] = 5,

@@ -12,6 +12,11 @@ public sealed record BenchmarkOptions
 
     public int StormDrops { get; init; } = 200_000;
 
+    /// <summary>Drops of the outage storm (one cell fails, then comes back), and the admission rate the switch declares.</summary>
+    public int OutageDrops { get; init; } = 20_000;
+
+    public uint OutageAdmissionRate { get; init; } = 1_000;
+
     public TimeSpan LatencyDuration { get; init; } = TimeSpan.FromSeconds(20);
 
     public IReadOnlyList<int> LatencyRates { get; init; } = [500, 2_000];
@@ -327,6 +332,73 @@ public sealed class Phases(Rig rig, BenchmarkOptions options, TextWriter log)
         Summary.Add(string.Create(CultureInfo.InvariantCulture, $"storm {callIds.Length:N0} out in {Poll.Seconds(start, end):0.0} s, lost {lost}, peak RSS {peakRss:0} MiB"));
     }
 
+    /// <summary>
+    /// The storm guard under a storm: one cell's drops as fast as the broker takes them (an outage), then the cell
+    /// back in service. Shows that nothing goes while the incident is open, and that the release never exceeds the
+    /// admission rate the switch declared, however large the backlog.
+    /// </summary>
+    public async Task OutageStormAsync()
+    {
+        const string Phase = "outage";
+        const string Cell = "bench-cell-outage";
+        var rate = options.OutageAdmissionRate;
+        log.WriteLine($"{Phase}: starting the service (outage guard on, switch declares {rate}/s)...");
+        await using var run = await ServiceRun.StartAsync(rig, Phase, options, SwitchKind.Fast, new Dictionary<string, string>
+        {
+            ["Outage:Enabled"] = "true",
+            ["Outage:CellThreshold"] = "20",
+            ["Outage:Window"] = "00:01:00",
+            // Only the cell's incident: the benchmark's drops all come from one node.
+            ["Outage:NodeThreshold"] = "10000000",
+            // Drops decided before the threshold are still queued when the incident is declared, and are held too.
+            ["Switching:GracePeriod"] = "00:00:05",
+            ["QuietHours:Enabled"] = "false",
+        }, admissionRate: rate);
+        var callIds = Enumerable.Range(0, options.OutageDrops).Select(i => $"{Phase}-{i}").ToArray();
+        var placedBefore = run.Placed.Count;
+        var heldBefore = (await run.ScrapeAsync()).Sum(HeldMetric);
+        log.WriteLine($"{Phase}: {callIds.Length:N0} drops from one cell as fast as the broker takes them...");
+        var start = Stopwatch.GetTimestamp();
+        foreach (var callId in callIds)
+        {
+            rig.Publish(run.Topics.Input, callId, Cell);
+        }
+
+        rig.Flush();
+        var allHeld = await Poll.ProgressAsync(async () => (long)((await run.ScrapeAsync()).Sum(HeldMetric) - heldBefore), callIds.Length, Stall);
+        var heldAt = Stopwatch.GetTimestamp();
+        var sentWhileHeld = run.Placed.Count - placedBefore;
+        log.WriteLine($"{Phase}: the cell is back in service...");
+        rig.PublishEvent(run.Topics.Input, Cell, new Contracts.V1.NetworkEvent
+        {
+            CellInService = new Contracts.V1.CellInService { EventId = "bench-cell-back", ServingCell = Cell, At = Google.Protobuf.WellKnownTypes.Timestamp.FromDateTimeOffset(DateTimeOffset.UtcNow) },
+        });
+        rig.Flush();
+        var released = Stopwatch.GetTimestamp();
+        var complete = await Poll.ProgressAsync(() => run.Placed.Count, placedBefore + callIds.Length, Stall);
+        var end = Stopwatch.GetTimestamp();
+        var mine = callIds.ToHashSet(StringComparer.Ordinal);
+        var times = run.Instances.SelectMany(i => i.Placements).Where(p => run.Placed.TryGetValue(p.RecoveryId, out var c) && mine.Contains(c.CallId)).Select(p => p.At).Order().ToList();
+        var busiest = 0;
+        for (int first = 0, last = 0; last < times.Count; last++)
+        {
+            while (times[last] - times[first] >= TimeSpan.FromSeconds(1))
+            {
+                first++;
+            }
+
+            busiest = Math.Max(busiest, last - first + 1);
+        }
+
+        var lost = callIds.Length - times.Count;
+        Add("6 outage storm", "held while the cell was down", string.Create(CultureInfo.InvariantCulture, $"{callIds.Length:N0} of {callIds.Length:N0}{(allHeld ? "" : " (stalled)")}, {sentWhileHeld} sent"),
+            string.Create(CultureInfo.InvariantCulture, $"one cell's drops published and held in {Poll.Seconds(start, heldAt):0.0} s; one incident (threshold 20 in the window)"));
+        Add("6 outage storm", "release after the cell came back", string.Create(CultureInfo.InvariantCulture, $"busiest second {busiest:N0} commands, declared {rate:N0}/s"),
+            string.Create(CultureInfo.InvariantCulture, $"all out {Poll.Seconds(released, end):0.0} s after the cell-in-service event ({callIds.Length / Poll.Seconds(released, end):0}/s){(complete ? "" : " (stalled)")}; arrival times at the switch; lost {lost}"));
+        Summary.Add(string.Create(CultureInfo.InvariantCulture, $"outage storm {callIds.Length:N0} held, released at <= {busiest:N0}/s against {rate:N0}/s declared, lost {lost}"));
+    }
+
+    private const string HeldMetric = "callrecovery_recoveries_held_total";
     private const string DecisionsMetric = "callrecovery_decisions_total";
     private const string ConsumedMetric = "callrecovery_events_consumed_total";
     private const string SentMetric = "callrecovery_callbacks_sent_total";

@@ -4,7 +4,7 @@
 //   dotnet tools/CallRecovery.Benchmark/bin/Release/net10.0/CallRecovery.Benchmark.dll --quick --output bench.md
 //
 // --quick       a few-minute run (10,000 drops, a 50,000-event long backlog, a 20,000-drop storm, 10 s per latency rate)
-// --only <p>    one phase: bare, e2e, long, latency or storm
+// --only <p>    one phase: bare, e2e, long, latency, storm or outage
 // --output <f>  also writes the Markdown table to this file
 // --set K=V     a service setting for every phase (repeatable), e.g. --set Switching:PollInterval=00:00:00.020
 // Phases: 1 the bare limit of the components (Kafka consumer, Redis Lua, gRPC stream), 2 the service end to end
@@ -16,7 +16,7 @@ using System.Globalization;
 using CallRecovery.Benchmark;
 
 var quick = new Option<bool>("--quick") { Description = "A few-minute run: smaller backlogs and shorter latency phases." };
-var only = new Option<string?>("--only") { Description = "Run one phase: bare, e2e, long, latency or storm." };
+var only = new Option<string?>("--only") { Description = "Run one phase: bare, e2e, long, latency, storm or outage." };
 var output = new Option<FileInfo?>("--output") { Description = "Also write the Markdown table to this file." };
 var drops = new Option<int?>("--drops") { Description = "Backlog of the bare limit and end-to-end phases (default 100,000; quick 10,000)." };
 var longEvents = new Option<int?>("--long-events") { Description = "Events of the long backlog (default 1,000,000; quick 50,000)." };
@@ -37,13 +37,14 @@ root.SetAction(async (parse, cancellationToken) =>
         Drops = parse.GetValue(drops) ?? (isQuick ? 10_000 : 100_000),
         LongEvents = parse.GetValue(longEvents) ?? (isQuick ? 50_000 : 1_000_000),
         StormDrops = parse.GetValue(stormDrops) ?? (isQuick ? 20_000 : 200_000),
+        OutageDrops = isQuick ? 5_000 : 20_000,
         LatencyDuration = TimeSpan.FromSeconds(isQuick ? 10 : 20),
         SwitchInstances = parse.GetValue(instances),
         SwitchWindow = parse.GetValue(window),
         RedisProfile = parse.GetValue(redisProfile),
         ServiceSettings = (parse.GetValue(set) ?? []).Select(s => s.Split('=', 2)).ToDictionary(p => p[0], p => p.Length > 1 ? p[1] : "", StringComparer.Ordinal),
     };
-    string[] phases = ["bare", "e2e", "long", "latency", "storm"];
+    string[] phases = ["bare", "e2e", "long", "latency", "storm", "outage"];
     var selected = parse.GetValue(only) is { } one ? [one.ToLowerInvariant()] : phases;
     if (selected.Except(phases).FirstOrDefault() is { } unknown)
     {
@@ -62,7 +63,8 @@ root.SetAction(async (parse, cancellationToken) =>
             "e2e" => RunBoth(run),
             "long" => run.LongBacklogAsync(),
             "latency" => run.LatencyAsync(),
-            _ => run.StormAsync(),
+            "storm" => run.StormAsync(),
+            _ => run.OutageStormAsync(),
         };
         await task;
     }

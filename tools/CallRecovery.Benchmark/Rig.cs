@@ -1,5 +1,6 @@
 using System.Text;
 using CallRecovery.Contracts;
+using CallRecovery.Contracts.V1;
 using CallRecovery.EmbeddedKafka;
 using CallRecovery.FaultMatrix;
 using Confluent.Kafka;
@@ -67,10 +68,16 @@ public sealed class Rig : IDisposable
     }
 
     /// <summary>Queues one eligible drop (<see cref="EligibleDrops"/>) dropped now; returns its call id.</summary>
-    public string Publish(string topic, string callId)
+    public string Publish(string topic, string callId, string servingCell = "")
     {
-        var value = EligibleDrops.Create(callId, Interlocked.Increment(ref _numbers), DateTimeOffset.UtcNow, "msc-bench-1").ToByteArray();
-        var message = new Message<byte[], byte[]> { Key = Encoding.UTF8.GetBytes(callId), Value = value };
+        PublishEvent(topic, callId, EligibleDrops.Create(callId, Interlocked.Increment(ref _numbers), DateTimeOffset.UtcNow, "msc-bench-1", servingCell));
+        return callId;
+    }
+
+    /// <summary>Queues any network event under a key.</summary>
+    public void PublishEvent(string topic, string key, NetworkEvent networkEvent)
+    {
+        var message = new Message<byte[], byte[]> { Key = Encoding.UTF8.GetBytes(key), Value = networkEvent.ToByteArray() };
         while (true)
         {
             try
@@ -82,7 +89,7 @@ public sealed class Rig : IDisposable
                         Interlocked.Increment(ref _failed);
                     }
                 });
-                return callId;
+                return;
             }
             catch (ProduceException<byte[], byte[]> e) when (e.Error.Code == ErrorCode.Local_QueueFull)
             {

@@ -34,7 +34,7 @@ public sealed class ServiceRun : IAsyncDisposable
     private Task[] _runs = [];
     private Task _outcomeReader = Task.CompletedTask;
 
-    private ServiceRun(Rig rig, string phase, PhaseTopics topics, BenchmarkOptions options, SwitchKind kind, IReadOnlyDictionary<string, string> overrides, int replicas)
+    private ServiceRun(Rig rig, string phase, PhaseTopics topics, BenchmarkOptions options, SwitchKind kind, IReadOnlyDictionary<string, string> overrides, int replicas, uint admissionRate)
     {
         Topics = topics;
         _bootstrapServers = rig.Kafka.BootstrapServers;
@@ -56,6 +56,8 @@ public sealed class ServiceRun : IAsyncDisposable
             ["Switching:DefaultSwitch"] = SwitchId,
             // The backlogs come from one node by design: the outage guard would hold them (the storm row turns it on).
             ["Outage:Enabled"] = "false",
+            // One callback per recovery: the fast switch answers busy, which would otherwise be tried again.
+            ["Retries:MaxCallbackAttempts"] = "1",
             ["Switching:GracePeriod"] = "00:00:00",
             // A long backlog must not go stale while it waits (the default deadline is 5 min after the drop).
             ["Switching:CallbackDeadline"] = "01:00:00",
@@ -80,6 +82,7 @@ public sealed class ServiceRun : IAsyncDisposable
             StageDelay = kind == SwitchKind.Fast ? TimeSpan.Zero : options.StageDelay,
             ReconnectDelay = TimeSpan.FromMilliseconds(200),
             SharedPlacements = placements,
+            MaxCommandsPerSecond = admissionRate,
             Seed = i,
         }))];
         _http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) };
@@ -98,9 +101,9 @@ public sealed class ServiceRun : IAsyncDisposable
     public IReadOnlyDictionary<string, long> OutcomeArrivals => _outcomeArrivals;
 
     /// <summary>Starts the service on its (empty) topic, waits until it is ready, every switch instance is connected and a few warm-up drops went all the way (group joined).</summary>
-    public static async Task<ServiceRun> StartAsync(Rig rig, string phase, BenchmarkOptions options, SwitchKind kind, IReadOnlyDictionary<string, string>? overrides = null, int replicas = 1)
+    public static async Task<ServiceRun> StartAsync(Rig rig, string phase, BenchmarkOptions options, SwitchKind kind, IReadOnlyDictionary<string, string>? overrides = null, int replicas = 1, uint admissionRate = 0)
     {
-        var run = new ServiceRun(rig, phase, rig.CreateTopics(phase), options, kind, overrides ?? new Dictionary<string, string>(), replicas);
+        var run = new ServiceRun(rig, phase, rig.CreateTopics(phase), options, kind, overrides ?? new Dictionary<string, string>(), replicas, admissionRate);
         foreach (var replica in run._replicas)
         {
             replica.Start();
@@ -315,6 +318,33 @@ public static class Poll
             }
 
             await Task.Delay(20);
+        }
+    }
+
+    /// <summary>As <see cref="ProgressAsync(Func{long}, long, TimeSpan)"/>, for progress read remotely (a metrics scrape), every 200 ms.</summary>
+    public static async Task<bool> ProgressAsync(Func<Task<long>> progress, long target, TimeSpan stall)
+    {
+        var last = long.MinValue;
+        var still = Stopwatch.StartNew();
+        while (true)
+        {
+            var now = await progress();
+            if (now >= target)
+            {
+                return true;
+            }
+
+            if (now != last)
+            {
+                last = now;
+                still.Restart();
+            }
+            else if (still.Elapsed > stall)
+            {
+                return false;
+            }
+
+            await Task.Delay(200);
         }
     }
 

@@ -7,7 +7,7 @@ namespace CallRecovery.FaultMatrix;
 /// <summary>Drops the service recovers: a radio loss (Q.850 41) after 96 s of talk, caller and callee unique to <c>n</c> so no subscriber limit applies.</summary>
 public static class EligibleDrops
 {
-    public static NetworkEvent Create(string callId, long n, DateTimeOffset dropTime, string switchingNode) => new()
+    public static NetworkEvent Create(string callId, long n, DateTimeOffset dropTime, string switchingNode, string servingCell = "") => new()
     {
         CallDropped = new CallDropped
         {
@@ -20,6 +20,7 @@ public static class EligibleDrops
             AnswerTime = Timestamp.FromDateTimeOffset(dropTime.AddSeconds(-96)),
             DropTime = Timestamp.FromDateTimeOffset(dropTime),
             SwitchingNode = switchingNode,
+            ServingCell = servingCell,
         },
     };
 }

@@ -20,6 +20,10 @@ public class RecoveryLifecycleTests
         { RecoveryState.Pending, RecoveryTrigger.Outcome, "Completed", Finishing },
         { RecoveryState.Pending, RecoveryTrigger.Cancel, "Cancelled", Ending },
         { RecoveryState.Pending, RecoveryTrigger.Expire, "Expired", Ending },
+        { RecoveryState.Pending, RecoveryTrigger.Hold, "Held", Park },
+        { RecoveryState.Pending, RecoveryTrigger.Release, "-", None },
+        { RecoveryState.Pending, RecoveryTrigger.Retry, "-", None },
+        { RecoveryState.Pending, RecoveryTrigger.Defer, "-", None },
 
         { RecoveryState.Dispatched, RecoveryTrigger.Dispatch, "Dispatched", SendCommand },
         { RecoveryState.Dispatched, RecoveryTrigger.Accept, "Acknowledged", LeaveQueue | ReleaseWindow },
@@ -29,6 +33,10 @@ public class RecoveryLifecycleTests
         { RecoveryState.Dispatched, RecoveryTrigger.Outcome, "Completed", Finishing },
         { RecoveryState.Dispatched, RecoveryTrigger.Cancel, "Cancelled", Ending },
         { RecoveryState.Dispatched, RecoveryTrigger.Expire, "Expired", Ending },
+        { RecoveryState.Dispatched, RecoveryTrigger.Hold, "-", None },
+        { RecoveryState.Dispatched, RecoveryTrigger.Release, "-", None },
+        { RecoveryState.Dispatched, RecoveryTrigger.Retry, "Pending", PublishOutcome | Enqueue | ReleaseWindow },
+        { RecoveryState.Dispatched, RecoveryTrigger.Defer, "Pending", Enqueue | ReleaseWindow },
 
         { RecoveryState.Acknowledged, RecoveryTrigger.Dispatch, "-", LeaveQueue },
         { RecoveryState.Acknowledged, RecoveryTrigger.Accept, "-", LeaveQueue | ReleaseWindow },
@@ -38,6 +46,10 @@ public class RecoveryLifecycleTests
         { RecoveryState.Acknowledged, RecoveryTrigger.Outcome, "Completed", Finishing & ~LeaveQueue },
         { RecoveryState.Acknowledged, RecoveryTrigger.Cancel, "-", None },
         { RecoveryState.Acknowledged, RecoveryTrigger.Expire, "-", LeaveQueue },
+        { RecoveryState.Acknowledged, RecoveryTrigger.Hold, "-", None },
+        { RecoveryState.Acknowledged, RecoveryTrigger.Release, "-", None },
+        { RecoveryState.Acknowledged, RecoveryTrigger.Retry, "Pending", PublishOutcome | Enqueue | ReleaseWindow },
+        { RecoveryState.Acknowledged, RecoveryTrigger.Defer, "-", None },
 
         { RecoveryState.Completed, RecoveryTrigger.Dispatch, "-", LeaveQueue },
         { RecoveryState.Completed, RecoveryTrigger.Accept, "-", LeaveQueue | ReleaseWindow },
@@ -47,6 +59,10 @@ public class RecoveryLifecycleTests
         { RecoveryState.Completed, RecoveryTrigger.Outcome, "-", PublishOutcome | LeaveQueue | ReleaseWindow },
         { RecoveryState.Completed, RecoveryTrigger.Cancel, "-", None },
         { RecoveryState.Completed, RecoveryTrigger.Expire, "-", LeaveQueue },
+        { RecoveryState.Completed, RecoveryTrigger.Hold, "-", None },
+        { RecoveryState.Completed, RecoveryTrigger.Release, "-", None },
+        { RecoveryState.Completed, RecoveryTrigger.Retry, "-", None },
+        { RecoveryState.Completed, RecoveryTrigger.Defer, "-", None },
 
         { RecoveryState.Expired, RecoveryTrigger.Dispatch, "-", LeaveQueue },
         { RecoveryState.Expired, RecoveryTrigger.Accept, "-", CancelAtSwitch | LeaveQueue | ReleaseWindow },
@@ -56,6 +72,10 @@ public class RecoveryLifecycleTests
         { RecoveryState.Expired, RecoveryTrigger.Outcome, "Completed", Finishing },
         { RecoveryState.Expired, RecoveryTrigger.Cancel, "-", None },
         { RecoveryState.Expired, RecoveryTrigger.Expire, "-", PublishOutcome | LeaveQueue | CancelAtSwitch },
+        { RecoveryState.Expired, RecoveryTrigger.Hold, "-", None },
+        { RecoveryState.Expired, RecoveryTrigger.Release, "-", None },
+        { RecoveryState.Expired, RecoveryTrigger.Retry, "-", None },
+        { RecoveryState.Expired, RecoveryTrigger.Defer, "-", None },
 
         { RecoveryState.Cancelled, RecoveryTrigger.Dispatch, "-", LeaveQueue },
         { RecoveryState.Cancelled, RecoveryTrigger.Accept, "-", CancelAtSwitch | LeaveQueue | ReleaseWindow },
@@ -65,6 +85,23 @@ public class RecoveryLifecycleTests
         { RecoveryState.Cancelled, RecoveryTrigger.Outcome, "Completed", Finishing },
         { RecoveryState.Cancelled, RecoveryTrigger.Cancel, "-", PublishOutcome | LeaveQueue | CancelAtSwitch },
         { RecoveryState.Cancelled, RecoveryTrigger.Expire, "-", None },
+        { RecoveryState.Cancelled, RecoveryTrigger.Hold, "-", None },
+        { RecoveryState.Cancelled, RecoveryTrigger.Release, "-", None },
+        { RecoveryState.Cancelled, RecoveryTrigger.Retry, "-", None },
+        { RecoveryState.Cancelled, RecoveryTrigger.Defer, "-", None },
+
+        { RecoveryState.Held, RecoveryTrigger.Dispatch, "-", Park },
+        { RecoveryState.Held, RecoveryTrigger.Accept, "-", None },
+        { RecoveryState.Held, RecoveryTrigger.Reject, "-", None },
+        { RecoveryState.Held, RecoveryTrigger.AckTimeout, "-", None },
+        { RecoveryState.Held, RecoveryTrigger.Progress, "-", None },
+        { RecoveryState.Held, RecoveryTrigger.Outcome, "Completed", Finishing },
+        { RecoveryState.Held, RecoveryTrigger.Cancel, "Cancelled", Ending },
+        { RecoveryState.Held, RecoveryTrigger.Expire, "Expired", Ending },
+        { RecoveryState.Held, RecoveryTrigger.Hold, "Held", Park },
+        { RecoveryState.Held, RecoveryTrigger.Release, "Pending", Enqueue },
+        { RecoveryState.Held, RecoveryTrigger.Retry, "-", None },
+        { RecoveryState.Held, RecoveryTrigger.Defer, "-", None },
     };
 
     [Theory]

@@ -5,15 +5,17 @@
 -- ARGV[1] now (ms), ARGV[2] how many, ARGV[3] acknowledgement deadline (ms), ARGV[4] key TTL (ms),
 -- ARGV[5] the switch's admission rate (commands per second, all replicas together; 0: none)
 local now, want, rate = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[5] or '0')
--- The admission rate, as a token bucket shared by every replica serving the switch: it fills at the rate and
--- holds a tenth of a second's worth, so no second ever carries more than the rate (and a tenth).
-local tokens, capacity
+-- The admission rate, as a token bucket shared by every replica serving the switch. It holds a hundredth of the
+-- rate (at least one command) and fills at the rate less that, so no second, however it is cut, carries more
+-- than the rate (below 2 per second: one more).
+local tokens, capacity, fill
 if rate > 0 then
-  capacity = math.max(1, math.floor(rate / 10))
+  capacity = math.max(1, math.floor(rate / 100))
+  fill = rate - capacity >= rate / 2 and rate - capacity or rate
   local bucket = redis.call('HMGET', KEYS[3], 'tokens', 'at')
   tokens = tonumber(bucket[1]) or capacity
   local at = tonumber(bucket[2]) or now
-  tokens = math.min(capacity, tokens + math.max(0, now - at) * rate / 1000)
+  tokens = math.min(capacity, tokens + math.max(0, now - at) * fill / 1000)
   want = math.min(want, math.floor(tokens))
 end
 local members = {}
@@ -47,6 +49,6 @@ local next = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
 local nextDue = next[2] and tonumber(next[2]) or false
 if nextDue and rate > 0 and nextDue <= now and tokens < 1 then
   -- Due already, but the bucket is empty: due when the next token is.
-  nextDue = now + math.ceil((1 - tokens) * 1000 / rate)
+  nextDue = now + math.ceil((1 - tokens) * 1000 / fill)
 end
 return {members, nextDue}
