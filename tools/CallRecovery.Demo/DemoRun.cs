@@ -1,12 +1,22 @@
 using System.Globalization;
+using CallRecovery.Contracts.V1;
 using CallRecovery.SwitchEmulator;
 using CallRecovery.TrafficSimulator;
 using Spectre.Console;
 
 namespace CallRecovery.Demo;
 
-/// <summary>Starts the local stack, the traffic and the switches, shows what happens, and stops it all.</summary>
-public sealed class DemoRun(double callsPerSecond, bool plain)
+/// <summary>
+/// Starts the local stack, the traffic and the switches, shows what happens, and stops it all. The traffic includes
+/// radio-loss drops whose party re-attaches later (or, one in ten, never: customer unreachable) and an outage: 30 s
+/// into the run, and every 2 minutes after, cell 234-15-outage-01 fails (40 calls drop at once) and is back in
+/// service 20 s later. The switches declare an admission rate, so held recoveries are released at a pace, and the
+/// one instance of switch-man leaves every first callback unanswered, so the service calls again.
+/// </summary>
+/// <param name="callsPerSecond">Simulated calls per second.</param>
+/// <param name="plain">Plain text blocks instead of the live dashboard.</param>
+/// <param name="quietHours">Keep the service's quiet hours (its default); false turns them off, for a demo at night.</param>
+public sealed class DemoRun(double callsPerSecond, bool plain, bool quietHours = true)
 {
     /// <summary>Switching nodes of the simulated network and the switch pools that place their callbacks.</summary>
     private static readonly Dictionary<string, string> ServiceSettings = new()
@@ -17,9 +27,30 @@ public sealed class DemoRun(double callsPerSecond, bool plain)
         // Redials in the simulated traffic come 3 s after the drop; the grace period lets them cancel.
         ["Switching:GracePeriod"] = "00:00:05",
         ["Switching:Announcement:Languages:+44"] = "en-GB",
+
+        // Shorter than the service's defaults (5 min, 60 s) so that a demo shows customers who never came back
+        // (customer unreachable) and callbacks tried again within a few minutes. Radio-loss parties re-attach within 40 s.
+        ["Switching:CallbackDeadline"] = "00:02:00",
+        ["Retries:Gap"] = "00:00:20",
     };
 
+    /// <summary>The simulated outage: first 30 s into the run, then every 2 minutes; the cell is back after 20 s.</summary>
+    private static readonly TimeSpan OutageFirstAfter = TimeSpan.FromSeconds(30);
+
+    private static readonly TimeSpan OutageEvery = TimeSpan.FromMinutes(2);
+
+    private static readonly TimeSpan OutageDuration = TimeSpan.FromSeconds(20);
+
+    /// <summary>Calls that drop when the cell fails: over the service's threshold (20 from one cell within 10 s).</summary>
+    private const int OutageCalls = 40;
+
+    /// <summary>Commands per second each switch declares it takes: at least 20, and never below the call rate, so ordinary traffic is not held back.</summary>
+    private uint AdmissionRate => (uint)Math.Clamp(Math.Ceiling(callsPerSecond), 20, 100_000);
+
     private static readonly (string SwitchId, int Instances)[] Pools = [("switch-lon", 2), ("switch-man", 1), ("switch-ims", 1)];
+
+    /// <summary>The pool whose first callbacks nobody answers, so the service's retries show.</summary>
+    private const string FirstCallbackUnanswered = "switch-man";
 
     public async Task<int> RunAsync(CancellationToken cancellationToken)
     {
@@ -27,7 +58,13 @@ public sealed class DemoRun(double callsPerSecond, bool plain)
         LocalServices stack;
         try
         {
-            stack = await LocalServices.StartAsync(ServiceSettings, cancellationToken);
+            var settings = new Dictionary<string, string>(ServiceSettings);
+            if (!quietHours)
+            {
+                settings["QuietHours:Enabled"] = "false";
+            }
+
+            stack = await LocalServices.StartAsync(settings, cancellationToken);
         }
         catch (OperationCanceledException)
         {
@@ -49,6 +86,10 @@ public sealed class DemoRun(double callsPerSecond, bool plain)
                 RejectRatio = 0.05,
                 StageDelay = TimeSpan.FromMilliseconds(400),
                 Seed = pool.SwitchId.Length * 31 + i,
+                MaxCommandsPerSecond = AdmissionRate,
+
+                // One pool never answers a first callback (the outcome mix leaves some unanswered everywhere).
+                FirstCallbackOutcome = pool.SwitchId == FirstCallbackUnanswered ? Outcome.NoAnswer : null,
             }))).ToList();
             var simulator = new TrafficSimulator.TrafficSimulator(new TrafficOptions
             {
@@ -57,7 +98,14 @@ public sealed class DemoRun(double callsPerSecond, bool plain)
                 CallsPerSecond = callsPerSecond,
                 PoisonRatio = 0.005,
                 RunId = "demo" + DateTimeOffset.UtcNow.ToString("HHmmss", CultureInfo.InvariantCulture),
+                OutageEvery = OutageEvery,
+                OutageFirstAfter = OutageFirstAfter,
+                OutageDuration = OutageDuration,
+                OutageCalls = OutageCalls,
             });
+            Say($"Scenario: radio-loss drops wait for the party to re-attach ({simulator.Options.ReattachDelayMin.TotalSeconds:0}-{simulator.Options.ReattachDelayMax.TotalSeconds:0} s; {simulator.Options.NeverReattachRatio:P0} never do); " +
+                $"cell {simulator.Options.OutageCell} fails {OutageFirstAfter.TotalSeconds:0} s in and every {OutageEvery.TotalMinutes:0} min ({OutageCalls} calls drop, back after {OutageDuration.TotalSeconds:0} s); " +
+                $"switches take {AdmissionRate} commands/s; {FirstCallbackUnanswered} leaves first callbacks unanswered; callback deadline 2 min, retries 20 s apart; quiet hours {(quietHours ? "on (21:00-09:00 local: delayed callbacks end as QuietHours)" : "off")}.");
             var feed = new RecoveryFeed(stack.BootstrapServers);
             using var metrics = new ServiceMetrics(stack.ServiceHttp);
 

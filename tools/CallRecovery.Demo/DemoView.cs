@@ -7,11 +7,14 @@ using Spectre.Console.Rendering;
 
 namespace CallRecovery.Demo;
 
-/// <summary>What the demo shows: traffic, decisions, callbacks, latency, and the latest recoveries as stories.</summary>
+/// <summary>
+/// What the demo shows: traffic (with the simulated outage and re-attaches), decisions, holds, callbacks, latency, and
+/// the latest recoveries as stories.
+/// </summary>
 public sealed class DemoView(TrafficSimulator.TrafficSimulator simulator, IReadOnlyList<EmulatedSwitch> switches, RecoveryFeed feed, ServiceMetrics metrics)
 {
     private readonly DateTimeOffset _started = DateTimeOffset.UtcNow;
-    private IReadOnlyDictionary<string, double> _decisions = new Dictionary<string, double>();
+    private ServiceFigures _service = ServiceFigures.None;
     private long _lastEvents;
     private DateTimeOffset _lastSample = DateTimeOffset.UtcNow;
     private double _eventsPerSecond;
@@ -63,7 +66,7 @@ public sealed class DemoView(TrafficSimulator.TrafficSimulator simulator, IReadO
         (_lastEvents, _lastSample) = (events, now);
         try
         {
-            _decisions = await metrics.DecisionsAsync(cancellationToken);
+            _service = await metrics.ReadAsync(cancellationToken);
         }
         catch (Exception e) when (e is HttpRequestException or TaskCanceledException)
         {
@@ -79,13 +82,54 @@ public sealed class DemoView(TrafficSimulator.TrafficSimulator simulator, IReadO
         [
             ("Running", $"{(DateTimeOffset.UtcNow - _started).TotalSeconds:0} s"),
             ("Network events/s", $"{_eventsPerSecond:0.0} ({counters.EventsPublished} events, {counters.Calls} calls, {counters.Drops} drops, {counters.Redials} redials)"),
-            ("Decisions", _decisions.Count == 0 ? "-" : string.Join("  ", _decisions.Select(d => $"{d.Key} {d.Value:0}"))),
-            ("Callbacks", $"sent {switches.Sum(s => s.Received.Count)}  accepted {switches.Sum(s => s.Placed.Count)}  reconnected {feed.Outcomes.GetValueOrDefault(Outcome.Reconnected)}  retries {switches.Sum(s => s.Received.Count(c => c.Attempt > 1))}"),
-            ("Outcomes", feed.Outcomes.Count == 0 ? "-" : string.Join("  ", feed.Outcomes.OrderBy(o => o.Key).Select(o => $"{o.Key} {o.Value}"))),
-            ("Drop to callback", latencies.Length == 0 ? "-" : $"p50 {Percentile(latencies, 0.50):0.0} s  p99 {Percentile(latencies, 0.99):0.0} s  ({latencies.Length} callbacks)"),
-            ("Switches", string.Join("  ", switches.Select(s => $"{s.Options.InstanceId} {(s.IsConnected ? "up" : "down")}"))),
+            ("Network", Network(counters)),
+            ("Decisions", _service.Decisions.Count == 0 ? "-" : string.Join("  ", _service.Decisions.Select(d => $"{d.Key} {d.Value:0}"))),
+            ("Held", $"outage incidents open {_service.OpenIncidents:0}, holding {_service.OutageHeld:0}  held so far: {(_service.HeldTotal.Count == 0 ? "-" : string.Join(", ", _service.HeldTotal.Select(h => $"{h.Key} {h.Value:0}")))}"),
+            ("Callbacks", $"sent {switches.Sum(s => s.Received.Count)}  accepted {switches.Sum(s => s.Placed.Count)}  reconnected {feed.Outcomes.GetValueOrDefault(Outcome.Reconnected)}  retries {switches.Sum(s => s.Received.Count(c => c.Attempt > 1))}  called again {_service.Retried:0}"),
+            ("Outcomes", Outcomes()),
+            ("Drop to callback", latencies.Length == 0 ? "-" : $"p50 {Percentile(latencies, 0.50):0.0} s  p99 {Percentile(latencies, 0.99):0.0} s  ({latencies.Length} callbacks, held ones included)"),
+            ("Switches", string.Join("  ", switches.Select(s => $"{s.Options.InstanceId} {(s.IsConnected ? "up" : "down")}{(s.Options.FirstCallbackOutcome is { } first ? $" (first callbacks: {Label(first)})" : string.Empty)}"))
+                + (switches.Count > 0 && switches[0].Options.MaxCommandsPerSecond > 0 ? $"  admission {switches[0].Options.MaxCommandsPerSecond}/s per switch" : string.Empty)),
         ];
     }
+
+    /// <summary>Final outcomes, then the callbacks being tried again ("no answer, retrying").</summary>
+    private string Outcomes()
+    {
+        var parts = feed.Outcomes.OrderBy(o => o.Key).Select(o => $"{o.Key} {o.Value}")
+            .Concat(feed.Retrying.OrderBy(o => o.Key).Select(o => $"{Label(o.Key)}, retrying {o.Value}"))
+            .ToList();
+        return parts.Count == 0 ? "-" : string.Join("  ", parts);
+    }
+
+    /// <summary>The simulated network: re-attaches after radio loss, and the outage cell's state.</summary>
+    private string Network(TrafficSimulator.TrafficCounters counters)
+    {
+        var text = $"{counters.Reattaches} re-attaches after radio loss";
+        var options = simulator.Options;
+        if (options.OutageEvery is not { } every)
+        {
+            return text;
+        }
+
+        var now = DateTimeOffset.UtcNow;
+        var outage = simulator.LastOutage;
+        var state = outage switch
+        {
+            null => $"cell {options.OutageCell} fails {(options.OutageFirstAfter ?? every).TotalSeconds:0} s into the run",
+            { } o when now < o.End => $"OUTAGE {o.Number}: cell {o.Cell} ({o.SwitchingNode}) down since {o.Start:HH:mm:ss}, {o.Calls.Count} calls dropped; back in service at {o.End:HH:mm:ss}",
+            { } o => $"outage {o.Number}: cell {o.Cell} back in service since {o.End:HH:mm:ss}{(options.OutageCount is { } most && o.Number >= most ? string.Empty : $", fails again at {o.Start + every:HH:mm:ss}")}",
+        };
+        return $"{text}  {state}";
+    }
+
+    private static string Label(Outcome outcome) => outcome switch
+    {
+        Outcome.NoAnswer => "no answer",
+        Outcome.Busy => "busy",
+        Outcome.Failed => "failed",
+        _ => outcome.ToString(),
+    };
 
     private IRenderable Render()
     {

@@ -14,9 +14,13 @@ internal static class Program
         var rate = new Option<double>("--rate") { Description = "Simulated calls per second.", DefaultValueFactory = _ => 20 };
         var duration = new Option<int?>("--duration") { Description = "Stop after this many seconds (default: until Ctrl-C)." };
         var plain = new Option<bool>("--plain") { Description = "Print plain text blocks instead of the live dashboard (for logs and CI)." };
-        var root = new RootCommand("CallRecovery demo: embedded Kafka, redis-server, the service, simulated network traffic and emulated switches, live.")
+        var noQuietHours = new Option<bool>("--no-quiet-hours")
         {
-            rate, duration, plain,
+            Description = "Turn the service's quiet hours off (21:00-09:00 customer's local time: delayed callbacks - after a re-attach, an outage, or a retry - are not placed then and end as QuietHours). For a demo at night.",
+        };
+        var root = new RootCommand("CallRecovery demo: embedded Kafka, redis-server, the service, simulated network traffic (with radio-loss re-attaches and a cell outage 30 s in, then every 2 min) and emulated switches, live.")
+        {
+            rate, duration, plain, noQuietHours,
         };
         root.SetAction(async (parse, cancellationToken) =>
         {
@@ -26,7 +30,7 @@ internal static class Program
                 stop.CancelAfter(TimeSpan.FromSeconds(seconds));
             }
 
-            var run = new DemoRun(parse.GetValue(rate), parse.GetValue(plain));
+            var run = new DemoRun(parse.GetValue(rate), parse.GetValue(plain), quietHours: !parse.GetValue(noQuietHours));
             return await run.RunAsync(stop.Token);
         });
         return await root.Parse(args).InvokeAsync();

@@ -7,14 +7,23 @@ using Confluent.Kafka;
 
 namespace CallRecovery.Demo;
 
-/// <summary>Reads the outcome topic, as billing or CRM would, and tells each finished recovery as a short story.</summary>
+/// <summary>
+/// Reads the outcome topic, as billing or CRM would, and tells each finished recovery as a short story, and each
+/// callback that is tried again (an outcome with next_attempt_at: no answer, busy) as one too.
+/// </summary>
 public sealed class RecoveryFeed(string bootstrapServers)
 {
+    // Stages reached, per recovery and callback attempt ("recovery id/attempt").
     private readonly ConcurrentDictionary<string, Dictionary<Stage, DateTimeOffset>> _stages = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<Outcome, int> _outcomes = new();
+    private readonly ConcurrentDictionary<Outcome, int> _retrying = new();
     private readonly ConcurrentQueue<string> _stories = new();
 
+    /// <summary>Final outcomes so far.</summary>
     public IReadOnlyDictionary<Outcome, int> Outcomes => _outcomes;
+
+    /// <summary>Outcomes of callbacks the service tries again (next_attempt_at set): not final.</summary>
+    public IReadOnlyDictionary<Outcome, int> Retrying => _retrying;
 
     public IReadOnlyList<string> LatestStories(int count) => [.. _stories.Reverse().Take(count)];
 
@@ -48,7 +57,8 @@ public sealed class RecoveryFeed(string bootstrapServers)
 
     private void Take(RecoveryUpdate update)
     {
-        var stages = _stages.GetOrAdd(update.RecoveryId, _ => []);
+        var attempt = Math.Max(1u, update.CallbackAttempt);
+        var stages = _stages.GetOrAdd(StagesKey(update.RecoveryId, attempt), _ => []);
         if (update.ChangeCase == RecoveryUpdate.ChangeOneofCase.Stage)
         {
             lock (stages)
@@ -59,8 +69,21 @@ public sealed class RecoveryFeed(string bootstrapServers)
             return;
         }
 
-        _outcomes.AddOrUpdate(update.Outcome, 1, (_, n) => n + 1);
-        _stages.TryRemove(update.RecoveryId, out _);
+        if (update.NextAttemptAt is not null)
+        {
+            // Not final: the service calls again later; that callback's stages are its own.
+            _retrying.AddOrUpdate(update.Outcome, 1, (_, n) => n + 1);
+            _stages.TryRemove(StagesKey(update.RecoveryId, attempt), out _);
+        }
+        else
+        {
+            _outcomes.AddOrUpdate(update.Outcome, 1, (_, n) => n + 1);
+            for (var earlier = 1u; earlier <= attempt; earlier++)
+            {
+                _stages.TryRemove(StagesKey(update.RecoveryId, earlier), out _);
+            }
+        }
+
         lock (stages)
         {
             _stories.Enqueue(Story(update, stages));
@@ -78,9 +101,31 @@ public sealed class RecoveryFeed(string bootstrapServers)
         var dropped = update.DropTime.ToDateTimeOffset();
         var text = new StringBuilder();
         text.Append(CultureInfo.InvariantCulture, $"{dropped:HH:mm:ss} {Mask(update.Customer)}'s call with {Mask(update.OtherParty)} dropped. ");
+        if (update.IncidentId.Length > 0 && update.Outcome != Outcome.OutageNotRecovered)
+        {
+            text.Append(CultureInfo.InvariantCulture, $"Their cell was in an outage (incident {update.IncidentId}), so we held the callback until it carried traffic again. ");
+        }
+
         if (stages.TryGetValue(Stage.CustomerRinging, out var ringing))
         {
-            text.Append(CultureInfo.InvariantCulture, $"{(ringing - dropped).TotalSeconds:0.0} s later we called back{(update.Attempts > 1 ? $" (delivery attempt {update.Attempts})" : string.Empty)}; ");
+            var which = update.CallbackAttempt > 1 ? string.Create(CultureInfo.InvariantCulture, $" (callback {update.CallbackAttempt})") : string.Empty;
+            // Deliveries are counted over the whole recovery, so they say something of their own only for the first callback.
+            var deliveries = update.Attempts > 1 && update.CallbackAttempt <= 1 ? string.Create(CultureInfo.InvariantCulture, $" (delivery attempt {update.Attempts})") : string.Empty;
+            text.Append(CultureInfo.InvariantCulture, $"{(ringing - dropped).TotalSeconds:0.0} s later we called back{which}{deliveries}; ");
+        }
+
+        if (update.NextAttemptAt is { } next)
+        {
+            text.Append(update.Outcome switch
+            {
+                Outcome.NoAnswer => "no answer, retrying",
+                Outcome.Busy => "the line was busy, retrying",
+                Outcome.Failed => $"the switch could not place the call ({update.Detail}), retrying",
+                _ => $"{update.Outcome}, retrying",
+            });
+            text.Append(CultureInfo.InvariantCulture, $" at {next.ToDateTimeOffset():HH:mm:ss}.");
+            text.Append(CultureInfo.InvariantCulture, $" [call {update.CallId}]");
+            return text.ToString();
         }
 
         text.Append(update.Outcome switch
@@ -93,11 +138,16 @@ public sealed class RecoveryFeed(string bootstrapServers)
             Outcome.Failed => $"the switch could not place the call ({update.Detail}).",
             Outcome.Expired => $"no callback went out in time: {update.Detail}.",
             Outcome.Cancelled => "the two of them redialled by themselves first, so we stayed out of the way.",
+            Outcome.OutageNotRecovered => $"their cell was still out of service (outage incident {(update.IncidentId.Length > 0 ? update.IncidentId : "?")}) when the callback deadline passed, so no callback went out.",
+            Outcome.CustomerUnreachable => "they had lost coverage and their phone did not come back before the callback deadline, so we could not call.",
+            Outcome.QuietHours => "the callback would have fallen in their quiet hours, which last past the deadline, so we did not call.",
             _ => update.Outcome.ToString(),
         });
         text.Append(CultureInfo.InvariantCulture, $" [call {update.CallId}]");
         return text.ToString();
     }
+
+    private static string StagesKey(string recoveryId, uint callbackAttempt) => string.Create(CultureInfo.InvariantCulture, $"{recoveryId}/{callbackAttempt}");
 
     public static string Mask(string number) =>
         number.Length <= 6 ? number : string.Concat(number.AsSpan(0, 3), new string('*', number.Length - 5), number.AsSpan(number.Length - 2));

@@ -3,27 +3,85 @@ using System.Text.RegularExpressions;
 
 namespace CallRecovery.Demo;
 
+/// <summary>What the demo shows of the service's metrics, from one scrape. Missing series read as zero.</summary>
+/// <param name="Decisions">Decisions so far by reason (callrecovery_decisions_total).</param>
+/// <param name="OpenIncidents">Outage incidents declared and not yet ended (callrecovery_outage_open_incidents).</param>
+/// <param name="OutageHeld">Recoveries held by open outage incidents now (callrecovery_outage_held_recoveries).</param>
+/// <param name="HeldTotal">Recoveries held so far, by hold: reachability, outage (callrecovery_recoveries_held_total).</param>
+/// <param name="Retried">Callbacks tried again after no answer, busy or a passing failure (callrecovery_callbacks_retried_total).</param>
+public sealed record ServiceFigures(
+    IReadOnlyDictionary<string, double> Decisions,
+    double OpenIncidents,
+    double OutageHeld,
+    IReadOnlyDictionary<string, double> HeldTotal,
+    double Retried)
+{
+    public static ServiceFigures None { get; } = new(new Dictionary<string, double>(), 0, 0, new Dictionary<string, double>(), 0);
+}
+
 /// <summary>Reads the service's Prometheus endpoint, as a dashboard would.</summary>
 public sealed partial class ServiceMetrics(Uri serviceHttp) : IDisposable
 {
     private readonly HttpClient _http = new() { BaseAddress = serviceHttp, Timeout = TimeSpan.FromSeconds(2) };
 
-    /// <summary>Decisions so far by reason.</summary>
-    public async Task<IReadOnlyDictionary<string, double>> DecisionsAsync(CancellationToken cancellationToken)
+    /// <summary>One scrape: decisions, outage incidents and holds, retried callbacks.</summary>
+    public async Task<ServiceFigures> ReadAsync(CancellationToken cancellationToken)
     {
         var text = await _http.GetStringAsync(new Uri("/metrics", UriKind.Relative), cancellationToken);
         var decisions = new SortedDictionary<string, double>(StringComparer.Ordinal);
-        foreach (Match match in DecisionLine().Matches(text))
+        var held = new SortedDictionary<string, double>(StringComparer.Ordinal);
+        double openIncidents = 0, outageHeld = 0, retried = 0;
+        foreach (Match match in SampleLine().Matches(text))
         {
-            var reason = match.Groups["reason"].Value;
-            decisions[reason] = decisions.GetValueOrDefault(reason) + double.Parse(match.Groups["value"].Value, CultureInfo.InvariantCulture);
+            if (!double.TryParse(match.Groups["value"].Value, NumberStyles.Float, CultureInfo.InvariantCulture, out var value) || !double.IsFinite(value))
+            {
+                continue;
+            }
+
+            var labels = match.Groups["labels"].Value;
+            switch (match.Groups["name"].Value)
+            {
+                case "callrecovery_decisions_total" when Label(labels, "callrecovery_decision_reason") is { } reason:
+                    decisions[reason] = decisions.GetValueOrDefault(reason) + value;
+                    break;
+                case "callrecovery_outage_open_incidents":
+                    openIncidents += value;
+                    break;
+                case "callrecovery_outage_held_recoveries":
+                    outageHeld += value;
+                    break;
+                case "callrecovery_recoveries_held_total":
+                    var hold = Label(labels, "callrecovery_hold") ?? "other";
+                    held[hold] = held.GetValueOrDefault(hold) + value;
+                    break;
+                case "callrecovery_callbacks_retried_total":
+                    retried += value;
+                    break;
+            }
         }
 
-        return decisions;
+        return new ServiceFigures(decisions, openIncidents, outageHeld, held, retried);
     }
 
     public void Dispose() => _http.Dispose();
 
-    [GeneratedRegex("""^callrecovery_decisions_total\{[^}]*callrecovery_decision_reason="(?<reason>[a-z_]+)"[^}]*\} (?<value>[0-9.eE+]+)""", RegexOptions.Multiline)]
-    private static partial Regex DecisionLine();
+    private static string? Label(string labels, string name)
+    {
+        foreach (Match label in LabelPair().Matches(labels))
+        {
+            if (label.Groups["key"].Value == name)
+            {
+                return label.Groups["value"].Value;
+            }
+        }
+
+        return null;
+    }
+
+    // A sample: name, optional {labels}, value (a timestamp may follow). Comment lines (# HELP, # TYPE) do not match.
+    [GeneratedRegex("""^(?<name>[a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(?<labels>[^}]*)\})? (?<value>[^ \r\n]+)""", RegexOptions.Multiline)]
+    private static partial Regex SampleLine();
+
+    [GeneratedRegex(@"(?<key>[a-zA-Z_][a-zA-Z0-9_]*)=""(?<value>(?:[^""\\]|\\.)*)""")]
+    private static partial Regex LabelPair();
 }

@@ -33,6 +33,15 @@ public enum SimulatedMessageKind
 
     /// <summary>A garbage or invalid message, keyed by the call id.</summary>
     Poison,
+
+    /// <summary>
+    /// A party whose leg dropped with a radio loss re-attached: a SubscriberReachable, keyed as the drop report it
+    /// follows (the call id, or callId + "/leg2"), so it lands after that report.
+    /// </summary>
+    Reachable,
+
+    /// <summary>The failed cell of an outage is back in service: a CellInService, keyed by the cell. Belongs to no call.</summary>
+    CellInService,
 }
 
 /// <summary>One Kafka message of a simulated call and when to publish it.</summary>
@@ -60,6 +69,7 @@ public sealed record ScheduledMessage(
 /// <param name="RepeatDropper">The caller is one of the generator's repeat droppers.</param>
 /// <param name="RedialCallId">The call id of the parties' own redial, if they redial.</param>
 /// <param name="Messages">The messages to publish, ordered by <see cref="ScheduledMessage.Due"/>.</param>
+/// <param name="Outage">For a call dropped by a cell's failure: the outage's number (1 for the first); null otherwise.</param>
 public sealed record SimulatedCall(
     long Sequence,
     string CallId,
@@ -69,8 +79,29 @@ public sealed record SimulatedCall(
     bool Emergency,
     bool RepeatDropper,
     string? RedialCallId,
-    IReadOnlyList<ScheduledMessage> Messages)
+    IReadOnlyList<ScheduledMessage> Messages,
+    int? Outage = null)
 {
     /// <summary>Both legs report the drop.</summary>
     public bool BothLegs => Messages.Any(m => m.Kind == SimulatedMessageKind.SecondLeg);
+
+    /// <summary>Parties who lost radio and re-attach later: one SubscriberReachable each.</summary>
+    public int Reattaches => Messages.Count(m => m.Kind == SimulatedMessageKind.Reachable);
 }
+
+/// <summary>One failure of the outage cell: the calls it drops and the CellInService that ends it.</summary>
+/// <param name="Number">1 for the run's first outage, then 2, 3, …</param>
+/// <param name="Cell">The cell that failed.</param>
+/// <param name="SwitchingNode">The switching node serving the cell; every dropped call was carried by it.</param>
+/// <param name="Start">When the cell failed (the first drop).</param>
+/// <param name="End">When the cell is back in service: the CellInService's time; ordinary traffic in the cell resumes then.</param>
+/// <param name="Calls">The answered calls that dropped, within about 2 s of <paramref name="Start"/>.</param>
+/// <param name="CellInService">The message that reports the cell back, due at <paramref name="End"/>.</param>
+public sealed record SimulatedOutage(
+    int Number,
+    string Cell,
+    string SwitchingNode,
+    DateTimeOffset Start,
+    DateTimeOffset End,
+    IReadOnlyList<SimulatedCall> Calls,
+    ScheduledMessage CellInService);

@@ -2,10 +2,11 @@ namespace CallRecovery.TrafficSimulator;
 
 /// <summary>
 /// What a simulator has published so far, counted when Kafka acknowledged the message. A call (and its
-/// outcome) counts with its first report; <see cref="BothLegs"/> and <see cref="Redials"/> with their own messages.
+/// outcome) counts with its first report; <see cref="BothLegs"/>, <see cref="Redials"/>, <see cref="Reattaches"/> and
+/// <see cref="CellsInService"/> with their own messages.
 /// </summary>
 /// <param name="Calls">Calls whose first message was published (poison included).</param>
-/// <param name="Drops">Calls that ended in a network drop.</param>
+/// <param name="Drops">Calls that ended in a network drop (an outage's drops included).</param>
 /// <param name="NormalClearings">Calls that ended normally.</param>
 /// <param name="NeverAnswered">Calls never answered.</param>
 /// <param name="BothLegs">Second-leg reports published.</param>
@@ -14,6 +15,9 @@ namespace CallRecovery.TrafficSimulator;
 /// <param name="Json">Messages published as JSON.</param>
 /// <param name="Poison">Garbage or invalid messages published.</param>
 /// <param name="EventsPublished">Every message published.</param>
+/// <param name="Reattaches">SubscriberReachable events published: parties back after a radio loss.</param>
+/// <param name="OutageDrops">Drops of calls in a cell that failed (the outage scenario).</param>
+/// <param name="CellsInService">CellInService events published: failed cells back in service.</param>
 public sealed record TrafficCounters(
     long Calls,
     long Drops,
@@ -24,7 +28,10 @@ public sealed record TrafficCounters(
     long Emergencies,
     long Json,
     long Poison,
-    long EventsPublished);
+    long EventsPublished,
+    long Reattaches,
+    long OutageDrops,
+    long CellsInService);
 
 /// <summary>The live cells behind <see cref="TrafficCounters"/>: written by the run loop, read by any thread.</summary>
 internal sealed class TrafficCounterCells
@@ -39,8 +46,13 @@ internal sealed class TrafficCounterCells
     private long _json;
     private long _poison;
     private long _eventsPublished;
+    private long _reattaches;
+    private long _outageDrops;
+    private long _cellsInService;
 
-    public void Published(SimulatedCall call, ScheduledMessage message)
+    /// <param name="call">The call the message belongs to; null only for a <see cref="SimulatedMessageKind.CellInService"/>.</param>
+    /// <param name="message">The message Kafka acknowledged.</param>
+    public void Published(SimulatedCall? call, ScheduledMessage message)
     {
         Interlocked.Increment(ref _eventsPublished);
         if (message.Json)
@@ -56,6 +68,12 @@ internal sealed class TrafficCounterCells
             case SimulatedMessageKind.Redial:
                 Interlocked.Increment(ref _redials);
                 return;
+            case SimulatedMessageKind.Reachable:
+                Interlocked.Increment(ref _reattaches);
+                return;
+            case SimulatedMessageKind.CellInService:
+                Interlocked.Increment(ref _cellsInService);
+                return;
             case SimulatedMessageKind.Poison:
                 Interlocked.Increment(ref _poison);
                 break;
@@ -64,6 +82,8 @@ internal sealed class TrafficCounterCells
             default:
                 throw new ArgumentOutOfRangeException(nameof(message), message.Kind, "Unknown message kind.");
         }
+
+        ArgumentNullException.ThrowIfNull(call);
 
         Interlocked.Increment(ref _calls);
         if (call.Emergency)
@@ -75,6 +95,11 @@ internal sealed class TrafficCounterCells
         {
             case CallOutcome.NetworkDrop:
                 Interlocked.Increment(ref _drops);
+                if (call.Outage is not null)
+                {
+                    Interlocked.Increment(ref _outageDrops);
+                }
+
                 break;
             case CallOutcome.NormalClearing:
                 Interlocked.Increment(ref _normalClearings);
@@ -99,5 +124,8 @@ internal sealed class TrafficCounterCells
         Interlocked.Read(ref _emergencies),
         Interlocked.Read(ref _json),
         Interlocked.Read(ref _poison),
-        Interlocked.Read(ref _eventsPublished));
+        Interlocked.Read(ref _eventsPublished),
+        Interlocked.Read(ref _reattaches),
+        Interlocked.Read(ref _outageDrops),
+        Interlocked.Read(ref _cellsInService));
 }

@@ -9,7 +9,10 @@ namespace CallRecovery.TrafficSimulator;
 /// <summary>
 /// Makes simulated calls and the Kafka messages that report them, without touching Kafka. Deterministic:
 /// the same options (and seed) give the same calls in the same order; only timestamps follow the clock
-/// passed in. Not thread-safe: one caller at a time.
+/// passed in (with the outage scenario on, where an outage's calls fall among the others follows the clock too).
+/// Re-attaches after radio loss, the outage scenario and the cells of redials draw from a random stream of their
+/// own, so the ordinary calls of a seed are the same with or without re-attaches (the outage scenario moves a few of
+/// them to the outage cell and its node, and its calls take sequence numbers). Not thread-safe: one caller at a time.
 /// </summary>
 public sealed class TrafficGenerator
 {
@@ -20,7 +23,16 @@ public sealed class TrafficGenerator
     /// <summary>Key suffix of the second leg, so it may land on another partition than the first report.</summary>
     public const string SecondLegKeySuffix = "/leg2";
 
+    /// <summary>How long a failing cell takes to drop all its calls (<see cref="TrafficOptions.OutageCalls"/>).</summary>
+    public static readonly TimeSpan OutageSpread = TimeSpan.FromSeconds(2);
+
+    /// <summary>With the outage scenario on: the share of ordinary calls in the outage cell while it is up.</summary>
+    private const double OutageCellShare = 0.02;
+
     private const string RadioConnectionLost = "radio-connection-with-ue-lost";
+
+    /// <summary>Q.850 27 destination out of order: the phone left coverage, like a radio loss.</summary>
+    private const int RadioLossQ850 = 27;
     private const int NumberSpace = 100_000;
     private static readonly TimeSpan MeanAnsweredDuration = TimeSpan.FromSeconds(90);
     private static readonly TimeSpan LongestAnsweredDuration = TimeSpan.FromHours(3);
@@ -61,7 +73,11 @@ public sealed class TrafficGenerator
     private readonly string[] _subscribers;
     private readonly int _repeatDroppers;
     private readonly string _tag;
+    private readonly Random _extra;
     private long _sequence;
+    private DateTimeOffset? _origin;
+    private int _outages;
+    private (DateTimeOffset Start, DateTimeOffset End)? _lastOutage;
 
     /// <param name="options">Validated here (publishing settings are not required).</param>
     /// <param name="time">The clock of <see cref="NextCall()"/>; default <see cref="TimeProvider.System"/>.</param>
@@ -78,6 +94,7 @@ public sealed class TrafficGenerator
         // A stream of its own, so the call sequence does not depend on how many draws the pool took. A fixed
         // mix, not HashCode.Combine, whose seed changes with every process.
         _random = new Random(unchecked((options.Seed * -1640531535) ^ 0x5eed));
+        _extra = new Random(unchecked((options.Seed * 1103515245) ^ 0x0a77ac));
     }
 
     /// <summary>The subscriber pool: E.164 numbers +4477009xxxxx; the first <see cref="RepeatDroppers"/> of them drop often.</summary>
@@ -86,8 +103,23 @@ public sealed class TrafficGenerator
     /// <summary>The numbers that place <see cref="TrafficOptions.RepeatDropperRatio"/> of the drops.</summary>
     public IReadOnlyList<string> RepeatDroppers => new ArraySegment<string>(_subscribers, 0, _repeatDroppers);
 
-    /// <summary>How many calls this generator has made.</summary>
+    /// <summary>How many calls this generator has made (an outage's calls included).</summary>
     public long Generated => _sequence;
+
+    /// <summary>How many outages this generator has made.</summary>
+    public int Outages => _outages;
+
+    /// <summary>
+    /// When the next outage is due (<see cref="NextOutage(DateTimeOffset)"/> makes it then); null when the scenario is
+    /// off, every outage has been made, or the clock has not started (the first <see cref="NextCall(DateTimeOffset)"/>
+    /// or <see cref="NextOutage(DateTimeOffset)"/> starts it).
+    /// </summary>
+    public DateTimeOffset? NextOutageAt =>
+        _options.OutageEvery is { } every && _origin is { } origin && (_options.OutageCount is not { } count || _outages < count)
+            ? origin + (_options.OutageFirstAfter ?? every) + (every * _outages)
+            : null;
+
+    private string OutageNode => _options.OutageSwitchingNode ?? _options.SwitchingNodes[0];
 
     /// <summary>The next call, timed by the generator's clock.</summary>
     public SimulatedCall NextCall() => NextCall(_time.GetUtcNow());
@@ -95,12 +127,16 @@ public sealed class TrafficGenerator
     /// <summary>The next call, released at about <paramref name="now"/> (a few ms earlier); a redial is due <see cref="TrafficOptions.RedialDelay"/> later.</summary>
     public SimulatedCall NextCall(DateTimeOffset now)
     {
+        _origin ??= now;
         var sequence = ++_sequence;
         var callId = FormattableString.Invariant($"icid-{_tag}-{sequence:x6}-{Hex(4)}");
         if (Chance(_options.PoisonRatio))
         {
             return Poison(sequence, callId, now);
         }
+
+        // With the outage scenario on, a few calls are in the outage cell (never while it is down), carried by its node.
+        var inOutageCell = _options.OutageEvery is not null && Chance(_extra, OutageCellShare) && !OutageCellDown(now);
 
         var draw = _random.NextDouble();
         var outcome = draw < _options.DropRatio ? CallOutcome.NetworkDrop
@@ -112,10 +148,20 @@ public sealed class TrafficGenerator
         var callee = emergency ? "112" : PickOther(callerIndex);
 
         var node = _options.SwitchingNodes[_random.Next(_options.SwitchingNodes.Count)];
+        if (inOutageCell)
+        {
+            node = OutageNode;
+        }
+
         var ims = IsImsNode(node);
         var access = PickAccess(ims);
         var dropTime = now - TimeSpan.FromMilliseconds(_random.Next(1, 250));
-        DateTimeOffset? answerTime = outcome == CallOutcome.NeverAnswered ? null : dropTime - AnsweredDuration();
+        DateTimeOffset? answerTime = outcome == CallOutcome.NeverAnswered ? null : dropTime - AnsweredDuration(_random);
+        if (inOutageCell && answerTime is { } early && _lastOutage is { End: var back } && early < back)
+        {
+            // Nothing was answered in the cell while it was down: the call began after it came back.
+            answerTime = back + ((dropTime - back) * _extra.NextDouble());
+        }
 
         var cause = outcome switch
         {
@@ -142,12 +188,19 @@ public sealed class TrafficGenerator
             Emergency = emergency,
             Reporter = Reporter(cause, ims, access),
         };
+        if (inOutageCell)
+        {
+            first.ServingCell = _options.OutageCell;
+        }
+
         var messages = new List<ScheduledMessage> { Schedule(SimulatedMessageKind.Report, now, callId, new NetworkEvent { CallDropped = first }) };
 
+        CallDropped? second = null;
+        ScheduledMessage? secondMessage = null;
         if (outcome == CallOutcome.NetworkDrop && Chance(_options.BothLegsRatio))
         {
             var otherCause = SecondLegCause(cause, ims);
-            var second = first.Clone();
+            second = first.Clone();
             second.EventId = EventId(sequence, 2);
             second.DroppedParty = droppedParty == Party.Caller ? Party.Callee : Party.Caller;
             second.ReleaseCause = otherCause;
@@ -157,32 +210,220 @@ public sealed class TrafficGenerator
 
             // The other leg's element reports a moment later and may land on another partition.
             var due = now + TimeSpan.FromMilliseconds(_random.Next(0, 500));
-            messages.Add(Schedule(SimulatedMessageKind.SecondLeg, due, callId + SecondLegKeySuffix, new NetworkEvent { CallDropped = second }));
+            secondMessage = Schedule(SimulatedMessageKind.SecondLeg, due, callId + SecondLegKeySuffix, new NetworkEvent { CallDropped = second });
+            messages.Add(secondMessage);
         }
 
         string? redialCallId = null;
+        DateTimeOffset? redialAnswered = null;
         if (outcome == CallOutcome.NetworkDrop && !emergency && Chance(_options.RedialRatio))
         {
             redialCallId = FormattableString.Invariant($"icid-{_tag}-{sequence:x6}r-{Hex(4)}");
             var swap = _random.Next(2) == 0;
             var delay = _options.RedialDelay;
             var answeredAgain = dropTime + delay - TimeSpan.FromMilliseconds(_random.Next(0, (int)Math.Min(1000, delay.TotalMilliseconds) + 1));
+            redialAnswered = answeredAgain < dropTime ? dropTime : answeredAgain;
             var redial = new CallConnected
             {
                 EventId = EventId(sequence, 3),
                 CallId = redialCallId,
                 Caller = swap ? callee : caller,
                 Callee = swap ? caller : callee,
-                AnswerTime = Timestamp.FromDateTimeOffset(answeredAgain < dropTime ? dropTime : answeredAgain),
+                AnswerTime = Timestamp.FromDateTimeOffset(redialAnswered.Value),
                 SwitchingNode = node,
                 Emergency = false,
+
+                // The new call is where the first reporting leg was (a neighbour cell if that one is down by then).
+                ServingCell = CellAt(first.ServingCell, redialAnswered.Value),
             };
             messages.Add(Schedule(SimulatedMessageKind.Redial, now + delay, redialCallId, new NetworkEvent { CallConnected = redial }));
+        }
+
+        // Radio loss: the party whose leg dropped re-attaches later (before redialling, if they redial), and the
+        // network says so. Keyed as the report it follows, so it lands on that report's partition after it.
+        if (Reattach(sequence, 4, callId, first, now, now, redialAnswered) is { } reattach)
+        {
+            messages.Add(reattach);
+        }
+
+        if (second is not null && Reattach(sequence, 5, callId + SecondLegKeySuffix, second, now, secondMessage!.Due, redialAnswered) is { } reattachOther)
+        {
+            messages.Add(reattachOther);
         }
 
         messages.Sort((a, b) => a.Due.CompareTo(b.Due));
         return new SimulatedCall(sequence, callId, caller, callee, outcome, emergency, repeatDropper, redialCallId, messages);
     }
+
+    /// <summary>
+    /// The outage due at <paramref name="now"/> (see <see cref="NextOutageAt"/>), or null when none is due: the outage
+    /// cell fails, <see cref="TrafficOptions.OutageCalls"/> answered calls in it drop with a network cause over the next
+    /// <see cref="OutageSpread"/>, all carried by its switching node, and a CellInService is due
+    /// <see cref="TrafficOptions.OutageDuration"/> after the failure. Until then no ordinary call is in the cell.
+    /// </summary>
+    public SimulatedOutage? NextOutage(DateTimeOffset now)
+    {
+        _origin ??= now;
+        if (NextOutageAt is not { } scheduled || scheduled > now)
+        {
+            return null;
+        }
+
+        var number = ++_outages;
+        var cell = _options.OutageCell;
+        var node = OutageNode;
+        var ims = IsImsNode(node);
+        var count = _options.OutageCalls;
+        var calls = new List<SimulatedCall>(count);
+        var lastDue = now;
+        for (var i = 0; i < count; i++)
+        {
+            var sequence = ++_sequence;
+            var callId = FormattableString.Invariant($"icid-{_tag}-{sequence:x6}-{Hex(_extra, 4)}");
+            var callerIndex = _repeatDroppers < _subscribers.Length ? _extra.Next(_repeatDroppers, _subscribers.Length) : _extra.Next(_subscribers.Length);
+            var calleeIndex = _extra.Next(_subscribers.Length - 1);
+            var (caller, callee) = (_subscribers[callerIndex], _subscribers[calleeIndex >= callerIndex ? calleeIndex + 1 : calleeIndex]);
+            var due = now + (OutageSpread * (i / (double)count));
+            var dropTime = due - TimeSpan.FromMilliseconds(_extra.Next(1, 50));
+            var answered = dropTime - AnsweredDuration(_extra);
+            if (_lastOutage is { End: var back } && answered < back)
+            {
+                // Answered after the cell's last outage ended: it carried no call while it was down.
+                answered = back + ((dropTime - back) * (0.9 * _extra.NextDouble()));
+            }
+
+            var cause = _extra.Next(100) < 70 ? Q850(41) : Q850(38);
+            var drop = new CallDropped
+            {
+                EventId = EventId(sequence, 1),
+                CallId = callId,
+                Caller = caller,
+                Callee = callee,
+                DroppedParty = _extra.Next(2) == 0 ? Party.Caller : Party.Callee,
+                ReleaseCause = cause,
+                AnswerTime = Timestamp.FromDateTimeOffset(answered),
+                DropTime = Timestamp.FromDateTimeOffset(dropTime),
+                ServingCell = cell,
+                SwitchingNode = node,
+                AccessTechnology = AccessTechnology.Eutran,
+                Emergency = false,
+                Reporter = ims ? "ims" : "msc",
+            };
+            var message = Schedule(SimulatedMessageKind.Report, due, callId, new NetworkEvent { CallDropped = drop }, _extra);
+            calls.Add(new SimulatedCall(sequence, callId, caller, callee, CallOutcome.NetworkDrop, Emergency: false, RepeatDropper: false, RedialCallId: null, [message], number));
+            lastDue = due;
+        }
+
+        // Back in service after the duration, and never before the last of its drops is out.
+        var end = now + _options.OutageDuration;
+        if (end <= lastDue)
+        {
+            end = lastDue + TimeSpan.FromSeconds(1);
+        }
+
+        var inService = new CellInService
+        {
+            EventId = FormattableString.Invariant($"ev-{_tag}-outage{number}-in-service"),
+            ServingCell = cell,
+            At = Timestamp.FromDateTimeOffset(end),
+            SwitchingNode = node,
+        };
+        _lastOutage = (now, end);
+        return new SimulatedOutage(number, cell, node, now, end, calls,
+            Schedule(SimulatedMessageKind.CellInService, end, cell, new NetworkEvent { CellInService = inService }, _extra));
+    }
+
+    /// <summary>
+    /// A SubscriberReachable for the party whose leg dropped with a radio loss, or null (another cause, the party
+    /// unknown or a short code, or the party never re-attaches). Due after the report it follows.
+    /// </summary>
+    private ScheduledMessage? Reattach(long sequence, int report, string key, CallDropped drop, DateTimeOffset now, DateTimeOffset reportDue, DateTimeOffset? redialAnswered)
+    {
+        if (!IsRadioLoss(drop.ReleaseCause))
+        {
+            return null;
+        }
+
+        var number = drop.DroppedParty switch
+        {
+            Party.Caller => drop.Caller,
+            Party.Callee => drop.Callee,
+            _ => null,
+        };
+        if (number is null || !number.StartsWith('+'))
+        {
+            return null;
+        }
+
+        // Both draws always, so the stream does not depend on which branch is taken.
+        var never = Chance(_extra, _options.NeverReattachRatio);
+        var fraction = _extra.NextDouble();
+        var dropTime = drop.DropTime.ToDateTimeOffset();
+        DateTimeOffset at;
+        if (redialAnswered is { } redialled)
+        {
+            // They redial themselves: the phone was back before that.
+            at = dropTime + ((redialled - dropTime) * fraction);
+        }
+        else if (never)
+        {
+            return null;
+        }
+        else
+        {
+            at = dropTime + _options.ReattachDelayMin + ((_options.ReattachDelayMax - _options.ReattachDelayMin) * fraction);
+        }
+
+        var reachable = new SubscriberReachable
+        {
+            EventId = EventId(sequence, report),
+            Number = number,
+            At = Timestamp.FromDateTimeOffset(at),
+            ServingCell = CellAt(drop.ServingCell, at),
+            Reason = ReachabilityReason.Attach,
+        };
+
+        // Published as late after `at` as the report was after the drop, and never before the report.
+        var due = at + (now - dropTime);
+        if (due <= reportDue)
+        {
+            due = reportDue + TimeSpan.FromMilliseconds(1);
+        }
+
+        return Schedule(SimulatedMessageKind.Reachable, due, key, new NetworkEvent { SubscriberReachable = reachable }, _extra);
+    }
+
+    private static bool IsRadioLoss(ReleaseCause? cause) =>
+        cause is not null
+        && ((cause.Protocol == CauseProtocol.Radio && string.Equals(cause.Name, RadioConnectionLost, StringComparison.Ordinal))
+            || (cause.Protocol == CauseProtocol.Q850 && cause.Code == RadioLossQ850));
+
+    /// <summary>Is the outage cell down at <paramref name="at"/>: within an outage made, or one scheduled (with <see cref="OutageSpread"/> to spare)?</summary>
+    private bool OutageCellDown(DateTimeOffset at)
+    {
+        if (_options.OutageEvery is not { } every || _origin is not { } origin)
+        {
+            return false;
+        }
+
+        if (_lastOutage is { } last && at >= last.Start && at < last.End)
+        {
+            return true;
+        }
+
+        var sinceFirst = at - (origin + (_options.OutageFirstAfter ?? every));
+        if (sinceFirst < TimeSpan.Zero)
+        {
+            return false;
+        }
+
+        var index = (long)Math.Floor(sinceFirst / every);
+        return (_options.OutageCount is not { } count || index < count) && sinceFirst - (every * index) < _options.OutageDuration + OutageSpread;
+    }
+
+    /// <summary>The cell, unless it is the outage cell and down then: a neighbour cell instead.</summary>
+    private string CellAt(string cell, DateTimeOffset at) =>
+        _options.OutageEvery is not null && string.Equals(cell, _options.OutageCell, StringComparison.Ordinal) && OutageCellDown(at) ? RandomCell(_extra) : cell;
 
     /// <summary>A message the service must dead-letter: garbage, broken JSON, or an event that fails validation.</summary>
     private SimulatedCall Poison(long sequence, string callId, DateTimeOffset now)
@@ -242,9 +483,9 @@ public sealed class TrafficGenerator
         return new SimulatedCall(sequence, callId, caller, callee, CallOutcome.Poison, Emergency: false, RepeatDropper: false, RedialCallId: null, [message]);
     }
 
-    private ScheduledMessage Schedule(SimulatedMessageKind kind, DateTimeOffset due, string key, NetworkEvent envelope)
+    private ScheduledMessage Schedule(SimulatedMessageKind kind, DateTimeOffset due, string key, NetworkEvent envelope, Random? random = null)
     {
-        var json = Chance(_options.JsonRatio);
+        var json = Chance(random ?? _random, _options.JsonRatio);
         var value = json ? Encoding.UTF8.GetBytes(JsonFormatter.Default.Format(envelope)) : envelope.ToByteArray();
         return new ScheduledMessage(kind, due, Build(key, value, json ? JsonContentType : ProtobufContentType), envelope, json, Defect: null);
     }
@@ -290,9 +531,9 @@ public sealed class TrafficGenerator
     }
 
     /// <summary>Exponential with mean 90 s (about one call in ten under 10 s), between 1 s and 3 h.</summary>
-    private TimeSpan AnsweredDuration()
+    private static TimeSpan AnsweredDuration(Random random)
     {
-        var seconds = -MeanAnsweredDuration.TotalSeconds * Math.Log(1 - _random.NextDouble());
+        var seconds = -MeanAnsweredDuration.TotalSeconds * Math.Log(1 - random.NextDouble());
         var milliseconds = Math.Clamp(Math.Round(seconds * 1000), 1000, LongestAnsweredDuration.TotalMilliseconds);
         return TimeSpan.FromMilliseconds(milliseconds);
     }
@@ -323,16 +564,22 @@ public sealed class TrafficGenerator
 
     private string EventId(long sequence, int report) => FormattableString.Invariant($"ev-{_tag}-{sequence:x6}-{report}");
 
-    private string ServingCell() => FormattableString.Invariant($"234-15-{_random.Next(0x10000):x4}-{_random.Next(0x100):x2}");
+    private string ServingCell() => RandomCell(_random);
 
-    private string Hex(int bytes)
+    private static string RandomCell(Random random) => FormattableString.Invariant($"234-15-{random.Next(0x10000):x4}-{random.Next(0x100):x2}");
+
+    private string Hex(int bytes) => Hex(_random, bytes);
+
+    private static string Hex(Random random, int bytes)
     {
         Span<byte> buffer = stackalloc byte[bytes];
-        _random.NextBytes(buffer);
+        random.NextBytes(buffer);
         return Convert.ToHexStringLower(buffer);
     }
 
-    private bool Chance(double ratio) => ratio > 0 && _random.NextDouble() < ratio;
+    private bool Chance(double ratio) => Chance(_random, ratio);
+
+    private static bool Chance(Random random, double ratio) => ratio > 0 && random.NextDouble() < ratio;
 
     private ReleaseCause Pick(Weighted<ReleaseCause>[] table)
     {

@@ -68,6 +68,52 @@ public sealed record TrafficOptions
     /// <summary>Share of calls replaced by a garbage or invalid message (for the dead-letter topic). Default 0.</summary>
     public double PoisonRatio { get; init; }
 
+    /// <summary>
+    /// Earliest re-attach after a radio loss: whenever a drop report's cause is a radio loss ("radio connection with UE
+    /// lost", or Q.850 27) for the party whose leg dropped, that party's phone re-attaches a random time between
+    /// <see cref="ReattachDelayMin"/> and <see cref="ReattachDelayMax"/> after the drop, and a SubscriberReachable
+    /// (reason ATTACH, the drop's serving cell) is published for the number, keyed like the drop report. Default 5 s.
+    /// </summary>
+    public TimeSpan ReattachDelayMin { get; init; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>Latest re-attach after a radio loss (see <see cref="ReattachDelayMin"/>). Default 40 s.</summary>
+    public TimeSpan ReattachDelayMax { get; init; } = TimeSpan.FromSeconds(40);
+
+    /// <summary>
+    /// Share of radio-loss parties that never re-attach (no SubscriberReachable: the service ends their recovery as
+    /// customer unreachable at the deadline). Parties who redial themselves always re-attach first. Default 0.1.
+    /// </summary>
+    public double NeverReattachRatio { get; init; } = 0.1;
+
+    /// <summary>
+    /// The outage scenario, off when null: one cell (<see cref="OutageCell"/>) fails, so within about 2 s
+    /// <see cref="OutageCalls"/> answered calls in it drop with a network cause (Q.850 41 or 38), all on
+    /// <see cref="OutageSwitchingNode"/>; <see cref="OutageDuration"/> after the failure a CellInService for the cell is
+    /// published and ordinary traffic in the cell resumes (calls answered after it, redials carrying the cell). The
+    /// first outage begins <see cref="OutageFirstAfter"/> after the run starts, the next ones every
+    /// <see cref="OutageEvery"/>, at most <see cref="OutageCount"/> of them. While the scenario is on, 1 call in 50
+    /// is in the outage cell whenever it is up. Default null (off).
+    /// </summary>
+    public TimeSpan? OutageEvery { get; init; }
+
+    /// <summary>When the first outage begins, after the run starts; null: <see cref="OutageEvery"/>. Default null.</summary>
+    public TimeSpan? OutageFirstAfter { get; init; }
+
+    /// <summary>How long the cell stays out of service (from its failure to its CellInService). Default 20 s.</summary>
+    public TimeSpan OutageDuration { get; init; } = TimeSpan.FromSeconds(20);
+
+    /// <summary>How many outages at most; null: no limit. Default null.</summary>
+    public int? OutageCount { get; init; }
+
+    /// <summary>Distinct answered calls that drop when the cell fails. Default 30 (the service declares an outage at 20 drops from a cell within 10 s).</summary>
+    public int OutageCalls { get; init; } = 30;
+
+    /// <summary>The cell that fails, as drop events name it. Default "234-15-outage-01".</summary>
+    public string OutageCell { get; init; } = "234-15-outage-01";
+
+    /// <summary>The switching node serving <see cref="OutageCell"/>; null: the first of <see cref="SwitchingNodes"/>. Default null.</summary>
+    public string? OutageSwitchingNode { get; init; }
+
     /// <summary>Switching nodes a call may be carried by. Default "msc-lon-1", "msc-man-1", "tas-ims-1".</summary>
     public IReadOnlyList<string> SwitchingNodes { get; init; } = ["msc-lon-1", "msc-man-1", "tas-ims-1"];
 
@@ -132,6 +178,55 @@ public sealed record TrafficOptions
             throw Invalid("RedialDelay must not be negative.");
         }
 
+        if (ReattachDelayMin < TimeSpan.Zero || ReattachDelayMax < ReattachDelayMin || ReattachDelayMax > LongestScenarioTime)
+        {
+            throw Invalid("ReattachDelayMin must not be negative, nor ReattachDelayMax shorter than it or longer than 7 days.");
+        }
+
+        CheckRatio(NeverReattachRatio, nameof(NeverReattachRatio));
+        if (OutageEvery is { } every)
+        {
+            if (OutageDuration <= TimeSpan.Zero)
+            {
+                throw Invalid("OutageDuration must be positive.");
+            }
+
+            if (every > LongestScenarioTime || OutageFirstAfter > LongestScenarioTime)
+            {
+                throw Invalid("OutageEvery and OutageFirstAfter must be at most 7 days.");
+            }
+
+            if (every <= OutageDuration + TrafficGenerator.OutageSpread)
+            {
+                throw Invalid("OutageEvery must be longer than OutageDuration + 2 s (outages of the cell must not overlap).");
+            }
+
+            if (OutageFirstAfter is { } first && first < TimeSpan.Zero)
+            {
+                throw Invalid("OutageFirstAfter must not be negative.");
+            }
+
+            if (OutageCount is < 1)
+            {
+                throw Invalid("OutageCount must be at least 1.");
+            }
+
+            if (OutageCalls is < 1 or > 100_000)
+            {
+                throw Invalid("OutageCalls must be between 1 and 100000.");
+            }
+
+            if (string.IsNullOrWhiteSpace(OutageCell))
+            {
+                throw Invalid("OutageCell must not be blank.");
+            }
+
+            if (OutageSwitchingNode is { } node && string.IsNullOrWhiteSpace(node))
+            {
+                throw Invalid("OutageSwitchingNode must not be blank.");
+            }
+        }
+
         if (SwitchingNodes.Count == 0 || SwitchingNodes.Any(string.IsNullOrWhiteSpace))
         {
             throw Invalid("SwitchingNodes must name at least one node, none blank.");
@@ -142,6 +237,9 @@ public sealed record TrafficOptions
             throw Invalid("MaxInFlight must be at least 1.");
         }
     }
+
+    /// <summary>The longest re-attach delay and outage period accepted.</summary>
+    private static readonly TimeSpan LongestScenarioTime = TimeSpan.FromDays(7);
 
     private static ArgumentException Invalid(string problem) => new("TrafficOptions." + problem);
 

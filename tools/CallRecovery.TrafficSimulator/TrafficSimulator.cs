@@ -16,6 +16,7 @@ public sealed class TrafficSimulator
     private readonly TextWriter? _diagnostics;
     private readonly TrafficCounterCells _counters = new();
     private int _started;
+    private volatile SimulatedOutage? _lastOutage;
 
     /// <param name="options">Validated here, <see cref="TrafficOptions.BootstrapServers"/> included.</param>
     /// <param name="time">Paces the calls and stamps the events; default <see cref="TimeProvider.System"/>.</param>
@@ -30,8 +31,14 @@ public sealed class TrafficSimulator
         Generator = new TrafficGenerator(options, _time);
     }
 
-    /// <summary>Raised on the run loop once every message of a call has been acknowledged by Kafka (a redial, too).</summary>
+    /// <summary>Raised on the run loop once every message of a call has been acknowledged by Kafka (a redial and re-attaches, too).</summary>
     public event EventHandler<SimulatedCall>? CallPublished;
+
+    /// <summary>Raised on the run loop when an outage begins (its drops and CellInService are then scheduled, not yet published).</summary>
+    public event EventHandler<SimulatedOutage>? OutageStarted;
+
+    /// <summary>The latest outage begun, or null; safe to read from any thread while running.</summary>
+    public SimulatedOutage? LastOutage => _lastOutage;
 
     public TrafficOptions Options => _options;
 
@@ -43,7 +50,7 @@ public sealed class TrafficSimulator
 
     /// <summary>
     /// Publishes until <see cref="TrafficOptions.Duration"/> or <see cref="TrafficOptions.MaxCalls"/> is reached (then
-    /// waits for the redials still due) or until <paramref name="cancellationToken"/> fires (then publishes
+    /// waits for the redials, re-attaches and CellInService still due; no outage begins after) or until <paramref name="cancellationToken"/> fires (then publishes
     /// nothing new). Either way it settles every delivery in flight and flushes the producer, and returns the final
     /// counters; cancellation is a normal stop, not an exception. A failed delivery fails the run.
     /// </summary>
@@ -94,7 +101,27 @@ public sealed class TrafficSimulator
 
             // Calls are paced against the start, so a slow moment is caught up rather than lost.
             var nextCallAt = start + TimeSpan.FromSeconds(made / _options.CallsPerSecond);
-            var generating = (_options.MaxCalls is not { } max || made < max) && nextCallAt < stopAt;
+            var withinLimits = _options.MaxCalls is not { } max || made < max;
+            var generating = withinLimits && nextCallAt < stopAt;
+
+            // An outage due now: its calls drop over the next seconds and its cell is back after the outage's duration.
+            var outageAt = withinLimits && Generator.NextOutageAt is { } scheduled && scheduled < stopAt ? scheduled : (DateTimeOffset?)null;
+            if (outageAt <= now && Generator.NextOutage(now) is { } outage)
+            {
+                _lastOutage = outage;
+                foreach (var call in outage.Calls)
+                {
+                    foreach (var message in new InFlightCall(call).Parts)
+                    {
+                        pending.Enqueue(message, (message.Message.Due, order++));
+                    }
+                }
+
+                pending.Enqueue(new InFlightCall.Part(null, outage.CellInService), (outage.CellInService.Due, order++));
+                OutageStarted?.Invoke(this, outage);
+                continue;
+            }
+
             if (generating && nextCallAt <= now)
             {
                 var call = new InFlightCall(Generator.NextCall(now));
@@ -109,12 +136,17 @@ public sealed class TrafficSimulator
 
             // Nothing due: settle this batch before sleeping, so deliveries never pile up.
             await SettleAsync(inFlight);
-            if (!generating && pending.Count == 0)
+            if (!generating && pending.Count == 0 && outageAt is null)
             {
                 return;
             }
 
             var wake = generating ? nextCallAt : DateTimeOffset.MaxValue;
+            if (outageAt < wake)
+            {
+                wake = outageAt.Value;
+            }
+
             if (pending.TryPeek(out _, out var next) && next.Due < wake)
             {
                 wake = next.Due;
@@ -146,8 +178,8 @@ public sealed class TrafficSimulator
                 continue;
             }
 
-            _counters.Published(part.Call.Call, part.Message);
-            if (part.Call.Delivered())
+            _counters.Published(part.Call?.Call, part.Message);
+            if (part.Call is not null && part.Call.Delivered())
             {
                 CallPublished?.Invoke(this, part.Call.Call);
             }
@@ -203,6 +235,8 @@ public sealed class TrafficSimulator
         /// <summary>One more message acknowledged; true when it was the last.</summary>
         public bool Delivered() => --_remaining == 0;
 
-        public sealed record Part(InFlightCall Call, ScheduledMessage Message);
+        /// <param name="Call">The call the message belongs to; null for one of no call (a CellInService).</param>
+        /// <param name="Message">The message to publish.</param>
+        public sealed record Part(InFlightCall? Call, ScheduledMessage Message);
     }
 }
