@@ -204,6 +204,10 @@ public sealed class RecoveryTransitionScriptTests(Infrastructure infrastructure)
         RecoveryTrigger.Outcome => _store.OutcomeAsync(callId, "switch-a", "Reconnected", Now, TimeSpan.FromSeconds(60), string.Empty, 5, "leg-2", Now),
         RecoveryTrigger.Cancel => _store.CancelAsync(callId, Now, "test"),
         RecoveryTrigger.Expire => _store.ExpireAsync(callId, Now),
+        RecoveryTrigger.Hold => _store.HoldAsync(callId, "cell-0123456789abcdef-1765000000000", Now),
+        RecoveryTrigger.Defer => _store.DeferAsync(callId, Now.AddMinutes(1), "quiet hours", Now),
+        // What an outcome worth another callback becomes (the outcome's arguments, with a gap and callbacks left).
+        RecoveryTrigger.Retry => _store.ApplyAsync(callId, trigger, Now, "switch-a", "NoAnswer", Now.ToUnixTimeMilliseconds(), 0, string.Empty, 0, string.Empty, 0, 1_000, 3),
         _ => _store.ApplyAsync(callId, trigger, Now, string.Empty),
     };
 

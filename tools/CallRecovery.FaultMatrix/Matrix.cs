@@ -13,11 +13,13 @@ namespace CallRecovery.FaultMatrix;
 
 /// <summary>One row of the matrix: a fault kind and what the history checker found.</summary>
 /// <remarks>
-/// A duplicate execution by recovery id is a recovery placed by more than one instance of the pool; by call id, a call
-/// placed under more than one recovery id. Redeliveries are commands for a recovery the pool had already placed (an
-/// acknowledgement lost, a stream broken): allowed by the protocol, absorbed by acting once per recovery id.
+/// A duplicate execution by recovery id is a callback of a recovery (its callback attempt) placed more than once,
+/// by one instance or by two of the pool; by call id, a call placed under more than one recovery id. Redeliveries
+/// are commands for a callback the pool had already placed (an acknowledgement lost, a stream broken): allowed by
+/// the protocol, absorbed by acting once per (recovery id, callback attempt). Callbacks tried again after no answer
+/// or busy are new callbacks, not duplicates.
 /// </remarks>
-public sealed record PhaseResult(string Fault, int Injected, int Drops, int Lost, int DuplicatesByRecovery, int DuplicatesByCall, int Unpublished, int Redeliveries, TimeSpan WorstDropToCommand, IReadOnlyList<string> Problems)
+public sealed record PhaseResult(string Fault, int Injected, int Drops, int Lost, int DuplicatesByRecovery, int DuplicatesByCall, int Unpublished, int Redeliveries, int CallbacksTriedAgain, TimeSpan WorstDropToCommand, IReadOnlyList<string> Problems)
 {
     public bool Green => Lost == 0 && DuplicatesByRecovery == 0 && DuplicatesByCall == 0 && Unpublished == 0;
 }
@@ -343,9 +345,11 @@ public sealed class Matrix : IAsyncDisposable
         var recoveryIds = callIds.Select(RecoveryId).ToHashSet(StringComparer.Ordinal);
         var mine = _placements.Values.Where(c => calls.Contains(c.CallId)).ToList();
         var byCall = mine.GroupBy(c => c.CallId).Count(g => g.Select(c => c.RecoveryId).Distinct().Count() > 1);
-        var byRecovery = _instances.SelectMany(i => i.Executed).Where(recoveryIds.Contains).GroupBy(id => id).Count(g => g.Count() > 1);
+        var byRecovery = _instances.SelectMany(i => i.Placements).Where(p => recoveryIds.Contains(p.RecoveryId)).GroupBy(p => (p.RecoveryId, p.CallbackAttempt)).Count(g => g.Count() > 1);
         var worst = _instances.SelectMany((instance, n) => instance.DropToCommand.Skip(dropToCommandBefore[n])).DefaultIfEmpty(TimeSpan.Zero).Max();
-        return new PhaseResult(fault, injected, callIds.Count, lost, byRecovery, byCall, unpublished, redeliveries, worst, [.. problems.Take(5)]);
+        // Callbacks after a no answer or busy: the retry path runs through every fault too.
+        var triedAgain = _instances.SelectMany(i => i.Placements).Count(p => recoveryIds.Contains(p.RecoveryId) && p.CallbackAttempt > 1);
+        return new PhaseResult(fault, injected, callIds.Count, lost, byRecovery, byCall, unpublished, redeliveries, triedAgain, worst, [.. problems.Take(5)]);
     }
 
     private async Task<bool> AllFinalAsync(IReadOnlyList<string> callIds)

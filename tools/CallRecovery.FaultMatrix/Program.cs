@@ -19,7 +19,7 @@ root.SetAction(async (parse, cancellationToken) =>
         {
             var result = await matrix.RunPhaseAsync(fault, parse.GetValue(drops), inject, parse.GetValue(rate));
             results.Add(result);
-            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{(result.Green ? "green" : "RED  ")}  {fault}: {result.Drops} drops, lost {result.Lost}, duplicates {result.DuplicatesByRecovery}/{result.DuplicatesByCall}, unpublished {result.Unpublished}, redeliveries {result.Redeliveries}, worst drop-to-command {result.WorstDropToCommand.TotalSeconds:0.0} s"));
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{(result.Green ? "green" : "RED  ")}  {fault}: {result.Drops} drops, lost {result.Lost}, duplicates {result.DuplicatesByRecovery}/{result.DuplicatesByCall}, unpublished {result.Unpublished}, redeliveries {result.Redeliveries}, callbacks tried again {result.CallbacksTriedAgain}, worst drop-to-command {result.WorstDropToCommand.TotalSeconds:0.0} s"));
             foreach (var problem in result.Problems)
             {
                 Console.WriteLine("       " + problem);
@@ -28,12 +28,12 @@ root.SetAction(async (parse, cancellationToken) =>
     }
 
     Console.WriteLine();
-    Console.WriteLine("| fault | injected | drops | lost | duplicate executions (recovery id / call id) | unpublished outcomes | redeliveries absorbed | worst drop-to-command |");
+    Console.WriteLine("| fault | injected | drops | lost | duplicate executions (recovery id / call id) | unpublished outcomes | redeliveries absorbed | callbacks tried again | worst drop-to-command |");
     Console.WriteLine("| --- | --- | --- | --- | --- | --- | --- | --- |");
     foreach (var group in results.GroupBy(r => r.Fault))
     {
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-            $"| {group.Key} | {group.Sum(r => r.Injected)} | {group.Sum(r => r.Drops)} | {group.Sum(r => r.Lost)} | {group.Sum(r => r.DuplicatesByRecovery)} / {group.Sum(r => r.DuplicatesByCall)} | {group.Sum(r => r.Unpublished)} | {group.Sum(r => r.Redeliveries)} | {group.Max(r => r.WorstDropToCommand).TotalSeconds:0.0} s |"));
+            $"| {group.Key} | {group.Sum(r => r.Injected)} | {group.Sum(r => r.Drops)} | {group.Sum(r => r.Lost)} | {group.Sum(r => r.DuplicatesByRecovery)} / {group.Sum(r => r.DuplicatesByCall)} | {group.Sum(r => r.Unpublished)} | {group.Sum(r => r.Redeliveries)} | {group.Sum(r => r.CallbacksTriedAgain)} | {group.Max(r => r.WorstDropToCommand).TotalSeconds:0.0} s |"));
     }
 
     var green = results.All(r => r.Green);
