@@ -30,7 +30,9 @@ public sealed record PhaseResult(string Fault, int Injected, int Drops, int Lost
 /// connected to one replica through a fault proxy, acting once per recovery id across the pool. Each phase
 /// publishes eligible drops while one kind of fault is injected, heals it, waits until every recovery is final, and
 /// checks the history: exactly one terminal state (Completed) per drop, no execution twice (by recovery id and by
-/// call id), every final outcome on the outcome topic.
+/// call id), every final outcome on the outcome topic. The paths of when to call back run through every fault: a
+/// quarter of the drops are radio losses whose recovery is held until the customer re-attaches (a
+/// <c>SubscriberReachable</c> a second and a half later), and callbacks with no answer or busy are tried again.
 /// </summary>
 public sealed class Matrix : IAsyncDisposable
 {
@@ -280,7 +282,8 @@ public sealed class Matrix : IAsyncDisposable
                     callIds.Add(callId);
                 }
 
-                sent.Add(PublishDropAsync(callId));
+                // Every fourth drop is a radio loss: its recovery waits for the customer to re-attach (a second and a half later).
+                sent.Add(PublishDropAsync(callId, radioLoss: i % 4 == 3));
                 var due = TimeSpan.FromSeconds((i + 1) / rate);
                 if (due > clock.Elapsed)
                 {
@@ -366,15 +369,38 @@ public sealed class Matrix : IAsyncDisposable
         }
     }
 
-    private async Task PublishDropAsync(string callId)
+    private async Task PublishDropAsync(string callId, bool radioLoss)
     {
         // Dropped a second ago.
         var drop = EligibleDrops.Create(callId, Interlocked.Increment(ref _numbers), DateTimeOffset.UtcNow.AddSeconds(-1), "msc-fm-1");
+        if (!radioLoss)
+        {
+            await PublishAsync(callId, drop);
+            return;
+        }
+
+        drop.CallDropped.ReleaseCause = new ReleaseCause { Protocol = CauseProtocol.Radio, Name = "radio-connection-with-ue-lost" };
+        await PublishAsync(callId, drop);
+        await Task.Delay(TimeSpan.FromSeconds(1.5));
+        await PublishAsync(callId, new NetworkEvent
+        {
+            SubscriberReachable = new SubscriberReachable
+            {
+                EventId = callId + "/reattach",
+                Number = drop.CallDropped.Caller,
+                At = Google.Protobuf.WellKnownTypes.Timestamp.FromDateTimeOffset(DateTimeOffset.UtcNow),
+                Reason = ReachabilityReason.Attach,
+            },
+        });
+    }
+
+    private async Task PublishAsync(string key, NetworkEvent networkEvent)
+    {
         while (true)
         {
             try
             {
-                await _producer.ProduceAsync(InputTopic, new Message<byte[]?, byte[]?> { Key = Encoding.UTF8.GetBytes(callId), Value = drop.ToByteArray() });
+                await _producer.ProduceAsync(InputTopic, new Message<byte[]?, byte[]?> { Key = Encoding.UTF8.GetBytes(key), Value = networkEvent.ToByteArray() });
                 return;
             }
             catch (ProduceException<byte[]?, byte[]?>)

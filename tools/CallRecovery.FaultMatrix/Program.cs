@@ -29,7 +29,7 @@ root.SetAction(async (parse, cancellationToken) =>
 
     Console.WriteLine();
     Console.WriteLine("| fault | injected | drops | lost | duplicate executions (recovery id / call id) | unpublished outcomes | redeliveries absorbed | callbacks tried again | worst drop-to-command |");
-    Console.WriteLine("| --- | --- | --- | --- | --- | --- | --- | --- |");
+    Console.WriteLine("| --- | --- | --- | --- | --- | --- | --- | --- | --- |");
     foreach (var group in results.GroupBy(r => r.Fault))
     {
         Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
