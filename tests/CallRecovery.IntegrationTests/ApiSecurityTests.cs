@@ -20,6 +20,8 @@ public sealed class ApiSecurityTests(Infrastructure infrastructure) : IDisposabl
     public static TheoryData<string, string, string, HttpStatusCode> Endpoints => new()
     {
         { "GET", "/v1/calls/call-unknown", "calls:read", HttpStatusCode.NotFound },
+        { "GET", "/v1/incidents", "calls:read", HttpStatusCode.OK },
+        { "GET", "/v1/incidents/cell-0123456789abcdef-1765000000000", "calls:read", HttpStatusCode.NotFound },
         { "GET", "/v1/subscribers/%2B447700900123/opt-out", "subscribers:read", HttpStatusCode.OK },
         { "PUT", "/v1/subscribers/%2B447700900123/opt-out", "optout:write", HttpStatusCode.OK },
         { "DELETE", "/v1/subscribers/%2B447700900123/opt-out", "optout:write", HttpStatusCode.OK },

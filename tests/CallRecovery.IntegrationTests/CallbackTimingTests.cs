@@ -1,4 +1,6 @@
 using System.Globalization;
+using System.Net.Http.Json;
+using System.Text.Json;
 using CallRecovery.Contracts.V1;
 using CallRecovery.IntegrationTests.Fixtures;
 using CallRecovery.Recoveries;
@@ -55,6 +57,11 @@ public sealed class CallbackTimingTests(Infrastructure infrastructure)
         Assert.StartsWith("cell-", incidents[0], StringComparison.Ordinal);
         Assert.Equal(1, await (await scenario.RedisAsync()).SortedSetLengthAsync(scenario.Keys.Incidents()));
         Assert.Empty(emulator.Received);
+        using var http = service.CreateHttpClient();
+        var incident = await http.GetFromJsonAsync<JsonElement>(new Uri($"/v1/incidents/{incidents[0]}", UriKind.Relative));
+        Assert.Equal("open", incident.GetProperty("state").GetString());
+        Assert.Equal(OutageCell, incident.GetProperty("name").GetString());
+        Assert.True(incident.GetProperty("drops").GetInt64() >= 20);
 
         // The cell is back: everything goes, paced at the rate the switch declared.
         await scenario.PublishRawAsync(new NetworkEvent
@@ -68,9 +75,42 @@ public sealed class CallbackTimingTests(Infrastructure infrastructure)
         Assert.True(busiestSecond <= rate * 1.05, $"at most {rate}/s reached the switch; the busiest second had {busiestSecond}");
         var released = await Recoveries(scenario, "out-", drops);
         Assert.All(released, r => Assert.NotNull(r!.ReleasedAt));
+        var ended = await http.GetFromJsonAsync<JsonElement>(new Uri($"/v1/incidents/{incidents[0]}", UriKind.Relative));
+        Assert.Equal("ended", ended.GetProperty("state").GetString());
+        Assert.Equal(drops, ended.GetProperty("held").GetInt64());
 
         await stop.CancelAsync();
         await running.DefaultTimeout();
+    }
+
+    [Fact]
+    public async Task Recoveries_held_by_an_outage_that_outlasts_their_deadline_end_outage_not_recovered()
+    {
+        await using var scenario = await infrastructure.NewScenarioAsync();
+        var settings = scenario.Settings();
+        settings["Outage:Enabled"] = "true";
+        settings["Outage:CellThreshold"] = "20";
+        settings["Outage:NodeThreshold"] = "100000";
+        settings["Switching:GracePeriod"] = "00:00:01";
+        settings["Switching:CallbackDeadline"] = "00:00:08";
+        // No switch is connected: nothing could be sent anyway, and the cell never comes back.
+        await using var service = new ServiceHost(settings).Started();
+        const int drops = 25;
+        await Task.WhenAll(Enumerable.Range(0, drops).Select(i =>
+        {
+            var drop = Scenario.Drop($"lost-{i}", scenario.Number(i), scenario.Number(5000 + i));
+            drop.DropTime = Timestamp.FromDateTimeOffset(DateTimeOffset.UtcNow);
+            drop.ServingCell = OutageCell;
+            return scenario.PublishAsync(drop);
+        }));
+
+        await Eventually.TrueAsync(async () => (await Recoveries(scenario, "lost-", drops)).All(r => r?.State == RecoveryState.Expired), "every held recovery ended at its deadline");
+        var recoveries = await Recoveries(scenario, "lost-", drops);
+        Assert.All(recoveries, r => Assert.Equal(nameof(Outcome.OutageNotRecovered), r!.Outcome));
+        var incident = Assert.Single(recoveries.Select(r => r!.Incident).Distinct());
+        List<RecoveryUpdate> updates = [];
+        await Eventually.TrueAsync(() => (updates = [.. OutcomeUpdates(scenario).Where(u => u.Outcome == Outcome.OutageNotRecovered)]).Count >= drops, "every outcome published for CRM's apology");
+        Assert.All(updates, u => Assert.Equal(incident, u.IncidentId));
     }
 
     [Fact]

@@ -86,12 +86,16 @@ public sealed partial class RecoveryScheduler(
                     lock (held)
                     {
                         held.Add(callId);
+                        if (transition.From == RecoveryState.Pending)
+                        {
+                            // Held now; the batch that declared the incident created its own recoveries held (counted when queued).
+                            telemetry.Held(RecoveryLifecycle.HoldForOutage);
+                        }
                     }
                 }
 
                 await CarryOutAsync(transition).ConfigureAwait(false);
             })).ConfigureAwait(false);
-            telemetry.Held(RecoveryLifecycle.HoldForOutage, held.Count);
             if (!await outages.FileHeldAsync(incidentId, held).ConfigureAwait(false))
             {
                 await Task.WhenAll(held.Select(async callId => await ReleaseAsync(await store.ReleaseFromIncidentAsync(callId, incidentId, now).ConfigureAwait(false)).ConfigureAwait(false))).ConfigureAwait(false);
