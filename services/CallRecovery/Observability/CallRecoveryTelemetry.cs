@@ -38,6 +38,20 @@ public sealed class CallRecoveryTelemetry : IDisposable
         _held = _meter.CreateCounter<long>("callrecovery.recoveries.held", "{recovery}", "Recoveries held instead of queued, by hold (reachability: waiting for the customer's coverage; outage: an outage incident).");
         _released = _meter.CreateCounter<long>("callrecovery.recoveries.released", "{recovery}", "Held recoveries released to their switch's queue, by hold.");
         _incidents = _meter.CreateCounter<long>("callrecovery.outage.incidents", "{incident}", "Outage incidents declared, by scope (cell, node).");
+        // Rare events start at zero, so that dashboards and alerts see a series before the first one (not an absent one).
+        foreach (var hold in (string[])["reachability", "outage"])
+        {
+            Held(hold, 0);
+            Released(hold, 0);
+        }
+
+        foreach (var scope in (string[])["cell", "node"])
+        {
+            _incidents.Add(0, new KeyValuePair<string, object?>("callrecovery.outage.scope", scope));
+        }
+
+        _retried.Add(0);
+        _deferred.Add(0);
         _dropToCallback = _meter.CreateHistogram<double>("callrecovery.drop_to_callback.duration", "s", "From the drop to the first callback command sent to a switch.",
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 15, 19, 20, 20.05, 20.1, 20.25, 20.5, 21, 22, 25, 30, 45, 60, 120, 300] });
         _callbackLateness = _meter.CreateHistogram<double>("callrecovery.callback.lateness", "s", "From when a callback was due (the end of the grace period) to its first command sent: the service's own delay.",
