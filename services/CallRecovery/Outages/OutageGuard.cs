@@ -125,8 +125,14 @@ public sealed partial class OutageGuard(IConnectionMultiplexer redis, IOptions<R
     public async Task<IReadOnlyList<(string IncidentId, IReadOnlyList<string> Held)>> TrafficAsync(IReadOnlyList<(OutageScope Scope, DateTimeOffset At, string Evidence)> traffic)
     {
         var open = _openScopes;
+        if (!_options.Enabled || open.Count == 0)
+        {
+            // No outage anywhere (the usual case): traffic costs nothing.
+            return [];
+        }
+
         var candidates = traffic.Where(t => t.Scope.Name.Length > 0 && open.Contains(t.Scope.Id)).GroupBy(t => t.Scope).Select(g => g.MaxBy(t => t.At)).ToList();
-        if (!_options.Enabled || candidates.Count == 0)
+        if (candidates.Count == 0)
         {
             return [];
         }
