@@ -311,14 +311,8 @@ public sealed class CallbackTimingTests(Infrastructure infrastructure)
             .Where(u => u.ChangeCase == RecoveryUpdate.ChangeOneofCase.Outcome)];
 
     private static EmulatedSwitch Emulator(ServiceHost service, uint rate = 0, Outcome? firstCallback = null) =>
-        new(new SwitchEmulatorOptions
+        new(TestSwitch.Options(service) with
         {
-            FailOnServerError = true,
-            ServiceAddress = service.SwitchingAddress,
-            SwitchId = "switch-a",
-            InstanceId = "test-switch-a",
-            StageDelay = TimeSpan.FromMilliseconds(20),
-            ReconnectDelay = TimeSpan.FromMilliseconds(100),
             MaxCommandsPerSecond = rate,
             MaxUnacknowledged = 64,
             FirstCallbackOutcome = firstCallback,

@@ -244,16 +244,8 @@ public sealed partial class ObservabilityTests(Infrastructure infrastructure)
         return lookup.Output;
     }
 
-    private static SwitchEmulatorOptions Options(ServiceHost service) => new()
-    {
-        FailOnServerError = true,
-        ServiceAddress = service.SwitchingAddress,
-        SwitchId = "switch-a",
-        InstanceId = "observed",
-        StageDelay = TimeSpan.FromMilliseconds(20),
-        ReconnectDelay = TimeSpan.FromMilliseconds(100),
-        OutcomeMix = new Dictionary<Outcome, double> { [Outcome.Reconnected] = 1 },
-    };
+    private static SwitchEmulatorOptions Options(ServiceHost service) =>
+        TestSwitch.Options(service, "observed") with { OutcomeMix = new Dictionary<Outcome, double> { [Outcome.Reconnected] = 1 } };
 
     private static EmulatedSwitch Emulator(ServiceHost service) => new(Options(service));
 

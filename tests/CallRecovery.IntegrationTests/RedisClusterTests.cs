@@ -18,14 +18,7 @@ public sealed class RedisClusterTests(Infrastructure infrastructure)
         var settings = scenario.Settings();
         settings["Policy:MaxRecoveriesPerWindow"] = "2";
         await using var service = new ServiceHost(settings).Started();
-        await using var emulator = new EmulatedSwitch(new SwitchEmulatorOptions
-        {
-            FailOnServerError = true,
-            ServiceAddress = service.SwitchingAddress,
-            SwitchId = "switch-a",
-            StageDelay = TimeSpan.FromMilliseconds(20),
-            ReconnectDelay = TimeSpan.FromMilliseconds(100),
-        });
+        await using var emulator = new EmulatedSwitch(TestSwitch.Options(service));
         using var stop = new CancellationTokenSource();
         var running = emulator.RunAsync(stop.Token);
 

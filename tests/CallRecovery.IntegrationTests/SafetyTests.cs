@@ -185,14 +185,5 @@ public sealed class SafetyTests(Infrastructure infrastructure)
         Assert.DoesNotContain(emulator.Received, c => c.CallId == callId);
     }
 
-    private static EmulatedSwitch Emulator(ServiceHost service) =>
-        new(new SwitchEmulatorOptions
-        {
-            FailOnServerError = true,
-            ServiceAddress = service.SwitchingAddress,
-            SwitchId = "switch-a",
-            InstanceId = "test-switch-a",
-            StageDelay = TimeSpan.FromMilliseconds(20),
-            ReconnectDelay = TimeSpan.FromMilliseconds(100),
-        });
+    private static EmulatedSwitch Emulator(ServiceHost service) => new(TestSwitch.Options(service));
 }

@@ -120,14 +120,8 @@ public sealed class SwitchSecurityTests(Infrastructure infrastructure) : IDispos
     }
 
     private EmulatedSwitch Emulator(ServiceHost service, string certificatePath, string keyPath) =>
-        new(new SwitchEmulatorOptions
+        new(TestSwitch.Options(service, "secure-a") with
         {
-            FailOnServerError = true,
-            ServiceAddress = service.SwitchingAddress,
-            SwitchId = "switch-a",
-            InstanceId = "secure-a",
-            StageDelay = TimeSpan.FromMilliseconds(20),
-            ReconnectDelay = TimeSpan.FromMilliseconds(100),
             ClientCertificatePath = certificatePath,
             ClientKeyPath = keyPath,
             ServerCertificateAuthorityPath = _certificates.AuthorityPath,

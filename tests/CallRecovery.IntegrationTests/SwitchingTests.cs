@@ -390,15 +390,5 @@ public sealed class SwitchingTests(Infrastructure infrastructure)
     }
 
     private static EmulatedSwitch Emulator(ServiceHost service, string switchId, bool acknowledge = true, double rejectRatio = 0) =>
-        new(new SwitchEmulatorOptions
-        {
-            FailOnServerError = true,
-            ServiceAddress = service.SwitchingAddress,
-            SwitchId = switchId,
-            InstanceId = "test-" + switchId,
-            Acknowledge = acknowledge,
-            RejectRatio = rejectRatio,
-            StageDelay = TimeSpan.FromMilliseconds(20),
-            ReconnectDelay = TimeSpan.FromMilliseconds(100),
-        });
+        new(TestSwitch.Options(service, "test-" + switchId) with { SwitchId = switchId, Acknowledge = acknowledge, RejectRatio = rejectRatio });
 }

@@ -295,34 +295,11 @@ public static class Poll
     }
 
     /// <summary>Polls every 20 ms until <paramref name="progress"/> reaches <paramref name="target"/>; false when it stood still for <paramref name="stall"/>.</summary>
-    public static async Task<bool> ProgressAsync(Func<long> progress, long target, TimeSpan stall)
-    {
-        var last = long.MinValue;
-        var still = Stopwatch.StartNew();
-        while (true)
-        {
-            var now = progress();
-            if (now >= target)
-            {
-                return true;
-            }
+    public static Task<bool> ProgressAsync(Func<long> progress, long target, TimeSpan stall) =>
+        ProgressAsync(() => Task.FromResult(progress()), target, stall, TimeSpan.FromMilliseconds(20));
 
-            if (now != last)
-            {
-                last = now;
-                still.Restart();
-            }
-            else if (still.Elapsed > stall)
-            {
-                return false;
-            }
-
-            await Task.Delay(20);
-        }
-    }
-
-    /// <summary>As <see cref="ProgressAsync(Func{long}, long, TimeSpan)"/>, for progress read remotely (a metrics scrape), every 200 ms.</summary>
-    public static async Task<bool> ProgressAsync(Func<Task<long>> progress, long target, TimeSpan stall)
+    /// <summary>As above, for progress read remotely (a metrics scrape), every <paramref name="every"/> (200 ms by default).</summary>
+    public static async Task<bool> ProgressAsync(Func<Task<long>> progress, long target, TimeSpan stall, TimeSpan? every = null)
     {
         var last = long.MinValue;
         var still = Stopwatch.StartNew();
@@ -344,7 +321,7 @@ public static class Poll
                 return false;
             }
 
-            await Task.Delay(200);
+            await Task.Delay(every ?? TimeSpan.FromMilliseconds(200));
         }
     }
 
