@@ -85,6 +85,11 @@ public sealed class RecoveryTransitionScriptTests(Infrastructure infrastructure)
     {
         var callId = await NewRecoveryAsync(from, deadlinePassed: trigger == RecoveryTrigger.Expire);
         var rule = RecoveryLifecycle.Rule(from, trigger);
+        if (from == RecoveryState.Pending && trigger == RecoveryTrigger.Release)
+        {
+            // Only a recovery released before is released again (a never-held one is kept as it is).
+            await _redis.GetDatabase().HashSetAsync(new RedisKeys(_prefix).Recovery(callId), "releasedAt", Now.ToUnixTimeMilliseconds());
+        }
 
         var transition = await ApplyAsync(callId, trigger);
 
@@ -115,6 +120,39 @@ public sealed class RecoveryTransitionScriptTests(Infrastructure infrastructure)
         var again = await _store.DispatchAsync(callId, "switch-a", "c2", Now);
         Assert.True(again.Effects.HasFlag(RecoveryEffects.SendCommand));
         Assert.Equal(2, again.Recovery!.Attempts);
+    }
+
+    [Fact]
+    public async Task No_answer_queues_the_next_callback_and_a_resent_report_of_it_does_so_again_but_never_a_third()
+    {
+        var callId = await NewRecoveryAsync(RecoveryState.Acknowledged);
+        var retried = await _store.OutcomeAsync(callId, "switch-a", "NoAnswer", Now, TimeSpan.Zero, string.Empty, 0, string.Empty, Now, 1, TimeSpan.FromSeconds(30), 3);
+        Assert.Equal((RecoveryVerdict.Applied, RecoveryTrigger.Retry, RecoveryState.Pending), (retried.Verdict, retried.Trigger, retried.To));
+        Assert.Equal(2, retried.Recovery!.CallbackAttempt);
+        Assert.Equal(Now.AddSeconds(30).ToUnixTimeMilliseconds(), retried.Recovery.DueAt.ToUnixTimeMilliseconds());
+
+        // The same report again (unconfirmed: the service may have failed before queueing): its effects again, no third callback.
+        var resent = await _store.OutcomeAsync(callId, "switch-a", "NoAnswer", Now, TimeSpan.Zero, string.Empty, 0, string.Empty, Now.AddSeconds(1), 1, TimeSpan.FromSeconds(30), 3);
+        Assert.Equal((RecoveryVerdict.Unchanged, RecoveryTrigger.Retry), (resent.Verdict, resent.Trigger));
+        Assert.True(resent.Effects.HasFlag(RecoveryEffects.Enqueue) && resent.Effects.HasFlag(RecoveryEffects.PublishOutcome));
+        Assert.Equal(2, (await _store.GetAsync(callId))!.CallbackAttempt);
+
+        // Once the second callback is out, the first one's report, and a late acceptance of its delivery, are stale.
+        var second = await _store.DispatchAsync(callId, "switch-a", "c2", Now.AddSeconds(31));
+        Assert.Equal(2, second.Recovery!.Attempts);
+        Assert.Equal(RecoveryVerdict.Stale, (await _store.OutcomeAsync(callId, "switch-a", "NoAnswer", Now, TimeSpan.Zero, string.Empty, 0, string.Empty, Now.AddSeconds(32), 1, TimeSpan.FromSeconds(30), 3)).Verdict);
+        Assert.Equal(RecoveryVerdict.Stale, (await _store.AcceptAsync(callId, "switch-a", 1, Now.AddSeconds(32))).Verdict);
+        Assert.Equal(RecoveryState.Dispatched, (await _store.GetAsync(callId))!.State);
+    }
+
+    [Fact]
+    public async Task A_held_recovery_is_not_cancelled_by_its_own_call_connecting()
+    {
+        var callId = await NewRecoveryAsync(RecoveryState.Held);
+        var own = await _store.CancelForRedialAsync(callId, Now, callId, Now);
+        Assert.Equal(RecoveryVerdict.Kept, own.Verdict);
+        var redial = await _store.CancelForRedialAsync(callId, Now, "another-call", Now);
+        Assert.Equal(RecoveryState.Cancelled, redial.To);
     }
 
     [Fact]

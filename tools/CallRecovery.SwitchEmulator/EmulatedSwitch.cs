@@ -23,7 +23,7 @@ public sealed class EmulatedSwitch : IAsyncDisposable
     private readonly Random _random;
     private readonly Lock _randomLock = new();
     private readonly ConcurrentDictionary<string, CallbackCommand> _placed;
-    private readonly ConcurrentDictionary<string, byte> _cancelled = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, uint> _cancelled = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, SwitchMessage> _unconfirmed = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, Outcome> _outcomes = new(StringComparer.Ordinal);
     private readonly ConcurrentQueue<CallbackCommand> _received = new();
@@ -175,7 +175,8 @@ public sealed class EmulatedSwitch : IAsyncDisposable
                         OnCommand(message.Command, outbox.Writer);
                         break;
                     case ServiceMessage.MessageOneofCase.Cancel:
-                        _cancelled.TryAdd(message.Cancel.RecoveryId, 0);
+                        // The callback withdrawn (and any earlier one); 0: every callback of the recovery.
+                        _cancelled[message.Cancel.RecoveryId] = message.Cancel.CallbackAttempt == 0 ? uint.MaxValue : message.Cancel.CallbackAttempt;
                         break;
                     case ServiceMessage.MessageOneofCase.ReportReceived:
                         _unconfirmed.TryRemove(ReportKey(message.ReportReceived.RecoveryId, message.ReportReceived.CallbackAttempt, message.ReportReceived.Stage, message.ReportReceived.Outcome), out _);
@@ -300,7 +301,7 @@ public sealed class EmulatedSwitch : IAsyncDisposable
         foreach (var stage in stages)
         {
             await Task.Delay(_options.StageDelay).ConfigureAwait(false);
-            if (_cancelled.ContainsKey(command.RecoveryId))
+            if (_cancelled.TryGetValue(command.RecoveryId, out var withdrawn) && withdrawn >= callback)
             {
                 return;
             }

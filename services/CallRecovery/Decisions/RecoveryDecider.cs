@@ -14,7 +14,7 @@ public sealed record DecidedBatch(
     IReadOnlyList<EmergencyCall> Protected,
     IReadOnlyList<ConnectionReported> Connections,
     IReadOnlyList<ReachabilityReported> Reachable,
-    IReadOnlyList<(OutageScope Scope, DateTimeOffset At, string Evidence)> Traffic,
+    IReadOnlyList<OutageTraffic> Traffic,
     OutageCount Outages)
 {
     /// <summary>The recoveries this batch accepted, for their switch's queue (held ones queue only their deadline).</summary>
@@ -38,7 +38,7 @@ public sealed partial class RecoveryDecider(DropClassifier classifier, SwitchRou
         var emergencies = new List<EmergencyCall>();
         var connections = new List<ConnectionReported>();
         var reachable = new List<ReachabilityReported>();
-        var traffic = new List<(OutageScope, DateTimeOffset, string)>();
+        var traffic = new List<OutageTraffic>();
 
         // Network drops count towards their cell's and node's outage first, so recoveries of an outage are created held.
         var outageCount = await outages.CountAsync([.. events.OfType<DropReported>().Select(d => d.Drop).Where(d => classifier.Classify(d).IsCandidate)]).ConfigureAwait(false);
@@ -50,8 +50,8 @@ public sealed partial class RecoveryDecider(DropClassifier classifier, SwitchRou
                     if (drop.AnswerTime is { } answered)
                     {
                         // A call answered there: the cell and node carried traffic then (ends an incident begun before).
-                        traffic.Add((new OutageScope(OutageScope.Cell, drop.ServingCell), answered, "a call answered in the cell"));
-                        traffic.Add((new OutageScope(OutageScope.Node, drop.SwitchingNode), answered, "a call answered on the node"));
+                        traffic.Add(new(new OutageScope(OutageScope.Cell, drop.ServingCell), answered, "a call answered in the cell"));
+                        traffic.Add(new(new OutageScope(OutageScope.Node, drop.SwitchingNode), answered, "a call answered on the node"));
                     }
 
                     if (classifier.ProtectedParty(drop.Caller, drop.Callee, drop.Emergency) is { } protectedParty)
@@ -90,15 +90,15 @@ public sealed partial class RecoveryDecider(DropClassifier classifier, SwitchRou
                         connections.Add(connection);
                     }
 
-                    traffic.Add((new OutageScope(OutageScope.Cell, connection.ServingCell), connection.AnswerTime, "a call connected in the cell"));
-                    traffic.Add((new OutageScope(OutageScope.Node, connection.SwitchingNode), connection.AnswerTime, "a call connected on the node"));
+                    traffic.Add(new(new OutageScope(OutageScope.Cell, connection.ServingCell), connection.AnswerTime, "a call connected in the cell"));
+                    traffic.Add(new(new OutageScope(OutageScope.Node, connection.SwitchingNode), connection.AnswerTime, "a call connected on the node"));
                     break;
                 case ReachabilityReported subscriber:
                     reachable.Add(subscriber);
                     break;
                 case CellInServiceReported cell:
-                    traffic.Add((new OutageScope(OutageScope.Cell, cell.ServingCell), cell.At, "the cell was reported in service"));
-                    traffic.Add((new OutageScope(OutageScope.Node, cell.SwitchingNode), cell.At, "a cell of the node was reported in service"));
+                    traffic.Add(new(new OutageScope(OutageScope.Cell, cell.ServingCell), cell.At, "the cell was reported in service", Reported: true));
+                    traffic.Add(new(new OutageScope(OutageScope.Node, cell.SwitchingNode), cell.At, "a cell of the node was reported in service", Reported: true));
                     break;
                 case RejectedEvent { CallId.Length: > 0 } rejected:
                     // Filed under its call so an engineer asking about the call sees why nothing happened.

@@ -100,11 +100,14 @@ public sealed partial class RecoveryScheduler(
             {
                 await Task.WhenAll(held.Select(async callId => await ReleaseAsync(await store.ReleaseFromIncidentAsync(callId, incidentId, now).ConfigureAwait(false)).ConfigureAwait(false))).ConfigureAwait(false);
             }
+
+            // Only now: until then a retried batch declares the incident again and does all this again.
+            await outages.MarkAnnouncedAsync(incidentId).ConfigureAwait(false);
         }
     }
 
     /// <summary>Traffic from cells and nodes: ends the outages it shows are over, and releases what they held.</summary>
-    public async Task ReleaseOnTrafficAsync(IReadOnlyList<(OutageScope Scope, DateTimeOffset At, string Evidence)> traffic)
+    public async Task ReleaseOnTrafficAsync(IReadOnlyList<OutageTraffic> traffic)
     {
         var now = time.GetUtcNow();
         foreach (var (incidentId, held) in await outages.TrafficAsync(traffic).ConfigureAwait(false))
@@ -247,15 +250,18 @@ public sealed partial class RecoveryScheduler(
             await outcomes.PublishStageAsync(recovery, stage, stageAt ?? time.GetUtcNow()).ConfigureAwait(false);
         }
 
-        if (transition.Trigger == RecoveryTrigger.Retry && transition.Verdict == RecoveryVerdict.Applied && recovery.EarlierCallbacks is [.., var ended])
+        if (transition.Trigger == RecoveryTrigger.Retry && (transition.Verdict is RecoveryVerdict.Applied or RecoveryVerdict.Unchanged) && recovery.EarlierCallbacks is [.., var ended])
         {
             // This callback's outcome, not the recovery's: published as such, and the next callback is queued below.
             var tried = Enum.TryParse<Outcome>(ended.Outcome, out var reported) ? reported : Outcome.Unspecified;
             using var span = recovery.StartSpan("retry");
             span?.SetTag(RecoveryTracing.Outcome, tried.ToString());
             await outcomes.PublishRetriedAsync(recovery, ended, tried).ConfigureAwait(false);
-            telemetry.CallbackRetried(tried.ToString(), recovery.SwitchId);
-            LogRetry(recovery.RecoveryId, tried, ended.Number, recovery.DueAt);
+            if (transition.Verdict == RecoveryVerdict.Applied)
+            {
+                telemetry.CallbackRetried(tried.ToString(), recovery.SwitchId);
+                LogRetry(recovery.RecoveryId, tried, ended.Number, recovery.DueAt);
+            }
         }
 
         var outcome = OutcomeOf(recovery);
@@ -276,7 +282,7 @@ public sealed partial class RecoveryScheduler(
             await store.ParkAsync(recovery.SwitchId, recovery.CallId).ConfigureAwait(false);
         }
 
-        if (effects.HasFlag(RecoveryEffects.Enqueue) && transition.Verdict == RecoveryVerdict.Applied)
+        if (effects.HasFlag(RecoveryEffects.Enqueue) && (transition.Verdict is RecoveryVerdict.Applied or RecoveryVerdict.Unchanged))
         {
             await store.RescheduleAsync(recovery.SwitchId, recovery.CallId, recovery.DueAt, recovery.Deadline).ConfigureAwait(false);
             await AnnounceDueAsync(recovery.SwitchId, recovery.DueAt).ConfigureAwait(false);
@@ -317,7 +323,7 @@ public sealed partial class RecoveryScheduler(
 
         foreach (var connection in cancelAt)
         {
-            connection.TrySend(new ServiceMessage { Cancel = new CancelCommand { RecoveryId = recovery.RecoveryId, Reason = CancelReason(recovery) } });
+            connection.TrySend(new ServiceMessage { Cancel = new CancelCommand { RecoveryId = recovery.RecoveryId, Reason = CancelReason(recovery), CallbackAttempt = (uint)recovery.CallbackAttempt } });
         }
 
         if (effects.HasFlag(RecoveryEffects.CountOutcome) && outcome != Outcome.Unspecified)

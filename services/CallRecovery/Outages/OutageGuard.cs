@@ -19,6 +19,9 @@ public readonly record struct OutageScope(string Kind, string Name)
     public string Id => $"{Kind}-{Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(Kind + "|" + Name)).AsSpan(0, 8))}";
 }
 
+/// <summary>Traffic seen in a cell or node at a time (a call answered or connected there, or the cell reported back in service).</summary>
+public readonly record struct OutageTraffic(OutageScope Scope, DateTimeOffset At, string Evidence, bool Reported = false);
+
 /// <summary>An outage incident: mass drops from one cell or node, declared at <see cref="Start"/>, ended by traffic.</summary>
 public sealed record OutageIncident(string Id, string Kind, string Name, DateTimeOffset Start, long Drops, long Held, string State, DateTimeOffset? End, string EndedBy);
 
@@ -94,7 +97,7 @@ public sealed partial class OutageGuard(IConnectionMultiplexer redis, IOptions<R
                 }
             }
 
-            if ((long)reply[1] == 1)
+            if ((long)reply[1] is 1 or 2)
             {
                 var scope = byScope[i].Key;
                 declared.Add((incidentId, scope, [.. ((RedisResult[])reply[2]!).Select(r => (string)r!)]));
@@ -102,13 +105,20 @@ public sealed partial class OutageGuard(IConnectionMultiplexer redis, IOptions<R
                     redis.GetDatabase().SortedSetAddAsync(_keys.Incidents(), incidentId, now.ToUnixTimeMilliseconds()),
                     redis.GetDatabase().SetAddAsync(_keys.OpenIncidents(), incidentId)).ConfigureAwait(false);
                 _openScopes = new HashSet<string>(_openScopes.Append(scope.Id), StringComparer.Ordinal);
-                telemetry.IncidentDeclared(scope.Kind);
-                LogDeclared(incidentId, scope.Kind, scope.Name, ((RedisResult[])reply[2]!).Length);
+                if ((long)reply[1] == 2)
+                {
+                    telemetry.IncidentDeclared(scope.Kind);
+                    LogDeclared(incidentId, scope.Kind, scope.Name, ((RedisResult[])reply[2]!).Length);
+                }
             }
         }
 
         return new OutageCount(incidentOfCall, declared);
     }
+
+    /// <summary>What follows a declaration is done (its earlier calls held and filed): the incident is no longer declared again.</summary>
+    public Task MarkAnnouncedAsync(string incidentId) =>
+        redis.GetDatabase().EvaluateAsync(OutageScripts.AnnounceIncident, [_keys.OutageIncident(ScopeIdOf(incidentId))], [incidentId]);
 
     /// <summary>Files held recoveries under their incident; false when it has ended meanwhile (release them).</summary>
     public async Task<bool> FileHeldAsync(string incidentId, IReadOnlyCollection<string> callIds)
@@ -122,16 +132,18 @@ public sealed partial class OutageGuard(IConnectionMultiplexer redis, IOptions<R
     /// Traffic seen in these scopes at these times: ends their open incidents begun before it. Returns each ended
     /// incident with the call ids it held. Scopes with no open incident (as last refreshed) cost nothing.
     /// </summary>
-    public async Task<IReadOnlyList<(string IncidentId, IReadOnlyList<string> Held)>> TrafficAsync(IReadOnlyList<(OutageScope Scope, DateTimeOffset At, string Evidence)> traffic)
+    public async Task<IReadOnlyList<(string IncidentId, IReadOnlyList<string> Held)>> TrafficAsync(IReadOnlyList<OutageTraffic> traffic)
     {
         var open = _openScopes;
-        if (!_options.Enabled || open.Count == 0)
+        if (!_options.Enabled || (open.Count == 0 && !traffic.Any(t => t.Reported)))
         {
             // No outage anywhere (the usual case): traffic costs nothing.
             return [];
         }
 
-        var candidates = traffic.Where(t => t.Scope.Name.Length > 0 && open.Contains(t.Scope.Id)).GroupBy(t => t.Scope).Select(g => g.MaxBy(t => t.At)).ToList();
+        // A cell reported in service is always looked up (it is rare, and this replica may not have heard of the
+        // incident yet); other traffic only for scopes known to be in an outage.
+        var candidates = traffic.Where(t => t.Scope.Name.Length > 0 && (t.Reported || open.Contains(t.Scope.Id))).GroupBy(t => t.Scope).Select(g => g.MaxBy(t => t.At)).ToList();
         if (candidates.Count == 0)
         {
             return [];
@@ -139,7 +151,7 @@ public sealed partial class OutageGuard(IConnectionMultiplexer redis, IOptions<R
 
         var now = time.GetUtcNow();
         var replies = await redis.GetDatabase().EvaluateEachAsync(OutageScripts.EndIncident, [.. candidates.Select(t => new ScriptCall(
-            [_keys.OutageIncident(t.Scope.Id), _keys.OutageHeld(t.Scope.Id), _keys.OutageDrops(t.Scope.Id), _keys.OutageArchive(t.Scope.Id, 0).ToString()[..^1]],
+            [_keys.OutageIncident(t.Scope.Id), _keys.OutageHeld(t.Scope.Id), _keys.OutageDrops(t.Scope.Id), _keys.OutageArchive(t.Scope.Id, 0).ToString()[..^1], _keys.OutageLastEnded(t.Scope.Id)],
             [now.ToUnixTimeMilliseconds(), t.At.ToUnixTimeMilliseconds(), t.Evidence, _retentionMs]))]).ConfigureAwait(false);
         var ended = new List<(string, IReadOnlyList<string>)>();
         foreach (var reply in replies)
@@ -252,4 +264,5 @@ internal static class OutageScripts
     public static readonly RedisScript CountDrops = LuaResources.Load("count_drops.lua");
     public static readonly RedisScript HoldCall = LuaResources.Load("hold_call.lua");
     public static readonly RedisScript EndIncident = LuaResources.Load("end_incident.lua");
+    public static readonly RedisScript AnnounceIncident = LuaResources.Load("announce_incident.lua");
 }

@@ -19,7 +19,9 @@ public sealed class CallbackTiming
 
     public CallbackTiming(IOptions<ClassificationOptions> classification, IOptions<RetryOptions> retries, IOptions<QuietHoursOptions> quiet)
     {
-        _waitCauses = classification.Value.EffectiveWaitForReachabilityCauses.Select(DropClassifier.NormalizeCause).ToFrozenSet(StringComparer.Ordinal);
+        _waitCauses = classification.Value.WaitForReachability
+            ? classification.Value.EffectiveWaitForReachabilityCauses.Select(DropClassifier.NormalizeCause).ToFrozenSet(StringComparer.Ordinal)
+            : FrozenSet<string>.Empty;
         _retryOutcomes = retries.Value.EffectiveOutcomes.Select(o => Enum.Parse<Outcome>(o, ignoreCase: true))
             .Where(o => o is not (Outcome.CustomerDeclined or Outcome.Reconnected)).ToFrozenSet();
         _retryFailureCauses = [.. retries.Value.EffectiveFailureCauses.Select(c => c.Trim().ToLowerInvariant())];

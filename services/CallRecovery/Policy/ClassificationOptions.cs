@@ -55,6 +55,13 @@ public sealed class ClassificationOptions
     /// </summary>
     public string[]? WaitForReachabilityCauses { get; set; }
 
+    /// <summary>
+    /// Wait for the customer's coverage after the causes in <see cref="WaitForReachabilityCauses"/>. Turn it off in
+    /// a network that sends no <c>SubscriberReachable</c> events: those callbacks would otherwise all end
+    /// <c>CUSTOMER_UNREACHABLE</c>. Default true.
+    /// </summary>
+    public bool WaitForReachability { get; set; } = true;
+
     /// <summary>Radio loss: S1AP/NGAP "radio connection with UE lost"; Q.850 27 destination out of order (the phone left coverage).</summary>
     public static readonly IReadOnlyList<string> DefaultWaitForReachabilityCauses = ["radio:radio-connection-with-ue-lost", "q850:27"];
 

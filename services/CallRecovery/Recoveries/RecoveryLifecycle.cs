@@ -114,6 +114,8 @@ public static class RecoveryLifecycle
         new(RecoveryState.Pending, RecoveryTrigger.Cancel, RecoveryState.Cancelled, Ending, "no longer wanted before it was sent"),
         new(RecoveryState.Pending, RecoveryTrigger.Expire, RecoveryState.Expired, Ending, "no connection of its switch took it before the deadline"),
         new(RecoveryState.Pending, RecoveryTrigger.Hold, RecoveryState.Held, RecoveryEffects.Park, "an outage was declared in its cell or node: held until it carries traffic again"),
+        new(RecoveryState.Pending, RecoveryTrigger.Release, null, RecoveryEffects.Enqueue, "released before (a retried batch, a second replica): queued again, idempotently, so a crash between the release and the queueing loses nothing"),
+        new(RecoveryState.Pending, RecoveryTrigger.Retry, null, RetryingEffects, "the outcome that led to this callback, resent by the switch (unconfirmed): published and queued again, idempotently"),
 
         // Held: waiting for the customer's coverage or the end of an outage; not in the due set.
         new(RecoveryState.Held, RecoveryTrigger.Release, RecoveryState.Pending, RecoveryEffects.Enqueue, "what it waited for happened: queued, due at once (or at the end of its grace period)"),

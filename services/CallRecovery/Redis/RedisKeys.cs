@@ -61,6 +61,9 @@ public sealed class RedisKeys(string prefix, string? subscriberKeySecret = null)
     /// <summary>An ended incident of a scope, by its start (unix ms), kept for lookups.</summary>
     public RedisKey OutageArchive(string scope, long startMs) => $"{prefix}:{{o:{scope}}}:incident:{startMs}";
 
+    /// <summary>The start (unix ms) of a scope's last ended incident, so that ending it again (a retried batch) finds it.</summary>
+    public RedisKey OutageLastEnded(string scope) => $"{prefix}:{{o:{scope}}}:last-ended";
+
     /// <summary>Every incident id, scored by start (unix ms), for listing; and the ids of open ones.</summary>
     public RedisKey Incidents() => $"{prefix}:incidents";
 

@@ -21,8 +21,8 @@ public class RecoveryLifecycleTests
         { RecoveryState.Pending, RecoveryTrigger.Cancel, "Cancelled", Ending },
         { RecoveryState.Pending, RecoveryTrigger.Expire, "Expired", Ending },
         { RecoveryState.Pending, RecoveryTrigger.Hold, "Held", Park },
-        { RecoveryState.Pending, RecoveryTrigger.Release, "-", None },
-        { RecoveryState.Pending, RecoveryTrigger.Retry, "-", None },
+        { RecoveryState.Pending, RecoveryTrigger.Release, "-", Enqueue },
+        { RecoveryState.Pending, RecoveryTrigger.Retry, "-", PublishOutcome | Enqueue | ReleaseWindow },
         { RecoveryState.Pending, RecoveryTrigger.Defer, "-", None },
 
         { RecoveryState.Dispatched, RecoveryTrigger.Dispatch, "Dispatched", SendCommand },

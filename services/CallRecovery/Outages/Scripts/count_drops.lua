@@ -4,7 +4,8 @@
 -- ARGV[1] now (ms), ARGV[2] window (ms), ARGV[3] threshold, ARGV[4] longest an incident stays open (ms),
 -- ARGV[5] scope kind ('cell' | 'node'), ARGV[6] the cell or node as events name it, ARGV[7] the scope's id part,
 -- then call id, drop time (ms) pairs
--- Returns {incident id or false, 1 when declared now, the call ids in the window when declared now (to hold)}
+-- Returns {incident id or false, 2 when declared now, 1 when declared before and not yet announced, 0 otherwise, the
+-- call ids in the window when 2 or 1 (to hold)}
 local now = tonumber(ARGV[1])
 local added = 0
 for i = 8, #ARGV, 2 do
@@ -15,13 +16,21 @@ redis.call('PEXPIRE', KEYS[1], ARGV[2])
 local open = redis.call('HGET', KEYS[2], 'id')
 if open then
   redis.call('HINCRBY', KEYS[2], 'count', added)
+  if redis.call('HGET', KEYS[2], 'announced') ~= '1' then
+    -- Declared, but what follows a declaration (holding the calls before it, listing it as open) is not known to
+    -- be done (a failed batch is retried): declared again, so the retry does it.
+    return {open, 1, redis.call('ZRANGE', KEYS[1], 0, -1)}
+  end
   return {open, 0, {}}
 end
 local count = redis.call('ZCARD', KEYS[1])
 if count < tonumber(ARGV[3]) then
   return {false, 0, {}}
 end
-local id = ARGV[7] .. '-' .. now
-redis.call('HSET', KEYS[2], 'id', id, 'kind', ARGV[5], 'name', ARGV[6], 'start', now, 'count', count, 'state', 'open')
+-- The incident starts at the drop that crossed the threshold (network time, as the traffic that ends it is), not
+-- when this replica read it: with consumer lag, traffic after the outage began must still end it.
+local start = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')[2]
+local id = ARGV[7] .. '-' .. start
+redis.call('HSET', KEYS[2], 'id', id, 'kind', ARGV[5], 'name', ARGV[6], 'start', start, 'count', count, 'state', 'open')
 redis.call('PEXPIRE', KEYS[2], ARGV[4])
-return {id, 1, redis.call('ZRANGE', KEYS[1], 0, -1)}
+return {id, 2, redis.call('ZRANGE', KEYS[1], 0, -1)}

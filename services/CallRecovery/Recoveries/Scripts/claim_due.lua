@@ -3,16 +3,28 @@
 -- KEYS[1] due set, KEYS[2] in-flight set (call id scored by acknowledgement deadline), KEYS[3] the switch's
 -- admission bucket (tokens, at)
 -- ARGV[1] now (ms), ARGV[2] how many, ARGV[3] acknowledgement deadline (ms), ARGV[4] key TTL (ms),
--- ARGV[5] the switch's admission rate (commands per second, all replicas together; 0: none)
-local now, want, rate = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[5] or '0')
--- The admission rate, as a token bucket shared by every replica serving the switch. It holds a hundredth of the
--- rate (at least one command) and fills at the rate less that, so no second, however it is cut, carries more
--- than the rate (below 2 per second: one more).
+-- ARGV[5] the admission rate the switch's instances connected to the caller declared (commands per second for the
+-- whole pool; 0: none)
+local now, want, declared = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[5] or '0')
+-- The admission rate, as a token bucket shared by every replica serving the switch. The rate is the lowest that
+-- any live instance of the pool declared in the last minute (a replica whose own instances declared none still
+-- keeps it). The bucket holds a hundredth of the rate (at least one command) and fills at the rate less that, so
+-- no second, however it is cut, carries more than the rate (below 2 per second: one more).
+local bucket = redis.call('HMGET', KEYS[3], 'tokens', 'at', 'rate', 'rateAt')
+local rate = declared
+local storedRate, storedAt = tonumber(bucket[3]), tonumber(bucket[4])
+local fresh = storedRate and storedAt and now - storedAt < 60000
+if fresh and (rate == 0 or storedRate < rate) then
+  rate = storedRate
+end
+if declared > 0 and (not fresh or declared <= storedRate) then
+  redis.call('HSET', KEYS[3], 'rate', declared, 'rateAt', now)
+  redis.call('PEXPIRE', KEYS[3], ARGV[4])
+end
 local tokens, capacity, fill
 if rate > 0 then
   capacity = math.max(1, math.floor(rate / 100))
   fill = rate - capacity >= rate / 2 and rate - capacity or rate
-  local bucket = redis.call('HMGET', KEYS[3], 'tokens', 'at')
   tokens = tonumber(bucket[1]) or capacity
   local at = tonumber(bucket[2]) or now
   tokens = math.min(capacity, tokens + math.max(0, now - at) * fill / 1000)

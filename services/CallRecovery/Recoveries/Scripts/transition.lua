@@ -81,9 +81,15 @@ if trigger == 'Expire' and ARGV[4] ~= 'quiet' and tonumber(field('deadline')) > 
   return {VERDICT.Kept, state, trigger}
 end
 local callbackAttempt = tonumber(field('callbackAttempt') or '1')
-if (trigger == 'Outcome' and tonumber(ARGV[10] or '0') or trigger == 'Progress' and tonumber(ARGV[6] or '0') or 0) > 0 then
-  local reported = tonumber(trigger == 'Outcome' and ARGV[10] or ARGV[6])
+if trigger == 'Outcome' or trigger == 'Progress' then
+  -- Which callback the report is about; 0 (a switch that does not say) counts as the first.
+  local reported = math.max(1, tonumber((trigger == 'Outcome' and ARGV[10] or ARGV[6]) or '0') or 0)
   if reported < callbackAttempt then
+    if trigger == 'Outcome' and reported == callbackAttempt - 1 and state == STATE.Pending and field('lastOutcome') == ARGV[4] then
+      -- The outcome that led to this callback, resent (it was not confirmed: the service may have failed before
+      -- publishing it or queueing the next callback): its effects again, which are idempotent.
+      return reply(VERDICT.Unchanged, state, 'Retry')
+    end
     -- About an earlier callback of this recovery, again (a switch resends until confirmed): nothing changes.
     return reply(VERDICT.Stale, state, trigger)
   end
@@ -94,6 +100,10 @@ if trigger == 'Outcome' and (state == STATE.Dispatched or state == STATE.Acknowl
     trigger = 'Retry'
   end
 end
+if (trigger == 'Accept' or trigger == 'Reject') and tonumber(ARGV[4]) < tonumber(field('callbackSince') or '0') then
+  -- A delivery of an earlier callback, answered late: it says nothing about this one.
+  return reply(VERDICT.Stale, state, trigger)
+end
 if trigger == 'Release' then
   if ARGV[4] == 'reachable' and (field('hold') ~= 'reachability' or field('callBack') ~= ARGV[5] or tonumber(ARGV[6]) < tonumber(field('dropTime'))) then
     return {VERDICT.Kept, state, trigger}
@@ -101,6 +111,14 @@ if trigger == 'Release' then
   if ARGV[4] == 'incident' and field('incident') ~= ARGV[5] then
     return {VERDICT.Kept, state, trigger}
   end
+  if state == STATE.Pending and not field('releasedAt') then
+    -- Never held: nothing to release.
+    return {VERDICT.Kept, state, trigger}
+  end
+end
+if trigger == 'Hold' and field('hold') == 'outage' and string.sub(field('incident') or '', 1, 5) == 'cell-' and string.sub(ARGV[4], 1, 5) == 'node-' then
+  -- Held by its cell's outage already: only the cell carrying traffic again releases it, not the node.
+  return {VERDICT.Kept, state, trigger}
 end
 if trigger == 'Reject' and state == STATE.Dispatched and tonumber(field('attempts')) ~= tonumber(ARGV[4]) then
   return reply(VERDICT.Stale, state, trigger)
@@ -111,7 +129,7 @@ if trigger == 'Accept' and state == STATE.Acknowledged then
     return reply(VERDICT.Superseded, state, trigger)
   end
 end
-if trigger == 'Cancel' and (state == STATE.Pending or state == STATE.Dispatched) then
+if trigger == 'Cancel' and (state == STATE.Pending or state == STATE.Dispatched or state == STATE.Held) then
   if ARGV[5] == 'redial' and (ARGV[6] == field('callId') or tonumber(ARGV[7]) <= tonumber(field('dropTime'))) then
     return {VERDICT.Kept, state, trigger}
   end
@@ -149,12 +167,14 @@ elseif trigger == 'Progress' then
   end
 elseif trigger == 'Retry' then
   local prefix = 'attempt:' .. callbackAttempt .. ':'
-  set('state', to, 'callbackAttempt', callbackAttempt + 1, 'dueAt', now + tonumber(ARGV[11]), 'delayed', '1', 'stage', '',
+  set('state', to, 'callbackAttempt', callbackAttempt + 1, 'callbackSince', (tonumber(field('attempts')) or 0) + 1,
+    'dueAt', now + tonumber(ARGV[11]), 'delayed', '1', 'stage', '',
     'lastOutcome', ARGV[4], 'lastOutcomeAt', ARGV[5], prefix .. 'outcome', ARGV[4], prefix .. 'at', ARGV[5], prefix .. 'detail', ARGV[7])
 elseif trigger == 'Hold' then
   set('state', to, 'hold', 'outage', 'incident', ARGV[4], 'heldAt', ARGV[2])
 elseif trigger == 'Release' then
-  local due = math.max(now, tonumber(field('dueAt')))
+  -- Reachable again: at once ("as soon as"), instead of the grace period; an outage over: not before its grace period ends.
+  local due = ARGV[4] == 'reachable' and now or math.max(now, tonumber(field('dueAt')))
   set('state', to, 'dueAt', due, 'delayed', '1', 'releasedAt', ARGV[2])
 elseif trigger == 'Defer' then
   set('state', to, 'dueAt', ARGV[4], 'deferredAt', ARGV[2], 'deferral', ARGV[5])
