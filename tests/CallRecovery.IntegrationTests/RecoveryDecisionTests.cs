@@ -7,7 +7,6 @@ using Microsoft.Extensions.Diagnostics.Metrics.Testing;
 using System.Diagnostics.Metrics;
 using CallRecovery.Ingest;
 using CallRecovery.Policy;
-using StackExchange.Redis;
 
 namespace CallRecovery.IntegrationTests;
 
@@ -253,16 +252,8 @@ public sealed class RecoveryDecisionTests(Infrastructure infrastructure)
 
     private static async Task<bool> AllDecidedAsync(Scenario scenario, int calls, int legs = 1)
     {
-        try
-        {
-            var counts = await Task.WhenAll(Enumerable.Range(0, calls).Select(i => scenario.DecisionCountAsync($"call-{i}")));
-            return counts.All(n => n == legs);
-        }
-        catch (Exception e) when (e is RedisConnectionException or RedisTimeoutException)
-        {
-            // The test's own connection to a Redis that just restarted: not decided yet, as far as it can tell; ask again.
-            return false;
-        }
+        var counts = await Task.WhenAll(Enumerable.Range(0, calls).Select(i => scenario.DecisionCountAsync($"call-{i}")));
+        return counts.All(n => n == legs);
     }
 
     private static async Task<string> SnapshotAsync(Scenario scenario, int calls)
