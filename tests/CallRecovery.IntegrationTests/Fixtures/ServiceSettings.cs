@@ -28,6 +28,9 @@ public static partial class ServiceSettings
         [RecoveryPolicyOptions.Section] = typeof(RecoveryPolicyOptions),
         [SwitchingOptions.Section] = typeof(SwitchingOptions),
         [LivenessOptions.Section] = typeof(LivenessOptions),
+        [RetryOptions.Section] = typeof(RetryOptions),
+        [QuietHoursOptions.Section] = typeof(QuietHoursOptions),
+        [OutageOptions.Section] = typeof(OutageOptions),
         ["HttpApi"] = typeof(HttpApiSection),
     };
 
