@@ -282,9 +282,15 @@ public sealed partial class RecoveryScheduler(
             await store.ParkAsync(recovery.SwitchId, recovery.CallId).ConfigureAwait(false);
         }
 
-        if (effects.HasFlag(RecoveryEffects.Enqueue) && (transition.Verdict is RecoveryVerdict.Applied or RecoveryVerdict.Unchanged))
+        if (effects.HasFlag(RecoveryEffects.Enqueue) && transition.Verdict == RecoveryVerdict.Applied)
         {
             await store.RescheduleAsync(recovery.SwitchId, recovery.CallId, recovery.DueAt, recovery.Deadline).ConfigureAwait(false);
+            await AnnounceDueAsync(recovery.SwitchId, recovery.DueAt).ConfigureAwait(false);
+        }
+        else if (effects.HasFlag(RecoveryEffects.Enqueue) && transition.Verdict == RecoveryVerdict.Unchanged)
+        {
+            // The move was made before (a repeated release, a resent outcome): queued if it was lost, nothing more.
+            await store.EnsureQueuedAsync(recovery.SwitchId, recovery.CallId, recovery.DueAt, recovery.Deadline).ConfigureAwait(false);
             await AnnounceDueAsync(recovery.SwitchId, recovery.DueAt).ConfigureAwait(false);
         }
 

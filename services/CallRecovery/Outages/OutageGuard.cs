@@ -71,7 +71,7 @@ public sealed partial class OutageGuard(IConnectionMultiplexer redis, IOptions<R
         {
             var scope = g.Key;
             var threshold = scope.Kind == OutageScope.Cell ? _options.CellThreshold : _options.NodeThreshold;
-            return new ScriptCall([_keys.OutageDrops(scope.Id), _keys.OutageIncident(scope.Id)],
+            return new ScriptCall([_keys.OutageDrops(scope.Id), _keys.OutageIncident(scope.Id), _keys.OutageLastEnded(scope.Id)],
             [
                 now.ToUnixTimeMilliseconds(), (long)_options.Window.TotalMilliseconds, threshold, (long)LongestIncident.TotalMilliseconds, scope.Kind, scope.Name, scope.Id,
                 .. g.Select(s => s.Drop).DistinctBy(d => d.CallId).SelectMany(d => new RedisValue[] { d.CallId, d.DropTime.ToUnixTimeMilliseconds() }),

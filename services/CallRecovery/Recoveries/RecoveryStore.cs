@@ -215,6 +215,13 @@ public sealed class RecoveryStore(IConnectionMultiplexer redis, IOptions<RedisOp
     public Task RescheduleAsync(string switchId, string callId, DateTimeOffset dueAt, DateTimeOffset deadline) =>
         Db.EvaluateAsync(RecoveryScripts.Reschedule, SwitchKeys(switchId), [callId, dueAt.ToUnixTimeMilliseconds(), deadline.ToUnixTimeMilliseconds(), _ttlMs]);
 
+    /// <summary>
+    /// Makes sure a command is in its switch's queue, adding nothing that is there: not in the due set at another time
+    /// (a rejection's backoff), not when it is in flight. For moves repeated after a failure, which must not send twice.
+    /// </summary>
+    public Task EnsureQueuedAsync(string switchId, string callId, DateTimeOffset dueAt, DateTimeOffset deadline) =>
+        Db.EvaluateAsync(RecoveryScripts.EnqueueRecovery, SwitchKeys(switchId), [_ttlMs, callId, dueAt.ToUnixTimeMilliseconds(), deadline.ToUnixTimeMilliseconds()]);
+
     /// <summary>Takes a held command out of its switch's due and in-flight sets; its deadline stays, so it still expires.</summary>
     public Task ParkAsync(string switchId, string callId) =>
         _settlements.EvaluateAsync([_keys.SwitchDue(switchId), _keys.SwitchInFlight(switchId)], [callId]);

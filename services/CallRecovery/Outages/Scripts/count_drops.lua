@@ -1,15 +1,20 @@
 -- Counts one outage scope's (a cell's or a switching node's) dropped calls in a sliding window and declares an
 -- incident when they reach the threshold. Calls are counted once however many reports name them.
--- KEYS[1] the scope's recent drops (call id scored by drop time), KEYS[2] its open incident (a hash; absent when none)
+-- KEYS[1] the scope's recent drops (call id scored by drop time), KEYS[2] its open incident (a hash; absent when none),
+-- KEYS[3] the start of its last ended incident
 -- ARGV[1] now (ms), ARGV[2] window (ms), ARGV[3] threshold, ARGV[4] longest an incident stays open (ms),
 -- ARGV[5] scope kind ('cell' | 'node'), ARGV[6] the cell or node as events name it, ARGV[7] the scope's id part,
 -- then call id, drop time (ms) pairs
 -- Returns {incident id or false, 2 when declared now, 1 when declared before and not yet announced, 0 otherwise, the
 -- call ids in the window when 2 or 1 (to hold)}
 local now = tonumber(ARGV[1])
+-- Drops up to the end of the scope's last incident belong to it (a retried batch must not declare it again).
+local ended = tonumber(redis.call('GET', KEYS[3]) or '0')
 local added = 0
 for i = 8, #ARGV, 2 do
-  added = added + redis.call('ZADD', KEYS[1], 'NX', ARGV[i + 1], ARGV[i])
+  if tonumber(ARGV[i + 1]) > ended then
+    added = added + redis.call('ZADD', KEYS[1], 'NX', ARGV[i + 1], ARGV[i])
+  end
 end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[2]))
 redis.call('PEXPIRE', KEYS[1], ARGV[2])

@@ -82,8 +82,12 @@ if trigger == 'Expire' and ARGV[4] ~= 'quiet' and tonumber(field('deadline')) > 
 end
 local callbackAttempt = tonumber(field('callbackAttempt') or '1')
 if trigger == 'Outcome' or trigger == 'Progress' then
-  -- Which callback the report is about; 0 (a switch that does not say) counts as the first.
-  local reported = math.max(1, tonumber((trigger == 'Outcome' and ARGV[10] or ARGV[6]) or '0') or 0)
+  -- Which callback the report is about. 0 (a switch that does not say) is the one out now; while the next one waits
+  -- to be sent (Pending after a retry), the one before it.
+  local reported = tonumber((trigger == 'Outcome' and ARGV[10] or ARGV[6]) or '0') or 0
+  if reported == 0 then
+    reported = (state == STATE.Pending and callbackAttempt > 1) and (callbackAttempt - 1) or callbackAttempt
+  end
   if reported < callbackAttempt then
     if trigger == 'Outcome' and reported == callbackAttempt - 1 and state == STATE.Pending and field('lastOutcome') == ARGV[4] then
       -- The outcome that led to this callback, resent (it was not confirmed: the service may have failed before
@@ -116,7 +120,7 @@ if trigger == 'Release' then
     return {VERDICT.Kept, state, trigger}
   end
 end
-if trigger == 'Hold' and field('hold') == 'outage' and string.sub(field('incident') or '', 1, 5) == 'cell-' and string.sub(ARGV[4], 1, 5) == 'node-' then
+if trigger == 'Hold' and state == STATE.Held and field('hold') == 'outage' and string.sub(field('incident') or '', 1, 5) == 'cell-' and string.sub(ARGV[4], 1, 5) == 'node-' then
   -- Held by its cell's outage already: only the cell carrying traffic again releases it, not the node.
   return {VERDICT.Kept, state, trigger}
 end
