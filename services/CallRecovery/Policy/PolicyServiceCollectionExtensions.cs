@@ -38,6 +38,7 @@ public static class PolicyServiceCollectionExtensions
         services.AddOptions<OutageOptions>().BindConfiguration(OutageOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.TryAddSingleton(TimeProvider.System);
         services.AddSingleton<CallbackTiming>();
+        services.AddHostedService<QuietHoursCheck>();
         services.AddSingleton<DropClassifier>();
         services.AddSingleton<SwitchRouter>();
         return services;
