@@ -41,7 +41,13 @@ public sealed partial class RecoveryDecider(DropClassifier classifier, SwitchRou
         var traffic = new List<OutageTraffic>();
 
         // Network drops count towards their cell's and node's outage first, so recoveries of an outage are created held.
-        var outageCount = await outages.CountAsync([.. events.OfType<DropReported>().Select(d => d.Drop).Where(d => classifier.Classify(d).IsCandidate)]).ConfigureAwait(false);
+        var classified = new Dictionary<CallDrop, Classification>(ReferenceEqualityComparer.Instance);
+        foreach (var reported in events.OfType<DropReported>())
+        {
+            classified[reported.Drop] = classifier.Classify(reported.Drop);
+        }
+
+        var outageCount = await outages.CountAsync([.. classified.Where(c => c.Value.IsCandidate).Select(c => c.Key)]).ConfigureAwait(false);
         foreach (var ingested in events)
         {
             switch (ingested)
@@ -59,7 +65,7 @@ public sealed partial class RecoveryDecider(DropClassifier classifier, SwitchRou
                         emergencies.Add(new EmergencyCall(protectedParty, drop.AnswerTime ?? drop.DropTime));
                     }
 
-                    var classification = classifier.Classify(drop);
+                    var classification = classified[drop];
                     var plan = classification.IsCandidate ? router.Plan(drop.SwitchingNode, drop.DropTime) : null;
                     if (plan is not null && plan.Deadline <= now)
                     {

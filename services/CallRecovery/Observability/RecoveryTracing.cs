@@ -41,9 +41,6 @@ public static class RecoveryTracing
     /// <summary>The outage incident that held the recovery.</summary>
     public const string Incident = "callrecovery.incident";
 
-    /// <summary>Why a recovery is held or put off (outage, reachability, quiet hours).</summary>
-    public const string Hold = "callrecovery.hold";
-
     public const string Stage = "callrecovery.stage";
     public const string Outcome = "callrecovery.outcome";
     public const string ErrorType = "error.type";

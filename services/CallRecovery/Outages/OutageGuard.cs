@@ -26,7 +26,7 @@ public readonly record struct OutageTraffic(OutageScope Scope, DateTimeOffset At
 public sealed record OutageIncident(string Id, string Kind, string Name, DateTimeOffset Start, long Drops, long Held, string State, DateTimeOffset? End, string EndedBy);
 
 /// <summary>What counting a batch's drops found: the incident each call belongs to, and incidents declared now with the calls decided before.</summary>
-public sealed record OutageCount(IReadOnlyDictionary<string, string> IncidentOfCall, IReadOnlyList<(string IncidentId, OutageScope Scope, IReadOnlyList<string> EarlierCalls)> Declared)
+public sealed record OutageCount(IReadOnlyDictionary<string, string> IncidentOfCall, IReadOnlyList<(string IncidentId, IReadOnlyList<string> EarlierCalls)> Declared)
 {
     public static OutageCount None { get; } = new(new Dictionary<string, string>(), []);
 }
@@ -49,8 +49,6 @@ public sealed partial class OutageGuard(IConnectionMultiplexer redis, IOptions<R
     private readonly long _retentionMs = (long)redisOptions.Value.Retention.TotalMilliseconds;
     private volatile IReadOnlySet<string> _openScopes = new HashSet<string>(StringComparer.Ordinal);
 
-    public bool Enabled => _options.Enabled;
-
     /// <summary>Open incidents and the recoveries they hold, as of the last refresh (for the gauges).</summary>
     public (long Open, long Held) Gauges { get; private set; }
 
@@ -69,17 +67,17 @@ public sealed partial class OutageGuard(IConnectionMultiplexer redis, IOptions<R
             .ToList();
         var replies = await redis.GetDatabase().EvaluateEachAsync(OutageScripts.CountDrops, [.. byScope.Select(g =>
         {
-            var scope = g.Key;
+            var (scope, id) = (g.Key, g.Key.Id);
             var threshold = scope.Kind == OutageScope.Cell ? _options.CellThreshold : _options.NodeThreshold;
-            return new ScriptCall([_keys.OutageDrops(scope.Id), _keys.OutageIncident(scope.Id), _keys.OutageLastEnded(scope.Id)],
+            return new ScriptCall([_keys.OutageDrops(id), _keys.OutageIncident(id), _keys.OutageLastEnded(id)],
             [
-                now.ToUnixTimeMilliseconds(), (long)_options.Window.TotalMilliseconds, threshold, (long)LongestIncident.TotalMilliseconds, scope.Kind, scope.Name, scope.Id,
+                now.ToUnixTimeMilliseconds(), (long)_options.Window.TotalMilliseconds, threshold, (long)LongestIncident.TotalMilliseconds, scope.Kind, scope.Name, id,
                 .. g.Select(s => s.Drop).DistinctBy(d => d.CallId).SelectMany(d => new RedisValue[] { d.CallId, d.DropTime.ToUnixTimeMilliseconds() }),
             ]);
         })]).ConfigureAwait(false);
 
         var incidentOfCall = new Dictionary<string, string>(StringComparer.Ordinal);
-        var declared = new List<(string, OutageScope, IReadOnlyList<string>)>();
+        var declared = new List<(string, IReadOnlyList<string>)>();
         for (var i = 0; i < byScope.Count; i++)
         {
             var reply = (RedisResult[])replies[i]!;
@@ -100,11 +98,12 @@ public sealed partial class OutageGuard(IConnectionMultiplexer redis, IOptions<R
             if ((long)reply[1] is 1 or 2)
             {
                 var scope = byScope[i].Key;
-                declared.Add((incidentId, scope, [.. ((RedisResult[])reply[2]!).Select(r => (string)r!)]));
+                declared.Add((incidentId, [.. ((RedisResult[])reply[2]!).Select(r => (string)r!)]));
+                var (scopeId, startMs) = TryParseId(incidentId, out var parsedScope, out var parsedStart) ? (parsedScope, parsedStart) : throw new FormatException("Not an incident id.");
                 await Task.WhenAll(
-                    redis.GetDatabase().SortedSetAddAsync(_keys.Incidents(), incidentId, now.ToUnixTimeMilliseconds()),
+                    redis.GetDatabase().SortedSetAddAsync(_keys.Incidents(), incidentId, startMs),
                     redis.GetDatabase().SetAddAsync(_keys.OpenIncidents(), incidentId)).ConfigureAwait(false);
-                _openScopes = new HashSet<string>(_openScopes.Append(scope.Id), StringComparer.Ordinal);
+                _openScopes = new HashSet<string>(_openScopes.Append(scopeId), StringComparer.Ordinal);
                 if ((long)reply[1] == 2)
                 {
                     telemetry.IncidentDeclared(scope.Kind);
@@ -143,7 +142,8 @@ public sealed partial class OutageGuard(IConnectionMultiplexer redis, IOptions<R
 
         // A cell reported in service is always looked up (it is rare, and this replica may not have heard of the
         // incident yet); other traffic only for scopes known to be in an outage.
-        var candidates = traffic.Where(t => t.Scope.Name.Length > 0 && (t.Reported || open.Contains(t.Scope.Id))).GroupBy(t => t.Scope).Select(g => g.MaxBy(t => t.At)).ToList();
+        var candidates = traffic.Where(t => t.Scope.Name.Length > 0).Select(t => (t.Scope.Id, t.At, t.Evidence, t.Reported))
+            .Where(t => t.Reported || open.Contains(t.Id)).GroupBy(t => t.Id).Select(g => g.MaxBy(t => t.At)).ToList();
         if (candidates.Count == 0)
         {
             return [];
@@ -151,7 +151,7 @@ public sealed partial class OutageGuard(IConnectionMultiplexer redis, IOptions<R
 
         var now = time.GetUtcNow();
         var replies = await redis.GetDatabase().EvaluateEachAsync(OutageScripts.EndIncident, [.. candidates.Select(t => new ScriptCall(
-            [_keys.OutageIncident(t.Scope.Id), _keys.OutageHeld(t.Scope.Id), _keys.OutageDrops(t.Scope.Id), _keys.OutageArchive(t.Scope.Id, 0).ToString()[..^1], _keys.OutageLastEnded(t.Scope.Id)],
+            [_keys.OutageIncident(t.Id), _keys.OutageHeld(t.Id), _keys.OutageDrops(t.Id), _keys.OutageArchive(t.Id, 0).ToString()[..^1], _keys.OutageLastEnded(t.Id)],
             [now.ToUnixTimeMilliseconds(), t.At.ToUnixTimeMilliseconds(), t.Evidence, _retentionMs]))]).ConfigureAwait(false);
         var ended = new List<(string, IReadOnlyList<string>)>();
         foreach (var reply in replies)
