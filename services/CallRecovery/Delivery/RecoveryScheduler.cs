@@ -75,7 +75,7 @@ public sealed partial class RecoveryScheduler(
     public async Task HoldForOutagesAsync(OutageCount count)
     {
         var now = time.GetUtcNow();
-        foreach (var (incidentId, _, earlier) in count.Declared)
+        foreach (var (incidentId, earlier) in count.Declared)
         {
             var held = new List<string>();
             await Task.WhenAll(earlier.Select(async callId =>
@@ -123,13 +123,13 @@ public sealed partial class RecoveryScheduler(
     public async Task ReleaseReachableAsync(IReadOnlyList<ReachabilityReported> reachable)
     {
         var now = time.GetUtcNow();
-        await Task.WhenAll(reachable.GroupBy(r => r.Number, StringComparer.Ordinal).Select(async bySubscriber =>
+        var latest = reachable.GroupBy(r => r.Number, StringComparer.Ordinal).Select(g => (Number: g.Key, At: g.Max(r => r.At))).ToList();
+        await store.MarkReachableAsync(latest, _options.CallbackDeadline + TimeSpan.FromMinutes(1)).ConfigureAwait(false);
+        await Task.WhenAll(latest.Select(async subscriber =>
         {
-            var latest = bySubscriber.Max(r => r.At);
-            await store.MarkReachableAsync(bySubscriber.Key, latest, _options.CallbackDeadline + TimeSpan.FromMinutes(1)).ConfigureAwait(false);
-            foreach (var callId in await store.CallsOfSinceAsync(bySubscriber.Key, now - _options.CallbackDeadline).ConfigureAwait(false))
+            foreach (var callId in await store.CallsOfSinceAsync(subscriber.Number, now - _options.CallbackDeadline).ConfigureAwait(false))
             {
-                await ReleaseAsync(await store.ReleaseReachableAsync(callId, bySubscriber.Key, latest, now).ConfigureAwait(false)).ConfigureAwait(false);
+                await ReleaseAsync(await store.ReleaseReachableAsync(callId, subscriber.Number, subscriber.At, now).ConfigureAwait(false)).ConfigureAwait(false);
             }
         })).ConfigureAwait(false);
     }
@@ -250,9 +250,10 @@ public sealed partial class RecoveryScheduler(
             await outcomes.PublishStageAsync(recovery, stage, stageAt ?? time.GetUtcNow()).ConfigureAwait(false);
         }
 
-        if (transition.Trigger == RecoveryTrigger.Retry && (transition.Verdict is RecoveryVerdict.Applied or RecoveryVerdict.Unchanged) && recovery.EarlierCallbacks is [.., var ended])
+        var outcome = OutcomeOf(recovery);
+        if (effects.HasFlag(RecoveryEffects.PublishOutcome) && transition.Trigger == RecoveryTrigger.Retry && recovery.EarlierCallbacks is [.., var ended])
         {
-            // This callback's outcome, not the recovery's: published as such, and the next callback is queued below.
+            // The outcome of the callback before, not the recovery's: published as such, the next callback queued below.
             var tried = Enum.TryParse<Outcome>(ended.Outcome, out var reported) ? reported : Outcome.Unspecified;
             using var span = recovery.StartSpan("retry");
             span?.SetTag(RecoveryTracing.Outcome, tried.ToString());
@@ -263,9 +264,7 @@ public sealed partial class RecoveryScheduler(
                 LogRetry(recovery.RecoveryId, tried, ended.Number, recovery.DueAt);
             }
         }
-
-        var outcome = OutcomeOf(recovery);
-        if (effects.HasFlag(RecoveryEffects.PublishOutcome) && outcome != Outcome.Unspecified)
+        else if (effects.HasFlag(RecoveryEffects.PublishOutcome) && outcome != Outcome.Unspecified)
         {
             using var span = recovery.StartSpan(recovery.State switch { RecoveryState.Expired => "expire", RecoveryState.Cancelled => "cancel", _ => "outcome" });
             span?.SetTag(RecoveryTracing.Outcome, outcome.ToString()).SetTag(RecoveryTracing.Detail, recovery.Detail);

@@ -44,6 +44,10 @@ public sealed class RecoveryStore(IConnectionMultiplexer redis, IOptions<RedisOp
     private readonly ScriptBatcher _partyFacts = new(() => redis.GetDatabase(), RecoveryScripts.PartyFacts);
     private readonly ScriptBatcher _connections = new(() => redis.GetDatabase(), RecoveryScripts.ConnectionsSince);
 
+    // Releases and retries queue their commands one by one; concurrent ones (an incident's held recoveries) go as one run.
+    private readonly ScriptBatcher _reschedules = new(() => redis.GetDatabase(), RecoveryScripts.Reschedule);
+    private readonly ScriptBatcher _enqueues = new(() => redis.GetDatabase(), RecoveryScripts.EnqueueRecovery);
+
     private IDatabase Db => redis.GetDatabase();
 
     public async Task ScheduleAsync(IReadOnlyList<ScheduledRecovery> recoveries)
@@ -213,22 +217,23 @@ public sealed class RecoveryStore(IConnectionMultiplexer redis, IOptions<RedisOp
 
     /// <summary>Puts a command (back) in its switch's queue at <paramref name="dueAt"/>, with its deadline.</summary>
     public Task RescheduleAsync(string switchId, string callId, DateTimeOffset dueAt, DateTimeOffset deadline) =>
-        Db.EvaluateAsync(RecoveryScripts.Reschedule, SwitchKeys(switchId), [callId, dueAt.ToUnixTimeMilliseconds(), deadline.ToUnixTimeMilliseconds(), _ttlMs]);
+        _reschedules.EvaluateAsync(SwitchKeys(switchId), [callId, dueAt.ToUnixTimeMilliseconds(), deadline.ToUnixTimeMilliseconds(), _ttlMs]);
 
     /// <summary>
     /// Makes sure a command is in its switch's queue, adding nothing that is there: not in the due set at another time
     /// (a rejection's backoff), not when it is in flight. For moves repeated after a failure, which must not send twice.
     /// </summary>
     public Task EnsureQueuedAsync(string switchId, string callId, DateTimeOffset dueAt, DateTimeOffset deadline) =>
-        Db.EvaluateAsync(RecoveryScripts.EnqueueRecovery, SwitchKeys(switchId), [_ttlMs, callId, dueAt.ToUnixTimeMilliseconds(), deadline.ToUnixTimeMilliseconds()]);
+        _enqueues.EvaluateAsync(SwitchKeys(switchId), [_ttlMs, callId, dueAt.ToUnixTimeMilliseconds(), deadline.ToUnixTimeMilliseconds()]);
 
     /// <summary>Takes a held command out of its switch's due and in-flight sets; its deadline stays, so it still expires.</summary>
     public Task ParkAsync(string switchId, string callId) =>
         _settlements.EvaluateAsync([_keys.SwitchDue(switchId), _keys.SwitchInFlight(switchId)], [callId]);
 
-    /// <summary>Remembers that a subscriber was reachable at <paramref name="at"/> (the latest time wins), for <paramref name="keep"/>.</summary>
-    public Task MarkReachableAsync(string number, DateTimeOffset at, TimeSpan keep) =>
-        Db.EvaluateAsync(RecoveryScripts.MarkReachable, [_keys.SubscriberReachable(number)], [at.ToUnixTimeMilliseconds(), (long)keep.TotalMilliseconds]);
+    /// <summary>Remembers when subscribers were reachable (the latest time wins), for <paramref name="keep"/>: one run for a batch's subscribers.</summary>
+    public Task MarkReachableAsync(IReadOnlyList<(string Number, DateTimeOffset At)> subscribers, TimeSpan keep) =>
+        Db.EvaluateEachAsync(RecoveryScripts.MarkReachable, [.. subscribers.Select(s =>
+            new ScriptCall([_keys.SubscriberReachable(s.Number)], [s.At.ToUnixTimeMilliseconds(), (long)keep.TotalMilliseconds]))]);
 
     /// <summary>When the subscriber was last reachable, if known.</summary>
     public async Task<DateTimeOffset?> ReachableAtAsync(string number)
