@@ -56,7 +56,12 @@ public sealed class CallbackTimingTests(Infrastructure infrastructure)
         Assert.Single(incidents);
         Assert.StartsWith("cell-", incidents[0], StringComparison.Ordinal);
         Assert.Equal(1, await (await scenario.RedisAsync()).SortedSetLengthAsync(scenario.Keys.Incidents()));
+
+        // Past every grace period, and a sweep after it, the cell still down: nothing went to the switch, all still held.
+        var lastDue = held.Max(r => r!.DueAt);
+        await Eventually.TrueAsync(() => DateTimeOffset.UtcNow > lastDue.AddSeconds(1), "past every callback's due time");
         Assert.Empty(emulator.Received);
+        Assert.All(await Recoveries(scenario, "out-", drops), r => Assert.Equal(RecoveryState.Held, r!.State));
         using var http = service.CreateHttpClient();
         var incident = await http.GetFromJsonAsync<JsonElement>(new Uri($"/v1/incidents/{incidents[0]}", UriKind.Relative));
         Assert.Equal("open", incident.GetProperty("state").GetString());
