@@ -8,7 +8,8 @@
 local now, want, declared = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[5] or '0')
 -- The admission rate, as a token bucket shared by every replica serving the switch. The rate is the lowest that
 -- any live instance of the pool declared in the last minute (a replica whose own instances declared none still
--- keeps it). The bucket holds a hundredth of the rate (at least one command) and fills at the rate less that, so
+-- keeps it). The bucket holds a twentieth of the rate (at least one command: a dispatch round of 20-50 ms can
+-- take a round's worth) and fills at the rate less that, so
 -- no second, however it is cut, carries more than the rate (below 2 per second: one more).
 local bucket = redis.call('HMGET', KEYS[3], 'tokens', 'at', 'rate', 'rateAt')
 local rate = declared
@@ -23,7 +24,7 @@ if declared > 0 and (not fresh or declared <= storedRate) then
 end
 local tokens, capacity, fill
 if rate > 0 then
-  capacity = math.max(1, math.floor(rate / 100))
+  capacity = math.max(1, math.floor(rate / 20))
   fill = rate - capacity >= rate / 2 and rate - capacity or rate
   tokens = tonumber(bucket[1]) or capacity
   local at = tonumber(bucket[2]) or now
