@@ -1,5 +1,5 @@
-using CallRecovery;
 using CallRecovery.Decisions;
+using CallRecovery.Hosting;
 using CallRecovery.Delivery;
 using CallRecovery.HttpApi;
 using CallRecovery.Ingest;

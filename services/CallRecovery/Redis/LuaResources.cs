@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using System.Text;
 using StackExchange.Redis;
+using CallRecovery.Probes;
 
 namespace CallRecovery.Redis;
 

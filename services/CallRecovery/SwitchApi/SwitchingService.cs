@@ -8,6 +8,7 @@ using Microsoft.Extensions.Options;
 using CallRecovery.Delivery;
 using CallRecovery.Observability;
 using CallRecovery.Policy;
+using CallRecovery.Probes;
 using CallRecovery.Recoveries;
 
 namespace CallRecovery.SwitchApi;

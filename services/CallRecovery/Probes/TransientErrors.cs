@@ -1,7 +1,7 @@
 using Confluent.Kafka;
 using StackExchange.Redis;
 
-namespace CallRecovery;
+namespace CallRecovery.Probes;
 
 /// <summary>
 /// Which failures mean "Redis or Kafka is unavailable for now, try again" (retry, report not ready) rather

@@ -1,7 +1,7 @@
 using Microsoft.Extensions.Configuration.Json;
 using Microsoft.Extensions.Options;
 
-namespace CallRecovery;
+namespace CallRecovery.Hosting;
 
 public static class StartupValidation
 {

@@ -4,7 +4,9 @@
 using Confluent.Kafka;
 using StackExchange.Redis;
 
-namespace CallRecovery.Tests;
+using CallRecovery.Probes;
+
+namespace CallRecovery.Tests.Probes;
 
 public class TransientErrorsTests
 {

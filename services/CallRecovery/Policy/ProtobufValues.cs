@@ -1,6 +1,6 @@
 using Google.Protobuf.WellKnownTypes;
 
-namespace CallRecovery;
+namespace CallRecovery.Policy;
 
 /// <summary>
 /// Range checks for protobuf's well-known types. Their conversions to .NET types throw on values outside the
