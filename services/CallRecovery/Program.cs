@@ -4,6 +4,7 @@ using CallRecovery.Delivery;
 using CallRecovery.HttpApi;
 using CallRecovery.Ingest;
 using CallRecovery.Kafka;
+using CallRecovery.Lookup;
 using CallRecovery.Observability;
 using CallRecovery.Outages;
 using CallRecovery.Outcomes;
@@ -12,6 +13,7 @@ using CallRecovery.Probes;
 using CallRecovery.Recoveries;
 using CallRecovery.Redis;
 using CallRecovery.Security;
+using CallRecovery.Subscribers;
 using CallRecovery.SwitchApi;
 using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 
@@ -20,6 +22,7 @@ using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 // infrastructure (Redis, Kafka, telemetry, probes) depend on none of them.
 var builder = WebApplication.CreateBuilder(args).WithSettingsBesideTheService();
 builder.Services
+    .AddClock(builder.Configuration)
     .AddObservability()
     .AddSecurity()
     .AddProbes()
@@ -27,10 +30,12 @@ builder.Services
     .AddKafka()
     .AddPolicy()
     .AddRecoveries()
+    .AddSubscribers()
     .AddOutages()
     .AddDecisions()
     .AddOutcomes()
     .AddDelivery()
+    .AddLookup()
     .AddIngest()
     .AddSwitchApi();
 

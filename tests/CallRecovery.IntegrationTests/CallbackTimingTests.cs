@@ -55,7 +55,7 @@ public sealed class CallbackTimingTests(Infrastructure infrastructure)
         var incidents = held.Select(r => r!.Incident).Distinct().ToList();
         Assert.Single(incidents);
         Assert.StartsWith("cell-", incidents[0], StringComparison.Ordinal);
-        Assert.Equal(1, await (await scenario.RedisAsync()).SortedSetLengthAsync(scenario.Keys.Incidents()));
+        Assert.Equal(1, await (await scenario.RedisAsync()).SortedSetLengthAsync(scenario.OutageKeys.Incidents()));
 
         // Past every grace period, and a sweep after it, the cell still down: nothing went to the switch, all still held.
         var lastDue = held.Max(r => r!.DueAt);

@@ -73,7 +73,7 @@ public sealed class HostileInputTests(Infrastructure infrastructure)
         await using var scenario = await infrastructure.NewScenarioAsync(partitions: 1);
         // Redis answers WRONGTYPE for anything about this call: a non-transient error caused by one event's data.
         var db = await scenario.RedisAsync();
-        await db.StringSetAsync(scenario.Keys.CallDecisions("call-poison"), "not a hash");
+        await db.StringSetAsync(scenario.DecisionKeys.CallDecisions("call-poison"), "not a hash");
         await using var service = new ServiceHost(scenario.Settings()).Started();
 
         for (var i = 0; i < 10; i++)
@@ -136,7 +136,7 @@ public sealed class HostileInputTests(Infrastructure infrastructure)
 
         // Every good drop decided exactly once (one decision under its event id, counted once), every hostile event dead-lettered.
         var db = await scenario.RedisAsync();
-        await Eventually.TrueAsync(async () => (await Task.WhenAll(good.Select(d => db.HashExistsAsync(scenario.Keys.CallDecisions(d.CallId), d.EventId)))).All(x => x),
+        await Eventually.TrueAsync(async () => (await Task.WhenAll(good.Select(d => db.HashExistsAsync(scenario.DecisionKeys.CallDecisions(d.CallId), d.EventId)))).All(x => x),
             "every good drop decided", TimeSpan.FromMinutes(3));
         var letters = scenario.ReadTopic(scenario.DeadLetterTopic, 1, expected: hostile.Length);
         Assert.Equal(hostile.Length, letters.Count);

@@ -73,7 +73,7 @@ public sealed class SafetyTests(Infrastructure infrastructure)
         await scenario.PublishAsync(Scenario.Drop("call-0", customer, friend));
         await Eventually.TrueAsync(async () => await scenario.RecoveryAsync("call-0") is not null, "the recovery is decided");
         // Written straight to Redis, as a CRM write on another replica racing the dispatch would be: only the dispatch check can see it.
-        await (await scenario.RedisAsync()).StringSetAsync(scenario.Keys.OptOut(customer), "test");
+        await (await scenario.RedisAsync()).StringSetAsync(scenario.SubscriberKeys.OptOut(customer), "test");
 
         await Eventually.TrueAsync(async () => (await scenario.RecoveryAsync("call-0"))?.State == RecoveryState.Cancelled, "the recovery is cancelled at dispatch");
         Assert.Equal("the customer opted out since the decision", (await scenario.RecoveryAsync("call-0"))!.Detail);
@@ -90,7 +90,7 @@ public sealed class SafetyTests(Infrastructure infrastructure)
 
         var (customer, friend) = (scenario.Number(1), scenario.Number(2));
         await scenario.PublishAsync(new CallConnected { EventId = "psap", CallId = "call-psap", Caller = "112", Callee = customer, AnswerTime = Timestamp.FromDateTimeOffset(DateTimeOffset.UtcNow.AddSeconds(-30)) });
-        await Eventually.TrueAsync(async () => await (await scenario.RedisAsync()).KeyExistsAsync(scenario.Keys.EmergencyProtection(customer)), "the customer is protected");
+        await Eventually.TrueAsync(async () => await (await scenario.RedisAsync()).KeyExistsAsync(scenario.SubscriberKeys.EmergencyProtection(customer)), "the customer is protected");
         await scenario.PublishAsync(Scenario.Drop("call-0", customer, friend));
 
         await Eventually.TrueAsync(async () => await scenario.DecisionCountAsync("call-0") == 1, "the drop is decided");
@@ -107,14 +107,14 @@ public sealed class SafetyTests(Infrastructure infrastructure)
         var drop = Scenario.Drop("call-0", customer, friend);
         // The redial (after the drop) is published first, on the other partition, as a second network element would.
         await scenario.PublishRawAsync(new NetworkEvent { CallConnected = new CallConnected { EventId = "redial", CallId = "call-redial", Caller = friend, Callee = customer, AnswerTime = Timestamp.FromDateTimeOffset(DateTimeOffset.UtcNow) } }.ToByteArray(), "redial", partition: 0);
-        await Eventually.TrueAsync(async () => await (await scenario.RedisAsync()).KeyExistsAsync(scenario.Keys.PartyPairConnections(customer, friend)), "the redial is remembered");
+        await Eventually.TrueAsync(async () => await (await scenario.RedisAsync()).KeyExistsAsync(scenario.SubscriberKeys.PairConnections(customer, friend)), "the redial is remembered");
         await scenario.PublishRawAsync(new NetworkEvent { CallDropped = drop }.ToByteArray(), "call-0", partition: 1);
 
         await Eventually.TrueAsync(async () => await scenario.DecisionCountAsync("call-0") == 1, "the drop is decided");
         var decision = Assert.Single(await scenario.DecisionsAsync("call-0"));
         Assert.Equal(DecisionReason.ReconnectedAlready, decision.Reason);
         Assert.Null(await scenario.RecoveryAsync("call-0"));
-        Assert.Null(await (await scenario.RedisAsync()).SortedSetScoreAsync(scenario.Keys.SubscriberRecoveries(customer), "call-0"));
+        Assert.Null(await (await scenario.RedisAsync()).SortedSetScoreAsync(scenario.DecisionKeys.SubscriberWindow(customer), "call-0"));
     }
 
     [Fact]
@@ -137,7 +137,7 @@ public sealed class SafetyTests(Infrastructure infrastructure)
         Assert.Equal(DecisionReason.Stale, Assert.Single(await scenario.DecisionsAsync("call-old")).Reason);
         Assert.Null(await scenario.RecoveryAsync("call-old"));
         Assert.Equal(DecisionReason.Accepted, Assert.Single(await scenario.DecisionsAsync("call-fresh")).Reason);
-        var window = await (await scenario.RedisAsync()).SortedSetRangeByRankAsync(scenario.Keys.SubscriberRecoveries(customer));
+        var window = await (await scenario.RedisAsync()).SortedSetRangeByRankAsync(scenario.DecisionKeys.SubscriberWindow(customer));
         Assert.Equal(["call-fresh"], window.Select(v => v.ToString()));
     }
 
@@ -150,9 +150,9 @@ public sealed class SafetyTests(Infrastructure infrastructure)
         // What a replica that crashed after reserving and before settling leaves behind: places, no decisions.
         var blocked = Scenario.Drop("call-blocked", customer, optedOut);
         var accepted = Scenario.Drop("call-accepted", customer, friend);
-        await db.SortedSetAddAsync(scenario.Keys.SubscriberRecoveries(customer), "call-blocked", blocked.DropTime.ToDateTimeOffset().ToUnixTimeMilliseconds());
-        await db.SortedSetAddAsync(scenario.Keys.SubscriberRecoveries(customer), "call-accepted", accepted.DropTime.ToDateTimeOffset().ToUnixTimeMilliseconds());
-        await db.StringSetAsync(scenario.Keys.OptOut(optedOut), "crm");
+        await db.SortedSetAddAsync(scenario.DecisionKeys.SubscriberWindow(customer), "call-blocked", blocked.DropTime.ToDateTimeOffset().ToUnixTimeMilliseconds());
+        await db.SortedSetAddAsync(scenario.DecisionKeys.SubscriberWindow(customer), "call-accepted", accepted.DropTime.ToDateTimeOffset().ToUnixTimeMilliseconds());
+        await db.StringSetAsync(scenario.SubscriberKeys.OptOut(optedOut), "crm");
 
         // The successor replays both events.
         await using var service = new ServiceHost(scenario.Settings()).Started();
@@ -162,7 +162,7 @@ public sealed class SafetyTests(Infrastructure infrastructure)
         await Eventually.TrueAsync(async () => await scenario.DecisionCountAsync("call-blocked") == 1 && await scenario.DecisionCountAsync("call-accepted") == 1, "both replays are decided");
         Assert.Equal(DecisionReason.OptedOut, Assert.Single(await scenario.DecisionsAsync("call-blocked")).Reason);
         Assert.Equal(DecisionReason.Accepted, Assert.Single(await scenario.DecisionsAsync("call-accepted")).Reason);
-        var window = await db.SortedSetRangeByRankAsync(scenario.Keys.SubscriberRecoveries(customer));
+        var window = await db.SortedSetRangeByRankAsync(scenario.DecisionKeys.SubscriberWindow(customer));
         Assert.Equal(["call-accepted"], window.Select(v => v.ToString()));
         Assert.Equal(RecoveryIds.For("call-accepted"), await scenario.RecoveryIdAsync("call-accepted"));
     }

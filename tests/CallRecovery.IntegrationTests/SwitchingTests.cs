@@ -280,27 +280,33 @@ public sealed class SwitchingTests(Infrastructure infrastructure)
     }
 
     [Fact]
-    public async Task A_late_acceptance_after_a_rejection_does_not_strand_the_recovery()
+    public async Task A_late_acceptance_after_a_rejection_is_recorded_and_a_later_opt_out_cancels_the_callback_at_the_switch()
     {
         await using var scenario = await infrastructure.NewScenarioAsync(partitions: 1);
         var settings = scenario.Settings();
         settings["Switching:AcknowledgementTimeout"] = "00:01:00";
+        // Not offered again before the acceptance is taken: the test is about what the acceptance does.
+        settings["Switching:RejectionBackoff"] = "00:01:00";
         await using var service = new ServiceHost(settings).Started();
+        using var client = service.CreateHttpClient();
         using var channel = Grpc.Net.Client.GrpcChannel.ForAddress(service.SwitchingAddress);
         using var call = await HelloAsync(channel, "raw-1");
 
-        await scenario.PublishAsync(Scenario.Drop("call-0", scenario.Number(0), scenario.Number(1)));
+        var customer = scenario.Number(0);
+        await scenario.PublishAsync(Scenario.Drop("call-0", customer, scenario.Number(1)));
         var first = await NextCommandAsync(call);
         await call.RequestStream.WriteAsync(new SwitchMessage { Ack = new CommandAck { RecoveryId = first.RecoveryId, Attempt = 1, Accepted = false, RejectReason = RejectReason.Overloaded } });
-        // The same acknowledgement arrives again, now saying accepted (a switch's retry, or a reordered duplicate).
+        // The same delivery accepted after all (the switch's rejection and acceptance crossed): it is calling the customer.
         await call.RequestStream.WriteAsync(new SwitchMessage { Ack = new CommandAck { RecoveryId = first.RecoveryId, Attempt = 1, Accepted = true } });
+        await Eventually.TrueAsync(async () => (await scenario.RecoveryAsync("call-0"))?.State == RecoveryState.Acknowledged, "the late acceptance is recorded");
 
-        // It used to cancel the recovery and drop it from every queue: Pending forever, never sent, never expired.
-        var again = await NextCommandAsync(call);
-        Assert.Equal(first.RecoveryId, again.RecoveryId);
-        Assert.Equal(2u, again.Attempt);
-        await call.RequestStream.WriteAsync(new SwitchMessage { Ack = new CommandAck { RecoveryId = again.RecoveryId, Attempt = 2, Accepted = true } });
-        await Eventually.TrueAsync(async () => (await scenario.RecoveryAsync("call-0"))?.State == RecoveryState.Acknowledged, "acknowledged");
+        // The customer opts out while the switch calls them: the switch is told to stop (it used to get nothing).
+        (await client.PutAsync(new Uri($"/v1/subscribers/{Uri.EscapeDataString(customer)}/opt-out", UriKind.Relative), null)).EnsureSuccessStatusCode();
+        Assert.True(await call.ResponseStream.MoveNext(CancellationToken.None));
+        var cancel = call.ResponseStream.Current;
+        Assert.Equal(ServiceMessage.MessageOneofCase.Cancel, cancel.MessageCase);
+        Assert.Equal((first.RecoveryId, 1u, 0u), (cancel.Cancel.RecoveryId, cancel.Cancel.CallbackAttempt, cancel.Cancel.Attempt));
+        Assert.Equal(RecoveryState.Cancelled, (await scenario.RecoveryAsync("call-0"))!.State);
         await call.RequestStream.CompleteAsync();
     }
 

@@ -43,5 +43,4 @@ public sealed record DecisionRecord
     PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase,
     DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
 [JsonSerializable(typeof(DecisionRecord))]
-[JsonSerializable(typeof(OptOutChange))]
 internal sealed partial class StoreJson : JsonSerializerContext;

@@ -2,45 +2,47 @@ using CallRecovery.Observability;
 using CallRecovery.Outages;
 using CallRecovery.Policy;
 using CallRecovery.Recoveries;
+using CallRecovery.Subscribers;
+using Microsoft.Extensions.Options;
 
 namespace CallRecovery.Decisions;
 
 /// <summary>
-/// What a batch decided, and the facts it carried: who is now under emergency protection, which parties reached
-/// each other, who is reachable again, where traffic flows (ending outages), and the outages declared now.
+/// Decides a batch of network events, the one call the consumer makes per batch. Each drop report is classified, then
+/// Redis settles duplicates, the parties' facts (opt-outs, emergency calls, a reconnection since the drop) and the
+/// callback subscriber's limits in a few pipelined rounds; accepted drops become recoveries through the lifecycle's
+/// door, which queues them (or holds them). The batch's other facts then move recoveries through the same door: an
+/// emergency call or a redial cancels, a re-attach or traffic in a cell in an outage releases, an outage declared now
+/// holds. Every decision is recorded under its call id and counted once; every step is idempotent, so a retried batch
+/// or a replayed partition changes nothing, and acts on the recoveries as stored, never on a plan made again.
 /// </summary>
-public sealed record DecidedBatch(
-    IReadOnlyList<SettledDecision> Settled,
-    IReadOnlyList<EmergencyCall> Protected,
-    IReadOnlyList<ConnectionReported> Connections,
-    IReadOnlyList<ReachabilityReported> Reachable,
-    IReadOnlyList<OutageTraffic> Traffic,
-    OutageCount Outages)
+/// <remarks>
+/// Crash safety between the rounds: a window place is given back before the decision that makes it unneeded is
+/// recorded, and a recovery is created before its accepted decision is recorded (a replay finds it, created by the
+/// same report, and records the decision then), so no phantom place and no lost recovery are left behind.
+/// </remarks>
+public sealed partial class RecoveryDecider(
+    DropClassifier classifier,
+    SwitchRouter router,
+    CallbackTiming timing,
+    OutageGuard outages,
+    DecisionStore store,
+    SubscriberFacts subscribers,
+    RecoveryMoves moves,
+    RecoveryIndex index,
+    CallRecoveryTelemetry telemetry,
+    IOptions<RecoveryPolicyOptions> policy,
+    TimeProvider time,
+    ILogger<RecoveryDecider> logger)
 {
-    /// <summary>The recoveries this batch accepted, for their switch's queue (held ones queue only their deadline).</summary>
-    public IReadOnlyList<ScheduledRecovery> Scheduled =>
-        [.. Settled
-            .Where(d => d.Record.Reason == DecisionReason.Accepted && d.Pending.Plan is not null && d.Pending.Candidate is not null)
-            .Select(d => new ScheduledRecovery(d.Record.CallId, d.Pending.Plan!.SwitchId, d.Pending.Plan.DueAt, d.Pending.Plan.Deadline, d.Pending.Candidate!.CallBack, d.Pending.Candidate.OtherParty,
-                d.Pending.Plan.Hold, d.Pending.Plan.Incident, d.Pending.Drop!.DropTime))];
-}
+    private readonly TimeSpan _clockTolerance = policy.Value.ClockTolerance;
 
-/// <summary>
-/// Decides a batch of events: classifies each report, then lets Redis settle duplicates, limits and
-/// opt-outs in a few pipelined rounds. Every decision is recorded under its call id and counted once.
-/// </summary>
-public sealed partial class RecoveryDecider(DropClassifier classifier, SwitchRouter router, CallbackTiming timing, OutageGuard outages, DecisionStore store, CallRecoveryTelemetry telemetry, TimeProvider time, ILogger<RecoveryDecider> logger)
-{
-    public async Task<DecidedBatch> DecideAsync(IReadOnlyList<IngestedEvent> events)
+    /// <summary>Decides the events and moves what they change; returns every report's decision as recorded (for the trace).</summary>
+    public async Task<IReadOnlyList<SettledDecision>> DecideAsync(IReadOnlyList<IngestedEvent> events)
     {
         var now = time.GetUtcNow();
-        var pending = new List<PendingDecision>(events.Count);
-        var emergencies = new List<EmergencyCall>();
-        var connections = new List<ConnectionReported>();
-        var reachable = new List<ReachabilityReported>();
-        var traffic = new List<OutageTraffic>();
-
-        // Network drops count towards their cell's and node's outage first, so recoveries of an outage are created held.
+        // Each drop is classified once; network drops count towards their cell's and node's outage first, so the
+        // recoveries of an outage are created held.
         var classified = new Dictionary<CallDrop, Classification>(ReferenceEqualityComparer.Instance);
         foreach (var reported in events.OfType<DropReported>())
         {
@@ -48,6 +50,45 @@ public sealed partial class RecoveryDecider(DropClassifier classifier, SwitchRou
         }
 
         var outageCount = await outages.CountAsync([.. classified.Where(c => c.Value.IsCandidate).Select(c => c.Key)]).ConfigureAwait(false);
+        var batch = Read(events, now, classified, outageCount);
+        var settled = await SettleAsync(batch, now).ConfigureAwait(false);
+        foreach (var decision in settled.Where(d => d.IsNew))
+        {
+            telemetry.Decided(decision.Record.Reason.ToWireName());
+            LogDecision(decision.Record.CallId, decision.Record.EventId, decision.Record.Reason, decision.Record.Detail, decision.Record.RecoveryId);
+        }
+
+        // What the batch's facts change for recoveries decided before (and now): each through the door.
+        await outages.HoldDeclaredAsync(batch.Outages).ConfigureAwait(false);
+        await outages.EndOnTrafficAsync(batch.Traffic).ConfigureAwait(false);
+        await ReleaseReachableAsync(batch.Reachable, now).ConfigureAwait(false);
+        await CancelOnRedialAsync(batch.Connections, now).ConfigureAwait(false);
+        await CancelForPartiesAsync([.. batch.Emergencies.Where(e => subscribers.ProtectedUntil(e) > now).Select(e => e.Number)], "a party is in or after an emergency call", now).ConfigureAwait(false);
+        return settled;
+    }
+
+    /// <summary>A subscriber's recoveries are no longer wanted (opted out, an emergency call): each of theirs not yet ended is cancelled, at the switch too.</summary>
+    public async Task CancelForPartiesAsync(IReadOnlyList<string> numbers, string detail, DateTimeOffset now)
+    {
+        foreach (var number in numbers.Distinct(StringComparer.Ordinal))
+        {
+            var recoveries = await index.OfPartyAsync(number, now).ConfigureAwait(false);
+            await moves.ApplyAsync([.. recoveries.Select(callId => (RecoveryMove)new CancelMove(callId, new PartyBarred(number, detail)))]).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>A batch as read: what to decide, and the facts it carries.</summary>
+    private sealed record Batch(
+        List<PendingDecision> Pending,
+        List<EmergencyCall> Emergencies,
+        List<ConnectionReported> Connections,
+        List<ReachabilityReported> Reachable,
+        List<OutageTraffic> Traffic,
+        OutageCount Outages);
+
+    private Batch Read(IReadOnlyList<IngestedEvent> events, DateTimeOffset now, Dictionary<CallDrop, Classification> classified, OutageCount outageCount)
+    {
+        var batch = new Batch([], [], [], [], [], outageCount);
         foreach (var ingested in events)
         {
             switch (ingested)
@@ -56,13 +97,14 @@ public sealed partial class RecoveryDecider(DropClassifier classifier, SwitchRou
                     if (drop.AnswerTime is { } answered)
                     {
                         // A call answered there: the cell and node carried traffic then (ends an incident begun before).
-                        traffic.Add(new(new OutageScope(OutageScope.Cell, drop.ServingCell), answered, "a call answered in the cell"));
-                        traffic.Add(new(new OutageScope(OutageScope.Node, drop.SwitchingNode), answered, "a call answered on the node"));
+                        batch.Traffic.Add(new(new OutageScope(OutageScope.Cell, drop.ServingCell), answered, "a call answered in the cell"));
+                        batch.Traffic.Add(new(new OutageScope(OutageScope.Node, drop.SwitchingNode), answered, "a call answered on the node"));
                     }
 
                     if (classifier.ProtectedParty(drop.Caller, drop.Callee, drop.Emergency) is { } protectedParty)
                     {
-                        emergencies.Add(new EmergencyCall(protectedParty, drop.AnswerTime ?? drop.DropTime));
+                        // The emergency call ended with this report (whatever its cause): protection runs from its end.
+                        batch.Emergencies.Add(new EmergencyCall(protectedParty, drop.CallId, drop.AnswerTime ?? drop.DropTime, drop.DropTime));
                     }
 
                     var classification = classified[drop];
@@ -84,31 +126,32 @@ public sealed partial class RecoveryDecider(DropClassifier classifier, SwitchRou
                     }
 
                     var draft = Draft(drop, classification, now);
-                    pending.Add(plan is not null ? new PendingDecision(draft, classification, drop, plan) : new PendingDecision(draft, Drop: drop));
+                    batch.Pending.Add(plan is not null ? new PendingDecision(draft, classification, drop, plan) : new PendingDecision(draft, Drop: drop));
                     break;
                 case ConnectionReported connection:
                     if (classifier.ProtectedParty(connection.Caller, connection.Callee, connection.Emergency) is { } protectedCalled)
                     {
-                        emergencies.Add(new EmergencyCall(protectedCalled, connection.AnswerTime));
+                        // An emergency call (or the emergency centre calling back) under way: protection until it is reported ended.
+                        batch.Emergencies.Add(new EmergencyCall(protectedCalled, connection.CallId, connection.AnswerTime, null));
                     }
                     else
                     {
-                        connections.Add(connection);
+                        batch.Connections.Add(connection);
                     }
 
-                    traffic.Add(new(new OutageScope(OutageScope.Cell, connection.ServingCell), connection.AnswerTime, "a call connected in the cell"));
-                    traffic.Add(new(new OutageScope(OutageScope.Node, connection.SwitchingNode), connection.AnswerTime, "a call connected on the node"));
+                    batch.Traffic.Add(new(new OutageScope(OutageScope.Cell, connection.ServingCell), connection.AnswerTime, "a call connected in the cell"));
+                    batch.Traffic.Add(new(new OutageScope(OutageScope.Node, connection.SwitchingNode), connection.AnswerTime, "a call connected on the node"));
                     break;
                 case ReachabilityReported subscriber:
-                    reachable.Add(subscriber);
+                    batch.Reachable.Add(subscriber);
                     break;
                 case CellInServiceReported cell:
-                    traffic.Add(new(new OutageScope(OutageScope.Cell, cell.ServingCell), cell.At, "the cell was reported in service", Reported: true));
-                    traffic.Add(new(new OutageScope(OutageScope.Node, cell.SwitchingNode), cell.At, "a cell of the node was reported in service", Reported: true));
+                    batch.Traffic.Add(new(new OutageScope(OutageScope.Cell, cell.ServingCell), cell.At, "the cell was reported in service", Reported: true));
+                    batch.Traffic.Add(new(new OutageScope(OutageScope.Node, cell.SwitchingNode), cell.At, "a cell of the node was reported in service", Reported: true));
                     break;
                 case RejectedEvent { CallId.Length: > 0 } rejected:
                     // Filed under its call so an engineer asking about the call sees why nothing happened.
-                    pending.Add(new PendingDecision(new DecisionRecord
+                    batch.Pending.Add(new PendingDecision(new DecisionRecord
                     {
                         EventId = rejected.EventId.Length > 0 ? rejected.EventId : "invalid:" + rejected.ErrorCode,
                         CallId = rejected.CallId,
@@ -120,19 +163,262 @@ public sealed partial class RecoveryDecider(DropClassifier classifier, SwitchRou
             }
         }
 
-        var settled = await store.SettleAsync(pending, emergencies, connections).ConfigureAwait(false);
-        foreach (var decision in settled)
-        {
-            if (!decision.IsNew)
-            {
-                continue;
-            }
+        return batch;
+    }
 
-            telemetry.Decided(decision.Record.Reason.ToWireName());
-            LogDecision(decision.Record.CallId, decision.Record.EventId, decision.Record.Reason, decision.Record.Detail, decision.Record.RecoveryId);
+    /// <summary>
+    /// The rounds: (1) what is recorded already, each call's recovery, the parties' facts and reconnections, emergency
+    /// protections and the lookup index; (2) the callback party's limits (reserving a place); (3) places given back,
+    /// recoveries created (and queued, through the door); (4) decisions recorded.
+    /// </summary>
+    private async Task<IReadOnlyList<SettledDecision>> SettleAsync(Batch batch, DateTimeOffset now)
+    {
+        var pending = batch.Pending;
+        var candidates = Enumerable.Range(0, pending.Count).Where(i => pending[i].Candidate is not null).ToList();
+        if (batch.Emergencies.Count > 0)
+        {
+            // Rare: written before the parties' facts are read, so a drop in the same batch after an emergency call sees it.
+            await subscribers.ProtectAsync(batch.Emergencies, now).ConfigureAwait(false);
         }
 
-        return new DecidedBatch(settled, emergencies, connections, reachable, traffic, outageCount);
+        var recorded = store.RecordedAsync([.. candidates.Select(i => pending[i].Draft)]);
+        var stored = moves.ReadAsync([.. candidates.Select(i => pending[i].Draft.CallId)]);
+        var facts = subscribers.FactsAsync([.. candidates.SelectMany(i => new[] { pending[i].Candidate!.CallBack, pending[i].Candidate!.OtherParty })], now);
+        var reconnected = subscribers.ConnectedSinceAsync([.. candidates.Select(i => (pending[i].Candidate!.CallBack, pending[i].Candidate!.OtherParty, pending[i].Drop!.DropTime))]);
+        var indexed = subscribers.IndexCallsAsync([.. pending.Select(p => p.Drop).OfType<CallDrop>().SelectMany(d => new[] { (d.Caller, d.CallId, d.DropTime), (d.Callee, d.CallId, d.DropTime) })]);
+        await Task.WhenAll(recorded, stored, facts, reconnected, indexed).ConfigureAwait(false);
+
+        var decisions = new DecisionRecord?[pending.Count];
+        var replayed = new bool[pending.Count];
+        var releases = new List<(string Number, string CallId)>();
+        var open = new List<int>();
+        for (var i = 0; i < pending.Count; i++)
+        {
+            if (pending[i].Candidate is null)
+            {
+                decisions[i] = pending[i].Draft;
+            }
+        }
+
+        for (var n = 0; n < candidates.Count; n++)
+        {
+            var i = candidates[n];
+            var (candidate, draft) = (pending[i].Candidate!, pending[i].Draft);
+            var (callBack, other) = (facts.Result[2 * n], facts.Result[(2 * n) + 1]);
+            if (recorded.Result[n] is { } prior)
+            {
+                decisions[i] = prior;
+                replayed[i] = true;
+            }
+            else if (stored.Result[n]?.Record is { } existing && existing.EventId != draft.EventId)
+            {
+                Duplicate(i, existing);
+            }
+            else if (stored.Result[n] is not null)
+            {
+                // Created by this very report before a failure kept its decision from being recorded: accepted.
+                open.Add(i);
+            }
+            else if (Reconnection(pending[i], reconnected.Result[n], batch.Connections) is { } detail)
+            {
+                Suppress(i, DecisionReason.ReconnectedAlready, detail);
+            }
+            else if (callBack.OptedOut || callBack.Protected)
+            {
+                Suppress(i, callBack.OptedOut ? DecisionReason.OptedOut : DecisionReason.EmergencyProtection, string.Empty);
+            }
+            else if (other.OptedOut || other.Protected)
+            {
+                var reason = other.OptedOut ? DecisionReason.OptedOut : DecisionReason.EmergencyProtection;
+                Suppress(i, reason, "the party to reconnect: " + reason.ToWireName());
+            }
+            else
+            {
+                open.Add(i);
+            }
+        }
+
+        // Round 2: the callback party's limits, reserving a place (again, for a replay: idempotent).
+        var admitted = await store.AdmitAsync([.. open.Select(i => (pending[i].Candidate!.CallBack, pending[i].Draft.CallId, pending[i].Drop!.DropTime))], now).ConfigureAwait(false);
+        var creates = new List<int>();
+        for (var n = 0; n < open.Count; n++)
+        {
+            var i = open[n];
+            if (admitted[n].Reason == DecisionReason.Accepted)
+            {
+                creates.Add(i);
+            }
+            else
+            {
+                decisions[i] = pending[i].Draft with { Reason = admitted[n].Reason, Detail = admitted[n].Detail };
+            }
+        }
+
+        // Round 3: places given back first, then the recoveries created (the first accepted report of a call wins) and queued.
+        await store.ReleaseAsync(releases).ConfigureAwait(false);
+        var created = await moves.CreateAsync([.. creates.Select(i => NewRecovery(pending[i], now))]).ConfigureAwait(false);
+        var lost = new List<(string Number, string CallId)>();
+        for (var n = 0; n < creates.Count; n++)
+        {
+            var i = creates[n];
+            var recovery = created[n].Recovery!;
+            if (recovery.EventId == pending[i].Draft.EventId)
+            {
+                decisions[i] = pending[i].Draft with { RecoveryId = recovery.RecoveryId };
+            }
+            else
+            {
+                // Another report of the call won meanwhile (maybe naming the other party to call back).
+                if (recovery.CallBack != pending[i].Candidate!.CallBack)
+                {
+                    lost.Add((pending[i].Candidate!.CallBack, pending[i].Draft.CallId));
+                }
+
+                decisions[i] = DuplicateOf(pending[i].Draft, recovery);
+            }
+        }
+
+        await store.ReleaseAsync(lost).ConfigureAwait(false);
+        await SettleHeldAsync([.. created.Select(t => t.Recovery!).Where(r => r.State == RecoveryState.Held)]).ConfigureAwait(false);
+
+        // A replayed acceptance: its recovery as stored is queued (again, idempotently): a crash may have come between the two.
+        var replayedAccepted = Enumerable.Range(0, pending.Count).Where(i => replayed[i] && decisions[i]!.Reason == DecisionReason.Accepted).Select(i => pending[i].Draft.CallId).ToList();
+        await moves.ApplyAsync([.. replayedAccepted.Select(callId => (RecoveryMove)new ScheduleMove(callId, Created: false))]).ConfigureAwait(false);
+
+        // Round 4: the decisions recorded (the first decision of a report wins).
+        var toRecord = Enumerable.Range(0, pending.Count).Where(i => !replayed[i]).ToList();
+        var recordedNow = await store.RecordAsync([.. toRecord.Select(i => decisions[i]!)]).ConfigureAwait(false);
+        var settled = new SettledDecision[pending.Count];
+        for (var n = 0; n < toRecord.Count; n++)
+        {
+            settled[toRecord[n]] = new SettledDecision(recordedNow[n].Record, recordedNow[n].IsNew, pending[toRecord[n]]);
+        }
+
+        for (var i = 0; i < pending.Count; i++)
+        {
+            settled[i] ??= new SettledDecision(decisions[i]!, IsNew: false, pending[i]);
+        }
+
+        return settled;
+
+        // A candidate that will not be recovered: its place (if an earlier, interrupted try reserved one) goes back first.
+        void Suppress(int i, DecisionReason reason, string detail)
+        {
+            releases.Add((pending[i].Candidate!.CallBack, pending[i].Draft.CallId));
+            decisions[i] = pending[i].Draft with { Reason = reason, Detail = detail };
+        }
+
+        // The call already has a recovery: a place under this call id is legitimately held only by that recovery's callback party.
+        void Duplicate(int i, RecoveryRecord existing)
+        {
+            if (!string.Equals(existing.CallBack, pending[i].Candidate!.CallBack, StringComparison.Ordinal))
+            {
+                releases.Add((pending[i].Candidate!.CallBack, pending[i].Draft.CallId));
+            }
+
+            decisions[i] = DuplicateOf(pending[i].Draft, existing);
+        }
+    }
+
+    private static DecisionRecord DuplicateOf(DecisionRecord draft, RecoveryRecord existing) =>
+        draft with { Reason = DecisionReason.Duplicate, Detail = "the call already has recovery " + existing.RecoveryId, RecoveryId = existing.RecoveryId };
+
+    /// <summary>
+    /// Recoveries created held: one waiting for its customer's coverage goes at once if they were reachable since the
+    /// drop; one held by an incident that ended before it was created is released (its end could not find it).
+    /// </summary>
+    private async Task SettleHeldAsync(IReadOnlyList<RecoveryRecord> held)
+    {
+        var waiting = held.Where(r => r.Hold == RecoveryLifecycle.HoldForReachability).ToList();
+        var reachable = await subscribers.ReachableAtAsync([.. waiting.Select(r => r.CallBack)]).ConfigureAwait(false);
+        await moves.ApplyAsync([.. waiting.Select((r, n) => (Recovery: r, At: reachable[n])).Where(w => w.At is not null)
+            .Select(w => (RecoveryMove)new ReachableRelease(w.Recovery.CallId, w.Recovery.CallBack, w.At!.Value))]).ConfigureAwait(false);
+        foreach (var byIncident in held.Where(r => r.Hold == RecoveryLifecycle.HoldForOutage).GroupBy(r => r.Incident, StringComparer.Ordinal))
+        {
+            await outages.ReleaseIfEndedAsync(byIncident.Key, [.. byIncident.Select(r => r.CallId)]).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Subscribers reachable again: remembered (for recoveries decided after this), then their recoveries waiting for coverage are released.</summary>
+    private async Task ReleaseReachableAsync(IReadOnlyList<ReachabilityReported> reachable, DateTimeOffset now)
+    {
+        var latest = reachable.GroupBy(r => r.Number, StringComparer.Ordinal).Select(g => (Number: g.Key, At: g.Max(r => r.At))).ToList();
+        if (latest.Count == 0)
+        {
+            return;
+        }
+
+        await subscribers.MarkReachableAsync(latest).ConfigureAwait(false);
+        foreach (var (number, at) in latest)
+        {
+            var recoveries = await index.OfPartyAsync(number, now).ConfigureAwait(false);
+            await moves.ApplyAsync([.. recoveries.Select(callId => (RecoveryMove)new ReachableRelease(callId, number, at))]).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// Remembers that two parties reached each other, then cancels the recoveries between them not yet accepted. The
+    /// connection is written before the recoveries are read, and the dispatch step reads it before it sends: a redial
+    /// and a callback never miss each other.
+    /// </summary>
+    private async Task CancelOnRedialAsync(IReadOnlyList<ConnectionReported> connected, DateTimeOffset now)
+    {
+        if (connected.Count == 0)
+        {
+            return;
+        }
+
+        await subscribers.RecordConnectionsAsync([.. connected.Select(c => new PartiesConnected(c.CallId, c.Caller, c.Callee, c.AnswerTime))], now).ConfigureAwait(false);
+        foreach (var c in connected)
+        {
+            var recoveries = await index.OfPairAsync(c.Caller, c.Callee).ConfigureAwait(false);
+            await moves.ApplyAsync([.. recoveries.Select(callId => (RecoveryMove)new CancelMove(callId, new Redialled(c.CallId, c.AnswerTime)))]).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Did the two parties reach each other after the drop (a call-connected event, remembered in Redis or in this batch)?</summary>
+    private string? Reconnection(PendingDecision pending, IReadOnlyList<string> remembered, IReadOnlyList<ConnectionReported> batchConnections)
+    {
+        var drop = pending.Drop!;
+        var candidate = pending.Candidate!;
+        if (remembered.Any(callId => callId != drop.CallId)
+            || batchConnections.Any(c => c.CallId != drop.CallId && c.AnswerTime > drop.DropTime - _clockTolerance && IsPair(c, candidate.CallBack, candidate.OtherParty)))
+        {
+            return "the parties reached each other after the drop";
+        }
+
+        return null;
+
+        static bool IsPair(ConnectionReported c, string a, string b) =>
+            (c.Caller == a && c.Callee == b) || (c.Caller == b && c.Callee == a);
+    }
+
+    private static RecoveryRecord NewRecovery(PendingDecision pending, DateTimeOffset now)
+    {
+        var drop = pending.Drop!;
+        var plan = pending.Plan!;
+        return new RecoveryRecord
+        {
+            RecoveryId = RecoveryIds.For(drop.CallId),
+            CallId = drop.CallId,
+            State = plan.Hold.Length > 0 ? RecoveryState.Held : RecoveryState.Pending,
+            Hold = plan.Hold,
+            Incident = plan.Incident,
+            HeldAt = plan.Hold.Length > 0 ? now : null,
+            CallBack = pending.Candidate!.CallBack,
+            OtherParty = pending.Candidate.OtherParty,
+            DropTime = drop.DropTime,
+            AcceptedAt = now,
+            EventId = drop.EventId,
+            Cause = drop.Cause.Value,
+            ServingCell = drop.ServingCell,
+            SwitchingNode = drop.SwitchingNode,
+            AccessTechnology = drop.AccessTechnology.ToString(),
+            SwitchId = plan.SwitchId,
+            DueAt = plan.DueAt,
+            Deadline = plan.Deadline,
+            TraceParent = drop.TraceParent,
+        };
     }
 
     private static DecisionRecord Draft(CallDrop drop, Classification classification, DateTimeOffset now) => new()

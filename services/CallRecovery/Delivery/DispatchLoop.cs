@@ -1,11 +1,9 @@
-using System.Diagnostics;
-using CallRecovery.Contracts.V1;
-using Microsoft.Extensions.Options;
-using CallRecovery.Observability;
 using CallRecovery.Outages;
 using CallRecovery.Policy;
 using CallRecovery.Probes;
 using CallRecovery.Recoveries;
+using CallRecovery.Subscribers;
+using Microsoft.Extensions.Options;
 
 namespace CallRecovery.Delivery;
 
@@ -13,26 +11,29 @@ namespace CallRecovery.Delivery;
 /// Each replica's delivery work, as two supervised loops. Dispatch: woken by work (a window place freed, a switch
 /// connected, a command due now or at a time it was told, by this replica or another through Redis pub/sub), and at
 /// the latest every poll interval, it takes due commands of the switches connected to it (as many as their windows
-/// allow) and sends them, and goes round at once while windows fill completely. Sweep: it sends overdue
-/// acknowledgements round again and expires commands past their deadline, for all switches, connected
-/// anywhere or not. Neither loop can stop the process; both beat for liveness.
+/// allow), checks each at the moment the phone would ring, and sends it through the lifecycle's door; it goes round at
+/// once while windows fill completely. Sweep: what is overdue in every switch's queue (an acknowledgement, a deadline,
+/// an accepted callback's outcome), connected anywhere or not, goes through the door too; outage releases left
+/// unfinished are finished; cancels are read again in case an announcement was missed. Neither loop can stop the
+/// process; both beat for liveness.
 /// </summary>
 public sealed partial class DispatchLoop(
-    RecoveryStore store,
+    SwitchQueues queues,
+    RecoveryMoves moves,
+    SubscriberFacts subscribers,
     SwitchConnections connections,
+    SwitchCancels cancels,
+    LifecycleEffects effects,
     DispatchSignal signal,
-    CallbackCommands commands,
-    RecoveryScheduler scheduler,
     CallbackTiming timing,
     OutageGuard outages,
-    CallRecoveryTelemetry telemetry,
     IOptions<SwitchingOptions> options,
     LoopSupervisor supervisor,
     LoopHeartbeats heartbeats,
     TimeProvider time,
     ILogger<DispatchLoop> logger) : BackgroundService
 {
-    private static readonly TimeSpan ExpiryLease = TimeSpan.FromSeconds(30);
+    private static readonly TimeSpan Lease = TimeSpan.FromSeconds(30);
 
     /// <summary>The soonest a dispatch round follows the one before for a due time that round reported.</summary>
     private static readonly TimeSpan DueCoalescing = TimeSpan.FromMilliseconds(5);
@@ -71,8 +72,10 @@ public sealed partial class DispatchLoop(
             {
                 if (!subscribed)
                 {
-                    // Another replica queued work for a switch connected here: wake when it is due.
-                    await store.SubscribeDueAsync(scheduler.DueHere).ConfigureAwait(false);
+                    // Another replica queued work for a switch connected here: wake when it is due; a cancel for a switch
+                    // connected here: written to its streams.
+                    await queues.SubscribeDueAsync(DueHere).ConfigureAwait(false);
+                    await cancels.SubscribeAsync().ConfigureAwait(false);
                     subscribed = true;
                 }
 
@@ -91,6 +94,15 @@ public sealed partial class DispatchLoop(
         }
     }
 
+    /// <summary>Wakes this replica's dispatch when <paramref name="dueAt"/> comes, if it serves <paramref name="switchId"/>.</summary>
+    private void DueHere(string switchId, DateTimeOffset dueAt)
+    {
+        if (connections.Of(switchId).Count > 0)
+        {
+            signal.DueAt(dueAt);
+        }
+    }
+
     /// <summary>Sends due commands to this replica's connections, up to their free windows; true when a window took all it asked for (more may be due).</summary>
     public async Task<bool> DispatchDueAsync()
     {
@@ -98,7 +110,7 @@ public sealed partial class DispatchLoop(
         var more = false;
         await Task.WhenAll(connections.FreeWindows().Where(w => w.Free > 0).Select(async w =>
         {
-            var (claimed, nextDue) = await store.ClaimDueAsync(w.SwitchId, w.Free, now, now + _options.AcknowledgementTimeout, w.AdmissionRate).ConfigureAwait(false);
+            var (claimed, nextDue) = await queues.ClaimDueAsync(w.SwitchId, w.Free, now, now + _options.AcknowledgementTimeout, w.AdmissionRate).ConfigureAwait(false);
             if (nextDue is { } next)
             {
                 // Wake when the next command of this switch is due, not only at the due times announced (a batch's
@@ -107,28 +119,9 @@ public sealed partial class DispatchLoop(
                 signal.DueAt(next > now + DueCoalescing ? next : now + DueCoalescing);
             }
 
-            var requeue = new List<string>();
-            await Task.WhenAll(claimed.Select(async callId =>
-            {
-                try
-                {
-                    if (!await SendAsync(w.SwitchId, callId, now).ConfigureAwait(false))
-                    {
-                        lock (requeue)
-                        {
-                            requeue.Add(callId);
-                        }
-                    }
-                }
-                catch (Exception e) when (!TransientErrors.IsTransient(e))
-                {
-                    // One recovery's problem: it stays in flight, the sweep offers it again, its deadline ends it. The others go on.
-                    connections.Release(callId);
-                    LogSendFailed(e, callId, w.SwitchId);
-                }
-            })).ConfigureAwait(false);
-            await store.RequeueAsync(w.SwitchId, requeue, now).ConfigureAwait(false);
-            if (claimed.Count == w.Free && requeue.Count == 0)
+            var waiting = claimed.Count == 0 ? [] : await SendAsync(w.SwitchId, claimed, now).ConfigureAwait(false);
+            await queues.RequeueAsync(w.SwitchId, waiting, now).ConfigureAwait(false);
+            if (claimed.Count == w.Free && waiting.Count == 0)
             {
                 // All it asked for was due, and all went (none waits for room): more may be due.
                 more = true;
@@ -138,74 +131,96 @@ public sealed partial class DispatchLoop(
     }
 
     /// <summary>
-    /// Sends one claimed command on a connection with room: marks it dispatched, then checks, after the mark, that
-    /// neither party opted out or is under emergency protection and that they have not reached each other since
-    /// the drop; if one of those holds, the recovery ends cancelled and nothing is sent. A delayed callback (a retry,
-    /// or one that was held) due in the customer's quiet hours waits for their end instead. False when it must wait.
+    /// Sends claimed commands: reads each recovery, checks at this moment that neither party opted out or is under
+    /// emergency protection and that they have not reached each other since the drop (then it is cancelled, nothing
+    /// sent), and that a delayed callback (a retry, or one that was held) is not due in the customer's quiet hours
+    /// (then it waits for their end); the rest go through the door as dispatches on connections with room, decided on
+    /// what was read, so a move that came in between (an opt-out's cancel) is seen. Returns those that must wait for room.
     /// </summary>
-    private async Task<bool> SendAsync(string switchId, string callId, DateTimeOffset now)
+    private async Task<IReadOnlyList<string>> SendAsync(string switchId, IReadOnlyList<string> claimed, DateTimeOffset now)
     {
-        // A new attempt supersedes any older one still counted against a window here; a connection that still held
-        // it never answered for it (a rejection or a broken stream would have freed it): it is stuck.
+        var read = await moves.ReadAsync(claimed).ConfigureAwait(false);
+        var gone = claimed.Where((_, i) => read[i] is null || read[i]!.Record.SwitchId != switchId).ToList();
+        var present = Enumerable.Range(0, claimed.Count).Where(i => read[i] is { } s && s.Record.SwitchId == switchId).Select(i => read[i]!).ToList();
+        var checking = present.Where(s => s.Record.State is RecoveryState.Pending or RecoveryState.Dispatched && s.Record.Deadline > now).ToList();
+        var facts = await subscribers.FactsAsync([.. checking.SelectMany(s => new[] { s.Record.CallBack, s.Record.OtherParty })], now).ConfigureAwait(false);
+        var connected = await subscribers.ConnectedSinceAsync([.. checking.Select(s => (s.Record.CallBack, s.Record.OtherParty, s.Record.DropTime))]).ConfigureAwait(false);
+        var problems = new Dictionary<string, string>(StringComparer.Ordinal);
+        for (var n = 0; n < checking.Count; n++)
+        {
+            var recovery = checking[n].Record;
+            var (customer, other) = (facts[2 * n], facts[(2 * n) + 1]);
+            var problem = customer.OptedOut ? "the customer opted out since the decision"
+                : other.OptedOut ? "the party to reconnect opted out since the decision"
+                : customer.Protected ? "the customer is under emergency protection since the decision"
+                : other.Protected ? "the party to reconnect is under emergency protection since the decision"
+                : connected[n].Any(c => c != recovery.CallId) ? "the parties reached each other before the callback"
+                : null;
+            if (problem is not null)
+            {
+                problems[recovery.CallId] = problem;
+            }
+        }
+
+        var toApply = new List<(StoredRecovery? Read, RecoveryMove Move)>();
+        var reserved = new Dictionary<string, SwitchConnection>(StringComparer.Ordinal);
+        var waiting = new List<string>();
+        foreach (var stored in present)
+        {
+            var recovery = stored.Record;
+            if (problems.TryGetValue(recovery.CallId, out var problem))
+            {
+                toApply.Add((stored, new CancelMove(recovery.CallId, new FoundAtDispatch(problem))));
+            }
+            else if (recovery.Delayed && recovery.Deadline > now && recovery.State is RecoveryState.Pending or RecoveryState.Dispatched && timing.QuietUntil(recovery.CallBack, now) is { } quietEnd)
+            {
+                // Not the callback right after the drop (a retry, or it waited while held): never inside quiet hours.
+                var detail = $"the customer's quiet hours ({timing.ZoneOf(recovery.CallBack).Id} local time) last until {quietEnd:yyyy-MM-dd HH:mm} UTC";
+                toApply.Add((stored, quietEnd < recovery.Deadline ? new DeferMove(recovery.CallId, quietEnd, detail) : new ExpireMove(recovery.CallId, detail + ", past the deadline")));
+            }
+            else if (recovery.State is not (RecoveryState.Pending or RecoveryState.Dispatched) || recovery.Deadline <= now)
+            {
+                // Held, accepted or ended, or past its deadline: the door says what becomes of it (nothing is sent).
+                toApply.Add((stored, new DispatchMove(recovery.CallId, switchId, string.Empty)));
+            }
+            else if (Reserve(switchId, recovery.CallId, now) is { } connection)
+            {
+                reserved[recovery.CallId] = connection;
+                toApply.Add((stored, new DispatchMove(recovery.CallId, switchId, connection.Id)));
+            }
+            else
+            {
+                waiting.Add(recovery.CallId);
+            }
+        }
+
+        var transitions = await moves.ApplyAsync(toApply).ConfigureAwait(false);
+        foreach (var transition in transitions)
+        {
+            if (reserved.TryGetValue(transition.Move.CallId, out var connection) && !transition.Effects.HasFlag(RecoveryEffects.SendCommand))
+            {
+                // Decided otherwise meanwhile (a cancel came between the read and the move): the place goes back.
+                connection.Release(transition.Move.CallId);
+            }
+        }
+
+        // Gone from Redis (retention), or another switch's: nothing to deliver from this queue.
+        await queues.SettleAsync(switchId, gone).ConfigureAwait(false);
+        return waiting;
+    }
+
+    /// <summary>A window place on the healthy connection with the most room; a connection still holding the command from an earlier attempt never answered for it: it is stuck.</summary>
+    private SwitchConnection? Reserve(string switchId, string callId, DateTimeOffset now)
+    {
         foreach (var holder in connections.Release(callId))
         {
             holder.MarkStuck(now);
         }
 
-        var connection = connections.Reserve(switchId, callId, now);
-        if (connection is null)
-        {
-            return false;
-        }
-
-        var transition = await store.DispatchAsync(callId, switchId, connection.Id, now).ConfigureAwait(false);
-        if (transition.Verdict == RecoveryVerdict.Kept || transition.Recovery is not { } recovery)
-        {
-            // Another switch's command, or gone from Redis: nothing to deliver from this queue.
-            connection.Release(callId);
-            await store.SettleEntriesAsync(switchId, callId).ConfigureAwait(false);
-            return true;
-        }
-
-        if (!transition.Effects.HasFlag(RecoveryEffects.SendCommand))
-        {
-            // Already accepted or ended, or past its deadline (then expired now, with its outcome published).
-            connection.Release(callId);
-            await scheduler.CarryOutAsync(transition).ConfigureAwait(false);
-            return true;
-        }
-
-        if (await store.SafetyProblemAsync(recovery).ConfigureAwait(false) is { } problem)
-        {
-            connection.Release(callId);
-            await scheduler.CancelAsync(callId, problem).ConfigureAwait(false);
-            return true;
-        }
-
-        if (recovery.Delayed && timing.QuietUntil(recovery.CallBack, now) is { } quietEnd)
-        {
-            // Not the callback right after the drop (a retry, or it waited while held): never inside quiet hours.
-            connection.Release(callId);
-            await scheduler.PutOffForQuietHoursAsync(recovery, quietEnd, timing.ZoneOf(recovery.CallBack).Id).ConfigureAwait(false);
-            return true;
-        }
-
-        using var span = recovery.StartSpan("dispatch", ActivityKind.Producer);
-        var command = commands.From(recovery);
-        command.Traceparent = span?.Id ?? recovery.TraceParent;
-        command.Tracestate = span?.TraceStateString ?? string.Empty;
-        if (!connection.TrySend(new ServiceMessage { Command = command }))
-        {
-            connection.Release(callId);
-            return false;
-        }
-
-        telemetry.CallbackSent(switchId, recovery.Attempts, now - recovery.DropTime, now - recovery.DueAt);
-        LogSent(recovery.RecoveryId, recovery.Attempts, switchId, connection.InstanceId);
-        return true;
+        return connections.Reserve(switchId, callId, now);
     }
 
-    /// <summary>Acknowledgement timeouts and deadlines of every switch that has work.</summary>
+    /// <summary>Stuck streams closed; then what is overdue in every switch's queue goes through the door.</summary>
     public async Task SweepAsync()
     {
         var now = time.GetUtcNow();
@@ -224,39 +239,44 @@ public sealed partial class DispatchLoop(
             }
         }
 
-        // Which cells and nodes are in an outage (another replica may have declared or ended one), for the gauges too.
+        // Which cells and nodes are in an outage (another replica may have declared or ended one), for the gauges too;
+        // releases another replica began and did not finish; cancels whose announcement this replica missed.
         await outages.RefreshAsync().ConfigureAwait(false);
-        var switches = await store.SwitchesWithWorkAsync().ConfigureAwait(false);
+        await outages.FinishReleasesAsync().ConfigureAwait(false);
+        await cancels.DeliverAllNewAsync().ConfigureAwait(false);
+        var switches = await queues.SwitchesAsync().ConfigureAwait(false);
         await Task.WhenAll(switches.Select(async switchId =>
         {
-            var (overdue, expiring) = await store.SweepAsync(switchId, now, ExpiryLease, most: 500).ConfigureAwait(false);
-            if (overdue.Count > 0)
+            var (unacknowledged, pastDeadline, silent) = await queues.SweepAsync(switchId, now, Lease, most: 500).ConfigureAwait(false);
+            if (unacknowledged.Count > 0)
             {
-                LogOverdue(overdue.Count, switchId);
-                await scheduler.AnnounceDueAsync(switchId, now).ConfigureAwait(false);
+                LogOverdue(unacknowledged.Count, switchId);
+                foreach (var holder in unacknowledged.SelectMany(connections.Release))
+                {
+                    // Overdue on a connection of this replica: it gets no new commands until it answers again.
+                    holder.MarkStuck(now);
+                }
             }
 
-            foreach (var holder in overdue.SelectMany(connections.Release))
-            {
-                // Overdue on a connection of this replica: it gets no new commands until it answers again.
-                holder.MarkStuck(now);
-            }
+            var transitions = await moves.ApplyAsync([
+                .. unacknowledged.Select(callId => (RecoveryMove)new AckTimeoutMove(callId)),
+                .. pastDeadline.Select(callId => (RecoveryMove)new ExpireMove(callId)),
+                .. silent.Select(callId => (RecoveryMove)new OutcomeTimeoutMove(callId, _options.OutcomeTimeout, _options.BridgedOutcomeTimeout)),
+            ]).ConfigureAwait(false);
 
-            await Task.WhenAll(expiring.Select(callId => scheduler.ExpireAsync(switchId, callId))).ConfigureAwait(false);
+            // The queue's own housekeeping: entries of recoveries gone from Redis leave it; an accepted callback that
+            // reported meanwhile is supervised again from its latest report.
+            await queues.SettleAsync(switchId, [.. transitions.Where(t => t.Verdict == RecoveryVerdict.Unknown).Select(t => t.Move.CallId)]).ConfigureAwait(false);
+            await queues.SuperviseAsync(switchId, [.. transitions.Where(t => t.Trigger == RecoveryTrigger.OutcomeTimeout && t.Verdict == RecoveryVerdict.Kept)
+                .Select(t => (t.Move.CallId, effects.SupervisedUntil(t.Recovery!)))]).ConfigureAwait(false);
         })).ConfigureAwait(false);
     }
-
-    [LoggerMessage(EventId = 3101, Level = LogLevel.Debug, Message = "Sent recovery {RecoveryId} attempt {Attempt} to switch {SwitchId} instance {InstanceId}")]
-    private partial void LogSent(string recoveryId, int attempt, string switchId, string instanceId);
 
     [LoggerMessage(EventId = 3102, Level = LogLevel.Information, Message = "{Count} command(s) of switch {SwitchId} not acknowledged in time; sending again")]
     private partial void LogOverdue(int count, string switchId);
 
     [LoggerMessage(EventId = 3105, Level = LogLevel.Warning, Message = "Closing the stream of switch {SwitchId} instance {InstanceId} ({ConnectionId}): it stopped acknowledging commands")]
     private partial void LogClosingStuck(string switchId, string instanceId, string connectionId);
-
-    [LoggerMessage(EventId = 3104, Level = LogLevel.Error, Message = "Could not send the command of call {CallId} to switch {SwitchId}; it will be offered again")]
-    private partial void LogSendFailed(Exception exception, string callId, string switchId);
 
     [LoggerMessage(EventId = 3103, Level = LogLevel.Warning, Message = "{Loop} paused, Redis or Kafka unavailable: {Reason}")]
     private partial void LogUnavailable(string loop, string reason);

@@ -12,18 +12,27 @@ public sealed class SwitchConnection : IDisposable
 {
     private readonly ConcurrentDictionary<string, DateTimeOffset> _unacknowledged = new(StringComparer.Ordinal);
     private readonly Channel<ServiceMessage> _outbox;
+    private readonly int _capacity;
+    private readonly TimeProvider _time;
     private readonly CancellationTokenSource _closing = new();
     private long _stuckSinceTicks = long.MinValue;
     private readonly ConcurrentDictionary<string, DateTimeOffset> _rejected = new(StringComparer.Ordinal);
 
-    public SwitchConnection(string switchId, string instanceId, int window, int admissionRate = 0)
+    // Commands with a window place whose command is not written yet, and cancels for them that wait until it is:
+    // a cancel never goes out before the command it withdraws.
+    private readonly Dictionary<string, List<ServiceMessage>?> _unwritten = new(StringComparer.Ordinal);
+    private readonly Lock _writing = new();
+
+    public SwitchConnection(string switchId, string instanceId, int window, int admissionRate = 0, TimeProvider? time = null)
     {
+        _time = time ?? TimeProvider.System;
         SwitchId = switchId;
         InstanceId = instanceId;
         Window = window;
         AdmissionRate = admissionRate;
-        // Room for a full window of commands plus report confirmations; a switch that stops reading fills it.
-        _outbox = Channel.CreateBounded<ServiceMessage>(new BoundedChannelOptions(window + 1024) { SingleReader = true });
+        // Room for a full window of commands plus report confirmations and cancels; a switch that stops reading fills it.
+        _capacity = window + 1024;
+        _outbox = Channel.CreateBounded<ServiceMessage>(new BoundedChannelOptions(_capacity) { SingleReader = true });
     }
 
     public string Id { get; } = Guid.NewGuid().ToString("N");
@@ -74,16 +83,62 @@ public sealed class SwitchConnection : IDisposable
 
     public bool Holds(string callId) => _unacknowledged.ContainsKey(callId);
 
-    /// <summary>Takes a window place for a command; false when the window is full.</summary>
+    /// <summary>Takes a window place for a command; false when the window is full or the outbox has no room for it.</summary>
     public bool TryReserve(string callId, DateTimeOffset now)
     {
-        if (_unacknowledged.Count >= Window)
+        if (_unacknowledged.Count >= Window || _outbox.Reader.Count >= _capacity - 1)
         {
             return false;
         }
 
+        lock (_writing)
+        {
+            _unwritten[callId] = null;
+        }
+
         _unacknowledged[callId] = now;
         return true;
+    }
+
+    /// <summary>Writes a command whose window place is reserved; then any cancel that waited for it. False (and the connection stuck) when the outbox is full.</summary>
+    public bool TrySendCommand(string callId, ServiceMessage command)
+    {
+        lock (_writing)
+        {
+            var sent = TrySend(command);
+            Written(callId);
+            return sent;
+        }
+    }
+
+    /// <summary>
+    /// Writes a cancel for <paramref name="callId"/>: at once, or, while this connection holds a window place for the
+    /// call whose command is not written yet, right after that command (or when the place is given up).
+    /// </summary>
+    public void SendCancel(string callId, ServiceMessage cancel)
+    {
+        lock (_writing)
+        {
+            if (_unwritten.TryGetValue(callId, out var waiting))
+            {
+                (_unwritten[callId] = waiting ?? []).Add(cancel);
+                return;
+            }
+
+            TrySend(cancel);
+        }
+    }
+
+    // The command for the call is written, or will not be: cancels that waited for it go now. Under _writing.
+    private void Written(string callId)
+    {
+        if (_unwritten.Remove(callId, out var waiting) && waiting is not null)
+        {
+            foreach (var cancel in waiting)
+            {
+                TrySend(cancel);
+            }
+        }
     }
 
     /// <summary>Raised when a window place frees (the dispatch loop wakes on it).</summary>
@@ -91,6 +146,11 @@ public sealed class SwitchConnection : IDisposable
 
     public bool Release(string callId)
     {
+        lock (_writing)
+        {
+            Written(callId);
+        }
+
         if (!_unacknowledged.TryRemove(callId, out _))
         {
             return false;
@@ -108,6 +168,11 @@ public sealed class SwitchConnection : IDisposable
         {
             if (sentAt < cutoff && _unacknowledged.TryRemove(callId, out _))
             {
+                lock (_writing)
+                {
+                    Written(callId);
+                }
+
                 released++;
             }
         }
@@ -128,7 +193,7 @@ public sealed class SwitchConnection : IDisposable
             return true;
         }
 
-        MarkStuck(DateTimeOffset.UtcNow);
+        MarkStuck(_time.GetUtcNow());
         return false;
     }
 

@@ -60,6 +60,20 @@ public sealed class SwitchConnections
         }
     }
 
+    /// <summary>This replica's connection with that id, if it is still here.</summary>
+    public SwitchConnection? Find(string connectionId)
+    {
+        if (connectionId.Length == 0)
+        {
+            return null;
+        }
+
+        lock (_lock)
+        {
+            return _bySwitch.Values.SelectMany(l => l).FirstOrDefault(c => c.Id == connectionId);
+        }
+    }
+
     public IReadOnlyList<SwitchConnection> Of(string switchId)
     {
         lock (_lock)

@@ -1,10 +1,11 @@
 using CallRecovery.Decisions;
-using CallRecovery.Delivery;
+using CallRecovery.Lookup;
 using CallRecovery.Observability;
 using CallRecovery.Outages;
 using CallRecovery.Policy;
 using CallRecovery.Recoveries;
 using CallRecovery.Security;
+using CallRecovery.Subscribers;
 
 namespace CallRecovery.HttpApi;
 
@@ -22,15 +23,12 @@ public static partial class CallLookupEndpoints
     public static IEndpointRouteBuilder MapCallLookup(this IEndpointRouteBuilder endpoints)
     {
         var api = endpoints.MapGroup("/v1").ServedOn(Listeners.Http);
-        api.MapGet("/calls/{callId}", async (string callId, DecisionStore store) =>
+        api.MapGet("/calls/{callId}", async (string callId, CallStories stories) =>
         {
-            var (decisions, recovery) = await store.GetCallAsync(callId).ConfigureAwait(false);
-            if (decisions.Count == 0 && recovery is null)
-            {
-                return Results.NotFound(new { callId, error = "No decision is recorded for this call id." });
-            }
-
-            return Results.Ok(new CallView(callId, recovery is null ? null : RecoveryView.From(recovery), decisions));
+            var story = await stories.OfCallAsync(callId).ConfigureAwait(false);
+            return story.IsKnown
+                ? Results.Ok(new CallView(callId, story.Recovery is null ? null : RecoveryView.From(story.Recovery), story.Decisions))
+                : Results.NotFound(new { callId, error = "No decision is recorded for this call id." });
         }).RequireAuthorization(ApiScopes.CallsRead);
 
         api.MapGet("/incidents", async (OutageGuard outages) => Results.Ok(await outages.LatestAsync(100).ConfigureAwait(false))).RequireAuthorization(ApiScopes.CallsRead);
@@ -40,40 +38,34 @@ public static partial class CallLookupEndpoints
                 : Results.NotFound(new { incidentId = OutageGuard.TryParseId(incidentId, out _, out _) ? incidentId : null, error = "No such outage incident (ids look like cell-0123456789abcdef-1765000000000)." }))
             .RequireAuthorization(ApiScopes.CallsRead);
 
-        api.MapPut("/subscribers/{number}/opt-out", (string number, HttpContext http, DecisionStore store, RecoveryScheduler scheduler, ILoggerFactory logs) =>
-            SetOptOut(number, true, http, store, scheduler, logs)).RequireAuthorization(ApiScopes.OptOutWrite);
-        api.MapDelete("/subscribers/{number}/opt-out", (string number, HttpContext http, DecisionStore store, RecoveryScheduler scheduler, ILoggerFactory logs) =>
-            SetOptOut(number, false, http, store, scheduler, logs)).RequireAuthorization(ApiScopes.OptOutRemove);
-        api.MapGet("/subscribers/{number}/opt-out", async (string number, DecisionStore store) =>
+        api.MapPut("/subscribers/{number}/opt-out", (string number, HttpContext http, OptOuts optOuts, TimeProvider time, ILoggerFactory logs) =>
+            SetOptOut(number, true, http, optOuts, time, logs)).RequireAuthorization(ApiScopes.OptOutWrite);
+        api.MapDelete("/subscribers/{number}/opt-out", (string number, HttpContext http, OptOuts optOuts, TimeProvider time, ILoggerFactory logs) =>
+            SetOptOut(number, false, http, optOuts, time, logs)).RequireAuthorization(ApiScopes.OptOutRemove);
+        api.MapGet("/subscribers/{number}/opt-out", async (string number, OptOuts optOuts) =>
         {
             if (!PhoneNumbers.IsE164(number))
             {
                 return Results.BadRequest(new { error = NumberFormat });
             }
 
-            var (current, trail) = await store.GetOptOutAsync(number).ConfigureAwait(false);
+            var (current, trail) = await optOuts.GetAsync(number).ConfigureAwait(false);
             return Results.Ok(new OptOutView(PhoneNumberMask.Mask(number), current is not null, current, trail));
         }).RequireAuthorization(ApiScopes.SubscribersRead);
         return endpoints;
     }
 
-    private static async Task<IResult> SetOptOut(string number, bool optedOut, HttpContext http, DecisionStore store, RecoveryScheduler scheduler, ILoggerFactory logs)
+    private static async Task<IResult> SetOptOut(string number, bool optedOut, HttpContext http, OptOuts optOuts, TimeProvider time, ILoggerFactory logs)
     {
         if (!PhoneNumbers.IsE164(number))
         {
             return Results.BadRequest(new { error = NumberFormat });
         }
 
-        var change = new OptOutChange(optedOut, http.RequestServices.GetRequiredService<TimeProvider>().GetUtcNow(), Principal(http), http.Connection.RemoteIpAddress?.ToString() ?? "unknown");
-        await store.SetOptOutAsync(number, change).ConfigureAwait(false);
+        var change = new OptOutChange(optedOut, time.GetUtcNow(), Principal(http), http.Connection.RemoteIpAddress?.ToString() ?? "unknown");
+        await optOuts.SetAsync(number, change).ConfigureAwait(false);
         var audit = logs.CreateLogger(AuditCategory);
         LogOptOutChanged(audit, number, optedOut, change.By, change.From);
-        if (optedOut)
-        {
-            // Written first, then the recoveries already decided are cancelled; the dispatch step re-checks too.
-            await scheduler.CancelForPartyAsync(number, "a party opted out since the decision").ConfigureAwait(false);
-        }
-
         return Results.Ok(new OptOutView(PhoneNumberMask.Mask(number), optedOut, optedOut ? change : null, [change]));
     }
 

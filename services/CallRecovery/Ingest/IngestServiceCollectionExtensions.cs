@@ -9,6 +9,7 @@ public static class IngestServiceCollectionExtensions
         services.AddSingleton<ConsumerLag>();
         services.AddSingleton<NetworkEventReader>();
         services.AddSingleton<DeadLetterPublisher>();
+        services.AddSingleton<BatchWorker>();
         services.AddHostedService<NetworkEventConsumer>();
         services.AddHealthChecks().AddCheck<KafkaHealthCheck>("kafka", tags: ["ready"]);
         return services;

@@ -1,31 +1,22 @@
-using System.Diagnostics;
 using System.Text.Json;
 using Confluent.Kafka;
 using Microsoft.Extensions.Options;
-using Polly;
-using Polly.Retry;
-using CallRecovery.Decisions;
-using CallRecovery.Delivery;
 using CallRecovery.Kafka;
 using CallRecovery.Observability;
-using CallRecovery.Policy;
 using CallRecovery.Probes;
 
 namespace CallRecovery.Ingest;
 
 /// <summary>
-/// The consume loop: read a batch and decode it while earlier batches are decided (Redis) and their unusable events
-/// dead-lettered (Kafka); store a partition's offset for the next commit only once every batch before it is
-/// decided. At least once: a crash, restart or rebalance replays from the last commit, and replays change nothing.
+/// The consume loop: read a batch while earlier batches are decided by the <see cref="BatchWorker"/> (Redis, and
+/// their unusable events dead-lettered to Kafka); store a partition's offset for the next commit only once every batch
+/// before it is decided (<see cref="PartitionOffsets"/>). At least once: a crash, restart or rebalance replays from the last commit, and replays change nothing.
 /// While Redis or Kafka is unreachable each batch is retried with backoff; once every decision slot is taken, the
 /// assigned partitions are paused and the group membership is kept alive.
 /// </summary>
 public sealed partial class NetworkEventConsumer(
     IOptions<KafkaOptions> options,
-    NetworkEventReader reader,
-    RecoveryDecider decider,
-    RecoveryScheduler scheduler,
-    DeadLetterPublisher deadLetters,
+    BatchWorker worker,
     DependencyHealth health,
     ConsumerLag lag,
     CallRecoveryTelemetry telemetry,
@@ -78,7 +69,6 @@ public sealed partial class NetworkEventConsumer(
     /// </summary>
     private Task ConsumeAsync(IConsumer<byte[]?, byte[]?> consumer, CancellationToken stoppingToken)
     {
-        var retry = BuildRetry(stoppingToken);
         var offsets = new PartitionOffsets();
         var decided = new System.Collections.Concurrent.ConcurrentQueue<(IReadOnlyList<PartitionOffsets.Slot> Slots, Exception? Failure)>();
         var inFlight = new List<Task>();
@@ -96,11 +86,10 @@ public sealed partial class NetworkEventConsumer(
                     continue;
                 }
 
-                var read = batch.Select(Read).ToList();
                 WaitForRoom(consumer, room, carried, offsets, decided, stoppingToken);
                 var slots = offsets.Track(batch);
                 inFlight.RemoveAll(t => t.IsCompleted);
-                inFlight.Add(DecideBatchAsync(retry, read, slots, decided, room, stoppingToken));
+                inFlight.Add(DecideBatchAsync(batch, slots, decided, room, stoppingToken));
             }
         }
         finally
@@ -115,33 +104,22 @@ public sealed partial class NetworkEventConsumer(
         return Task.CompletedTask;
     }
 
-    /// <summary>Decides one batch (retrying while Redis or Kafka is away), ends its spans, and hands its offsets back to the consume thread.</summary>
+    /// <summary>Decides one batch on the worker and hands its offsets back to the consume thread (never throws).</summary>
     private async Task DecideBatchAsync(
-        ResiliencePipeline retry,
-        List<ReadEvent> read,
+        List<ConsumeResult<byte[]?, byte[]?>> batch,
         IReadOnlyList<PartitionOffsets.Slot> slots,
         System.Collections.Concurrent.ConcurrentQueue<(IReadOnlyList<PartitionOffsets.Slot> Slots, Exception? Failure)> decided,
         SemaphoreSlim room,
         CancellationToken stoppingToken)
     {
         await Task.Yield();
-        var started = DateTimeOffset.UtcNow;
         try
         {
-            var settled = await retry.ExecuteAsync(
-                static async (state, _) => await state.Self.ProcessAsync(state.Read).ConfigureAwait(false),
-                (Self: this, Read: read),
-                stoppingToken).ConfigureAwait(false);
-            EndSpans(read, settled, started);
+            await worker.DecideAsync(batch, stoppingToken).ConfigureAwait(false);
             decided.Enqueue((slots, null));
         }
         catch (Exception e)
         {
-            foreach (var item in read)
-            {
-                item.Activity?.Dispose();
-            }
-
             // Not decided: its slots stay undecided, so neither its offsets nor any later batch's on the same partitions
             // are ever stored. Stopping abandons it (the next owner replays it); anything else rebuilds the consumer.
             if (e is not OperationCanceledException || !stoppingToken.IsCancellationRequested)
@@ -231,139 +209,6 @@ public sealed partial class NetworkEventConsumer(
         }
     }
 
-    /// <summary>A message read once per batch (not per retry): what it turned out to be and its process span.</summary>
-    private sealed record ReadEvent(ConsumeResult<byte[]?, byte[]?> Source, IngestedEvent Event, Activity? Activity);
-
-    private async Task<IReadOnlyList<SettledDecision>> ProcessAsync(List<ReadEvent> read)
-    {
-        var rejects = read.Where(r => r.Event is RejectedEvent).Select(r => (r.Source, (RejectedEvent)r.Event)).ToList();
-        var deadLettered = Guard(deadLetters.PublishAsync(rejects));
-        var failed = new List<(ConsumeResult<byte[]?, byte[]?> Source, RejectedEvent Rejection)>();
-        var decided = Guard(DecideIsolatingAsync(read, failed));
-        await Task.WhenAll(decided, deadLettered).ConfigureAwait(false);
-        await Guard(deadLetters.PublishAsync(failed)).ConfigureAwait(false);
-        health.RedisWorks();
-        return await decided.ConfigureAwait(false);
-    }
-
-    /// <summary>
-    /// Decides the events; when that fails for a reason that is not "Redis or Kafka is away" (so retrying the
-    /// same events would fail again), splits them in halves until the event at fault stands alone, and sends
-    /// that one to the dead-letter topic. The rest are decided as usual; decisions are idempotent, so deciding an
-    /// event twice on the way changes nothing.
-    /// </summary>
-    private async Task<IReadOnlyList<SettledDecision>> DecideIsolatingAsync(IReadOnlyList<ReadEvent> items, List<(ConsumeResult<byte[]?, byte[]?> Source, RejectedEvent Rejection)> failed)
-    {
-        try
-        {
-            return await DecideAndScheduleAsync([.. items.Select(i => i.Event)]).ConfigureAwait(false);
-        }
-        catch (Exception e) when (!TransientErrors.IsTransient(e))
-        {
-            if (items.Count == 1)
-            {
-                var item = items[0];
-                var problem = TransientErrors.Describe(e);
-                LogIsolated(item.Source.Topic, item.Source.Partition.Value, item.Source.Offset.Value, problem);
-                RecoveryTracing.Failed(item.Activity, "processing_error", problem);
-                if (item.Event is not RejectedEvent)
-                {
-                    failed.Add((item.Source, new RejectedEvent("processing_error", $"The event could not be decided: {problem}.", item.Event.EventId, item.Event.CallId)));
-                }
-
-                return [];
-            }
-
-            var half = items.Count / 2;
-            var first = await DecideIsolatingAsync([.. items.Take(half)], failed).ConfigureAwait(false);
-            var second = await DecideIsolatingAsync([.. items.Skip(half)], failed).ConfigureAwait(false);
-            return [.. first, .. second];
-        }
-    }
-
-    private ReadEvent Read(ConsumeResult<byte[]?, byte[]?> result)
-    {
-        var activity = RecoveryTracing.StartProcess(result, _options.GroupId);
-        var ingested = reader.Read(result.Message);
-        switch (ingested)
-        {
-            case RejectedEvent rejected:
-                RecoveryTracing.Failed(activity, rejected.ErrorCode, rejected.Message);
-                activity?.SetTag(RecoveryTracing.CallId, rejected.CallId);
-                LogRejected(result.Topic, result.Partition.Value, result.Offset.Value, rejected.ErrorCode, rejected.Message);
-                break;
-            case DropReported reported when activity is not null:
-                ingested = reported with { Drop = reported.Drop with { TraceParent = activity.Id ?? string.Empty } };
-                break;
-        }
-
-        return new ReadEvent(result, ingested, activity);
-    }
-
-    /// <summary>Each event's decide (and schedule) span, then the end of its process span.</summary>
-    private static void EndSpans(List<ReadEvent> read, IReadOnlyList<SettledDecision> settled, DateTimeOffset started)
-    {
-        var byEvent = new Dictionary<(string, string), SettledDecision>();
-        foreach (var decision in settled)
-        {
-            byEvent.TryAdd((decision.Record.CallId, decision.Record.EventId), decision);
-        }
-
-        foreach (var item in read)
-        {
-            if (item.Event is DropReported && byEvent.TryGetValue((item.Event.CallId, item.Event.EventId), out var decision))
-            {
-                var plan = decision.Record.Reason == DecisionReason.Accepted ? decision.Pending.Plan : null;
-                DecisionTracing.Decided(item.Activity, decision.Record, started, plan);
-            }
-
-            item.Activity?.Dispose();
-        }
-    }
-
-    private async Task<IReadOnlyList<SettledDecision>> DecideAndScheduleAsync(IReadOnlyList<IngestedEvent> events)
-    {
-        var decided = await decider.DecideAsync(events).ConfigureAwait(false);
-        await scheduler.ScheduleAsync(decided.Scheduled).ConfigureAwait(false);
-        await scheduler.HoldForOutagesAsync(decided.Outages).ConfigureAwait(false);
-        await scheduler.ReleaseOnTrafficAsync(decided.Traffic).ConfigureAwait(false);
-        await scheduler.ReleaseReachableAsync(decided.Reachable).ConfigureAwait(false);
-        await scheduler.CancelOnRedialAsync([.. decided.Connections.Select(c => new ConnectionSeen(c.CallId, c.Caller, c.Callee, c.AnswerTime))]).ConfigureAwait(false);
-        await Task.WhenAll(decided.Protected.Select(p => p.Number).Distinct(StringComparer.Ordinal)
-            .Select(number => scheduler.CancelForPartyAsync(number, "a party is under emergency protection since the decision"))).ConfigureAwait(false);
-        return decided.Settled;
-    }
-
-    /// <summary>Notes which dependency failed, for readiness, and lets the retry see the failure.</summary>
-    private async Task Guard(Task work) => await Guard(Wrap(work)).ConfigureAwait(false);
-
-    private static async Task<bool> Wrap(Task work)
-    {
-        await work.ConfigureAwait(false);
-        return true;
-    }
-
-    private async Task<T> Guard<T>(Task<T> work)
-    {
-        try
-        {
-            return await work.ConfigureAwait(false);
-        }
-        catch (Exception e) when (TransientErrors.IsTransient(e))
-        {
-            if (TransientErrors.IsRedis(e))
-            {
-                health.RedisFailed(TransientErrors.Describe(e));
-            }
-            else
-            {
-                health.KafkaFailed(TransientErrors.Describe(e));
-            }
-
-            throw;
-        }
-    }
-
     /// <summary>
     /// Waits for the first message (messages carried over from a pause come first), then takes what else arrives
     /// within the batch delay, up to the batch size.
@@ -414,25 +259,6 @@ public sealed partial class NetworkEventConsumer(
             return null;
         }
     }
-
-    /// <summary>A batch is retried while Redis or Kafka is away; the consume thread keeps the group membership meanwhile.</summary>
-    private ResiliencePipeline BuildRetry(CancellationToken stoppingToken) =>
-        new ResiliencePipelineBuilder()
-            .AddRetry(new RetryStrategyOptions
-            {
-                ShouldHandle = new PredicateBuilder().Handle<Exception>(e => TransientErrors.IsTransient(e) && !stoppingToken.IsCancellationRequested),
-                MaxRetryAttempts = int.MaxValue,
-                BackoffType = DelayBackoffType.Exponential,
-                UseJitter = true,
-                Delay = TimeSpan.FromMilliseconds(100),
-                MaxDelay = _options.MaxRetryDelay,
-                OnRetry = args =>
-                {
-                    LogRetrying(args.AttemptNumber + 1, args.RetryDelay.TotalMilliseconds, args.Outcome.Exception is { } e ? TransientErrors.Describe(e) : null);
-                    return ValueTask.CompletedTask;
-                },
-            })
-            .Build();
 
     private IConsumer<byte[]?, byte[]?> BuildConsumer()
     {
@@ -528,12 +354,6 @@ public sealed partial class NetworkEventConsumer(
         return false;
     }
 
-    [LoggerMessage(EventId = 1001, Level = LogLevel.Warning, Message = "Dead-lettering {Topic}[{Partition}]@{Offset}: {ErrorCode}: {Reason}")]
-    private partial void LogRejected(string topic, int partition, long offset, string errorCode, string reason);
-
-    [LoggerMessage(EventId = 1002, Level = LogLevel.Warning, Message = "Batch not decided yet (attempt {Attempt}); retrying in {DelayMs} ms: {Reason}")]
-    private partial void LogRetrying(int attempt, double delayMs, string? reason);
-
     [LoggerMessage(EventId = 1003, Level = LogLevel.Warning, Message = "Kafka consume error {Code}: {Reason}")]
     private partial void LogConsumeError(string code, string reason);
 
@@ -551,9 +371,6 @@ public sealed partial class NetworkEventConsumer(
 
     [LoggerMessage(EventId = 1008, Level = LogLevel.Warning, Message = "Partitions lost: {Partitions}")]
     private partial void LogLost(IEnumerable<TopicPartitionOffset> partitions);
-
-    [LoggerMessage(EventId = 1011, Level = LogLevel.Error, Message = "Dead-lettering {Topic}[{Partition}]@{Offset}: it could not be decided ({Problem}); the events around it were")]
-    private partial void LogIsolated(string topic, int partition, long offset, string problem);
 
     [LoggerMessage(EventId = 1009, Level = LogLevel.Debug, Message = "No offsets committed on revoke: {Reason}")]
     private partial void LogCommitSkipped(string reason);

@@ -3,6 +3,7 @@ using System.Security.Cryptography;
 using System.Text;
 using CallRecovery.Observability;
 using CallRecovery.Policy;
+using CallRecovery.Recoveries;
 using CallRecovery.Redis;
 using Microsoft.Extensions.Options;
 using StackExchange.Redis;
@@ -25,34 +26,50 @@ public readonly record struct OutageTraffic(OutageScope Scope, DateTimeOffset At
 /// <summary>An outage incident: mass drops from one cell or node, declared at <see cref="Start"/>, ended by traffic.</summary>
 public sealed record OutageIncident(string Id, string Kind, string Name, DateTimeOffset Start, long Drops, long Held, string State, DateTimeOffset? End, string EndedBy);
 
-/// <summary>What counting a batch's drops found: the incident each call belongs to, and incidents declared now with the calls decided before.</summary>
-public sealed record OutageCount(IReadOnlyDictionary<string, string> IncidentOfCall, IReadOnlyList<(string IncidentId, IReadOnlyList<string> EarlierCalls)> Declared)
+/// <summary>What counting a batch's drops found: the incident each call belongs to, and incidents declared now with the calls filed under them.</summary>
+public sealed record OutageCount(IReadOnlyDictionary<string, string> IncidentOfCall, IReadOnlyList<(string IncidentId, IReadOnlyList<string> Filed)> Declared)
 {
     public static OutageCount None { get; } = new(new Dictionary<string, string>(), []);
 }
 
 /// <summary>
 /// The storm guard. Drops are counted per serving cell and per switching node in a sliding window in Redis (one
-/// script per scope and batch); at the threshold an incident is declared, and the recoveries of that scope are
-/// held instead of dispatched. Traffic from the scope after the incident began (a call connected or answered there,
-/// or a cell-in-service event) ends it, and its held recoveries are released to their switch's queue, where the
-/// switch's admission rate paces them. Every replica sees the same incidents; each keeps the set of open scopes,
-/// refreshed every sweep, so that only traffic from an open scope costs a Redis call.
+/// script per scope and batch); at the threshold an incident is declared, and every call counted in its scope from
+/// then on (and in the window before) is filed under it in the same step. Recoveries of that scope are held instead of
+/// dispatched, through the lifecycle's door. Traffic from the scope after the incident began (a call connected or
+/// answered there, or a cell-in-service event) ends it: what it filed moves to a releasing set, and each recovery is
+/// released through the door and only then taken out of the set, by the replica that ended it or, if that one
+/// failed, by any replica's sweep. The switch's admission rate paces what is released. Every replica sees the same
+/// incidents; each keeps the set of open scopes, refreshed every sweep, so only traffic from an open scope costs a Redis call.
 /// </summary>
-public sealed partial class OutageGuard(IConnectionMultiplexer redis, IOptions<RedisOptions> redisOptions, IOptions<OutageOptions> options, CallRecoveryTelemetry telemetry, TimeProvider time, ILogger<OutageGuard> logger)
+public sealed partial class OutageGuard(
+    IConnectionMultiplexer redis,
+    IOptions<RedisOptions> redisOptions,
+    IOptions<OutageOptions> options,
+    RecoveryMoves moves,
+    CallRecoveryTelemetry telemetry,
+    TimeProvider time,
+    ILogger<OutageGuard> logger)
 {
+    private static readonly RedisScript CountDrops = LuaResources.Load("count_drops.lua");
+    private static readonly RedisScript EndIncident = LuaResources.Load("end_incident.lua");
+    private static readonly RedisScript AnnounceIncident = LuaResources.Load("announce_incident.lua");
+
     /// <summary>An incident nobody ended (no traffic evidence ever came) is dropped after this long; its recoveries are long expired.</summary>
     private static readonly TimeSpan LongestIncident = TimeSpan.FromHours(12);
 
-    private readonly RedisKeys _keys = RedisKeys.For(redisOptions.Value);
+    /// <summary>Recoveries released through the door at once.</summary>
+    private const int ReleaseLot = 500;
+
+    private readonly OutageKeys _keys = OutageKeys.For(redisOptions.Value);
     private readonly OutageOptions _options = options.Value;
-    private readonly long _retentionMs = (long)redisOptions.Value.Retention.TotalMilliseconds;
+    private readonly TimeSpan _retention = redisOptions.Value.Retention;
     private volatile IReadOnlySet<string> _openScopes = new HashSet<string>(StringComparer.Ordinal);
 
-    /// <summary>Open incidents and the recoveries they hold, as of the last refresh (for the gauges).</summary>
+    /// <summary>Open incidents and the calls filed under them, as of the last refresh (for the gauges).</summary>
     public (long Open, long Held) Gauges { get; private set; }
 
-    /// <summary>Counts candidate drops per cell and node; declares incidents at the thresholds.</summary>
+    /// <summary>Counts candidate drops per cell and node; declares incidents at the thresholds, filing their calls.</summary>
     public async Task<OutageCount> CountAsync(IReadOnlyList<CallDrop> drops)
     {
         if (!_options.Enabled || drops.Count == 0)
@@ -65,11 +82,12 @@ public sealed partial class OutageGuard(IConnectionMultiplexer redis, IOptions<R
             .Where(s => s.Scope.Name.Length > 0)
             .GroupBy(s => s.Scope)
             .ToList();
-        var replies = await redis.GetDatabase().EvaluateEachAsync(OutageScripts.CountDrops, [.. byScope.Select(g =>
+        var db = redis.GetDatabase();
+        var replies = await db.EvaluateEachAsync(CountDrops, [.. byScope.Select(g =>
         {
             var (scope, id) = (g.Key, g.Key.Id);
             var threshold = scope.Kind == OutageScope.Cell ? _options.CellThreshold : _options.NodeThreshold;
-            return new ScriptCall([_keys.OutageDrops(id), _keys.OutageIncident(id), _keys.OutageLastEnded(id)],
+            return new ScriptCall([_keys.Drops(id), _keys.Incident(id), _keys.LastEnded(id), _keys.Held(id)],
             [
                 now.ToUnixTimeMilliseconds(), (long)_options.Window.TotalMilliseconds, threshold, (long)LongestIncident.TotalMilliseconds, scope.Kind, scope.Name, id,
                 .. g.Select(s => s.Drop).DistinctBy(d => d.CallId).SelectMany(d => new RedisValue[] { d.CallId, d.DropTime.ToUnixTimeMilliseconds() }),
@@ -98,16 +116,20 @@ public sealed partial class OutageGuard(IConnectionMultiplexer redis, IOptions<R
             if ((long)reply[1] is 1 or 2)
             {
                 var scope = byScope[i].Key;
-                declared.Add((incidentId, [.. ((RedisResult[])reply[2]!).Select(r => (string)r!)]));
+                IReadOnlyList<string> filed = [.. ((RedisResult[])reply[2]!).Select(r => (string)r!)];
+                declared.Add((incidentId, filed));
                 var (scopeId, startMs) = TryParseId(incidentId, out var parsedScope, out var parsedStart) ? (parsedScope, parsedStart) : throw new FormatException("Not an incident id.");
                 await Task.WhenAll(
-                    redis.GetDatabase().SortedSetAddAsync(_keys.Incidents(), incidentId, startMs),
-                    redis.GetDatabase().SetAddAsync(_keys.OpenIncidents(), incidentId)).ConfigureAwait(false);
+                    db.SortedSetAddAsync(_keys.Incidents(), incidentId, startMs),
+                    db.SortedSetRemoveRangeByScoreAsync(_keys.Incidents(), double.NegativeInfinity, (now - _retention).ToUnixTimeMilliseconds()),
+                    db.KeyExpireAsync(_keys.Incidents(), _retention),
+                    db.SetAddAsync(_keys.OpenIncidents(), incidentId),
+                    db.KeyExpireAsync(_keys.OpenIncidents(), LongestIncident)).ConfigureAwait(false);
                 _openScopes = new HashSet<string>(_openScopes.Append(scopeId), StringComparer.Ordinal);
                 if ((long)reply[1] == 2)
                 {
                     telemetry.IncidentDeclared(scope.Kind);
-                    LogDeclared(incidentId, scope.Kind, scope.Name, ((RedisResult[])reply[2]!).Length);
+                    LogDeclared(incidentId, scope.Kind, scope.Name, filed.Count);
                 }
             }
         }
@@ -115,29 +137,57 @@ public sealed partial class OutageGuard(IConnectionMultiplexer redis, IOptions<R
         return new OutageCount(incidentOfCall, declared);
     }
 
-    /// <summary>What follows a declaration is done (its earlier calls held and filed): the incident is no longer declared again.</summary>
-    public Task MarkAnnouncedAsync(string incidentId) =>
-        redis.GetDatabase().EvaluateAsync(OutageScripts.AnnounceIncident, [_keys.OutageIncident(ScopeIdOf(incidentId))], [incidentId]);
-
-    /// <summary>Files held recoveries under their incident; false when it has ended meanwhile (release them).</summary>
-    public async Task<bool> FileHeldAsync(string incidentId, IReadOnlyCollection<string> callIds)
+    /// <summary>
+    /// Incidents declared now: the recoveries of their calls decided before (queued, not yet sent) are held through
+    /// the door. One that ended meanwhile releases them again (its end may have come before the holds). Only then is
+    /// the incident no longer declared again (a retried batch does all this again until then).
+    /// </summary>
+    public async Task HoldDeclaredAsync(OutageCount count)
     {
-        var scopeId = ScopeIdOf(incidentId);
-        return callIds.Count == 0 || (long)(await redis.GetDatabase().EvaluateAsync(OutageScripts.HoldCall, [_keys.OutageIncident(scopeId), _keys.OutageHeld(scopeId)],
-            [incidentId, (long)LongestIncident.TotalMilliseconds, .. callIds.Select(c => (RedisValue)c)]).ConfigureAwait(false)) == 1;
+        foreach (var (incidentId, filed) in count.Declared)
+        {
+            // The batch's own calls were created held already.
+            foreach (var lot in filed.Where(c => !count.IncidentOfCall.ContainsKey(c)).Chunk(ReleaseLot))
+            {
+                await moves.ApplyAsync([.. lot.Select(callId => (RecoveryMove)new HoldMove(callId, incidentId))]).ConfigureAwait(false);
+            }
+
+            await ReleaseIfEndedAsync(incidentId, filed).ConfigureAwait(false);
+            await redis.GetDatabase().EvaluateAsync(AnnounceIncident, [_keys.Incident(ScopeIdOf(incidentId))], [incidentId]).ConfigureAwait(false);
+        }
     }
 
     /// <summary>
-    /// Traffic seen in these scopes at these times: ends their open incidents begun before it. Returns each ended
-    /// incident with the call ids it held. Scopes with no open incident (as last refreshed) cost nothing.
+    /// Recoveries just created held by an incident (filed under it when their drop was counted): if it ended before
+    /// they were created, its end could not release them, so they are released here.
     /// </summary>
-    public async Task<IReadOnlyList<(string IncidentId, IReadOnlyList<string> Held)>> TrafficAsync(IReadOnlyList<OutageTraffic> traffic)
+    public async Task ReleaseIfEndedAsync(string incidentId, IReadOnlyList<string> callIds)
+    {
+        if (callIds.Count == 0 || !TryParseId(incidentId, out var scopeId, out _))
+        {
+            return;
+        }
+
+        if (await redis.GetDatabase().HashGetAsync(_keys.Incident(scopeId), "id").ConfigureAwait(false) != incidentId)
+        {
+            foreach (var lot in callIds.Chunk(ReleaseLot))
+            {
+                await moves.ApplyAsync([.. lot.Select(callId => (RecoveryMove)new IncidentRelease(callId, incidentId))]).ConfigureAwait(false);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Traffic seen in these scopes at these times: ends their open incidents begun before it, and releases what they
+    /// held. Scopes with no open incident (as last refreshed) cost nothing, unless a cell was reported in service.
+    /// </summary>
+    public async Task EndOnTrafficAsync(IReadOnlyList<OutageTraffic> traffic)
     {
         var open = _openScopes;
         if (!_options.Enabled || (open.Count == 0 && !traffic.Any(t => t.Reported)))
         {
             // No outage anywhere (the usual case): traffic costs nothing.
-            return [];
+            return;
         }
 
         // A cell reported in service is always looked up (it is rare, and this replica may not have heard of the
@@ -146,38 +196,87 @@ public sealed partial class OutageGuard(IConnectionMultiplexer redis, IOptions<R
             .Where(t => t.Reported || open.Contains(t.Id)).GroupBy(t => t.Id).Select(g => g.MaxBy(t => t.At)).ToList();
         if (candidates.Count == 0)
         {
-            return [];
+            return;
         }
 
+        var db = redis.GetDatabase();
+        // Written before the end and again after it: a replica that fails in between leaves the scope for the sweep to finish.
+        await MarkReleasingAsync(db, candidates.Select(c => c.Id)).ConfigureAwait(false);
         var now = time.GetUtcNow();
-        var replies = await redis.GetDatabase().EvaluateEachAsync(OutageScripts.EndIncident, [.. candidates.Select(t => new ScriptCall(
-            [_keys.OutageIncident(t.Id), _keys.OutageHeld(t.Id), _keys.OutageDrops(t.Id), _keys.OutageArchive(t.Id, 0).ToString()[..^1], _keys.OutageLastEnded(t.Id)],
-            [now.ToUnixTimeMilliseconds(), t.At.ToUnixTimeMilliseconds(), t.Evidence, _retentionMs]))]).ConfigureAwait(false);
-        var ended = new List<(string, IReadOnlyList<string>)>();
-        foreach (var reply in replies)
+        var replies = await db.EvaluateEachAsync(EndIncident, [.. candidates.Select(t => new ScriptCall(
+            [_keys.Incident(t.Id), _keys.Held(t.Id), _keys.Drops(t.Id), _keys.ArchivePrefix(t.Id), _keys.LastEnded(t.Id), _keys.Releasing(t.Id)],
+            [now.ToUnixTimeMilliseconds(), t.At.ToUnixTimeMilliseconds(), t.Evidence, (long)_retention.TotalMilliseconds]))]).ConfigureAwait(false);
+        await MarkReleasingAsync(db, candidates.Select(c => c.Id)).ConfigureAwait(false);
+        var endedScopes = new List<string>();
+        for (var i = 0; i < replies.Length; i++)
         {
-            if (reply.IsNull || reply.Resp2Type != ResultType.Array)
+            if (replies[i].IsNull || replies[i].Resp2Type != ResultType.Array)
             {
                 continue;
             }
 
-            var parts = (RedisResult[])reply!;
+            var parts = (RedisResult[])replies[i]!;
             var id = (string)parts[0]!;
-            IReadOnlyList<string> held = [.. ((RedisResult[])parts[1]!).Select(r => (string)r!)];
-            ended.Add((id, held));
-            await redis.GetDatabase().SetRemoveAsync(_keys.OpenIncidents(), id).ConfigureAwait(false);
-            LogEnded(id, held.Count);
+            endedScopes.Add(candidates[i].Id);
+            await db.SetRemoveAsync(_keys.OpenIncidents(), id).ConfigureAwait(false);
+            LogEnded(id, (long)parts[1]);
         }
 
-        if (ended.Count > 0)
+        foreach (var scope in endedScopes)
+        {
+            await ReleaseScopeAsync(scope).ConfigureAwait(false);
+        }
+
+        if (endedScopes.Count > 0)
         {
             await RefreshAsync().ConfigureAwait(false);
         }
-
-        return ended;
     }
 
-    /// <summary>Reads which scopes have an open incident (and how many recoveries they hold), dropping incidents that expired unended.</summary>
+    /// <summary>Finishes releases that a replica began and did not finish (it failed, or Redis did): every replica's sweep calls this.</summary>
+    public async Task FinishReleasesAsync()
+    {
+        if (!_options.Enabled)
+        {
+            return;
+        }
+
+        var db = redis.GetDatabase();
+        foreach (var scope in (await db.SetMembersAsync(_keys.ScopesReleasing()).ConfigureAwait(false)).Select(v => v.ToString()))
+        {
+            // Off the list first, then back on if anything is left: an end that adds to it after our look also puts it back.
+            await db.SetRemoveAsync(_keys.ScopesReleasing(), scope).ConfigureAwait(false);
+            if (await db.KeyExistsAsync(_keys.Releasing(scope)).ConfigureAwait(false))
+            {
+                await MarkReleasingAsync(db, [scope]).ConfigureAwait(false);
+                await ReleaseScopeAsync(scope).ConfigureAwait(false);
+            }
+        }
+    }
+
+    /// <summary>Releases a scope's ended incidents' recoveries through the door, taking each lot off the releasing set once done.</summary>
+    private async Task ReleaseScopeAsync(string scope)
+    {
+        var db = redis.GetDatabase();
+        var key = _keys.Releasing(scope);
+        while (true)
+        {
+            var lot = (await db.SetRandomMembersAsync(key, ReleaseLot).ConfigureAwait(false)).Select(v => v.ToString()).ToList();
+            if (lot.Count == 0)
+            {
+                return;
+            }
+
+            var releases = lot.Select(m => m.Split('|', 2)).Where(p => p.Length == 2).Select(p => (RecoveryMove)new IncidentRelease(p[1], p[0])).ToList();
+            await moves.ApplyAsync(releases).ConfigureAwait(false);
+            await db.SetRemoveAsync(key, [.. lot.Select(m => (RedisValue)m)]).ConfigureAwait(false);
+        }
+    }
+
+    private Task MarkReleasingAsync(IDatabase db, IEnumerable<string> scopes) =>
+        Task.WhenAll(db.SetAddAsync(_keys.ScopesReleasing(), [.. scopes.Select(s => (RedisValue)s)]), db.KeyExpireAsync(_keys.ScopesReleasing(), _retention));
+
+    /// <summary>Reads which scopes have an open incident (and how many calls they filed), dropping incidents that expired unended.</summary>
     public async Task RefreshAsync()
     {
         if (!_options.Enabled)
@@ -208,11 +307,11 @@ public sealed partial class OutageGuard(IConnectionMultiplexer redis, IOptions<R
         }
 
         var db = redis.GetDatabase();
-        var current = await db.HashGetAllAsync(_keys.OutageIncident(scopeId)).ConfigureAwait(false);
+        var current = await db.HashGetAllAsync(_keys.Incident(scopeId)).ConfigureAwait(false);
         var fields = current.ToDictionary(e => e.Name.ToString(), e => e.Value.ToString(), StringComparer.Ordinal);
         if (fields.GetValueOrDefault("id") != incidentId)
         {
-            var archived = await db.HashGetAllAsync(_keys.OutageArchive(scopeId, startMs)).ConfigureAwait(false);
+            var archived = await db.HashGetAllAsync(_keys.Archive(scopeId, startMs)).ConfigureAwait(false);
             fields = archived.ToDictionary(e => e.Name.ToString(), e => e.Value.ToString(), StringComparer.Ordinal);
             if (fields.GetValueOrDefault("id") != incidentId)
             {
@@ -221,9 +320,8 @@ public sealed partial class OutageGuard(IConnectionMultiplexer redis, IOptions<R
         }
 
         long Number(string name) => long.TryParse(fields.GetValueOrDefault(name), NumberStyles.Integer, CultureInfo.InvariantCulture, out var n) ? n : 0;
-        var held = fields.ContainsKey("held") ? Number("held") : await db.SetLengthAsync(_keys.OutageHeld(scopeId)).ConfigureAwait(false);
         return new OutageIncident(incidentId, fields.GetValueOrDefault("kind", string.Empty), fields.GetValueOrDefault("name", string.Empty), DateTimeOffset.FromUnixTimeMilliseconds(Number("start")),
-            Number("count"), held, fields.GetValueOrDefault("state", string.Empty), fields.ContainsKey("end") ? DateTimeOffset.FromUnixTimeMilliseconds(Number("end")) : null, fields.GetValueOrDefault("endedBy", string.Empty));
+            Number("count"), Number("held"), fields.GetValueOrDefault("state", string.Empty), fields.ContainsKey("end") ? DateTimeOffset.FromUnixTimeMilliseconds(Number("end")) : null, fields.GetValueOrDefault("endedBy", string.Empty));
     }
 
     /// <summary>The latest incidents, newest first.</summary>
@@ -255,14 +353,5 @@ public sealed partial class OutageGuard(IConnectionMultiplexer redis, IOptions<R
     private partial void LogDeclared(string incidentId, string kind, string scope, int drops);
 
     [LoggerMessage(EventId = 3502, Level = LogLevel.Information, Message = "Outage incident {IncidentId} ended: traffic again; releasing {Held} held recoveries at the switches' admission rates")]
-    private partial void LogEnded(string incidentId, int held);
-}
-
-/// <summary>The storm guard's Redis scripts (Outages/Scripts).</summary>
-internal static class OutageScripts
-{
-    public static readonly RedisScript CountDrops = LuaResources.Load("count_drops.lua");
-    public static readonly RedisScript HoldCall = LuaResources.Load("hold_call.lua");
-    public static readonly RedisScript EndIncident = LuaResources.Load("end_incident.lua");
-    public static readonly RedisScript AnnounceIncident = LuaResources.Load("announce_incident.lua");
+    private partial void LogEnded(string incidentId, long held);
 }

@@ -2,7 +2,6 @@ using System.Text;
 using CallRecovery.Kafka;
 using CallRecovery.Observability;
 using CallRecovery.Probes;
-using CallRecovery.Recoveries;
 using CallRecovery.Redis;
 using Confluent.Kafka;
 using Microsoft.Extensions.Options;
@@ -25,10 +24,9 @@ public sealed partial class OutboxDrain : BackgroundService
     private static readonly TimeSpan Interval = TimeSpan.FromMilliseconds(50);
 
     private readonly IConnectionMultiplexer _redis;
-    private readonly RedisKeys _keys;
+    private readonly OutboxKeys _keys;
     private readonly IProducer<byte[]?, byte[]?> _producer;
     private readonly string _topic;
-    private readonly RecoveryStore _recoveries;
     private readonly DependencyHealth _health;
     private readonly LoopSupervisor _supervisor;
     private readonly LoopHeartbeats _heartbeats;
@@ -41,7 +39,6 @@ public sealed partial class OutboxDrain : BackgroundService
         IOptions<RedisOptions> redisOptions,
         IProducer<byte[]?, byte[]?> producer,
         IOptions<KafkaOptions> kafka,
-        RecoveryStore recoveries,
         DependencyHealth health,
         LoopSupervisor supervisor,
         LoopHeartbeats heartbeats,
@@ -49,10 +46,9 @@ public sealed partial class OutboxDrain : BackgroundService
         ILogger<OutboxDrain> logger)
     {
         _redis = redis;
-        _keys = RedisKeys.For(redisOptions.Value);
+        _keys = OutboxKeys.For(redisOptions.Value);
         _producer = producer;
         _topic = kafka.Value.OutcomeTopic;
-        _recoveries = recoveries;
         _health = health;
         _supervisor = supervisor;
         _heartbeats = heartbeats;
@@ -71,7 +67,7 @@ public sealed partial class OutboxDrain : BackgroundService
             _heartbeats.Beat(Loop);
             try
             {
-                var switches = await _recoveries.SwitchesWithWorkAsync().ConfigureAwait(false);
+                var switches = (await _redis.GetDatabase().SetMembersAsync(_keys.Outboxes()).ConfigureAwait(false)).Select(v => v.ToString()).ToList();
                 var left = await Task.WhenAll(switches.Select(DrainAsync)).ConfigureAwait(false);
                 Interlocked.Exchange(ref _backlog, left.Sum());
             }

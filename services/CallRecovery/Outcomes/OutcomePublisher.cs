@@ -18,14 +18,15 @@ namespace CallRecovery.Outcomes;
 /// outbox: durable, and independent of Kafka being reachable. A Kafka outage delays outcome events; it never
 /// stalls acknowledgements, dispatch or expiry.
 /// </summary>
-public sealed class OutcomePublisher(IConnectionMultiplexer redis, IOptions<RedisOptions> redisOptions, IOptions<KafkaOptions> options)
+public sealed class OutcomePublisher(IConnectionMultiplexer redis, IOptions<RedisOptions> redisOptions, IOptions<KafkaOptions> options, TimeProvider time)
 {
     public const string KeyField = "key";
     public const string ValueField = "value";
     public const string TraceParentField = "traceparent";
 
-    private readonly RedisKeys _keys = RedisKeys.For(redisOptions.Value);
+    private readonly OutboxKeys _keys = OutboxKeys.For(redisOptions.Value);
     private readonly string _topic = options.Value.OutcomeTopic;
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, long> _listed = new(StringComparer.Ordinal);
 
     public Task PublishStageAsync(RecoveryRecord recovery, Stage stage, DateTimeOffset at)
     {
@@ -36,7 +37,7 @@ public sealed class OutcomePublisher(IConnectionMultiplexer redis, IOptions<Redi
 
     public Task PublishOutcomeAsync(RecoveryRecord recovery, Outcome outcome)
     {
-        var update = Update(recovery, recovery.CompletedAt ?? DateTimeOffset.UtcNow);
+        var update = Update(recovery, recovery.CompletedAt ?? time.GetUtcNow());
         update.Outcome = outcome;
         update.Detail = recovery.Detail;
         update.SurveyScore = (uint)recovery.SurveyScore;
@@ -60,16 +61,37 @@ public sealed class OutcomePublisher(IConnectionMultiplexer redis, IOptions<Redi
         return PublishAsync(recovery, update);
     }
 
+    /// <summary>The callback was put off (quiet hours): it goes at <see cref="RecoveryRecord.DueAt"/>.</summary>
+    public Task PublishDeferredAsync(RecoveryRecord recovery)
+    {
+        var update = Update(recovery, recovery.DeferredAt ?? time.GetUtcNow());
+        update.Deferral = new Deferral { Reason = recovery.Deferral };
+        update.Detail = recovery.Deferral;
+        update.NextAttemptAt = Timestamp.FromDateTimeOffset(recovery.DueAt);
+        return PublishAsync(recovery, update);
+    }
+
     private async Task PublishAsync(RecoveryRecord recovery, RecoveryUpdate update)
     {
         using var span = RecoveryTracing.StartPublish(_topic, recovery.TraceParent, recovery.RecoveryId, recovery.CallId);
         var traceParent = span?.Id ?? recovery.TraceParent;
-        await redis.GetDatabase().StreamAddAsync(_keys.Outbox(recovery.SwitchId),
+        var db = redis.GetDatabase();
+        var added = db.StreamAddAsync(_keys.Outbox(recovery.SwitchId),
         [
             new NameValueEntry(KeyField, recovery.RecoveryId),
             new NameValueEntry(ValueField, update.ToByteArray()),
             new NameValueEntry(TraceParentField, traceParent),
-        ]).ConfigureAwait(false);
+        ]);
+        // The drain finds the outboxes through this set: written for a switch once a minute by each replica (a Redis
+        // that lost it lost the outbox too), not on every update.
+        var now = time.GetTimestamp();
+        if (!_listed.TryGetValue(recovery.SwitchId, out var listedAt) || time.GetElapsedTime(listedAt, now) > TimeSpan.FromMinutes(1))
+        {
+            _listed[recovery.SwitchId] = now;
+            await db.SetAddAsync(_keys.Outboxes(), recovery.SwitchId).ConfigureAwait(false);
+        }
+
+        await added.ConfigureAwait(false);
     }
 
     private static RecoveryUpdate Update(RecoveryRecord recovery, DateTimeOffset at) => new()

@@ -19,9 +19,27 @@ public sealed class RecoveryPolicyOptions
     [Range(typeof(TimeSpan), "00:00:00", "1.00:00:00")]
     public TimeSpan CoolOff { get; set; } = TimeSpan.FromMinutes(10);
 
-    /// <summary>After an emergency call nothing of ours may call that subscriber for this long (the emergency centre may call back). Default 60 min.</summary>
+    /// <summary>
+    /// After an emergency call ends (made by the subscriber, or the emergency centre calling them back) nothing of
+    /// ours may call that subscriber for this long: the emergency centre may call back. Counted from the call's end
+    /// (its release report's time), not its answer. Default 60 min.
+    /// </summary>
     [Range(typeof(TimeSpan), "00:00:00", "7.00:00:00")]
     public TimeSpan EmergencyProtection { get; set; } = TimeSpan.FromMinutes(60);
+
+    /// <summary>
+    /// How long an emergency call reported connected, and not (yet) reported ended, counts as going on: the subscriber
+    /// is protected until this long after it began, and <see cref="EmergencyProtection"/> after that. Default 24 h.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:01:00", "7.00:00:00")]
+    public TimeSpan EmergencyCallLimit { get; set; } = TimeSpan.FromHours(24);
+
+    /// <summary>
+    /// How far apart the clocks of two network elements may be when their times are compared: a re-attach, a redial or
+    /// a reconnection stamped up to this long before the drop still counts as after it. Default 2 s.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00", "00:01:00")]
+    public TimeSpan ClockTolerance { get; set; } = TimeSpan.FromSeconds(2);
 
     /// <summary>How long an opt-out lasts before the subscriber must renew it. Default 365 days (every Redis key has a TTL).</summary>
     [Range(typeof(TimeSpan), "1.00:00:00", "3650.00:00:00")]

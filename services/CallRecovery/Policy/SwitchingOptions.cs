@@ -30,6 +30,22 @@ public sealed class SwitchingOptions
     [Range(typeof(TimeSpan), "00:00:00.100", "00:05:00")]
     public TimeSpan AcknowledgementTimeout { get; set; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>
+    /// A callback the switch accepted and has said nothing about for this long (no stage, no outcome) ends with the
+    /// outcome NO_REPORT, published and counted like any other; a late outcome then moves it on as for any ended
+    /// recovery. Counted from the acceptance or the latest stage. Default 15 min (ringing, the offer and ringing the other
+    /// party take a minute or two).
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:10", "1.00:00:00")]
+    public TimeSpan OutcomeTimeout { get; set; } = TimeSpan.FromMinutes(15);
+
+    /// <summary>
+    /// As <see cref="OutcomeTimeout"/>, once the switch reported the parties bridged: the outcome comes when they hang
+    /// up, which may be long. Default 4 h.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:10", "2.00:00:00")]
+    public TimeSpan BridgedOutcomeTimeout { get; set; } = TimeSpan.FromHours(4);
+
     /// <summary>After a switch rejects a command (e.g. overloaded), wait this long before offering it again. Default 1 s.</summary>
     [Range(typeof(TimeSpan), "00:00:00", "00:05:00")]
     public TimeSpan RejectionBackoff { get; set; } = TimeSpan.FromSeconds(1);

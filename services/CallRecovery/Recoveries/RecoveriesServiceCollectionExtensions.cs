@@ -2,10 +2,12 @@ namespace CallRecovery.Recoveries;
 
 public static class RecoveriesServiceCollectionExtensions
 {
-    /// <summary>The recovery lifecycle's store in Redis.</summary>
+    /// <summary>The recovery lifecycle: the door every move goes through, the records it keeps, and where recoveries are filed. Its effects port is registered by the delivery stage.</summary>
     public static IServiceCollection AddRecoveries(this IServiceCollection services)
     {
-        services.AddSingleton<RecoveryStore>();
+        services.AddSingleton<IRecoveryRecords, RedisRecoveryRecords>();
+        services.AddSingleton<RecoveryMoves>();
+        services.AddSingleton<RecoveryIndex>();
         return services;
     }
 }

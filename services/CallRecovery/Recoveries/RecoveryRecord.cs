@@ -1,9 +1,65 @@
 using System.Diagnostics;
 using System.Globalization;
-using StackExchange.Redis;
 using CallRecovery.Observability;
 
 namespace CallRecovery.Recoveries;
+
+/// <summary>The names of a recovery's fields as Redis holds them (one hash per recovery), in one place; the Lua scripts get them from here.</summary>
+public static class RecoveryFields
+{
+    public const string Version = "v";
+    public const string RecoveryId = "recoveryId";
+    public const string CallId = "callId";
+    public const string State = "state";
+    public const string CallBack = "callBack";
+    public const string OtherParty = "otherParty";
+    public const string DropTime = "dropTime";
+    public const string AcceptedAt = "acceptedAt";
+    public const string EventId = "eventId";
+    public const string SwitchId = "switchId";
+    public const string DueAt = "dueAt";
+    public const string Deadline = "deadline";
+    public const string Cause = "cause";
+    public const string ServingCell = "servingCell";
+    public const string SwitchingNode = "switchingNode";
+    public const string AccessTechnology = "accessTechnology";
+    public const string TraceParent = "traceparent";
+    public const string Attempts = "attempts";
+    public const string CallbackAttempt = "callbackAttempt";
+    public const string CallbackSince = "callbackSince";
+    public const string Hold = "hold";
+    public const string Incident = "incident";
+    public const string Delayed = "delayed";
+    public const string DispatchedAt = "dispatchedAt";
+    public const string FirstDispatchedAt = "firstDispatchedAt";
+    public const string Connection = "connection";
+    public const string AcknowledgedAt = "acknowledgedAt";
+    public const string AcceptedAttempt = "acceptedAttempt";
+    public const string LastReportAt = "lastReportAt";
+    public const string LastRejection = "lastRejection";
+    public const string AckTimeouts = "ackTimeouts";
+    public const string Stage = "stage";
+    public const string HeldAt = "heldAt";
+    public const string ReleasedAt = "releasedAt";
+    public const string DeferredAt = "deferredAt";
+    public const string Deferral = "deferral";
+    public const string LastOutcome = "lastOutcome";
+    public const string LastOutcomeAt = "lastOutcomeAt";
+    public const string Outcome = "outcome";
+    public const string CompletedAt = "completedAt";
+    public const string TalkTimeMs = "talkTimeMs";
+    public const string Detail = "detail";
+    public const string SurveyScore = "surveyScore";
+    public const string ReconnectCallId = "reconnectCallId";
+
+    /// <summary>When a stage was first reported: "stage:Bridged" for the first callback, "stage:Bridged@2" for the second.</summary>
+    public static string StageAt(string stage, int callbackAttempt) => "stage:" + stage + (callbackAttempt > 1 ? "@" + callbackAttempt.ToString(CultureInfo.InvariantCulture) : string.Empty);
+
+    /// <summary>The ended callback <paramref name="callback"/>'s outcome, time and detail: "attempt:1:outcome", ...</summary>
+    public static string EarlierCallback(int callback, string part) => $"attempt:{callback.ToString(CultureInfo.InvariantCulture)}:{part}";
+
+    public const string StagePrefix = "stage:";
+}
 
 /// <summary>An accepted recovery: who to call back, whom to reconnect, where and when, and how far it got.</summary>
 public sealed record RecoveryRecord
@@ -43,11 +99,26 @@ public sealed record RecoveryRecord
     /// <summary>W3C trace context of the recovery's trace, carried to the switch and into outcome events.</summary>
     public string TraceParent { get; init; } = string.Empty;
 
+    /// <summary>Deliveries of commands so far (all callbacks): the number of the latest one.</summary>
     public int Attempts { get; init; }
+
+    /// <summary>The first delivery of the current callback (deliveries before it belong to earlier callbacks).</summary>
+    public int CallbackSince { get; init; }
 
     public DateTimeOffset? FirstDispatchedAt { get; init; }
 
+    public DateTimeOffset? DispatchedAt { get; init; }
+
+    /// <summary>The switch connection the latest delivery went to.</summary>
+    public string Connection { get; init; } = string.Empty;
+
     public DateTimeOffset? AcknowledgedAt { get; init; }
+
+    /// <summary>The delivery the switch accepted for the current callback (0 before any).</summary>
+    public int AcceptedAttempt { get; init; }
+
+    /// <summary>When the switch last said something about the current callback (its acceptance or a stage): the outcome is awaited from then.</summary>
+    public DateTimeOffset? LastReportAt { get; init; }
 
     /// <summary>The latest progress stage reported (a Contracts.V1.Stage name), empty before any.</summary>
     public string Stage { get; init; } = string.Empty;
@@ -87,6 +158,12 @@ public sealed record RecoveryRecord
 
     public string Deferral { get; init; } = string.Empty;
 
+    /// <summary>The outcome of the callback before this one (what led to it), empty for the first callback.</summary>
+    public string LastOutcome { get; init; } = string.Empty;
+
+    /// <summary>Acknowledgements that timed out (deliveries sent again).</summary>
+    public int AckTimeouts { get; init; }
+
     /// <summary>Callbacks that ended without reconnecting and were tried again: number, outcome, when, the switch's cause.</summary>
     public IReadOnlyList<CallbackAttemptOutcome> EarlierCallbacks { get; init; } = [];
 
@@ -101,42 +178,109 @@ public sealed record RecoveryRecord
             .SetTag(RecoveryTracing.Attempt, Attempts)
             .SetTag(RecoveryTracing.CallbackAttempt, CallbackAttempt);
 
-    /// <summary>The fields written when the recovery is created; later fields are written by the dispatch scripts.</summary>
-    public HashEntry[] ToHashEntries() =>
+    /// <summary>The fields written when the recovery is created; later fields are written by its moves.</summary>
+    public IReadOnlyList<KeyValuePair<string, string>> ToFields() =>
     [
-        new("recoveryId", RecoveryId),
-        new("callId", CallId),
-        new("state", State.ToString()),
-        new("callBack", CallBack),
-        new("otherParty", OtherParty),
-        new("dropTime", DropTime.ToUnixTimeMilliseconds()),
-        new("acceptedAt", AcceptedAt.ToUnixTimeMilliseconds()),
-        new("eventId", EventId),
-        new("switchId", SwitchId),
-        new("dueAt", DueAt.ToUnixTimeMilliseconds()),
-        new("deadline", Deadline.ToUnixTimeMilliseconds()),
-        new("cause", Cause),
-        new("servingCell", ServingCell),
-        new("switchingNode", SwitchingNode),
-        new("accessTechnology", AccessTechnology),
-        new("traceparent", TraceParent),
-        new("attempts", 0),
-        new("callbackAttempt", 1),
-        new("hold", Hold),
-        new("incident", Incident),
+        new(RecoveryFields.RecoveryId, RecoveryId),
+        new(RecoveryFields.CallId, CallId),
+        new(RecoveryFields.State, State.ToString()),
+        new(RecoveryFields.CallBack, CallBack),
+        new(RecoveryFields.OtherParty, OtherParty),
+        new(RecoveryFields.DropTime, Ms(DropTime)),
+        new(RecoveryFields.AcceptedAt, Ms(AcceptedAt)),
+        new(RecoveryFields.EventId, EventId),
+        new(RecoveryFields.SwitchId, SwitchId),
+        new(RecoveryFields.DueAt, Ms(DueAt)),
+        new(RecoveryFields.Deadline, Ms(Deadline)),
+        new(RecoveryFields.Cause, Cause),
+        new(RecoveryFields.ServingCell, ServingCell),
+        new(RecoveryFields.SwitchingNode, SwitchingNode),
+        new(RecoveryFields.AccessTechnology, AccessTechnology),
+        new(RecoveryFields.TraceParent, TraceParent),
+        new(RecoveryFields.Attempts, "0"),
+        new(RecoveryFields.CallbackAttempt, "1"),
+        new(RecoveryFields.CallbackSince, "1"),
+        new(RecoveryFields.Hold, Hold),
+        new(RecoveryFields.Incident, Incident),
+        .. HeldAt is { } held ? [new KeyValuePair<string, string>(RecoveryFields.HeldAt, Ms(held))] : Array.Empty<KeyValuePair<string, string>>(),
     ];
 
-    /// <summary>
-    /// The hash fields a transition returns when its effects need no whole record (<see cref="RecoveryLifecycle.NeedWholeRecord"/>):
-    /// what the service acts on after any move. Injected into the transition script, so the names have one source.
-    /// </summary>
-    public static IReadOnlyList<string> ShortFields { get; } = ["state", "callId", "recoveryId", "switchId", "attempts", "detail", "traceparent", "dueAt", "deadline", "callbackAttempt", "incident"];
+    /// <summary>Unix milliseconds, as times are stored.</summary>
+    public static string Ms(DateTimeOffset at) => at.ToUnixTimeMilliseconds().ToString(CultureInfo.InvariantCulture);
 
-    public static RecoveryRecord FromHash(HashEntry[] entries) =>
-        FromFields(entries.ToDictionary(e => e.Name.ToString(), e => e.Value.ToString(), StringComparer.Ordinal));
+    /// <summary>The recovery as stored: field names to values.</summary>
+    public static RecoveryRecord FromFields(IReadOnlyDictionary<string, string> fields)
+    {
+        string Field(string name) => fields.GetValueOrDefault(name, string.Empty);
+        DateTimeOffset? Maybe(string name) => long.TryParse(Field(name), NumberStyles.Integer, CultureInfo.InvariantCulture, out var ms) ? DateTimeOffset.FromUnixTimeMilliseconds(ms) : null;
+        DateTimeOffset Time(string name) => Maybe(name) ?? DateTimeOffset.UnixEpoch;
+        int Number(string name) => int.TryParse(Field(name), NumberStyles.Integer, CultureInfo.InvariantCulture, out var n) ? n : 0;
+        var callbackAttempt = Math.Max(1, Number(RecoveryFields.CallbackAttempt));
+        return new RecoveryRecord
+        {
+            RecoveryId = Field(RecoveryFields.RecoveryId),
+            CallId = Field(RecoveryFields.CallId),
+            // A state the lifecycle does not know is a defect to surface, never a Pending recovery.
+            State = Enum.TryParse<RecoveryState>(Field(RecoveryFields.State), ignoreCase: false, out var state) && Enum.IsDefined(state) && !int.TryParse(Field(RecoveryFields.State), out _) ? state
+                : throw new FormatException("The recovery's state is not one of the lifecycle's states."),
+            CallBack = Field(RecoveryFields.CallBack),
+            OtherParty = Field(RecoveryFields.OtherParty),
+            DropTime = Time(RecoveryFields.DropTime),
+            AcceptedAt = Time(RecoveryFields.AcceptedAt),
+            EventId = Field(RecoveryFields.EventId),
+            SwitchId = Field(RecoveryFields.SwitchId),
+            DueAt = Time(RecoveryFields.DueAt),
+            Deadline = Time(RecoveryFields.Deadline),
+            Cause = Field(RecoveryFields.Cause),
+            ServingCell = Field(RecoveryFields.ServingCell),
+            SwitchingNode = Field(RecoveryFields.SwitchingNode),
+            AccessTechnology = Field(RecoveryFields.AccessTechnology),
+            TraceParent = Field(RecoveryFields.TraceParent),
+            Attempts = Number(RecoveryFields.Attempts),
+            // Recoveries stored before callbackSince was written on creation: the first callback's deliveries start at 1.
+            CallbackSince = Math.Max(1, Number(RecoveryFields.CallbackSince)),
+            FirstDispatchedAt = Maybe(RecoveryFields.FirstDispatchedAt),
+            DispatchedAt = Maybe(RecoveryFields.DispatchedAt),
+            Connection = Field(RecoveryFields.Connection),
+            AcknowledgedAt = Maybe(RecoveryFields.AcknowledgedAt),
+            AcceptedAttempt = Number(RecoveryFields.AcceptedAttempt),
+            LastReportAt = Maybe(RecoveryFields.LastReportAt),
+            Stage = Field(RecoveryFields.Stage),
+            Outcome = Field(RecoveryFields.Outcome),
+            Detail = Field(RecoveryFields.Detail),
+            CompletedAt = Maybe(RecoveryFields.CompletedAt),
+            TalkTime = long.TryParse(Field(RecoveryFields.TalkTimeMs), NumberStyles.Integer, CultureInfo.InvariantCulture, out var talk) ? TimeSpan.FromMilliseconds(talk) : null,
+            SurveyScore = Number(RecoveryFields.SurveyScore),
+            ReconnectCallId = Field(RecoveryFields.ReconnectCallId),
+            CallbackAttempt = callbackAttempt,
+            Hold = Field(RecoveryFields.Hold),
+            Incident = Field(RecoveryFields.Incident),
+            Delayed = Field(RecoveryFields.Delayed) == "1",
+            HeldAt = Maybe(RecoveryFields.HeldAt),
+            ReleasedAt = Maybe(RecoveryFields.ReleasedAt),
+            DeferredAt = Maybe(RecoveryFields.DeferredAt),
+            Deferral = Field(RecoveryFields.Deferral),
+            LastOutcome = Field(RecoveryFields.LastOutcome),
+            AckTimeouts = Number(RecoveryFields.AckTimeouts),
+            EarlierCallbacks = [.. Enumerable.Range(1, callbackAttempt - 1)
+                .Where(n => fields.ContainsKey(RecoveryFields.EarlierCallback(n, "outcome")))
+                .Select(n => new CallbackAttemptOutcome(n, Field(RecoveryFields.EarlierCallback(n, "outcome")), Time(RecoveryFields.EarlierCallback(n, "at")), Field(RecoveryFields.EarlierCallback(n, "detail"))))],
+            StageTimes = fields.Where(f => f.Key.StartsWith(RecoveryFields.StagePrefix, StringComparison.Ordinal))
+                .ToDictionary(f => f.Key[RecoveryFields.StagePrefix.Length..], f => DateTimeOffset.FromUnixTimeMilliseconds(long.Parse(f.Value, CultureInfo.InvariantCulture)), StringComparer.Ordinal),
+        };
+    }
+}
 
-    /// <summary>From a flat field/value list, as Lua's HGETALL returns it.</summary>
-    public static RecoveryRecord FromFlatList(IReadOnlyList<string> fieldsAndValues)
+/// <summary>
+/// A recovery as read from the store: its fields, parsed, and the version they were read at. A move is written only
+/// if the recovery is still at that version (no other move came between the read and the write).
+/// </summary>
+public sealed record StoredRecovery(IReadOnlyDictionary<string, string> Fields, long Version)
+{
+    public RecoveryRecord Record { get; } = RecoveryRecord.FromFields(Fields);
+
+    /// <summary>From a flat field/value list, as HGETALL returns it (a recovery stored before versions were written is at version 0).</summary>
+    public static StoredRecovery FromFlatList(IReadOnlyList<string> fieldsAndValues)
     {
         var fields = new Dictionary<string, string>(StringComparer.Ordinal);
         for (var i = 0; i + 1 < fieldsAndValues.Count; i += 2)
@@ -144,59 +288,20 @@ public sealed record RecoveryRecord
             fields[fieldsAndValues[i]] = fieldsAndValues[i + 1];
         }
 
-        return FromFields(fields);
+        return new StoredRecovery(fields, long.TryParse(fields.GetValueOrDefault(RecoveryFields.Version), NumberStyles.Integer, CultureInfo.InvariantCulture, out var version) ? version : 0);
     }
 
-    private static RecoveryRecord FromFields(Dictionary<string, string> fields)
+    /// <summary>The recovery with <paramref name="writes"/> applied, one version on.</summary>
+    public StoredRecovery With(IReadOnlyList<KeyValuePair<string, string>> writes)
     {
-        string Field(string name) => fields.GetValueOrDefault(name, string.Empty);
-        DateTimeOffset? Maybe(string name) => long.TryParse(Field(name), NumberStyles.Integer, CultureInfo.InvariantCulture, out var ms) ? DateTimeOffset.FromUnixTimeMilliseconds(ms) : null;
-        DateTimeOffset Time(string name) => Maybe(name) ?? DateTimeOffset.UnixEpoch;
-        int Number(string name) => int.TryParse(Field(name), NumberStyles.Integer, CultureInfo.InvariantCulture, out var n) ? n : 0;
-        return new RecoveryRecord
+        var fields = new Dictionary<string, string>(Fields, StringComparer.Ordinal);
+        foreach (var (name, value) in writes)
         {
-            RecoveryId = Field("recoveryId"),
-            CallId = Field("callId"),
-            // A state the lifecycle does not know is a defect to surface, never a Pending recovery.
-            State = Enum.TryParse<RecoveryState>(Field("state"), ignoreCase: false, out var state) && Enum.IsDefined(state) ? state
-                : throw new FormatException("The recovery's state is not one of the lifecycle's states."),
-            CallBack = Field("callBack"),
-            OtherParty = Field("otherParty"),
-            DropTime = Time("dropTime"),
-            AcceptedAt = Time("acceptedAt"),
-            EventId = Field("eventId"),
-            SwitchId = Field("switchId"),
-            DueAt = Time("dueAt"),
-            Deadline = Time("deadline"),
-            Cause = Field("cause"),
-            ServingCell = Field("servingCell"),
-            SwitchingNode = Field("switchingNode"),
-            AccessTechnology = Field("accessTechnology"),
-            TraceParent = Field("traceparent"),
-            Attempts = Number("attempts"),
-            FirstDispatchedAt = Maybe("firstDispatchedAt"),
-            AcknowledgedAt = Maybe("acknowledgedAt"),
-            Stage = Field("stage"),
-            Outcome = Field("outcome"),
-            Detail = Field("detail"),
-            CompletedAt = Maybe("completedAt"),
-            TalkTime = Maybe("talkTimeMs") is { } talk ? TimeSpan.FromMilliseconds(talk.ToUnixTimeMilliseconds()) : null,
-            SurveyScore = Number("surveyScore"),
-            ReconnectCallId = Field("reconnectCallId"),
-            CallbackAttempt = Math.Max(1, Number("callbackAttempt")),
-            Hold = Field("hold"),
-            Incident = Field("incident"),
-            Delayed = Field("delayed") == "1",
-            HeldAt = Maybe("heldAt"),
-            ReleasedAt = Maybe("releasedAt"),
-            DeferredAt = Maybe("deferredAt"),
-            Deferral = Field("deferral"),
-            EarlierCallbacks = [.. Enumerable.Range(1, Math.Max(0, Number("callbackAttempt") - 1))
-                .Where(n => fields.ContainsKey($"attempt:{n}:outcome"))
-                .Select(n => new CallbackAttemptOutcome(n, Field($"attempt:{n}:outcome"), Time($"attempt:{n}:at"), Field($"attempt:{n}:detail")))],
-            StageTimes = fields.Where(f => f.Key.StartsWith("stage:", StringComparison.Ordinal))
-                .ToDictionary(f => f.Key["stage:".Length..], f => DateTimeOffset.FromUnixTimeMilliseconds(long.Parse(f.Value, CultureInfo.InvariantCulture)), StringComparer.Ordinal),
-        };
+            fields[name] = value;
+        }
+
+        fields[RecoveryFields.Version] = (Version + 1).ToString(CultureInfo.InvariantCulture);
+        return new StoredRecovery(fields, Version + 1);
     }
 }
 

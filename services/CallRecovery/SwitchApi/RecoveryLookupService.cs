@@ -1,40 +1,35 @@
-using CallRecovery.Security;
 using CallRecovery.Contracts.V1;
-using Grpc.Core;
-using Microsoft.Extensions.Options;
-using CallRecovery.Decisions;
 using CallRecovery.Lookup;
 using CallRecovery.Policy;
 using CallRecovery.Recoveries;
+using CallRecovery.Security;
+using Grpc.Core;
+using Microsoft.Extensions.Options;
 
 namespace CallRecovery.SwitchApi;
 
 /// <summary>The engineers' lookup: by call id, recovery id or subscriber number (matched, never echoed in full).</summary>
-public sealed class RecoveryLookupService(DecisionStore store, IOptions<SwitchingOptions> options) : RecoveryLookup.RecoveryLookupBase
+public sealed class RecoveryLookupService(CallStories stories, IOptions<SwitchingOptions> options) : RecoveryLookup.RecoveryLookupBase
 {
     private const int MostCallsPerSubscriber = 20;
 
     public override async Task<TimelineReply> GetTimeline(TimelineRequest request, ServerCallContext context)
     {
         await AuthorizeAsync(context).ConfigureAwait(false);
-        IReadOnlyList<string> callIds = request.KeyCase switch
+        IReadOnlyList<CallStory> found = request.KeyCase switch
         {
-            TimelineRequest.KeyOneofCase.CallId => [request.CallId],
-            TimelineRequest.KeyOneofCase.RecoveryId when RecoveryIds.TryGetCallId(request.RecoveryId, out var callId) => [callId],
-            TimelineRequest.KeyOneofCase.Subscriber when PhoneNumbers.IsE164(request.Subscriber) => await store.CallsOfAsync(request.Subscriber, MostCallsPerSubscriber).ConfigureAwait(false),
+            TimelineRequest.KeyOneofCase.CallId => [await stories.OfCallAsync(request.CallId).ConfigureAwait(false)],
+            TimelineRequest.KeyOneofCase.RecoveryId when RecoveryIds.TryGetCallId(request.RecoveryId, out var callId) => [await stories.OfCallAsync(callId).ConfigureAwait(false)],
+            TimelineRequest.KeyOneofCase.Subscriber when PhoneNumbers.IsE164(request.Subscriber) => await stories.OfSubscriberAsync(request.Subscriber, MostCallsPerSubscriber).ConfigureAwait(false),
             TimelineRequest.KeyOneofCase.Subscriber => throw new RpcException(new Status(StatusCode.InvalidArgument, "The subscriber must be E.164, e.g. +447700900123.")),
             TimelineRequest.KeyOneofCase.RecoveryId => throw new RpcException(new Status(StatusCode.InvalidArgument, "That is not a recovery id.")),
             _ => throw new RpcException(new Status(StatusCode.InvalidArgument, "Give a call id, a recovery id or a subscriber number.")),
         };
 
         var reply = new TimelineReply();
-        foreach (var callId in callIds)
+        foreach (var story in found.Where(s => s.IsKnown))
         {
-            var (decisions, recovery) = await store.GetCallAsync(callId).ConfigureAwait(false);
-            if (decisions.Count > 0 || recovery is not null)
-            {
-                reply.Calls.Add(Timelines.Build(callId, decisions, recovery));
-            }
+            reply.Calls.Add(Timelines.Build(story.CallId, story.Decisions, story.Recovery));
         }
 
         if (reply.Calls.Count == 0 && request.KeyCase != TimelineRequest.KeyOneofCase.Subscriber)

@@ -8,6 +8,7 @@ public static class SwitchApiServiceCollectionExtensions
     public static IServiceCollection AddSwitchApi(this IServiceCollection services)
     {
         services.AddGrpc();
+        services.AddSingleton<SwitchReports>();
         services.AddGrpcHealthChecks();
         // Server reflection, so grpcurl can discover the API (behind the same mutual TLS as everything on this port).
         services.AddGrpcReflection();

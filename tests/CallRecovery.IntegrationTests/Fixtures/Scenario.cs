@@ -5,6 +5,9 @@ using Google.Protobuf;
 using StackExchange.Redis;
 using Timestamp = Google.Protobuf.WellKnownTypes.Timestamp;
 using CallRecovery.Decisions;
+using CallRecovery.Delivery;
+using CallRecovery.Outages;
+using CallRecovery.Subscribers;
 using CallRecovery.Recoveries;
 using CallRecovery.Redis;
 
@@ -38,7 +41,15 @@ public sealed class Scenario(string id, IKafkaEndpoint kafka, IRedisEndpoint red
 
     public IRedisEndpoint Redis => redis;
 
-    public RedisKeys Keys => new(KeyPrefix);
+    public DecisionKeys DecisionKeys => new(new RedisKeys(KeyPrefix));
+
+    public RecoveryKeys RecoveryKeys => new(new RedisKeys(KeyPrefix));
+
+    public SubscriberKeys SubscriberKeys => new(new RedisKeys(KeyPrefix));
+
+    public OutageKeys OutageKeys => new(new RedisKeys(KeyPrefix));
+
+    public DeliveryKeys DeliveryKeys => new(new RedisKeys(KeyPrefix));
 
     /// <summary>The service's settings for this scenario, as configuration keys.</summary>
     public Dictionary<string, string?> Settings(string? groupId = null) => new()
@@ -121,21 +132,21 @@ public sealed class Scenario(string id, IKafkaEndpoint kafka, IRedisEndpoint red
     }
 
     /// <summary>How many decisions are recorded for a call (one per report).</summary>
-    public async Task<long> DecisionCountAsync(string callId) => await (await RedisAsync()).HashLengthAsync(Keys.CallDecisions(callId));
+    public async Task<long> DecisionCountAsync(string callId) => await (await RedisAsync()).HashLengthAsync(DecisionKeys.CallDecisions(callId));
 
     public async Task<IReadOnlyList<DecisionRecord>> DecisionsAsync(string callId) =>
-        (await (await RedisAsync()).HashValuesAsync(Keys.CallDecisions(callId))).Select(v => DecisionRecord.FromJson(v.ToString())).ToList();
+        (await (await RedisAsync()).HashValuesAsync(DecisionKeys.CallDecisions(callId))).Select(v => DecisionRecord.FromJson(v.ToString())).ToList();
 
     public async Task<RecoveryRecord?> RecoveryAsync(string callId)
     {
-        var entries = await (await RedisAsync()).HashGetAllAsync(Keys.Recovery(callId));
-        return entries.Length == 0 ? null : RecoveryRecord.FromHash(entries);
+        var entries = await (await RedisAsync()).HashGetAllAsync(RecoveryKeys.Recovery(callId));
+        return entries.Length == 0 ? null : RecoveryRecord.FromFields(entries.ToDictionary(e => e.Name.ToString(), e => e.Value.ToString(), StringComparer.Ordinal));
     }
 
     public Task PublishAsync(CallConnected connected) =>
         PublishRawAsync(new NetworkEvent { CallConnected = connected }.ToByteArray(), connected.CallId);
 
-    public async Task<string?> RecoveryIdAsync(string callId) => await (await RedisAsync()).HashGetAsync(Keys.Recovery(callId), "recoveryId");
+    public async Task<string?> RecoveryIdAsync(string callId) => await (await RedisAsync()).HashGetAsync(RecoveryKeys.Recovery(callId), "recoveryId");
 
     /// <summary>Every message on the dead-letter topic, read from the start by a throwaway consumer.</summary>
     public IReadOnlyList<ConsumeResult<byte[]?, byte[]?>> ReadDeadLetters(int expected) => ReadTopic(DeadLetterTopic, 1, expected);

@@ -14,14 +14,15 @@ public partial class ArchitectureTests
     {
         ["Policy"] = 0, ["Observability"] = 0, ["Probes"] = 0, ["Hosting"] = 0,
         ["Kafka"] = 1, ["Redis"] = 1, ["Security"] = 1,
-        ["Recoveries"] = 2, ["Outages"] = 2,
-        ["Decisions"] = 3, ["Outcomes"] = 3,
-        ["Delivery"] = 4, ["Lookup"] = 4,
-        ["Ingest"] = 5, ["SwitchApi"] = 5, ["HttpApi"] = 5,
+        ["Recoveries"] = 2, ["Subscribers"] = 2,
+        ["Outages"] = 3,
+        ["Decisions"] = 4, ["Outcomes"] = 4,
+        ["Delivery"] = 5, ["Lookup"] = 5,
+        ["Ingest"] = 6, ["SwitchApi"] = 6, ["HttpApi"] = 6,
     };
 
     private const string Root = "(root)";
-    private const int RootRank = 6;
+    private const int RootRank = 7;
 
     [Fact]
     public void Every_folder_of_the_service_has_a_place_in_the_layers()
@@ -56,6 +57,29 @@ public partial class ArchitectureTests
 
         Assert.Contains(planted, v => v.Contains("PartiallyQualified", StringComparison.Ordinal) && v.Contains("CallRecovery.Delivery.DispatchSignal", StringComparison.Ordinal));
         Assert.Contains(planted, v => v.Contains("ThroughGlobalUsing", StringComparison.Ordinal) && v.Contains("CallRecovery.Delivery.DispatchSignal", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public void Each_folder_alone_uses_its_Redis_keys()
+    {
+        // A folder's keys class (RecoveryKeys, SubscriberKeys, ...) names its data; only that folder reads or writes it.
+        var keyTypes = ServiceReferences().Select(r => (r.FromNamespace, r.FromType)).Distinct()
+            .Where(t => t.FromType.EndsWith("Keys", StringComparison.Ordinal) && FolderOf(t.FromNamespace, t.FromType) is { } folder && folder != "Redis")
+            .ToDictionary(t => t.FromType, t => FolderOf(t.FromNamespace, t.FromType)!);
+        Assert.Contains("CallRecovery.Recoveries.RecoveryKeys", keyTypes.Keys);
+        var trespass = ServiceReferences()
+            .Where(r => keyTypes.TryGetValue(r.ToType, out var owner) && FolderOf(r.FromNamespace, r.FromType) != owner)
+            .Select(r => $"{r.FromType} uses {r.ToType}").Distinct().ToList();
+        Assert.Empty(trespass);
+    }
+
+    [Fact]
+    public void Only_the_door_writes_a_recovery()
+    {
+        // The records a recovery is kept in are reached through the door (RecoveryMoves) alone; the rest of the
+        // service moves recoveries by asking it.
+        var users = ServiceReferences().Where(r => r.ToType == "CallRecovery.Recoveries.IRecoveryRecords").Select(r => r.FromType).Distinct().Order(StringComparer.Ordinal);
+        Assert.Equal(["CallRecovery.Recoveries.RecoveriesServiceCollectionExtensions", "CallRecovery.Recoveries.RecoveryMoves", "CallRecovery.Recoveries.RedisRecoveryRecords"], users);
     }
 
     [Fact]

@@ -1,29 +1,18 @@
--- Round 2: may this subscriber be called back for a drop at this time? Reserves a place in their window if so.
--- The window and the cool-off count from the drop's time, not from when the service read the event, so a
--- backlog read late is judged as it happened. Idempotent per call id: a replay of an admitted call is
--- admitted again without using a second place.
+-- May this subscriber be called back for a drop at this time (their limits)? Reserves a place in their window if so.
+-- The window and the cool-off count from the drop's time, not from when the service read the event, so a backlog
+-- read late is judged as it happened. Idempotent per call id: a replay of an admitted call is admitted again without
+-- using a second place. (Opt-outs and emergency protection are the subscriber's facts, checked before this.)
 -- KEYS[1] the subscriber's recoveries (sorted set: call id scored by drop time in ms)
--- KEYS[2] the subscriber's opt-out flag, KEYS[3] the subscriber's emergency protection flag
--- ARGV[1] call id, ARGV[2] drop time (ms), ARGV[3] window (ms), ARGV[4] max recoveries in window, ARGV[5] cool-off (ms)
--- ARGV[6] '1' to reserve (the callback party), '0' only to check the gates (the party to reconnect), ARGV[7] now (ms)
--- Returns {verdict, detail}; verdict: admitted | opted_out | emergency_protection | rate_limited
-if ARGV[6] == '1' and redis.call('ZSCORE', KEYS[1], ARGV[1]) then
+-- ARGV[1] call id, ARGV[2] drop time (ms), ARGV[3] window (ms), ARGV[4] max recoveries in window, ARGV[5] cool-off (ms),
+-- ARGV[6] now (ms)
+-- Returns {verdict, detail}; verdict: admitted | rate_limited
+if redis.call('ZSCORE', KEYS[1], ARGV[1]) then
   return {'admitted', 'replay'}
-end
--- Both facts in one call; which one, only when one holds.
-if redis.call('EXISTS', KEYS[2], KEYS[3]) > 0 then
-  if redis.call('EXISTS', KEYS[2]) == 1 then
-    return {'opted_out', ''}
-  end
-  return {'emergency_protection', ''}
-end
-if ARGV[6] ~= '1' then
-  return {'admitted', ''}
 end
 local drop = tonumber(ARGV[2])
 local window = tonumber(ARGV[3])
 local coolOff = tonumber(ARGV[5])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. (math.min(drop, tonumber(ARGV[7])) - window))
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. (math.min(drop, tonumber(ARGV[6])) - window))
 local count = redis.call('ZCOUNT', KEYS[1], '(' .. (drop - window), '+inf')
 if count >= tonumber(ARGV[4]) then
   return {'rate_limited', count .. ' recoveries in the window'}
@@ -35,5 +24,5 @@ if coolOff > 0 then
   end
 end
 redis.call('ZADD', KEYS[1], drop, ARGV[1])
-redis.call('PEXPIRE', KEYS[1], window + math.max(0, drop - tonumber(ARGV[7])))
+redis.call('PEXPIRE', KEYS[1], window + math.max(0, drop - tonumber(ARGV[6])))
 return {'admitted', ''}

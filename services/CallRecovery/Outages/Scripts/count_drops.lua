@@ -1,19 +1,30 @@
 -- Counts one outage scope's (a cell's or a switching node's) dropped calls in a sliding window and declares an
--- incident when they reach the threshold. Calls are counted once however many reports name them.
+-- incident when they reach the threshold. Calls are counted once however many reports name them. Every call counted
+-- while an incident is open, and every call in the window when it is declared, is filed under the incident here, in
+-- the same step: whatever holds them later, the incident's end releases them all.
 -- KEYS[1] the scope's recent drops (call id scored by drop time), KEYS[2] its open incident (a hash; absent when none),
--- KEYS[3] the start of its last ended incident
+-- KEYS[3] the start of its last ended incident, KEYS[4] the open incident's held call ids
 -- ARGV[1] now (ms), ARGV[2] window (ms), ARGV[3] threshold, ARGV[4] longest an incident stays open (ms),
 -- ARGV[5] scope kind ('cell' | 'node'), ARGV[6] the cell or node as events name it, ARGV[7] the scope's id part,
--- then call id, drop time (ms) pairs
+-- then call id, drop time (ms) pairs (drop times after now are taken as now: a clock ahead cannot move an incident)
 -- Returns {incident id or false, 2 when declared now, 1 when declared before and not yet announced, 0 otherwise, the
--- call ids in the window when 2 or 1 (to hold)}
+-- call ids filed under it when 2 or 1 (to hold)}
 local now = tonumber(ARGV[1])
--- Drops up to the end of the scope's last incident belong to it (a retried batch must not declare it again).
+-- SADD in lots (Lua's unpack takes a few thousand values at most).
+local function file(ids)
+  for first = 1, #ids, 500 do
+    redis.call('SADD', KEYS[4], unpack(ids, first, math.min(first + 499, #ids)))
+  end
+  redis.call('PEXPIRE', KEYS[4], ARGV[4])
+end
+-- Drops up to the start of the scope's last incident belong to it (a retried batch must not declare it again).
 local ended = tonumber(redis.call('GET', KEYS[3]) or '0')
-local added = 0
+local added, counted = 0, {}
 for i = 8, #ARGV, 2 do
-  if tonumber(ARGV[i + 1]) > ended then
-    added = added + redis.call('ZADD', KEYS[1], 'NX', ARGV[i + 1], ARGV[i])
+  local at = math.min(tonumber(ARGV[i + 1]), now)
+  if at > ended then
+    added = added + redis.call('ZADD', KEYS[1], 'NX', at, ARGV[i])
+    counted[#counted + 1] = ARGV[i]
   end
 end
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[2]))
@@ -21,10 +32,14 @@ redis.call('PEXPIRE', KEYS[1], ARGV[2])
 local open = redis.call('HGET', KEYS[2], 'id')
 if open then
   redis.call('HINCRBY', KEYS[2], 'count', added)
+  if #counted > 0 then
+    file(counted)
+    redis.call('HSET', KEYS[2], 'held', redis.call('SCARD', KEYS[4]))
+  end
   if redis.call('HGET', KEYS[2], 'announced') ~= '1' then
     -- Declared, but what follows a declaration (holding the calls before it, listing it as open) is not known to
     -- be done (a failed batch is retried): declared again, so the retry does it.
-    return {open, 1, redis.call('ZRANGE', KEYS[1], 0, -1)}
+    return {open, 1, redis.call('SMEMBERS', KEYS[4])}
   end
   return {open, 0, {}}
 end
@@ -32,10 +47,13 @@ local count = redis.call('ZCARD', KEYS[1])
 if count < tonumber(ARGV[3]) then
   return {false, 0, {}}
 end
--- The incident starts at the drop that crossed the threshold (network time, as the traffic that ends it is), not
--- when this replica read it: with consumer lag, traffic after the outage began must still end it.
-local start = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')[2]
+-- The incident starts at the earliest drop in the window (network time, as the traffic that ends it is), not when
+-- this replica read it: with consumer lag, traffic after the outage began must still end it.
+local start = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')[2]
 local id = ARGV[7] .. '-' .. start
 redis.call('HSET', KEYS[2], 'id', id, 'kind', ARGV[5], 'name', ARGV[6], 'start', start, 'count', count, 'state', 'open')
 redis.call('PEXPIRE', KEYS[2], ARGV[4])
-return {id, 2, redis.call('ZRANGE', KEYS[1], 0, -1)}
+local window = redis.call('ZRANGE', KEYS[1], 0, -1)
+file(window)
+redis.call('HSET', KEYS[2], 'held', #window)
+return {id, 2, window}

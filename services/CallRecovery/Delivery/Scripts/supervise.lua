@@ -1,0 +1,11 @@
+-- Accepted callbacks await their outcome: out of the switch's due, in-flight and deadline sets, into its supervision
+-- set until the switch's silence would end them. Per command: call id, supervised until (unix ms), key TTL (ms).
+-- KEYS[1] due set, KEYS[2] in-flight set, KEYS[3] deadlines, KEYS[4] supervision set
+for i = 1, #ARGV, 3 do
+  for k = 1, 3 do
+    redis.call('ZREM', KEYS[k], ARGV[i])
+  end
+  redis.call('ZADD', KEYS[4], ARGV[i + 1], ARGV[i])
+end
+redis.call('PEXPIRE', KEYS[4], ARGV[#ARGV])
+return #ARGV / 3

@@ -1,0 +1,45 @@
+using CallRecovery.Redis;
+using Microsoft.Extensions.Options;
+using StackExchange.Redis;
+
+namespace CallRecovery.Recoveries;
+
+/// <summary>
+/// Where recoveries are filed so that what happens to their parties finds them: under the pair (a redial between
+/// them) and under each party (an opt-out, an emergency call, a re-attach). Every recovery until a minute past its
+/// deadline, not a trimmed list: a subscriber who dropped many calls since is still found.
+/// </summary>
+public sealed class RecoveryIndex(IConnectionMultiplexer redis, IOptions<RedisOptions> options)
+{
+    private static readonly RedisScript FilePair = LuaResources.Load("file_pair.lua");
+    private static readonly RedisScript FileParty = LuaResources.Load("file_party.lua");
+
+    private static readonly TimeSpan Margin = TimeSpan.FromMinutes(1);
+
+    private readonly RecoveryKeys _keys = RecoveryKeys.For(options.Value);
+
+    /// <summary>Files recoveries under their pair and both parties; one run per script for all of them.</summary>
+    public Task FileAsync(IReadOnlyList<RecoveryRecord> recoveries, DateTimeOffset now)
+    {
+        if (recoveries.Count == 0)
+        {
+            return Task.CompletedTask;
+        }
+
+        var db = redis.GetDatabase();
+        var pairs = db.EvaluateEachAsync(FilePair, [.. recoveries.Select(r => new ScriptCall([_keys.PairRecoveries(r.CallBack, r.OtherParty)], [r.CallId, Until(r)]))]);
+        var parties = db.EvaluateEachAsync(FileParty, [.. recoveries.SelectMany(r => new[] { r.CallBack, r.OtherParty }.Distinct(StringComparer.Ordinal)
+            .Select(number => new ScriptCall([_keys.PartyRecoveries(number)], [r.CallId, Until(r), now.ToUnixTimeMilliseconds()])))]);
+        return Task.WhenAll(pairs, parties);
+    }
+
+    /// <summary>The recoveries between two parties (either direction) that may still be open.</summary>
+    public async Task<IReadOnlyList<string>> OfPairAsync(string a, string b) =>
+        [.. (await redis.GetDatabase().SetMembersAsync(_keys.PairRecoveries(a, b)).ConfigureAwait(false)).Select(v => v.ToString())];
+
+    /// <summary>A subscriber's recoveries (as either party) that may still be open at <paramref name="now"/>.</summary>
+    public async Task<IReadOnlyList<string>> OfPartyAsync(string number, DateTimeOffset now) =>
+        [.. (await redis.GetDatabase().SortedSetRangeByScoreAsync(_keys.PartyRecoveries(number), now.ToUnixTimeMilliseconds(), double.PositiveInfinity).ConfigureAwait(false)).Select(v => v.ToString())];
+
+    private static long Until(RecoveryRecord recovery) => (recovery.Deadline + Margin).ToUnixTimeMilliseconds();
+}

@@ -1,0 +1,83 @@
+using CallRecovery.Policy;
+using Microsoft.Extensions.Options;
+
+namespace CallRecovery.Recoveries;
+
+/// <summary>
+/// The one door every move of a recovery goes through. It reads the recovery, lets the lifecycle decide
+/// (<see cref="RecoveryLifecycle.Decide"/>: the table, its conditions and rewrites), writes the decision only if the
+/// recovery did not change since it was read (else it decides again on what is there now), and hands every
+/// transition to the effects port (<see cref="IRecoveryEffects"/>). Nothing else writes a recovery.
+/// </summary>
+public sealed class RecoveryMoves(IRecoveryRecords records, IRecoveryEffects effects, IOptions<RecoveryPolicyOptions> policy, TimeProvider time)
+{
+    /// <summary>How often a move is decided again when other moves keep coming between its read and its write.</summary>
+    private const int MostTries = 16;
+
+    private readonly TimeSpan _clockTolerance = policy.Value.ClockTolerance;
+
+    /// <summary>The recoveries as stored now (null where there is none).</summary>
+    public Task<IReadOnlyList<StoredRecovery?>> ReadAsync(IReadOnlyList<string> callIds) =>
+        callIds.Count == 0 ? Task.FromResult<IReadOnlyList<StoredRecovery?>>([]) : records.ReadAsync(callIds);
+
+    public async Task<StoredRecovery?> ReadAsync(string callId) => (await ReadAsync([callId]).ConfigureAwait(false))[0];
+
+    public async Task<RecoveryTransition> ApplyAsync(RecoveryMove move) => (await ApplyAsync([move]).ConfigureAwait(false))[0];
+
+    /// <summary>Makes the moves (each on its own recovery, side by side), then carries out their effects.</summary>
+    public async Task<IReadOnlyList<RecoveryTransition>> ApplyAsync(IReadOnlyList<RecoveryMove> moves)
+    {
+        if (moves.Count == 0)
+        {
+            return [];
+        }
+
+        var read = await records.ReadAsync([.. moves.Select(m => m.CallId)]).ConfigureAwait(false);
+        return await ApplyAsync([.. moves.Select((m, i) => (read[i], m))]).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Makes the moves on recoveries the caller read (and checked something against, such as a party's opt-out before
+    /// a dispatch): each is decided on that read, and decided again only if the recovery changed since.
+    /// </summary>
+    public async Task<IReadOnlyList<RecoveryTransition>> ApplyAsync(IReadOnlyList<(StoredRecovery? Read, RecoveryMove Move)> moves)
+    {
+        var transitions = await Task.WhenAll(moves.Select(m => DecideAndWriteAsync(m.Read, m.Move))).ConfigureAwait(false);
+        await effects.CarryOutAsync(transitions).ConfigureAwait(false);
+        return transitions;
+    }
+
+    /// <summary>
+    /// Creates recoveries (a call that has one already keeps it: the first accepted report wins) and schedules each
+    /// as stored: queued, or held with its deadline, and filed. A replay finds the stored one and schedules that, never
+    /// a plan made again.
+    /// </summary>
+    public async Task<IReadOnlyList<RecoveryTransition>> CreateAsync(IReadOnlyList<RecoveryRecord> recoveries)
+    {
+        var stored = await Task.WhenAll(recoveries.Select(records.CreateAsync)).ConfigureAwait(false);
+        return await ApplyAsync([.. stored.Select(s => ((StoredRecovery?)s.Stored, (RecoveryMove)new ScheduleMove(s.Stored.Record.CallId, s.Created)))]).ConfigureAwait(false);
+    }
+
+    private async Task<RecoveryTransition> DecideAndWriteAsync(StoredRecovery? stored, RecoveryMove move)
+    {
+        for (var tries = 0; tries < MostTries; tries++)
+        {
+            var decision = RecoveryLifecycle.Decide(stored, move, time.GetUtcNow(), _clockTolerance);
+            if (stored is null || decision.Writes.Count == 0)
+            {
+                return new RecoveryTransition(decision.Verdict, decision.From, decision.Trigger, stored?.Record, move);
+            }
+
+            var write = await records.WriteAsync(move.CallId, stored.Version, decision.Writes).ConfigureAwait(false);
+            if (write.Written)
+            {
+                return new RecoveryTransition(decision.Verdict, decision.From, decision.Trigger, stored.With(decision.Writes).Record, move);
+            }
+
+            // Another move came first: decide again on the recovery as it is now.
+            stored = write.Current;
+        }
+
+        throw new InvalidOperationException($"Recovery of call {move.CallId} kept changing while a {move.Trigger} was decided.");
+    }
+}

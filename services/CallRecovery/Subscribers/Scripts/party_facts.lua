@@ -1,0 +1,17 @@
+-- What stops calling a party now: whether they opted out, whether an emergency call protects them. One call (both
+-- keys share the party's slot), so a batch's checks go as one run.
+-- KEYS[1] the party's opt-out, KEYS[2] their emergency calls (hash: call id -> protection end, unix ms)
+-- ARGV[1] now (unix ms)
+-- Returns {opted out, protected} as 0/1
+local optedOut = redis.call('EXISTS', KEYS[1])
+local protected = 0
+if redis.call('EXISTS', KEYS[2]) == 1 then
+  local now = tonumber(ARGV[1])
+  for _, protectedUntil in ipairs(redis.call('HVALS', KEYS[2])) do
+    if tonumber(protectedUntil) > now then
+      protected = 1
+      break
+    end
+  end
+end
+return {optedOut, protected}

@@ -1,0 +1,155 @@
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using CallRecovery.Policy;
+using CallRecovery.Redis;
+using Microsoft.Extensions.Options;
+using StackExchange.Redis;
+
+namespace CallRecovery.Subscribers;
+
+/// <summary>
+/// An emergency call of <paramref name="Number"/>'s (made, or the emergency centre calling them back): it began at
+/// <paramref name="Start"/> and, once reported ended, ended at <paramref name="End"/>.
+/// </summary>
+public sealed record EmergencyCall(string Number, string CallId, DateTimeOffset Start, DateTimeOffset? End);
+
+/// <summary>One change of a subscriber's opt-out: what, when, who (the authenticated principal) and from where (the caller's address).</summary>
+public sealed record OptOutChange(bool OptedOut, DateTimeOffset At, string By, string From)
+{
+    /// <summary>Reads a stored change; an opt-out set before changes were audited held only its time.</summary>
+    public static OptOutChange Read(string stored) =>
+        stored.StartsWith('{')
+            ? JsonSerializer.Deserialize(stored, SubscriberJson.Default.OptOutChange) ?? throw new FormatException("Empty opt-out change.")
+            : new OptOutChange(true, DateTimeOffset.TryParse(stored, CultureInfo.InvariantCulture, DateTimeStyles.RoundtripKind, out var at) ? at : DateTimeOffset.UnixEpoch, "unknown (set before opt-outs were audited)", "unknown");
+}
+
+/// <summary>Whether a party may be called now: not opted out, not under an emergency call's protection.</summary>
+public readonly record struct PartyFacts(bool OptedOut, bool Protected);
+
+/// <summary>Two parties reached each other in a call answered then.</summary>
+public sealed record PartiesConnected(string CallId, string Caller, string Callee, DateTimeOffset AnsweredAt);
+
+/// <summary>
+/// What we know about subscribers, in Redis under their own keys (slot <c>{s:...}</c>, or <c>{p:...}</c> for a pair):
+/// opt-outs with their audit trail, emergency calls and the protection they give, when a subscriber was last
+/// reachable, which calls they dropped (for lookups), and which parties reached each other. Decisions, dispatch, the
+/// HTTP API and the lookup read and write these through here only.
+/// </summary>
+public sealed class SubscriberFacts(IConnectionMultiplexer redis, IOptions<RedisOptions> redisOptions, IOptions<RecoveryPolicyOptions> policy, IOptions<SwitchingOptions> switching)
+{
+    private static readonly RedisScript PartyFactsScript = LuaResources.Load("party_facts.lua");
+    private static readonly RedisScript Protect = LuaResources.Load("protect.lua");
+    private static readonly RedisScript MarkReachable = LuaResources.Load("mark_reachable.lua");
+    private static readonly RedisScript IndexCall = LuaResources.Load("index_call.lua");
+    private static readonly RedisScript RecordConnection = LuaResources.Load("record_connection.lua");
+    private static readonly RedisScript ConnectionsSince = LuaResources.Load("connections_since.lua");
+
+    /// <summary>How many opt-out changes each subscriber's audit trail keeps.</summary>
+    public const int OptOutAuditLength = 50;
+
+    private readonly SubscriberKeys _keys = SubscriberKeys.For(redisOptions.Value);
+    private readonly long _retentionMs = (long)redisOptions.Value.Retention.TotalMilliseconds;
+    private readonly RecoveryPolicyOptions _policy = policy.Value;
+    private readonly TimeSpan _deadline = switching.Value.CallbackDeadline;
+
+    /// <summary>Each party's opt-out and emergency protection as of <paramref name="now"/>, in the order asked; one run for all.</summary>
+    public async Task<IReadOnlyList<PartyFacts>> FactsAsync(IReadOnlyList<string> numbers, DateTimeOffset now)
+    {
+        var replies = await redis.GetDatabase().EvaluateEachAsync(PartyFactsScript, [.. numbers.Select(n =>
+            new ScriptCall([_keys.OptOut(n), _keys.EmergencyProtection(n)], [now.ToUnixTimeMilliseconds()]))]).ConfigureAwait(false);
+        return [.. replies.Select(r => (long[])r!).Select(f => new PartyFacts(f[0] > 0, f[1] > 0))];
+    }
+
+    /// <summary>
+    /// Emergency calls: nothing of ours may call these subscribers until <see cref="RecoveryPolicyOptions.EmergencyProtection"/>
+    /// after the call ends; while it is only known connected, until <see cref="RecoveryPolicyOptions.EmergencyCallLimit"/>
+    /// after it began and the protection after that.
+    /// </summary>
+    public Task ProtectAsync(IReadOnlyList<EmergencyCall> calls, DateTimeOffset now) =>
+        redis.GetDatabase().EvaluateEachAsync(Protect, [.. calls
+            .Where(c => PhoneNumbers.IsE164(c.Number))
+            .Select(c => (Call: c, Until: ProtectedUntil(c)))
+            .Where(c => c.Until > now)
+            .Select(c => new ScriptCall([_keys.EmergencyProtection(c.Call.Number)],
+                [c.Call.CallId, c.Until.ToUnixTimeMilliseconds(), c.Call.End is null ? "connected" : "ended", now.ToUnixTimeMilliseconds()]))]);
+
+    /// <summary>Until when an emergency call protects its subscriber.</summary>
+    public DateTimeOffset ProtectedUntil(EmergencyCall call)
+    {
+        ArgumentNullException.ThrowIfNull(call);
+        return (call.End ?? call.Start + _policy.EmergencyCallLimit) + _policy.EmergencyProtection;
+    }
+
+    /// <summary>Remembers when subscribers were reachable (the latest time wins), as long as a callback could wait for it: one run for a batch's subscribers.</summary>
+    public Task MarkReachableAsync(IReadOnlyList<(string Number, DateTimeOffset At)> subscribers) =>
+        redis.GetDatabase().EvaluateEachAsync(MarkReachable, [.. subscribers.Select(s =>
+            new ScriptCall([_keys.Reachable(s.Number)], [s.At.ToUnixTimeMilliseconds(), (long)(_deadline + TimeSpan.FromMinutes(1)).TotalMilliseconds]))]);
+
+    /// <summary>When each subscriber was last reachable, if known.</summary>
+    public async Task<IReadOnlyList<DateTimeOffset?>> ReachableAtAsync(IReadOnlyList<string> numbers)
+    {
+        var db = redis.GetDatabase();
+        var reads = numbers.Select(n => db.StringGetAsync(_keys.Reachable(n))).ToArray();
+        await Task.WhenAll(reads).ConfigureAwait(false);
+        return [.. reads.Select(r => r.Result.TryParse(out long ms) ? DateTimeOffset.FromUnixTimeMilliseconds(ms) : (DateTimeOffset?)null)];
+    }
+
+    /// <summary>Files dropped calls under their parties for engineers' lookups (the latest 100 or a few more per subscriber).</summary>
+    public Task IndexCallsAsync(IReadOnlyList<(string Number, string CallId, DateTimeOffset DropTime)> calls) =>
+        redis.GetDatabase().EvaluateEachAsync(IndexCall, [.. calls.Where(c => PhoneNumbers.IsE164(c.Number)).Select(c =>
+            new ScriptCall([_keys.Calls(c.Number)], [c.CallId, c.DropTime.ToUnixTimeMilliseconds(), _retentionMs]))]);
+
+    /// <summary>A subscriber's most recent dropped calls, newest first.</summary>
+    public async Task<IReadOnlyList<string>> CallsOfAsync(string number, int most) =>
+        [.. (await redis.GetDatabase().SortedSetRangeByRankAsync(_keys.Calls(number), 0, most - 1, Order.Descending).ConfigureAwait(false)).Select(v => v.ToString())];
+
+    /// <summary>Remembers that parties reached each other, until callbacks between them are past their deadline.</summary>
+    public Task RecordConnectionsAsync(IReadOnlyList<PartiesConnected> connections, DateTimeOffset now) =>
+        redis.GetDatabase().EvaluateEachAsync(RecordConnection, [.. connections.Select(c => new ScriptCall([_keys.PairConnections(c.Caller, c.Callee)],
+            [c.CallId, c.AnsweredAt.ToUnixTimeMilliseconds(), (now - _deadline).ToUnixTimeMilliseconds(), (long)(_deadline + TimeSpan.FromMinutes(1)).TotalMilliseconds]))]);
+
+    /// <summary>
+    /// For each pair and drop time: the calls (at most two) in which the two parties reached each other after the
+    /// drop, less the clock tolerance between network elements (the dropped call's own id may be among them).
+    /// </summary>
+    public async Task<IReadOnlyList<IReadOnlyList<string>>> ConnectedSinceAsync(IReadOnlyList<(string A, string B, DateTimeOffset Since)> pairs)
+    {
+        var replies = await redis.GetDatabase().EvaluateEachAsync(ConnectionsSince, [.. pairs.Select(p => new ScriptCall([_keys.PairConnections(p.A, p.B)],
+            [(p.Since - _policy.ClockTolerance).ToUnixTimeMilliseconds()]))]).ConfigureAwait(false);
+        return [.. replies.Select(r => (IReadOnlyList<string>)[.. ((RedisValue[])r!).Select(v => v.ToString())])];
+    }
+
+    /// <summary>
+    /// Sets or removes a subscriber's opt-out and appends the change to their audit trail, in one transaction (both
+    /// keys are the subscriber's slot). The opt-out key holds the change that set it; the trail keeps the latest
+    /// <see cref="OptOutAuditLength"/> changes, set and removed, as long as an opt-out lasts.
+    /// </summary>
+    public async Task SetOptOutAsync(string number, OptOutChange change)
+    {
+        ArgumentNullException.ThrowIfNull(change);
+        var json = JsonSerializer.Serialize(change, SubscriberJson.Default.OptOutChange);
+        var transaction = redis.GetDatabase().CreateTransaction();
+        _ = change.OptedOut
+            ? transaction.StringSetAsync(_keys.OptOut(number), json, _policy.OptOutDuration)
+            : transaction.KeyDeleteAsync(_keys.OptOut(number));
+        _ = transaction.ListLeftPushAsync(_keys.OptOutAudit(number), json);
+        _ = transaction.ListTrimAsync(_keys.OptOutAudit(number), 0, OptOutAuditLength - 1);
+        _ = transaction.KeyExpireAsync(_keys.OptOutAudit(number), _policy.OptOutDuration);
+        await transaction.ExecuteAsync().ConfigureAwait(false);
+    }
+
+    /// <summary>The change that set the current opt-out (null when not opted out) and the audit trail, newest first.</summary>
+    public async Task<(OptOutChange? Current, IReadOnlyList<OptOutChange> Trail)> GetOptOutAsync(string number)
+    {
+        var db = redis.GetDatabase();
+        var current = db.StringGetAsync(_keys.OptOut(number));
+        var trail = db.ListRangeAsync(_keys.OptOutAudit(number));
+        await Task.WhenAll(current, trail).ConfigureAwait(false);
+        return (current.Result.IsNull ? null : OptOutChange.Read(current.Result.ToString()), [.. trail.Result.Select(v => OptOutChange.Read(v.ToString()))]);
+    }
+}
+
+[JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
+[JsonSerializable(typeof(OptOutChange))]
+internal sealed partial class SubscriberJson : JsonSerializerContext;

@@ -1,0 +1,182 @@
+using CallRecovery.Delivery;
+using CallRecovery.IntegrationTests.Fixtures;
+using CallRecovery.Policy;
+using CallRecovery.Recoveries;
+using CallRecovery.Redis;
+using Microsoft.Extensions.Options;
+using StackExchange.Redis;
+
+namespace CallRecovery.IntegrationTests;
+
+/// <summary>
+/// The recoveries' Redis data against a real redis-server: the records the door writes (at the version read, or not at
+/// all), every move of the table through the door on them, and a switch's queue (what a claim takes, when the next
+/// command is due).
+/// </summary>
+[Collection(RealInfrastructure.Name)]
+public sealed class RecoveryStoreTests(Infrastructure infrastructure) : IAsyncLifetime
+{
+    private static readonly DateTimeOffset Now = DateTimeOffset.FromUnixTimeMilliseconds(DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
+    private readonly string _prefix = "rs-" + Guid.NewGuid().ToString("N")[..8];
+    private ConnectionMultiplexer _redis = null!;
+    private RedisRecoveryRecords _records = null!;
+    private SwitchQueues _queues = null!;
+    private int _calls;
+
+    public async Task InitializeAsync()
+    {
+        _redis = await ConnectionMultiplexer.ConnectAsync(infrastructure.Redis.ConnectionString);
+        var options = Options.Create(new RedisOptions { ConnectionString = infrastructure.Redis.ConnectionString, KeyPrefix = _prefix });
+        _records = new RedisRecoveryRecords(_redis, options);
+        _queues = new SwitchQueues(_redis, options);
+    }
+
+    public async Task DisposeAsync() => await _redis.DisposeAsync();
+
+    [Fact]
+    public async Task A_write_lands_only_at_the_version_read_and_otherwise_returns_the_recovery_as_it_is_now()
+    {
+        var (stored, created) = await _records.CreateAsync(Record(NextCall()));
+        Assert.True(created);
+        Assert.Equal(1, stored.Version);
+
+        Assert.True((await _records.WriteAsync(stored.Record.CallId, 1, [new(RecoveryFields.State, nameof(RecoveryState.Dispatched))])).Written);
+        var late = await _records.WriteAsync(stored.Record.CallId, 1, [new(RecoveryFields.State, nameof(RecoveryState.Cancelled))]);
+
+        Assert.False(late.Written);
+        Assert.Equal((2L, RecoveryState.Dispatched), (late.Current!.Version, late.Current.Record.State));
+        Assert.False((await _records.WriteAsync("no-such-call", 1, [new(RecoveryFields.State, "Pending")])).Written);
+        Assert.Null((await _records.WriteAsync("no-such-call", 1, [new(RecoveryFields.State, "Pending")])).Current);
+    }
+
+    [Fact]
+    public async Task The_first_creation_of_a_calls_recovery_wins_and_a_second_finds_it()
+    {
+        var callId = NextCall();
+        await _records.CreateAsync(Record(callId));
+        var (again, created) = await _records.CreateAsync(Record(callId) with { EventId = "another-report", SwitchId = "switch-z" });
+
+        Assert.False(created);
+        Assert.Equal(("e1", "switch-a"), (again.Record.EventId, again.Record.SwitchId));
+        Assert.True(await _redis.GetDatabase().KeyTimeToLiveAsync(new RecoveryKeys(new RedisKeys(_prefix)).Recovery(callId)) > TimeSpan.FromDays(6));
+    }
+
+    [Fact]
+    public async Task A_recovery_stored_before_versions_were_written_is_at_version_zero()
+    {
+        var callId = NextCall();
+        var key = new RecoveryKeys(new RedisKeys(_prefix)).Recovery(callId);
+        await _redis.GetDatabase().HashSetAsync(key, [.. Record(callId).ToFields().Select(f => new HashEntry(f.Key, f.Value))]);
+
+        var stored = Assert.Single(await _records.ReadAsync([callId]))!;
+        Assert.Equal(0, stored.Version);
+        Assert.True((await _records.WriteAsync(callId, 0, [new(RecoveryFields.State, nameof(RecoveryState.Dispatched))])).Written);
+        Assert.Equal(1, Assert.Single(await _records.ReadAsync([callId]))!.Version);
+    }
+
+    public static TheoryData<RecoveryState, RecoveryTrigger> SomePairs() => new()
+    {
+        { RecoveryState.Pending, RecoveryTrigger.Dispatch },
+        { RecoveryState.Dispatched, RecoveryTrigger.Accept },
+        { RecoveryState.Acknowledged, RecoveryTrigger.Progress },
+        { RecoveryState.Acknowledged, RecoveryTrigger.Outcome },
+        { RecoveryState.Held, RecoveryTrigger.Cancel },
+        { RecoveryState.Completed, RecoveryTrigger.Outcome },
+    };
+
+    [Theory]
+    [MemberData(nameof(SomePairs))]
+    public async Task The_door_on_Redis_makes_the_move_the_table_allows(RecoveryState from, RecoveryTrigger trigger)
+    {
+        var moves = new RecoveryMoves(_records, new NoEffects(), Options.Create(new RecoveryPolicyOptions()), TimeProvider.System);
+        var callId = NextCall();
+        var (stored, _) = await _records.CreateAsync(Record(callId));
+        await _records.WriteAsync(callId, stored.Version, [new(RecoveryFields.State, from.ToString()), new(RecoveryFields.Attempts, "1"), new(RecoveryFields.AcceptedAttempt, "1")]);
+        RecoveryMove move = trigger switch
+        {
+            RecoveryTrigger.Dispatch => new DispatchMove(callId, "switch-a", "c1"),
+            RecoveryTrigger.Accept => new AcceptMove(callId, "switch-a", 1, "c1"),
+            RecoveryTrigger.Progress => new ProgressMove(callId, "switch-a", Contracts.V1.Stage.CustomerRinging, Now, 0, "c1"),
+            RecoveryTrigger.Outcome => new OutcomeMove(callId, "switch-a", Contracts.V1.Outcome.Reconnected, Now, TimeSpan.FromSeconds(60), string.Empty, 5, "leg-2", 0, null, "c1"),
+            _ => new CancelMove(callId, new PartyBarred("+441110000001", "opted out")),
+        };
+
+        var transition = await moves.ApplyAsync(move);
+
+        var rule = RecoveryLifecycle.Rule(from, trigger);
+        Assert.Equal(rule.To is null ? RecoveryVerdict.Unchanged : RecoveryVerdict.Applied, transition.Verdict);
+        Assert.Equal(rule.To ?? from, Assert.Single(await _records.ReadAsync([callId]))!.Record.State);
+        Assert.Equal(rule.Effects, transition.Effects);
+    }
+
+    [Fact]
+    public async Task A_claim_takes_what_is_due_and_says_when_the_next_command_is_due()
+    {
+        var deadline = Now.AddHours(1);
+        await _queues.EnqueueAsync("switch-q",
+        [
+            new QueuedCommand("due-now", Now.AddSeconds(-1), deadline, Move: false),
+            new QueuedCommand("due-soon", Now.AddMilliseconds(100), deadline, Move: false),
+            new QueuedCommand("due-later", Now.AddSeconds(5), deadline, Move: false),
+        ]);
+
+        var first = await _queues.ClaimDueAsync("switch-q", 10, Now, Now.AddSeconds(30));
+        var second = await _queues.ClaimDueAsync("switch-q", 10, Now.AddMilliseconds(200), Now.AddSeconds(30));
+        var third = await _queues.ClaimDueAsync("switch-q", 10, Now.AddSeconds(6), Now.AddSeconds(30));
+
+        Assert.Equal(["due-now"], first.Claimed);
+        Assert.Equal(Now.AddMilliseconds(100), first.NextDue);
+        Assert.Equal(["due-soon"], second.Claimed);
+        Assert.Equal(Now.AddSeconds(5), second.NextDue);
+        Assert.Equal(["due-later"], third.Claimed);
+        Assert.Null(third.NextDue);
+    }
+
+    [Fact]
+    public async Task A_claim_limited_by_the_window_leaves_the_rest_due_and_says_so()
+    {
+        await _queues.EnqueueAsync("switch-w", [.. Enumerable.Range(0, 1_200).Select(i => new QueuedCommand($"c{i}", Now.AddMilliseconds(-i - 1), Now.AddHours(1), Move: false))]);
+
+        var claimed = await _queues.ClaimDueAsync("switch-w", 1_100, Now, Now.AddSeconds(30));
+
+        Assert.Equal(1_100, claimed.Claimed.Count);
+        Assert.True(claimed.NextDue <= Now, "the commands left are due already");
+        Assert.Equal((100L, 1_100L), await _queues.QueueLengthsAsync("switch-w"));
+    }
+
+    [Fact]
+    public async Task Scheduling_again_never_disturbs_a_command_in_flight_or_waiting_out_a_rejection()
+    {
+        var deadline = Now.AddHours(1);
+        await _queues.EnqueueAsync("switch-r", [new QueuedCommand("sent", Now, deadline, Move: false), new QueuedCommand("backing-off", Now.AddSeconds(5), deadline, Move: false)]);
+        await _queues.ClaimDueAsync("switch-r", 1, Now, Now.AddSeconds(30));
+
+        // A replay (or a repeated release) makes sure each is queued, nothing more.
+        await _queues.EnqueueAsync("switch-r", [new QueuedCommand("sent", Now, deadline, Move: false), new QueuedCommand("backing-off", Now, deadline, Move: false)]);
+
+        Assert.Equal((1L, 1L), await _queues.QueueLengthsAsync("switch-r"));
+        Assert.Equal(Now.AddSeconds(5).ToUnixTimeMilliseconds(), (long)(await _redis.GetDatabase().SortedSetScoreAsync(new DeliveryKeys(new RedisKeys(_prefix)).Due("switch-r"), "backing-off"))!);
+    }
+
+    private string NextCall() => $"call-{Interlocked.Increment(ref _calls)}";
+
+    private static RecoveryRecord Record(string callId) => new()
+    {
+        RecoveryId = RecoveryIds.For(callId),
+        CallId = callId,
+        State = RecoveryState.Pending,
+        CallBack = "+441110000001",
+        OtherParty = "+441110000002",
+        DropTime = Now.AddMinutes(-1),
+        AcceptedAt = Now.AddMinutes(-1),
+        EventId = "e1",
+        SwitchId = "switch-a",
+        DueAt = Now.AddSeconds(-40),
+        Deadline = Now.AddMinutes(4),
+    };
+
+    private sealed class NoEffects : IRecoveryEffects
+    {
+        public Task CarryOutAsync(IReadOnlyList<RecoveryTransition> transitions) => Task.CompletedTask;
+    }
+}
