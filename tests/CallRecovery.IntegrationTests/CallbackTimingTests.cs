@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Net.Http.Json;
 using System.Text.Json;
 using CallRecovery.Contracts.V1;
+using CallRecovery.Hosting;
 using CallRecovery.IntegrationTests.Fixtures;
 using CallRecovery.Recoveries;
 using CallRecovery.SwitchEmulator;
@@ -239,23 +240,30 @@ public sealed class CallbackTimingTests(Infrastructure infrastructure)
     }
 
     [Fact]
-    public async Task A_retry_due_in_quiet_hours_waits_for_their_end()
+    public async Task A_retry_due_in_quiet_hours_waits_for_their_end_and_the_topic_says_when_it_will_go()
     {
         await using var scenario = await infrastructure.NewScenarioAsync();
-        var (settings, quietEnd) = QuietNow(scenario, deadline: TimeSpan.FromHours(4));
-        await using var service = new ServiceHost(settings).Started();
-        await using var emulator = Emulator(service, firstCallback: Outcome.NoAnswer);
+        // 06:00 in the customer's zone, whatever the hour of the run: quiet until 09:00, and the deadline (4 h) after that.
+        using var clock = At(6);
+        var settings = QuietHoursOn(scenario, deadline: TimeSpan.FromHours(4));
+        await using var service = new ServiceHost(settings, clock: clock).Started();
+        await using var emulator = Emulator(service, firstCallback: Outcome.NoAnswer, clock: clock);
         using var stop = new CancellationTokenSource();
         var running = emulator.RunAsync(stop.Token);
 
-        await scenario.PublishAsync(Scenario.Drop("night", scenario.Number(1), scenario.Number(2)));
+        await scenario.PublishAsync(Scenario.Drop("night", scenario.Number(1), scenario.Number(2), now: clock.GetUtcNow()));
         // The first callback, right after the drop, goes even in quiet hours; the retry is put off until they end.
         await Eventually.TrueAsync(async () => (await scenario.RecoveryAsync("night")) is { DeferredAt: not null }, "the retry put off for quiet hours");
         var recovery = (await scenario.RecoveryAsync("night"))!;
-        Assert.Equal(RecoveryState.Pending, recovery.State);
-        Assert.Equal(quietEnd, recovery.DueAt);
-        Assert.Equal(2, recovery.CallbackAttempt);
+        var quietEnd = Today(clock, 9);
+        Assert.Equal((RecoveryState.Pending, quietEnd, 2), (recovery.State, recovery.DueAt, recovery.CallbackAttempt));
         Assert.Single(emulator.Placements, p => p.RecoveryId == recovery.RecoveryId);
+        // The topic says the callback moved (the no-answer outcome's next_attempt_at was a second after it).
+        await Eventually.TrueAsync(() => Updates(scenario).Any(u => u.ChangeCase == RecoveryUpdate.ChangeOneofCase.Deferral && u.NextAttemptAt.ToDateTimeOffset() == quietEnd), "the deferral published with the new time");
+
+        // 09:00 comes: the second callback goes.
+        clock.Offset += quietEnd - clock.GetUtcNow() + TimeSpan.FromSeconds(1);
+        await Eventually.TrueAsync(() => emulator.Placements.Count(p => p.RecoveryId == recovery.RecoveryId) == 2, "the second callback placed when quiet hours end");
 
         await stop.CancelAsync();
         await running.DefaultTimeout();
@@ -265,13 +273,13 @@ public sealed class CallbackTimingTests(Infrastructure infrastructure)
     public async Task A_retry_due_in_quiet_hours_that_outlast_the_deadline_ends_with_the_quiet_hours_outcome()
     {
         await using var scenario = await infrastructure.NewScenarioAsync();
-        var (settings, _) = QuietNow(scenario, deadline: TimeSpan.FromMinutes(1));
-        await using var service = new ServiceHost(settings).Started();
-        await using var emulator = Emulator(service, firstCallback: Outcome.NoAnswer);
+        using var clock = At(22);
+        await using var service = new ServiceHost(QuietHoursOn(scenario, deadline: TimeSpan.FromMinutes(1)), clock: clock).Started();
+        await using var emulator = Emulator(service, firstCallback: Outcome.NoAnswer, clock: clock);
         using var stop = new CancellationTokenSource();
         var running = emulator.RunAsync(stop.Token);
 
-        await scenario.PublishAsync(Scenario.Drop("late", scenario.Number(1), scenario.Number(2)));
+        await scenario.PublishAsync(Scenario.Drop("late", scenario.Number(1), scenario.Number(2), now: clock.GetUtcNow()));
         await Eventually.TrueAsync(async () => (await scenario.RecoveryAsync("late"))?.State == RecoveryState.Expired, "the recovery ended");
         var recovery = (await scenario.RecoveryAsync("late"))!;
         Assert.Equal(nameof(Outcome.QuietHours), recovery.Outcome);
@@ -292,32 +300,41 @@ public sealed class CallbackTimingTests(Infrastructure infrastructure)
         return settings;
     }
 
-    /// <summary>Retries on, and the scenario's numbers in quiet hours now (UTC), ending a couple of minutes from now.</summary>
-    private static (Dictionary<string, string?> Settings, DateTimeOffset QuietEnd) QuietNow(Scenario scenario, TimeSpan deadline)
+    /// <summary>Retries on, quiet hours as by default (21:00-09:00), in UTC for the scenario's numbers.</summary>
+    private static Dictionary<string, string?> QuietHoursOn(Scenario scenario, TimeSpan deadline)
     {
         var settings = RetrySettings(scenario);
-        var now = DateTimeOffset.UtcNow;
-        var minute = new DateTimeOffset(now.Year, now.Month, now.Day, now.Hour, now.Minute, 0, TimeSpan.Zero);
-        var end = minute.AddMinutes(3);
         settings["QuietHours:Enabled"] = "true";
-        settings["QuietHours:Start"] = minute.AddHours(-1).ToString("HH:mm", CultureInfo.InvariantCulture);
-        settings["QuietHours:End"] = end.ToString("HH:mm", CultureInfo.InvariantCulture);
         settings["QuietHours:TimeZones:+4477"] = "Etc/UTC";
         settings["Switching:CallbackDeadline"] = deadline.ToString("c", CultureInfo.InvariantCulture);
-        return (settings, end);
+        return settings;
     }
+
+    /// <summary>A clock at that hour (UTC) today, whatever the hour of the run.</summary>
+    private static ShiftedClock At(int hour)
+    {
+        var now = DateTimeOffset.UtcNow;
+        return new ShiftedClock(new DateTimeOffset(now.Year, now.Month, now.Day, hour, 0, 0, TimeSpan.Zero) - now);
+    }
+
+    private static DateTimeOffset Today(TimeProvider clock, int hour)
+    {
+        var now = clock.GetUtcNow();
+        return new DateTimeOffset(now.Year, now.Month, now.Day, hour, 0, 0, TimeSpan.Zero);
+    }
+
+    private static List<RecoveryUpdate> Updates(Scenario scenario) =>
+        [.. scenario.ReadTopic(scenario.OutcomeTopic, 2, expected: int.MaxValue, quiet: TimeSpan.FromSeconds(2)).Select(m => RecoveryUpdate.Parser.ParseFrom(m.Message.Value))];
 
     private static async Task<RecoveryRecord?[]> Recoveries(Scenario scenario, string prefix, int count) =>
         await Task.WhenAll(Enumerable.Range(0, count).Select(i => scenario.RecoveryAsync($"{prefix}{i}")));
 
-    private static List<RecoveryUpdate> OutcomeUpdates(Scenario scenario) =>
-        [.. scenario.ReadTopic(scenario.OutcomeTopic, 2, expected: int.MaxValue, quiet: TimeSpan.FromSeconds(2))
-            .Select(m => RecoveryUpdate.Parser.ParseFrom(m.Message.Value))
-            .Where(u => u.ChangeCase == RecoveryUpdate.ChangeOneofCase.Outcome)];
+    private static List<RecoveryUpdate> OutcomeUpdates(Scenario scenario) => [.. Updates(scenario).Where(u => u.ChangeCase == RecoveryUpdate.ChangeOneofCase.Outcome)];
 
-    private static EmulatedSwitch Emulator(ServiceHost service, uint rate = 0, Outcome? firstCallback = null) =>
+    private static EmulatedSwitch Emulator(ServiceHost service, uint rate = 0, Outcome? firstCallback = null, TimeProvider? clock = null) =>
         new(TestSwitch.Options(service) with
         {
+            Clock = clock ?? TimeProvider.System,
             MaxCommandsPerSecond = rate,
             MaxUnacknowledged = 64,
             FirstCallbackOutcome = firstCallback,

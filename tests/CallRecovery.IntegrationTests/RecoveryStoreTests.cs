@@ -120,15 +120,15 @@ public sealed class RecoveryStoreTests(Infrastructure infrastructure) : IAsyncLi
             new QueuedCommand("due-later", Now.AddSeconds(5), deadline, Move: false),
         ]);
 
-        var first = await _queues.ClaimDueAsync("switch-q", 10, Now, Now.AddSeconds(30));
-        var second = await _queues.ClaimDueAsync("switch-q", 10, Now.AddMilliseconds(200), Now.AddSeconds(30));
-        var third = await _queues.ClaimDueAsync("switch-q", 10, Now.AddSeconds(6), Now.AddSeconds(30));
+        var first = await _queues.ClaimDueAsync("switch-q", 10, Now, TimeSpan.FromSeconds(30));
+        var second = await _queues.ClaimDueAsync("switch-q", 10, Now.AddMilliseconds(200), TimeSpan.FromSeconds(30));
+        var third = await _queues.ClaimDueAsync("switch-q", 10, Now.AddSeconds(6), TimeSpan.FromSeconds(30));
 
-        Assert.Equal(["due-now"], first.Claimed);
+        Assert.Equal([("due-now", Now)], first.Claimed);
         Assert.Equal(Now.AddMilliseconds(100), first.NextDue);
-        Assert.Equal(["due-soon"], second.Claimed);
+        Assert.Equal(["due-soon"], second.Claimed.Select(c => c.CallId));
         Assert.Equal(Now.AddSeconds(5), second.NextDue);
-        Assert.Equal(["due-later"], third.Claimed);
+        Assert.Equal(["due-later"], third.Claimed.Select(c => c.CallId));
         Assert.Null(third.NextDue);
     }
 
@@ -137,7 +137,7 @@ public sealed class RecoveryStoreTests(Infrastructure infrastructure) : IAsyncLi
     {
         await _queues.EnqueueAsync("switch-w", [.. Enumerable.Range(0, 1_200).Select(i => new QueuedCommand($"c{i}", Now.AddMilliseconds(-i - 1), Now.AddHours(1), Move: false))]);
 
-        var claimed = await _queues.ClaimDueAsync("switch-w", 1_100, Now, Now.AddSeconds(30));
+        var claimed = await _queues.ClaimDueAsync("switch-w", 1_100, Now, TimeSpan.FromSeconds(30));
 
         Assert.Equal(1_100, claimed.Claimed.Count);
         Assert.True(claimed.NextDue <= Now, "the commands left are due already");
@@ -145,11 +145,31 @@ public sealed class RecoveryStoreTests(Infrastructure infrastructure) : IAsyncLi
     }
 
     [Fact]
+    public async Task A_paced_switchs_commands_get_slots_that_no_second_holds_more_than_the_rate_of_whichever_replica_claims()
+    {
+        await _queues.EnqueueAsync("switch-p", [.. Enumerable.Range(0, 200).Select(i => new QueuedCommand($"p{i}", Now.AddSeconds(-1), Now.AddHours(1), Move: false))]);
+
+        // Two replicas claim in turns, as their dispatch rounds come, for 3 s.
+        var slots = new List<DateTimeOffset>();
+        for (var t = Now; t < Now.AddSeconds(3); t = t.AddMilliseconds(37))
+        {
+            slots.AddRange((await _queues.ClaimDueAsync("switch-p", 32, t, TimeSpan.FromSeconds(5), admissionRate: 40)).Claimed.Select(c => c.SendAt));
+        }
+
+        // About 39 a second (the tolerance spaces them a little more than the rate) over the 3 s and the slots claimed ahead.
+        Assert.InRange(slots.Count, 100, 135);
+        Assert.All(slots.Zip(slots.Skip(1)), pair => Assert.True(pair.Second - pair.First >= TimeSpan.FromMilliseconds(25)));
+        // Written within the tolerance after its slot (the worst: the first of every second late by all of it, the rest on time).
+        var busiest = slots.Max(s => slots.Count(o => o >= s - Pace.Tolerance && o < s - Pace.Tolerance + TimeSpan.FromSeconds(1)));
+        Assert.True(busiest <= 40, $"{busiest} slots in a second and its tolerance");
+    }
+
+    [Fact]
     public async Task Scheduling_again_never_disturbs_a_command_in_flight_or_waiting_out_a_rejection()
     {
         var deadline = Now.AddHours(1);
         await _queues.EnqueueAsync("switch-r", [new QueuedCommand("sent", Now, deadline, Move: false), new QueuedCommand("backing-off", Now.AddSeconds(5), deadline, Move: false)]);
-        await _queues.ClaimDueAsync("switch-r", 1, Now, Now.AddSeconds(30));
+        await _queues.ClaimDueAsync("switch-r", 1, Now, TimeSpan.FromSeconds(30));
 
         // A replay (or a repeated release) makes sure each is queued, nothing more.
         await _queues.EnqueueAsync("switch-r", [new QueuedCommand("sent", Now, deadline, Move: false), new QueuedCommand("backing-off", Now, deadline, Move: false)]);
@@ -174,9 +194,4 @@ public sealed class RecoveryStoreTests(Infrastructure infrastructure) : IAsyncLi
         DueAt = Now.AddSeconds(-40),
         Deadline = Now.AddMinutes(4),
     };
-
-    private sealed class NoEffects : IRecoveryEffects
-    {
-        public Task CarryOutAsync(IReadOnlyList<RecoveryTransition> transitions) => Task.CompletedTask;
-    }
 }

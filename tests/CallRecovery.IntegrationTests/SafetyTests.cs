@@ -76,7 +76,11 @@ public sealed class SafetyTests(Infrastructure infrastructure)
         await (await scenario.RedisAsync()).StringSetAsync(scenario.SubscriberKeys.OptOut(customer), "test");
 
         await Eventually.TrueAsync(async () => (await scenario.RecoveryAsync("call-0"))?.State == RecoveryState.Cancelled, "the recovery is cancelled at dispatch");
-        Assert.Equal("the customer opted out since the decision", (await scenario.RecoveryAsync("call-0"))!.Detail);
+        var cancelled = (await scenario.RecoveryAsync("call-0"))!;
+        Assert.Equal("the customer opted out since the decision", cancelled.Detail);
+        // Nothing went out, and the lookup says so (it used to say "callback sent": the dispatch was marked before the check).
+        Assert.Equal((0, (DateTimeOffset?)null), (cancelled.Attempts, cancelled.FirstDispatchedAt));
+        Assert.DoesNotContain(Lookup.Timelines.Build("call-0", [], cancelled).Entries, e => e.What == "callback sent");
         await AssertNeverSentAsync(scenario, emulator, "call-0");
         await stop.CancelAsync();
         await running.DefaultTimeout();

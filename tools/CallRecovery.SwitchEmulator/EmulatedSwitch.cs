@@ -30,6 +30,7 @@ public sealed class EmulatedSwitch : IAsyncDisposable
     private readonly ConcurrentQueue<TimeSpan> _dropToCommand = new();
     private readonly ConcurrentQueue<string> _executed = new();
     private readonly ConcurrentQueue<ReportRefused> _refusals = new();
+    private readonly ConcurrentQueue<CancelCommand> _cancels = new();
     private readonly ConcurrentQueue<(string RecoveryId, uint CallbackAttempt, DateTimeOffset At)> _placements = new();
     private volatile Channel<SwitchMessage>? _session;
     private CancellationTokenSource? _sessionStop;
@@ -65,6 +66,9 @@ public sealed class EmulatedSwitch : IAsyncDisposable
     /// <summary>Recoveries the service withdrew.</summary>
     public IReadOnlyCollection<string> Cancelled => [.. _cancelled.Keys];
 
+    /// <summary>Every cancel received, in order.</summary>
+    public IReadOnlyCollection<CancelCommand> CancelsReceived => _cancels;
+
     /// <summary>Reports not yet confirmed by the service.</summary>
     public int Unconfirmed => _unconfirmed.Count;
 
@@ -75,6 +79,9 @@ public sealed class EmulatedSwitch : IAsyncDisposable
     public IReadOnlyCollection<TimeSpan> DropToCommand => _dropToCommand;
 
     public int Connections => _connections;
+
+    /// <summary>The admission rate the service said it holds the pool to, in its latest Welcome.</summary>
+    public uint WelcomeRate { get; private set; }
 
     public int Rejected => _rejected;
 
@@ -168,6 +175,7 @@ public sealed class EmulatedSwitch : IAsyncDisposable
                 switch (message.MessageCase)
                 {
                     case ServiceMessage.MessageOneofCase.Welcome:
+                        WelcomeRate = message.Welcome.MaxCommandsPerSecond;
                         _session = outbox;
                         Interlocked.Increment(ref _connections);
                         break;
@@ -175,8 +183,7 @@ public sealed class EmulatedSwitch : IAsyncDisposable
                         OnCommand(message.Command, outbox.Writer);
                         break;
                     case ServiceMessage.MessageOneofCase.Cancel:
-                        // The callback withdrawn (and any earlier one); 0: every callback of the recovery.
-                        _cancelled[message.Cancel.RecoveryId] = message.Cancel.CallbackAttempt == 0 ? uint.MaxValue : message.Cancel.CallbackAttempt;
+                        OnCancel(message.Cancel);
                         break;
                     case ServiceMessage.MessageOneofCase.ReportReceived:
                         _unconfirmed.TryRemove(ReportKey(message.ReportReceived.RecoveryId, message.ReportReceived.CallbackAttempt, message.ReportReceived.Stage, message.ReportReceived.Outcome), out _);
@@ -217,7 +224,7 @@ public sealed class EmulatedSwitch : IAsyncDisposable
         _received.Enqueue(command);
         if ((command.Attempt == 1 || !_placed.ContainsKey(command.RecoveryId)) && command.CallbackAttempt <= 1)
         {
-            _dropToCommand.Enqueue(DateTimeOffset.UtcNow - command.DropTime.ToDateTimeOffset());
+            _dropToCommand.Enqueue(_options.Clock.GetUtcNow() - command.DropTime.ToDateTimeOffset());
         }
 
         if (!_options.Acknowledge)
@@ -233,7 +240,7 @@ public sealed class EmulatedSwitch : IAsyncDisposable
             return;
         }
 
-        if (command.Deadline.ToDateTimeOffset() < DateTimeOffset.UtcNow)
+        if (command.Deadline.ToDateTimeOffset() < _options.Clock.GetUtcNow())
         {
             outbox.TryWrite(Ack(command, accepted: false, RejectReason.DeadlinePassed));
             return;
@@ -249,7 +256,7 @@ public sealed class EmulatedSwitch : IAsyncDisposable
         if (TryPlace(command))
         {
             _executed.Enqueue(command.RecoveryId);
-            _placements.Enqueue((command.RecoveryId, CallbackOf(command), DateTimeOffset.UtcNow));
+            _placements.Enqueue((command.RecoveryId, CallbackOf(command), _options.Clock.GetUtcNow()));
             if (Interlocked.Decrement(ref _acknowledgementsToLose) < 0)
             {
                 Interlocked.Exchange(ref _acknowledgementsToLose, 0);
@@ -258,6 +265,23 @@ public sealed class EmulatedSwitch : IAsyncDisposable
 
             _ = PlaceCallbackAsync(command);
         }
+    }
+
+    /// <summary>
+    /// A cancel withdraws a callback (and any earlier one of the recovery; callback 0: every one). One naming a delivery
+    /// (attempt above 0) withdraws only that delivery: when another delivery of the same callback is the one acted on,
+    /// the callback goes on.
+    /// </summary>
+    private void OnCancel(CancelCommand cancel)
+    {
+        _cancels.Enqueue(cancel);
+        var callback = cancel.CallbackAttempt == 0 ? uint.MaxValue : cancel.CallbackAttempt;
+        if (cancel.Attempt > 0 && _placed.TryGetValue(cancel.RecoveryId, out var acted) && CallbackOf(acted) == callback && acted.Attempt != cancel.Attempt)
+        {
+            return;
+        }
+
+        _cancelled.AddOrUpdate(cancel.RecoveryId, callback, (_, before) => Math.Max(before, callback));
     }
 
     /// <summary>Acts on this callback of the recovery unless it (or a later one) was acted on already, by this instance or its pool.</summary>
@@ -306,12 +330,12 @@ public sealed class EmulatedSwitch : IAsyncDisposable
                 return;
             }
 
-            Report(new SwitchMessage { Progress = new ProgressReport { RecoveryId = command.RecoveryId, Stage = stage, At = Timestamp.FromDateTimeOffset(DateTimeOffset.UtcNow), CallbackAttempt = callback } },
+            Report(new SwitchMessage { Progress = new ProgressReport { RecoveryId = command.RecoveryId, Stage = stage, At = Timestamp.FromDateTimeOffset(_options.Clock.GetUtcNow()), CallbackAttempt = callback } },
                 ReportKey(command.RecoveryId, callback, stage, Outcome.Unspecified));
         }
 
         await Task.Delay(_options.StageDelay).ConfigureAwait(false);
-        var report = new OutcomeReport { RecoveryId = command.RecoveryId, Outcome = outcome, At = Timestamp.FromDateTimeOffset(DateTimeOffset.UtcNow), CallbackAttempt = callback };
+        var report = new OutcomeReport { RecoveryId = command.RecoveryId, Outcome = outcome, At = Timestamp.FromDateTimeOffset(_options.Clock.GetUtcNow()), CallbackAttempt = callback };
         if (outcome == Outcome.Reconnected)
         {
             report.TalkTime = Duration.FromTimeSpan(TimeSpan.FromSeconds(30 + (Draw() * 240)));

@@ -54,6 +54,9 @@ public sealed record SwitchEmulatorOptions
     /// <summary>PEM CA that signed the service's certificate; the machine's trust store when not given.</summary>
     public string? ServerCertificateAuthorityPath { get; init; }
 
+    /// <summary>The switch's clock (tests run the service and the switch on one shifted clock). Default the system's.</summary>
+    public TimeProvider Clock { get; init; } = TimeProvider.System;
+
     /// <summary>Seed for the outcome draws, so runs repeat. Default 7.</summary>
     public int Seed { get; init; } = 7;
 

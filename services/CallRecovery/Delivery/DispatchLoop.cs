@@ -110,7 +110,7 @@ public sealed partial class DispatchLoop(
         var more = false;
         await Task.WhenAll(connections.FreeWindows().Where(w => w.Free > 0).Select(async w =>
         {
-            var (claimed, nextDue) = await queues.ClaimDueAsync(w.SwitchId, w.Free, now, now + _options.AcknowledgementTimeout, w.AdmissionRate).ConfigureAwait(false);
+            var (claimed, nextDue) = await queues.ClaimDueAsync(w.SwitchId, w.Free, now, _options.AcknowledgementTimeout, w.AdmissionRate).ConfigureAwait(false);
             if (nextDue is { } next)
             {
                 // Wake when the next command of this switch is due, not only at the due times announced (a batch's
@@ -137,10 +137,11 @@ public sealed partial class DispatchLoop(
     /// (then it waits for their end); the rest go through the door as dispatches on connections with room, decided on
     /// what was read, so a move that came in between (an opt-out's cancel) is seen. Returns those that must wait for room.
     /// </summary>
-    private async Task<IReadOnlyList<string>> SendAsync(string switchId, IReadOnlyList<string> claimed, DateTimeOffset now)
+    private async Task<IReadOnlyList<string>> SendAsync(string switchId, IReadOnlyList<(string CallId, DateTimeOffset SendAt)> claimed, DateTimeOffset now)
     {
-        var read = await moves.ReadAsync(claimed).ConfigureAwait(false);
-        var gone = claimed.Where((_, i) => read[i] is null || read[i]!.Record.SwitchId != switchId).ToList();
+        var read = await moves.ReadAsync([.. claimed.Select(c => c.CallId)]).ConfigureAwait(false);
+        var slots = claimed.ToDictionary(c => c.CallId, c => c.SendAt, StringComparer.Ordinal);
+        var gone = claimed.Where((_, i) => read[i] is null || read[i]!.Record.SwitchId != switchId).Select(c => c.CallId).ToList();
         var present = Enumerable.Range(0, claimed.Count).Where(i => read[i] is { } s && s.Record.SwitchId == switchId).Select(i => read[i]!).ToList();
         var checking = present.Where(s => s.Record.State is RecoveryState.Pending or RecoveryState.Dispatched && s.Record.Deadline > now).ToList();
         var facts = await subscribers.FactsAsync([.. checking.SelectMany(s => new[] { s.Record.CallBack, s.Record.OtherParty })], now).ConfigureAwait(false);
@@ -186,7 +187,7 @@ public sealed partial class DispatchLoop(
             else if (Reserve(switchId, recovery.CallId, now) is { } connection)
             {
                 reserved[recovery.CallId] = connection;
-                toApply.Add((stored, new DispatchMove(recovery.CallId, switchId, connection.Id)));
+                toApply.Add((stored, new DispatchMove(recovery.CallId, switchId, connection.Id, slots[recovery.CallId])));
             }
             else
             {

@@ -180,7 +180,7 @@ public sealed partial class LifecycleEffects(
             var command = commands.From(recovery);
             command.Traceparent = span?.Id ?? recovery.TraceParent;
             command.Tracestate = span?.TraceStateString ?? string.Empty;
-            if (connection.TrySendCommand(recovery.CallId, new ServiceMessage { Command = command }))
+            if (connection.TrySendCommand(recovery.CallId, new ServiceMessage { Command = command }, (transition.Move as DispatchMove)?.SendAt))
             {
                 telemetry.CallbackSent(recovery.SwitchId, recovery.Attempts, now - recovery.DropTime, now - recovery.DueAt);
                 LogSent(recovery.RecoveryId, recovery.Attempts, recovery.SwitchId, connection.InstanceId);

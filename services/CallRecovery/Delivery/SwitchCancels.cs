@@ -22,7 +22,6 @@ public sealed partial class SwitchCancels(
     IOptions<RedisOptions> redisOptions,
     IOptions<SwitchingOptions> options,
     SwitchConnections connections,
-    TimeProvider time,
     ILogger<SwitchCancels> logger)
 {
     private const int MostPerRead = 500;
@@ -81,7 +80,7 @@ public sealed partial class SwitchCancels(
     public async Task CatchUpAsync(SwitchConnection connection)
     {
         ArgumentNullException.ThrowIfNull(connection);
-        var since = Position(time.GetUtcNow() - _keep);
+        var since = Position(TimeProvider.System.GetUtcNow() - _keep);
         var entries = await redis.GetDatabase().StreamRangeAsync(_keys.Cancels(connection.SwitchId), since, "+", MostOnConnect, Order.Descending).ConfigureAwait(false);
         foreach (var entry in entries.Reverse())
         {
@@ -93,7 +92,7 @@ public sealed partial class SwitchCancels(
     public async Task DeliverNewAsync(string switchId)
     {
         // Where a replica starts reading a switch's stream: a little before now (a connection catches up on older ones itself).
-        var state = _read.GetOrAdd(switchId, _ => (new SemaphoreSlim(1, 1), Position(time.GetUtcNow() - TimeSpan.FromSeconds(10))));
+        var state = _read.GetOrAdd(switchId, _ => (new SemaphoreSlim(1, 1), Position(TimeProvider.System.GetUtcNow() - TimeSpan.FromSeconds(10))));
         await state.Gate.WaitAsync().ConfigureAwait(false);
         try
         {
@@ -151,7 +150,10 @@ public sealed partial class SwitchCancels(
         }
     }
 
-    /// <summary>A stream position at a time: entries added after it (ids are the Redis server's milliseconds).</summary>
+    /// <summary>
+    /// A stream position at a time: entries added after it. Stream ids are the Redis host's wall-clock milliseconds, so
+    /// positions are taken from the system's clock, not the service's (which tests may shift).
+    /// </summary>
     private static RedisValue Position(DateTimeOffset at) => Math.Max(0, at.ToUnixTimeMilliseconds()).ToString(CultureInfo.InvariantCulture) + "-0";
 
     [LoggerMessage(EventId = 3110, Level = LogLevel.Warning, Message = "Cancels of switch {SwitchId} not read, Redis unavailable: {Reason}")]

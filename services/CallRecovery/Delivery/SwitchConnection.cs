@@ -100,14 +100,46 @@ public sealed class SwitchConnection : IDisposable
         return true;
     }
 
-    /// <summary>Writes a command whose window place is reserved; then any cancel that waited for it. False (and the connection stuck) when the outbox is full.</summary>
-    public bool TrySendCommand(string callId, ServiceMessage command)
+    /// <summary>
+    /// Writes a command whose window place is reserved, at <paramref name="sendAt"/> (its slot of the switch's pace) or
+    /// at once; then any cancel that waited for it. False (and the connection stuck) when the outbox is full.
+    /// </summary>
+    public bool TrySendCommand(string callId, ServiceMessage command, DateTimeOffset? sendAt = null)
     {
+        if (sendAt is { } at && at - _time.GetUtcNow() is { } wait && wait > TimeSpan.FromMilliseconds(1))
+        {
+            _ = WriteLaterAsync(callId, command, wait);
+            return true;
+        }
+
         lock (_writing)
         {
             var sent = TrySend(command);
             Written(callId);
             return sent;
+        }
+    }
+
+    private async Task WriteLaterAsync(string callId, ServiceMessage command, TimeSpan wait)
+    {
+        try
+        {
+            await Task.Delay(wait, _time, _closing.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            // Closed meanwhile: the command is still unacknowledged and goes round again.
+        }
+
+        lock (_writing)
+        {
+            // A place given up meanwhile (the stream ended, the command was superseded) is not written.
+            if (_unwritten.ContainsKey(callId))
+            {
+                TrySend(command);
+            }
+
+            Written(callId);
         }
     }
 

@@ -5,6 +5,19 @@ using StackExchange.Redis;
 
 namespace CallRecovery.Delivery;
 
+/// <summary>
+/// How an admission rate is kept at the wire: each command of a paced switch gets a send slot, slots (1000 + tolerance) /
+/// rate milliseconds apart, at least <see cref="Lead"/> ahead (the time its dispatch needs: read, checks, the move), taken
+/// only within <see cref="Horizon"/>; a replica writes it to the stream at its slot. Sent within the tolerance of their
+/// slots, no second at the switch holds more than the rate, however it is cut and whichever replicas send.
+/// </summary>
+public static class Pace
+{
+    public static readonly TimeSpan Lead = TimeSpan.FromMilliseconds(100);
+    public static readonly TimeSpan Horizon = TimeSpan.FromMilliseconds(300);
+    public static readonly TimeSpan Tolerance = TimeSpan.FromMilliseconds(25);
+}
+
 /// <summary>A command to queue: due then (mode "ensure": only if not queued or in flight already; "move": due then, whatever it was).</summary>
 public readonly record struct QueuedCommand(string CallId, DateTimeOffset DueAt, DateTimeOffset Deadline, bool Move);
 
@@ -23,6 +36,7 @@ public sealed class SwitchQueues(IConnectionMultiplexer redis, IOptions<RedisOpt
     private static readonly RedisScript Supervise = LuaResources.Load("supervise.lua");
     private static readonly RedisScript Requeue = LuaResources.Load("requeue.lua");
     private static readonly RedisScript Sweep = LuaResources.Load("sweep.lua");
+    private static readonly RedisScript DeclareRate = LuaResources.Load("declare_rate.lua");
 
     private readonly DeliveryKeys _keys = DeliveryKeys.For(options.Value);
     private readonly long _ttlMs = (long)options.Value.Retention.TotalMilliseconds;
@@ -64,14 +78,27 @@ public sealed class SwitchQueues(IConnectionMultiplexer redis, IOptions<RedisOpt
     public async Task<IReadOnlyList<string>> SwitchesAsync() =>
         [.. (await Db.SetMembersAsync(_keys.Switches()).ConfigureAwait(false)).Select(v => v.ToString())];
 
-    /// <summary>Claims up to <paramref name="count"/> due commands of a switch; also says when the next one left in its queue is due (null: none left).</summary>
-    /// <remarks>With an admission rate (commands per second, 0: none), no more are claimed than the switch's shared token bucket allows; the next due time then says when the next token is.</remarks>
-    public async Task<(IReadOnlyList<string> Claimed, DateTimeOffset? NextDue)> ClaimDueAsync(string switchId, int count, DateTimeOffset now, DateTimeOffset acknowledgementDeadline, int admissionRate = 0)
+    /// <summary>
+    /// Claims up to <paramref name="count"/> due commands of a switch, each with the time to send it; also says when to
+    /// claim again (null: nothing left). Without an admission rate (commands per second, 0: none) every command goes at
+    /// once; with one, each gets a slot of the switch's pace, shared by every replica (<see cref="Pace"/>).
+    /// </summary>
+    public async Task<(IReadOnlyList<(string CallId, DateTimeOffset SendAt)> Claimed, DateTimeOffset? NextDue)> ClaimDueAsync(string switchId, int count, DateTimeOffset now, TimeSpan acknowledgementTimeout, int admissionRate = 0)
     {
         var result = (RedisResult[])(await Db.EvaluateAsync(ClaimDue, [_keys.Due(switchId), _keys.InFlight(switchId), _keys.Admission(switchId)],
-            [now.ToUnixTimeMilliseconds(), count, acknowledgementDeadline.ToUnixTimeMilliseconds(), _ttlMs, admissionRate]).ConfigureAwait(false))!;
-        IReadOnlyList<string> claimed = [.. ((RedisResult[])result[0]!).Select(r => (string)r!)];
-        return (claimed, result[1].IsNull ? null : DateTimeOffset.FromUnixTimeMilliseconds((long)(double)result[1]));
+            [now.ToUnixTimeMilliseconds(), count, (long)acknowledgementTimeout.TotalMilliseconds, _ttlMs, admissionRate,
+                (long)Pace.Lead.TotalMilliseconds, (long)Pace.Horizon.TotalMilliseconds, (long)Pace.Tolerance.TotalMilliseconds]).ConfigureAwait(false))!;
+        var ids = (RedisResult[])result[0]!;
+        var slots = (RedisResult[])result[1]!;
+        IReadOnlyList<(string, DateTimeOffset)> claimed = [.. ids.Select((r, i) => ((string)r!, DateTimeOffset.FromUnixTimeMilliseconds((long)slots[i])))];
+        return (claimed, result[2].IsNull ? null : DateTimeOffset.FromUnixTimeMilliseconds((long)(double)result[2]));
+    }
+
+    /// <summary>Declares the admission rate of a switch instance (0: none) and says the rate the pool is held to now: the lowest declared lately, else this one.</summary>
+    public async Task<int> DeclareRateAsync(string switchId, int declared, DateTimeOffset now)
+    {
+        var reply = await Db.EvaluateAsync(DeclareRate, [_keys.Admission(switchId)], [now.ToUnixTimeMilliseconds(), declared, _ttlMs]).ConfigureAwait(false);
+        return (int)(long)reply;
     }
 
     /// <summary>Leases what is overdue (acknowledgements, deadlines, outcomes) to the caller until <paramref name="lease"/> from now.</summary>

@@ -24,8 +24,8 @@ public sealed record ScheduleMove(string CallId, bool Created) : RecoveryMove(Ca
     public override RecoveryTrigger Trigger => RecoveryTrigger.Schedule;
 }
 
-/// <summary>A replica sends the command on a connection of its switch.</summary>
-public sealed record DispatchMove(string CallId, string SwitchId, string Connection) : RecoveryMove(CallId)
+/// <summary>A replica sends the command on a connection of its switch, at <paramref name="SendAt"/> (its slot of the switch's pace) or at once.</summary>
+public sealed record DispatchMove(string CallId, string SwitchId, string Connection, DateTimeOffset? SendAt = null) : RecoveryMove(CallId)
 {
     public override RecoveryTrigger Trigger => RecoveryTrigger.Dispatch;
 

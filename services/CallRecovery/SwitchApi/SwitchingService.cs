@@ -19,6 +19,7 @@ public sealed partial class SwitchingService(
     SwitchConnections connections,
     SwitchReports reports,
     SwitchCancels cancels,
+    SwitchQueues queues,
     RecoveryMoves moves,
     IOptions<SwitchingOptions> options,
     IHostApplicationLifetime lifetime,
@@ -35,6 +36,7 @@ public sealed partial class SwitchingService(
 
         var window = hello.MaxUnacknowledged == 0 ? _options.MaxUnacknowledgedPerConnection : (int)Math.Min(hello.MaxUnacknowledged, (uint)_options.MaxUnacknowledgedPerConnection);
         var admissionRate = _options.AdmissionRateOf(hello.SwitchId, hello.MaxCommandsPerSecond);
+        var heldTo = await DeclareRateAsync(hello.SwitchId, admissionRate).ConfigureAwait(false);
         using var connection = new SwitchConnection(hello.SwitchId, hello.InstanceId, window, admissionRate, time);
         var writer = WriteAllAsync(connection, responseStream, context.CancellationToken);
         connection.TrySend(new ServiceMessage
@@ -44,7 +46,8 @@ public sealed partial class SwitchingService(
                 ConnectionId = connection.Id,
                 MaxUnacknowledged = (uint)window,
                 AcknowledgementTimeout = Duration.FromTimeSpan(_options.AcknowledgementTimeout),
-                MaxCommandsPerSecond = (uint)admissionRate,
+                // The rate the pool is held to (the lowest any of its instances declared lately), not only this instance's.
+                MaxCommandsPerSecond = (uint)heldTo,
             },
         });
         connections.Add(connection);
@@ -137,6 +140,20 @@ public sealed partial class SwitchingService(
         {
             LogForbidden(name ?? "(no single CN)", switchId);
             Fail(StatusCode.PermissionDenied, $"The client certificate does not name switch '{switchId}'.");
+        }
+    }
+
+    private async Task<int> DeclareRateAsync(string switchId, int declared)
+    {
+        try
+        {
+            return await queues.DeclareRateAsync(switchId, declared, time.GetUtcNow()).ConfigureAwait(false);
+        }
+        catch (Exception e) when (TransientErrors.IsTransient(e))
+        {
+            LogReportNotRecorded("hello", TransientErrors.Describe(e));
+            Fail(StatusCode.Unavailable, "The service cannot reach its state just now (Redis unavailable); reconnect.");
+            return 0;
         }
     }
 

@@ -79,7 +79,8 @@ public sealed class Scenario(string id, IKafkaEndpoint kafka, IRedisEndpoint red
         ["Outage:Enabled"] = "false",
     };
 
-    public static CallDropped Drop(string callId, string caller, string callee, Party dropped = Party.Caller, string? eventId = null, int q850 = 41, double answeredSeconds = 95) => new()
+    /// <summary>A drop report, dropped a second before <paramref name="now"/> (the service's clock; real time when not given).</summary>
+    public static CallDropped Drop(string callId, string caller, string callee, Party dropped = Party.Caller, string? eventId = null, int q850 = 41, double answeredSeconds = 95, DateTimeOffset? now = null) => new()
     {
         EventId = eventId ?? $"{callId}/{dropped}",
         CallId = callId,
@@ -87,8 +88,8 @@ public sealed class Scenario(string id, IKafkaEndpoint kafka, IRedisEndpoint red
         Callee = callee,
         DroppedParty = dropped,
         ReleaseCause = new ReleaseCause { Protocol = CauseProtocol.Q850, Code = q850 },
-        AnswerTime = Timestamp.FromDateTimeOffset(DateTimeOffset.UtcNow.AddSeconds(-answeredSeconds - 1)),
-        DropTime = Timestamp.FromDateTimeOffset(DateTimeOffset.UtcNow.AddSeconds(-1)),
+        AnswerTime = Timestamp.FromDateTimeOffset((now ?? DateTimeOffset.UtcNow).AddSeconds(-answeredSeconds - 1)),
+        DropTime = Timestamp.FromDateTimeOffset((now ?? DateTimeOffset.UtcNow).AddSeconds(-1)),
         ServingCell = "234-15-1a2b-0c",
         SwitchingNode = "msc-lon-1",
         AccessTechnology = AccessTechnology.Eutran,

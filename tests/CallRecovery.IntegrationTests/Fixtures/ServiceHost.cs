@@ -17,9 +17,14 @@ public sealed class ServiceHost : WebApplicationFactory<Program>
 
     /// <param name="settings">Configuration, as keys and values.</param>
     /// <param name="services">Extra registrations for the test, e.g. an in-memory trace exporter.</param>
-    public ServiceHost(IReadOnlyDictionary<string, string?> settings, Action<IServiceCollection>? services = null)
+    /// <param name="clock">The service's clock, when the test moves time (a <c>ShiftedClock</c>); the system's otherwise.</param>
+    public ServiceHost(IReadOnlyDictionary<string, string?> settings, Action<IServiceCollection>? services = null, TimeProvider? clock = null)
     {
-        _services = services;
+        _services = clock is null ? services : s =>
+        {
+            s.AddSingleton(clock);
+            services?.Invoke(s);
+        };
         var httpPort = RedisServer.FreePort();
         var switchingPort = RedisServer.FreePort();
         var tls = settings.ContainsKey("Kestrel:Endpoints:Switching:Certificate:Path");
