@@ -14,14 +14,16 @@ namespace CallRecovery.IntegrationTests;
 public sealed class CrossReplicaTests(Infrastructure infrastructure)
 {
     [Fact]
-    public async Task An_opt_out_on_one_replica_cancels_at_the_switch_a_callback_sent_by_the_other()
+    public async Task An_opt_out_on_one_service_process_cancels_at_the_switch_a_callback_sent_by_the_other()
     {
         await using var scenario = await infrastructure.NewScenarioAsync(partitions: 2);
         var settings = scenario.Settings();
         // The switch never acknowledges: the recovery stays Dispatched, its command held at the switch.
         settings["Switching:AcknowledgementTimeout"] = "00:05:00";
         await using var a = new ServiceHost(settings).Started();
-        await using var b = new ServiceHost(settings).Started();
+        // The other replica is a process of its own, holding the switch's only stream.
+        using var b = ServiceProcess.Start(settings);
+        await Eventually.TrueAsync(async () => await Ready(b), "the second service process is ready");
         using var channel = GrpcChannel.ForAddress(b.SwitchingAddress);
         using var stream = await RawSwitch.HelloAsync(channel, "on-b");
 
@@ -105,6 +107,20 @@ public sealed class CrossReplicaTests(Infrastructure infrastructure)
         await stop.CancelAsync();
         await running.DefaultTimeout();
         await eagerRun.DefaultTimeout();
+    }
+
+    private static async Task<bool> Ready(ServiceProcess service)
+    {
+        using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
+        try
+        {
+            return (await http.GetAsync(new Uri(service.HttpAddress, "/health/ready"))).IsSuccessStatusCode;
+        }
+        catch (HttpRequestException)
+        {
+            // Not listening yet.
+            return false;
+        }
     }
 
     private static SwitchEmulatorOptions Pool(ServiceHost service, string instance, System.Collections.Concurrent.ConcurrentDictionary<string, CallbackCommand> pool, uint rate) =>

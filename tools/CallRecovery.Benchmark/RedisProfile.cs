@@ -49,13 +49,13 @@ public sealed class RedisProfile(string connectionString) : IAsyncDisposable
 
     public async ValueTask DisposeAsync() => await _redis.DisposeAsync();
 
-    /// <summary>SHA-1 of each of the service's scripts (the static RedisScript fields of its *Scripts classes) -> its field name.</summary>
+    /// <summary>SHA-1 of each of the service's scripts (the static RedisScript fields of the classes that own them) -> its field name.</summary>
     private static Dictionary<string, string> ScriptNames()
     {
         var names = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
-        foreach (var type in typeof(CallRecovery.Redis.RedisKeys).Assembly.GetTypes().Where(t => t.Name.EndsWith("Scripts", StringComparison.Ordinal)))
+        foreach (var type in typeof(CallRecovery.Redis.RedisKeys).Assembly.GetTypes())
         {
-            foreach (var field in type.GetFields(BindingFlags.Static | BindingFlags.Public | BindingFlags.NonPublic).Where(f => f.FieldType == typeof(CallRecovery.Redis.RedisScript)))
+            foreach (var field in type.GetFields(BindingFlags.Static | BindingFlags.Public | BindingFlags.NonPublic).Where(f => f.FieldType == typeof(CallRecovery.Redis.RedisScript) && !type.ContainsGenericParameters))
             {
                 if (field.GetValue(null) is CallRecovery.Redis.RedisScript script)
                 {

@@ -12,8 +12,10 @@ public sealed class ServiceProcess : IDisposable
     private readonly Process _process;
     private readonly ConcurrentQueue<string> _output = new();
 
-    private ServiceProcess(Process process)
+    private ServiceProcess(Process process, Uri httpAddress, Uri switchingAddress)
     {
+        HttpAddress = httpAddress;
+        SwitchingAddress = switchingAddress;
         _process = process;
         OwnedProcesses.Adopt(process);
         _process.OutputDataReceived += (_, e) => Keep(e.Data);
@@ -23,6 +25,11 @@ public sealed class ServiceProcess : IDisposable
     }
 
     public string Output => string.Join('\n', _output);
+
+    /// <summary>The service's HTTP port (health, metrics, the API) and switching port (HTTP/2 gRPC), on loopback.</summary>
+    public Uri HttpAddress { get; }
+
+    public Uri SwitchingAddress { get; }
 
     public int ProcessId => _process.Id;
 
@@ -44,8 +51,10 @@ public sealed class ServiceProcess : IDisposable
             RedirectStandardOutput = true,
             RedirectStandardError = true,
         };
-        start.Environment["Kestrel__Endpoints__Http__Url"] = $"http://127.0.0.1:{RedisServer.FreePort()}";
-        start.Environment["Kestrel__Endpoints__Switching__Url"] = $"http://127.0.0.1:{RedisServer.FreePort()}";
+        var http = new Uri($"http://127.0.0.1:{RedisServer.FreePort()}");
+        var switching = new Uri($"http://127.0.0.1:{RedisServer.FreePort()}");
+        start.Environment["Kestrel__Endpoints__Http__Url"] = http.ToString().TrimEnd('/');
+        start.Environment["Kestrel__Endpoints__Switching__Url"] = switching.ToString().TrimEnd('/');
         start.Environment["DOTNET_ENVIRONMENT"] = "Production";
         foreach (var argument in arguments)
         {
@@ -57,7 +66,7 @@ public sealed class ServiceProcess : IDisposable
             start.Environment[key.Replace(":", "__", StringComparison.Ordinal)] = value;
         }
 
-        return new ServiceProcess(Process.Start(start) ?? throw new InvalidOperationException("Could not start the service process."));
+        return new ServiceProcess(Process.Start(start) ?? throw new InvalidOperationException("Could not start the service process."), http, switching);
     }
 
     /// <summary>Sends a POSIX signal (INT for Ctrl-C, TERM as Kubernetes does).</summary>
