@@ -20,14 +20,21 @@ trap 'rm -f "$log"' EXIT
 set +e
 dotnet test CallRecovery.sln -c Release "$@" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
-# The fault matrix in short mode (every fault kind once), unless a subset of tests was asked for.
+# The fault matrix in short mode (every fault kind once, Redis:Durability Local), its Redis faults again in
+# Replicated mode (a primary and a replica: failovers), its self-test (a planted double send must turn it red), and
+# graceful restarts under load; unless a subset of tests was asked for.
 if [ $# -eq 0 ]; then
   echo "Fault matrix, short mode (tools/CallRecovery.FaultMatrix)..."
   # dotnet test builds only the test projects and what they reference; the matrix is a tool of its own.
+  fault_matrix="dotnet tools/CallRecovery.FaultMatrix/bin/Release/net10.0/CallRecovery.FaultMatrix.dll"
   dotnet build tools/CallRecovery.FaultMatrix -c Release -v quiet -nologo \
-    && dotnet tools/CallRecovery.FaultMatrix/bin/Release/net10.0/CallRecovery.FaultMatrix.dll --drops 30 \
+    && $fault_matrix --drops 30 \
+    && echo "Fault matrix, Redis faults in Replicated mode (failover to the replica)..." \
+    && $fault_matrix --drops 30 --durability Replicated --only Redis \
+    && echo "Fault matrix self-test: a planted double send must turn it red..." \
+    && $fault_matrix --drops 30 --plant-double-send --only "Kafka request errors" \
     && echo "Fault matrix, graceful restarts under load (batches in flight while a replica stops)..." \
-    && dotnet tools/CallRecovery.FaultMatrix/bin/Release/net10.0/CallRecovery.FaultMatrix.dll --only "rolling" --drops 3000 --rate 1500
+    && $fault_matrix --only "rolling" --drops 3000 --rate 1500
   matrix=$?
   if [ "$matrix" -eq 0 ]; then echo "Passed!  - Failed:     0, Passed:     1, Skipped:     0 - fault matrix" >> "$log"; else echo "Failed!  - Failed:     1, Passed:     0, Skipped:     0 - fault matrix" >> "$log"; status=1; fi
 fi

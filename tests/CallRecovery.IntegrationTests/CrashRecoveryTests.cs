@@ -1,4 +1,8 @@
+using CallRecovery.Contracts.V1;
+using CallRecovery.Hosting;
 using CallRecovery.IntegrationTests.Fixtures;
+using CallRecovery.Recoveries;
+using CallRecovery.SwitchEmulator;
 using Confluent.Kafka;
 
 namespace CallRecovery.IntegrationTests;
@@ -39,6 +43,63 @@ public sealed class CrashRecoveryTests(Infrastructure infrastructure)
         {
             Assert.Equal(1, await scenario.DecisionCountAsync($"call-{i}"));
         }
+    }
+
+    /// <summary>
+    /// The service dies (as by kill -9) between two steps of a recovery: decided and admitted but not created; created
+    /// but not queued; the command at the switch but its acceptance not recorded; an outcome stored but not in the
+    /// outbox. A successor takes over (Kafka replays what was not committed, the switch reconnects and resends what
+    /// was not confirmed): every callback is placed at the switch exactly once, and every outcome reaches the topic.
+    /// </summary>
+    [Theory]
+    [InlineData(CrashPoints.Decided)]
+    [InlineData(CrashPoints.Settled)]
+    [InlineData(CrashPoints.Sent)]
+    [InlineData(CrashPoints.OutcomeStored)]
+    public async Task A_crash_between_two_steps_places_every_callback_once_and_publishes_every_outcome(string point)
+    {
+        await using var scenario = await infrastructure.NewScenarioAsync(partitions: 1);
+        const int calls = 5;
+        var settings = scenario.Settings();
+        settings["Switching:AcknowledgementTimeout"] = "00:00:03";
+        var crashing = new Dictionary<string, string?>(settings) { ["Testing:CrashAt"] = point };
+        using var doomed = ServiceProcess.Start(crashing);
+        await using var emulator = new EmulatedSwitch(new SwitchEmulatorOptions
+        {
+            ServiceAddress = doomed.SwitchingAddress,
+            SwitchId = "switch-a",
+            InstanceId = "crash-witness",
+            StageDelay = TimeSpan.FromMilliseconds(20),
+            ReconnectDelay = TimeSpan.FromMilliseconds(100),
+        });
+        using var stop = new CancellationTokenSource();
+        var running = emulator.RunAsync(stop.Token);
+        for (var i = 0; i < calls; i++)
+        {
+            await scenario.PublishAsync(Fixtures.Scenario.Drop($"call-{i}", scenario.Number(i), scenario.Number(1000 + i)));
+        }
+
+        await doomed.WaitForExitAsync();
+        Assert.Contains($"Testing:CrashAt {point}", doomed.Output, StringComparison.Ordinal);
+
+        // The successor listens where the switch reconnects.
+        settings["Kestrel:Endpoints:Switching:Url"] = doomed.SwitchingAddress.ToString().TrimEnd('/');
+        using var successor = ServiceProcess.Start(settings);
+        await Eventually.TrueAsync(async () => (await Task.WhenAll(Enumerable.Range(0, calls).Select(i => scenario.RecoveryAsync($"call-{i}")))).All(r => r?.State == RecoveryState.Completed), "every recovery completed after the crash");
+        await Eventually.TrueAsync(() => emulator.Unconfirmed == 0, "every acceptance and report confirmed");
+
+        var placements = emulator.Placements.GroupBy(p => (p.RecoveryId, p.CallbackAttempt)).ToList();
+        Assert.Equal(calls, placements.Count);
+        Assert.All(placements, p => Assert.Single(p));
+        // (The outbox is drained by whichever replica holds its lease: the successor once the dead one's lease lapses.)
+        await Eventually.TrueAsync(() =>
+        {
+            var outcomes = scenario.ReadTopic(scenario.OutcomeTopic, 2, expected: int.MaxValue, quiet: TimeSpan.FromSeconds(1))
+                .Select(m => RecoveryUpdate.Parser.ParseFrom(m.Message.Value)).Where(u => u.ChangeCase == RecoveryUpdate.ChangeOneofCase.Outcome).Select(u => u.RecoveryId).ToHashSet();
+            return Enumerable.Range(0, calls).All(i => outcomes.Contains(RecoveryIds.For($"call-{i}")));
+        }, "every outcome on the topic");
+        await stop.CancelAsync();
+        await running.DefaultTimeout();
     }
 
     private static async Task<bool> AllDecidedAsync(Fixtures.Scenario scenario, int calls) =>

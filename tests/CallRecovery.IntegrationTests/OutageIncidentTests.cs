@@ -111,6 +111,47 @@ public sealed class OutageIncidentTests(Infrastructure infrastructure) : IAsyncL
         Assert.Equal("ended", (await _guard.GetAsync(incident))!.State);
     }
 
+    [Fact]
+    public async Task A_consumer_minutes_behind_still_sees_the_storm_and_a_replay_from_long_ago_declares_nothing()
+    {
+        // A restart during a storm: the drops of three minutes ago arrive now, within 5 s of each other.
+        var calls = await CreateAsync(20);
+        var now = _time.GetUtcNow();
+        var late = calls.Select((c, i) => Drop(c) with { DropTime = now.AddMinutes(-3).AddSeconds(i * 0.25) }).ToList();
+        var incident = Assert.Single((await _guard.CountAsync(late)).Declared).IncidentId;
+        Assert.True(OutageGuard.TryParseId(incident, out _, out var startMs));
+        Assert.Equal(now.AddMinutes(-3).ToUnixTimeMilliseconds(), startMs);
+
+        // The same storm replayed from a day ago (a consumer group reset to the start of the topic) declares nothing.
+        var replayed = await CreateAsync(20, first: 100);
+        Assert.Empty((await _guard.CountAsync([.. replayed.Select((c, i) => Drop(c) with { ServingCell = "234-15-dead-03", DropTime = now.AddDays(-1).AddSeconds(i * 0.25) })])).Declared);
+    }
+
+    [Fact]
+    public async Task A_call_queued_before_is_held_when_a_later_report_of_it_comes_with_the_declaration_and_only_filed_calls_are_held_by_it()
+    {
+        // 19 calls queued (earlier batches counted them).
+        var earlier = await CreateAsync(19);
+        Assert.Empty((await _guard.CountAsync([.. earlier.Select(Drop)])).Declared);
+
+        // The batch that declares the incident carries the 20th call, another report of the first (its other leg), and
+        // a drop from long before the window (a late report of a call of the minute before).
+        var now = _time.GetUtcNow();
+        var twentieth = (await CreateAsync(1, first: 19, held: true)).Single();
+        var old = (await CreateAsync(1, first: 50)).Single();
+        var count = await _guard.CountAsync([Drop(twentieth), Drop(earlier[0]) with { EventId = "e-out-0/callee" }, Drop(old) with { DropTime = now.AddSeconds(-40) }]);
+        var incident = Assert.Single(count.Declared).IncidentId;
+        Assert.False(count.IncidentOfCall.ContainsKey(old), "a drop before the window is not the incident's: it is not created held");
+
+        await _guard.HoldDeclaredAsync(count);
+        Assert.All(await StatesAsync([.. earlier, twentieth]), r => Assert.Equal((RecoveryState.Held, incident), (r.State, r.Incident)));
+        Assert.Equal(RecoveryState.Pending, (await StatesAsync([old])).Single().State);
+
+        // Its end releases all it holds.
+        await _guard.EndOnTrafficAsync([new OutageTraffic(new OutageScope(OutageScope.Cell, Cell), _time.GetUtcNow(), "the cell was reported in service", Reported: true)]);
+        Assert.All(await StatesAsync([.. earlier, twentieth]), r => Assert.Equal(RecoveryState.Pending, r.State));
+    }
+
     private CallDrop Drop(string callId) => new(
         "e-" + callId, callId, "+441110000001", "+441110000002", Contracts.V1.Party.Caller, new ReleaseCauseKey("q850:41"),
         _time.GetUtcNow().AddMinutes(-2), _time.GetUtcNow().AddSeconds(-1), Cell, "msc-test", Contracts.V1.AccessTechnology.Eutran, false, "test");

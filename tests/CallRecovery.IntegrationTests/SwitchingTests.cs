@@ -223,6 +223,8 @@ public sealed class SwitchingTests(Infrastructure infrastructure)
         var command = call.ResponseStream.Current.Command;
         Assert.NotNull(command);
         await call.RequestStream.WriteAsync(new SwitchMessage { Ack = new CommandAck { RecoveryId = command.RecoveryId, Attempt = command.Attempt, Accepted = true } });
+        Assert.True(await call.ResponseStream.MoveNext(CancellationToken.None));
+        Assert.Equal(command.Attempt, call.ResponseStream.Current.ReportReceived.AcceptedAttempt);
 
         // A timestamp out of range, a duration out of range, an unknown stage, a recovery id that is none: each refused, none ends the stream.
         SwitchMessage[] unreadable =
@@ -302,9 +304,8 @@ public sealed class SwitchingTests(Infrastructure infrastructure)
 
         // The customer opts out while the switch calls them: the switch is told to stop (it used to get nothing).
         (await client.PutAsync(new Uri($"/v1/subscribers/{Uri.EscapeDataString(customer)}/opt-out", UriKind.Relative), null)).EnsureSuccessStatusCode();
-        Assert.True(await call.ResponseStream.MoveNext(CancellationToken.None));
-        var cancel = call.ResponseStream.Current;
-        Assert.Equal(ServiceMessage.MessageOneofCase.Cancel, cancel.MessageCase);
+        // (The acceptance's confirmation comes first: the go signal.)
+        var cancel = await RawSwitch.NextAsync(call, ServiceMessage.MessageOneofCase.Cancel);
         Assert.Equal((first.RecoveryId, 1u, 0u), (cancel.Cancel.RecoveryId, cancel.Cancel.CallbackAttempt, cancel.Cancel.Attempt));
         Assert.Equal(RecoveryState.Cancelled, (await scenario.RecoveryAsync("call-0"))!.State);
         await call.RequestStream.CompleteAsync();

@@ -58,14 +58,18 @@ public sealed class Phases(Rig rig, BenchmarkOptions options, TextWriter log)
     // The bare Kafka and Redis rates of phase 1, so a later phase can set them beside a gRPC limit measured just before it.
     private (double Kafka, double Redis)? _bareStores;
 
+    // The fast switch's rate with durability Local (2i), for the row that runs without (2iv).
+    private double? _localRate;
+
     public async Task BareAsync()
     {
         log.WriteLine($"bare: Kafka consumer over {options.Drops:N0} drops...");
         var (kafka, kafkaLost) = await BareLimits.KafkaConsumerAsync(rig, options.Drops);
         Add("1a bare Kafka consumer", "messages/s", Rate(kafka), $"{options.Drops:N0} drops, {Rig.Partitions} partitions, same mock broker; not read: {kafkaLost}");
         log.WriteLine("bare: Redis decision script...");
+        await rig.AppendFsyncAsync("always");
         var redis = await BareLimits.RedisScriptsAsync(rig, options.Drops);
-        Add("1b bare Redis Lua", "scripts/s", Rate(redis), "SET NX + INCR/EXPIRE + HSET/EXPIRE per event, 2,000 in flight, same redis-server (AOF everysec)");
+        Add("1b bare Redis Lua", "scripts/s", Rate(redis), "SET NX + INCR/EXPIRE + HSET/EXPIRE per event, 2,000 in flight, same redis-server (appendfsync always, as the service's phases run it)");
         log.WriteLine("bare: gRPC streams...");
         // A first, untimed round warms up the JIT and the HTTP/2 connections, as the service's are warm in steady state.
         await BareLimits.GrpcStreamsAsync(Math.Min(5_000, options.Drops), options.SwitchInstances, (int)options.SwitchWindow);
@@ -82,9 +86,9 @@ public sealed class Phases(Rig rig, BenchmarkOptions options, TextWriter log)
     /// A backlog of drops through the service to a fast or a realistic switch; counted on the outcome topic. With two
     /// replicas, they share the consumer group and the switch's instances are spread over them: what scaling out adds.
     /// </summary>
-    public async Task EndToEndAsync(SwitchKind kind, int replicas = 1)
+    public async Task EndToEndAsync(SwitchKind kind, int replicas = 1, string durability = "Local")
     {
-        var phase = (kind == SwitchKind.Fast ? "e2e-fast" : "e2e-realistic") + (replicas > 1 ? $"-{replicas}r" : string.Empty);
+        var phase = (kind == SwitchKind.Fast ? "e2e-fast" : "e2e-realistic") + (replicas > 1 ? $"-{replicas}r" : string.Empty) + (durability != "Local" ? "-" + durability.ToLowerInvariant() : string.Empty);
         // The machine's speed drifts by minutes: the bare limit this row is set against is measured again just
         // before it (gRPC, the bound; Kafka and Redis from phase 1), so the ratio compares like with like.
         var limitNow = BareLimit;
@@ -98,9 +102,9 @@ public sealed class Phases(Rig rig, BenchmarkOptions options, TextWriter log)
         }
 
         log.WriteLine($"{phase}: starting the service...");
-        await using var run = await ServiceRun.StartAsync(rig, phase, options, kind, replicas: replicas);
+        await using var run = await ServiceRun.StartAsync(rig, phase, options, kind, new Dictionary<string, string> { ["Redis:Durability"] = durability }, replicas: replicas);
         var before = await run.ScrapeAsync();
-        await using var profile = options.RedisProfile && kind == SwitchKind.Fast && replicas == 1 ? new RedisProfile(rig.RedisConnectionString) : null;
+        await using var profile = options.RedisProfile && kind == SwitchKind.Fast && replicas == 1 && durability == "Local" ? new RedisProfile(rig.RedisConnectionString) : null;
         if (profile is not null)
         {
             await profile.StartAsync();
@@ -129,12 +133,21 @@ public sealed class Phases(Rig rig, BenchmarkOptions options, TextWriter log)
         var (from, to) = ((int)(arrivals.Length * 0.1), (int)(arrivals.Length * 0.9) - 1);
         var rate = arrivals.Length < 10 ? 0 : (to - from) / Poll.Seconds(arrivals[from], arrivals[to]);
         var ratio = limitNow is { } limit ? $"{rate / limit * 100:0}% of the bare limit{limitNote}" : "bare limit not measured (--only)";
-        var label = (kind, replicas) switch
+        var label = (kind, replicas, durability) switch
         {
-            (SwitchKind.Fast, 1) => "2i service, fast switch",
-            (SwitchKind.Realistic, 1) => "2ii service, realistic switch",
-            _ => $"2iii service, fast switch, {replicas} replicas",
+            (SwitchKind.Fast, 1, "Local") => "2i service, fast switch",
+            (SwitchKind.Realistic, 1, "Local") => "2ii service, realistic switch",
+            (_, _, "Local") => $"2iii service, fast switch, {replicas} replicas",
+            _ => $"2iv service, fast switch, Redis:Durability {durability}",
         };
+        if (durability != "Local" && _localRate is { } local)
+        {
+            label += string.Create(CultureInfo.InvariantCulture, $" (2i, durable, runs at {local / Math.Max(1, rate) * 100:0}% of this)");
+        }
+        else if (kind == SwitchKind.Fast && replicas == 1)
+        {
+            _localRate = rate;
+        }
         Add(label, "recoveries/s", Rate(rate),
             $"{ratio}; middle 80% of outcome arrivals on the outcome topic; {Decided(before, after)}; outcomes missing {lost}{(complete ? "" : " (stalled)")}; evicted {rig.Evicted(run.Topics.Input)}; RSS {run.RssMiB():0} MiB; {cpu}");
         Summary.Add($"{(kind == SwitchKind.Fast ? "fast" : "realistic")} switch{(replicas > 1 ? $" x{replicas} replicas" : "")} {Rate(rate)}/s{(limitNow is { } bare ? $" ({rate / bare * 100:0}% of the bare limit just before)" : "")}");

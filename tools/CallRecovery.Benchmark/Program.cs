@@ -99,4 +99,6 @@ static async Task RunBoth(Phases run)
     await run.EndToEndAsync(SwitchKind.Fast);
     await run.EndToEndAsync(SwitchKind.Realistic);
     await run.EndToEndAsync(SwitchKind.Fast, replicas: 2);
+    // The cost of durability: the fast switch again, confirming on Redis's word alone.
+    await run.EndToEndAsync(SwitchKind.Fast, durability: "None");
 }

@@ -9,8 +9,8 @@ using Google.Protobuf;
 namespace CallRecovery.Benchmark;
 
 /// <summary>
-/// What every phase shares: librdkafka's mock cluster (in this process), one redis-server (append-only, fsync every
-/// second, as production runs it) and an idempotent producer that publishes drops. Each phase gets its own topics,
+/// What every phase shares: librdkafka's mock cluster (in this process), one redis-server (append-only; each service
+/// phase sets its fsync policy to what its durability mode needs) and an idempotent producer that publishes drops. Each phase gets its own topics,
 /// its own consumer group and its own Redis key prefix, so phases do not see each other's data.
 /// </summary>
 public sealed class Rig : IDisposable
@@ -52,9 +52,16 @@ public sealed class Rig : IDisposable
         BundledLibrdkafka.Load();
         var kafka = new MockKafkaCluster();
         var directory = Directory.CreateTempSubdirectory("callrecovery-benchmark-").FullName;
-        var redis = new RedisNode(directory);
+        var redis = new RedisNode(directory, appendFsync: "everysec");
         await redis.StartAsync();
         return new Rig(kafka, redis, directory);
+    }
+
+    /// <summary>Sets redis-server's append-only fsync policy (always: every write on disk before it is answered).</summary>
+    public async Task AppendFsyncAsync(string policy)
+    {
+        await using var admin = await StackExchange.Redis.ConnectionMultiplexer.ConnectAsync($"{RedisConnectionString},allowAdmin=true");
+        await admin.GetServer(admin.GetEndPoints()[0]).ConfigSetAsync("appendfsync", policy);
     }
 
     /// <summary>Input, dead-letter and outcome topics for one phase.</summary>

@@ -50,6 +50,8 @@ public sealed class ServiceRun : IAsyncDisposable
             ["Kafka:Consumer:fetch.wait.max.ms"] = options.FetchWaitMaxMs.ToString(CultureInfo.InvariantCulture),
             ["Redis:ConnectionString"] = rig.RedisConnectionString,
             ["Redis:KeyPrefix"] = $"bench-{phase}",
+            // What operators run (README "Durability"): nothing confirmed before Redis fsynced it. The 2iv row runs None.
+            ["Redis:Durability"] = "Local",
             // Every drop has its own subscribers; no cool-off, so nothing but the pipeline limits the rate.
             ["Policy:CoolOff"] = "00:00:00",
             ["Policy:MaxRecoveriesPerWindow"] = "1000",
@@ -66,6 +68,8 @@ public sealed class ServiceRun : IAsyncDisposable
         {
             settings[key] = value;
         }
+
+        Durability = settings["Redis:Durability"];
 
         // Replicas share the consumer group (the input topic's partitions are split between them) and the Redis prefix.
         _replicas = [.. Enumerable.Range(1, replicas).Select(n => new ServiceReplica(replicas == 1 ? phase : $"{phase}-{n}", settings))];
@@ -90,6 +94,9 @@ public sealed class ServiceRun : IAsyncDisposable
 
     public const string SwitchId = "bench-switch";
 
+    /// <summary>The service's Redis:Durability in this run.</summary>
+    public string Durability { get; }
+
     public PhaseTopics Topics { get; }
 
     /// <summary>Recovery id to the command the switch acted on (once per recovery, across its instances).</summary>
@@ -104,6 +111,9 @@ public sealed class ServiceRun : IAsyncDisposable
     public static async Task<ServiceRun> StartAsync(Rig rig, string phase, BenchmarkOptions options, SwitchKind kind, IReadOnlyDictionary<string, string>? overrides = null, int replicas = 1, uint admissionRate = 0)
     {
         var run = new ServiceRun(rig, phase, rig.CreateTopics(phase), options, kind, overrides ?? new Dictionary<string, string>(), replicas, admissionRate);
+        // Local durability needs every write fsynced before it is answered (Redis 7.0: no WAITAOF); None is measured
+        // against the fsync-every-second Redis it is usually run with.
+        await rig.AppendFsyncAsync(run.Durability == "None" ? "everysec" : "always");
         foreach (var replica in run._replicas)
         {
             replica.Start();

@@ -72,7 +72,7 @@ public sealed class LocalServices : IAsyncDisposable
         RedisPort = FreePort();
         var start = new ProcessStartInfo("redis-server")
         {
-            ArgumentList = { "--port", RedisPort.ToString(CultureInfo.InvariantCulture), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", _workDirectory },
+            ArgumentList = { "--port", RedisPort.ToString(CultureInfo.InvariantCulture), "--bind", "127.0.0.1", "--save", "", "--appendonly", "yes", "--appendfsync", "always", "--dir", _workDirectory },
             RedirectStandardOutput = true,
             RedirectStandardError = true,
         };

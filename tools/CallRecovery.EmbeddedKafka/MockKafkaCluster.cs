@@ -64,6 +64,13 @@ public sealed partial class MockKafkaCluster : IDisposable
     public void PushRequestErrors(short apiKey, params int[] errors) =>
         Native.rd_kafka_mock_push_request_errors_array(_cluster, apiKey, (nuint)errors.Length, errors);
 
+    /// <summary>
+    /// Gives a partition to another broker, or to none (<paramref name="brokerId"/> -1: produce and fetch wait for a
+    /// leader, as when its brokers are lost) until it is given one again.
+    /// </summary>
+    public void SetPartitionLeader(string topic, int partition, int brokerId) =>
+        Check(Native.rd_kafka_mock_partition_set_leader(_cluster, topic, partition, brokerId), "set partition leader");
+
     public void Dispose()
     {
         if (_disposed)
@@ -122,6 +129,9 @@ public sealed partial class MockKafkaCluster : IDisposable
 
         [LibraryImport(Library)]
         internal static partial int rd_kafka_mock_broker_set_up(IntPtr cluster, int brokerId);
+
+        [LibraryImport(Library, StringMarshalling = StringMarshalling.Utf8)]
+        internal static partial int rd_kafka_mock_partition_set_leader(IntPtr cluster, string topic, int partition, int brokerId);
 
         [LibraryImport(Library)]
         internal static partial void rd_kafka_mock_push_request_errors_array(IntPtr cluster, short apiKey, nuint count, int[] errors);

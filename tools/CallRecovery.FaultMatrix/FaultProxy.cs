@@ -11,7 +11,7 @@ namespace CallRecovery.FaultMatrix;
 public sealed class FaultProxy : IAsyncDisposable
 {
     private readonly TcpListener _listener = new(IPAddress.Loopback, 0);
-    private readonly int _target;
+    private volatile int _target;
     private readonly CancellationTokenSource _stop = new();
     private readonly List<(TcpClient In, TcpClient Out)> _links = [];
     private readonly Lock _lock = new();
@@ -32,6 +32,13 @@ public sealed class FaultProxy : IAsyncDisposable
     public void Latency(TimeSpan latency) => _latencyMs = (int)latency.TotalMilliseconds;
 
     public void BlackHole(bool on) => _blackHole = on;
+
+    /// <summary>New connections go to another port from now on (a virtual address moved to a new primary); open ones are reset.</summary>
+    public void Retarget(int targetPort)
+    {
+        _target = targetPort;
+        ResetAll();
+    }
 
     /// <summary>Resets every open connection (RST), as a network element dropping the flows would.</summary>
     public void ResetAll()

@@ -24,10 +24,16 @@ public sealed record PhaseResult(string Fault, int Injected, int Drops, int Lost
     public bool Green => Lost == 0 && DuplicatesByRecovery == 0 && DuplicatesByCall == 0 && Unpublished == 0;
 }
 
+/// <summary>How the matrix runs: the durability mode under test (which Redis it runs: <c>Local</c> one primary fsyncing
+/// every write; <c>Replicated</c> a primary and a replica; <c>None</c> a primary and a replica fsyncing every second),
+/// and whether the planted double send is on (the matrix must then go red).</summary>
+public sealed record MatrixOptions(string Durability = "Local", bool PlantDoubleSend = false);
+
 /// <summary>
-/// Everything on loopback: librdkafka's mock cluster (in this process), redis-server (append-only, fsync every
-/// second) behind a fault proxy, two service replicas as processes, and one switch as a pool of two instances, each
-/// connected to one replica through a fault proxy, acting once per recovery id across the pool. Each phase
+/// Everything on loopback: librdkafka's mock cluster (in this process), redis-server (a primary, and a replica in the
+/// modes that have one) behind a fault proxy (the address a failover moves), two service replicas as processes, and
+/// one switch as a pool of two instances, each connected to one replica through a fault proxy, each keeping its own
+/// record of what it placed (nothing shared: a callback placed by both is a duplicate). Each phase
 /// publishes eligible drops while one kind of fault is injected, heals it, waits until every recovery is final, and
 /// checks the history: exactly one terminal state (Completed) per drop, no execution twice (by recovery id and by
 /// call id), every final outcome on the outcome topic. The paths of when to call back run through every fault: a
@@ -43,9 +49,15 @@ public sealed class Matrix : IAsyncDisposable
     private static readonly TimeSpan Quiescence = TimeSpan.FromMinutes(3);
 
     private readonly string _directory = Directory.CreateTempSubdirectory("callrecovery-fault-matrix-").FullName;
+    private readonly MatrixOptions _options;
     private readonly MockKafkaCluster _kafka;
-    private readonly RedisNode _redis;
+    private readonly string _appendFsync;
+    private RedisNode _redis;
+    private RedisNode? _replica;
     private readonly FaultProxy _redisProxy;
+    private readonly ConcurrentQueue<(DateTime At, string? File, long Size)> _appendFileSizes = new();
+    private readonly ConcurrentDictionary<string, bool> _deadLettered = new(StringComparer.Ordinal);
+    private readonly List<string> _malformed = [];
     private readonly ServiceReplica[] _replicas;
     private readonly FaultProxy[] _switchProxies;
     private readonly EmulatedSwitch[] _instances;
@@ -59,15 +71,24 @@ public sealed class Matrix : IAsyncDisposable
     private ConnectionMultiplexer? _redisClient;
     private int _numbers;
 
-    public Matrix(TextWriter log)
+    public Matrix(TextWriter log, MatrixOptions? options = null)
     {
         _log = log;
+        _options = options ?? new MatrixOptions();
         BundledLibrdkafka.Load();
         _kafka = new MockKafkaCluster();
         _kafka.CreateTopic(InputTopic, 4);
         _kafka.CreateTopic(DeadLetterTopic, 1);
         _kafka.CreateTopic(OutcomeTopic, 2);
-        _redis = new RedisNode(_directory);
+        // Local: one node, every write fsynced before it is answered (what the mode needs before Redis 7.2). Replicated:
+        // a replica too. None: a primary and a replica, each fsyncing once a second.
+        _appendFsync = _options.Durability == "None" ? "everysec" : "always";
+        _redis = new RedisNode(Directory.CreateDirectory(Path.Combine(_directory, "redis-a")).FullName, _appendFsync);
+        if (_options.Durability != "Local")
+        {
+            _replica = new RedisNode(Directory.CreateDirectory(Path.Combine(_directory, "redis-b")).FullName, _appendFsync) { ReplicaOf = _redis.Port };
+        }
+
         _redisProxy = new FaultProxy(_redis.Port);
         var settings = new Dictionary<string, string>
         {
@@ -103,7 +124,14 @@ public sealed class Matrix : IAsyncDisposable
             ["Retries:Gap"] = "00:00:01",
             ["Outage:Enabled"] = "false",
             ["QuietHours:Enabled"] = "false",
+            ["Redis:Durability"] = _options.Durability,
+            ["Redis:DurableReplicas"] = "1",
         };
+        if (_options.PlantDoubleSend)
+        {
+            settings["Testing:PlantDoubleSend"] = "true";
+        }
+
         _replicas = [new ServiceReplica("replica-1", settings), new ServiceReplica("replica-2", settings)];
         _switchProxies = [.. _replicas.Select(r => new FaultProxy(r.SwitchingPort))];
         _instances = [.. _switchProxies.Select((proxy, i) => new EmulatedSwitch(new SwitchEmulatorOptions
@@ -116,7 +144,9 @@ public sealed class Matrix : IAsyncDisposable
             SharedPlacements = _placements,
             Seed = i + 1,
         }))];
-        _producer = new ProducerBuilder<byte[]?, byte[]?>(new ProducerConfig { BootstrapServers = _kafka.BootstrapServers, EnableIdempotence = true, LingerMs = 5, SocketTimeoutMs = 10_000 })
+        // Not idempotent: the request errors the matrix pushes (a sequence error among them) would make an idempotent
+        // producer fatal; this one retries, and the service decides a drop published twice once.
+        _producer = new ProducerBuilder<byte[]?, byte[]?>(new ProducerConfig { BootstrapServers = _kafka.BootstrapServers, EnableIdempotence = false, Acks = Acks.All, LingerMs = 5, SocketTimeoutMs = 10_000 })
             .SetLogHandler((_, _) => { })
             .Build();
     }
@@ -124,7 +154,15 @@ public sealed class Matrix : IAsyncDisposable
     public async Task StartAsync()
     {
         await _redis.StartAsync();
-        _redisClient = await ConnectionMultiplexer.ConnectAsync($"127.0.0.1:{_redis.Port},abortConnect=false");
+        if (_replica is not null)
+        {
+            await _replica.StartAsync();
+            await ReplicatingAsync(_replica);
+        }
+
+        // Through the proxy: the checks read whichever node is the primary now.
+        _redisClient = await ConnectionMultiplexer.ConnectAsync($"127.0.0.1:{_redisProxy.Port},abortConnect=false,allowAdmin=true");
+        _ = Task.Factory.StartNew(SampleAppendFile, TaskCreationOptions.LongRunning);
         foreach (var replica in _replicas)
         {
             replica.Start();
@@ -212,11 +250,63 @@ public sealed class Matrix : IAsyncDisposable
             await _redis.StartAsync();
             return 1;
         }),
-        ("Redis kill -9 (appendfsync everysec)", async _ =>
+        ($"Redis kill -9 (the process; appendfsync {_appendFsync})", async _ =>
         {
             _redis.Kill();
             await Task.Delay(1000);
             await _redis.StartAsync();
+            return 1;
+        }),
+        ("Redis full (maxmemory) 10 s", async _ =>
+        {
+            await PrimaryAsync().ConfigSetAsync("maxmemory", "1");
+            await Task.Delay(10_000);
+            await PrimaryAsync().ConfigSetAsync("maxmemory", "0");
+            return 1;
+        }),
+        (_replica is null ? "Redis host crash (kill -9, append-only file cut to its last fsync), restarted" : "Redis host crash (kill -9, append-only file cut to its last fsync), failed over to the replica", async _ =>
+        {
+            if (_replica is null)
+            {
+                _redis.Kill();
+                CutToLastFsync(_redis);
+                await Task.Delay(1000);
+                await _redis.StartAsync();
+            }
+            else
+            {
+                await FailOverAsync(cut: true);
+            }
+
+            return 1;
+        }),
+        .. _replica is null ? Array.Empty<(string, Func<int, Task<int>>)>() : [("Redis primary fails over to its replica (kill -9, promoted)", async _ =>
+        {
+            await FailOverAsync(cut: false);
+            return 1;
+        })],
+        ("dead-letter topic refuses writes (20 produce requests)", async _ =>
+        {
+            var phase = Guid.NewGuid().ToString("N")[..6];
+            for (var n = 0; n < 3; n++)
+            {
+                var key = $"fm-bad-{phase}-{n}";
+                lock (_malformed)
+                {
+                    _malformed.Add(key);
+                }
+
+                await PublishRawAsync(key, "not a network event"u8.ToArray());
+            }
+
+            _kafka.PushRequestErrors(0, [.. Enumerable.Repeat(29, 20)]);
+            await Task.Delay(3000);
+            return 1;
+        }),
+        ("fatal producer error (out-of-order sequence, three produce requests)", async _ =>
+        {
+            _kafka.PushRequestErrors(0, 45, 45, 45);
+            await Task.Delay(3000);
             return 1;
         }),
         ("Redis link latency 150 ms, then reset", async _ =>
@@ -266,6 +356,11 @@ public sealed class Matrix : IAsyncDisposable
     public async Task<PhaseResult> RunPhaseAsync(string fault, int drops, Func<int, Task<int>> inject, double rate = 33)
     {
         var phase = Guid.NewGuid().ToString("N")[..6];
+        lock (_malformed)
+        {
+            _malformed.Clear();
+        }
+
         var callIds = new List<string>();
         var dropToCommandBefore = _instances.Select(i => i.DropToCommand.Count).ToArray();
         var redeliveriesBefore = _instances.Sum(i => i.Duplicates);
@@ -314,7 +409,7 @@ public sealed class Matrix : IAsyncDisposable
             await Task.Delay(250);
         }
 
-        while (clock.Elapsed < Quiescence && (_instances.Any(i => i.Unconfirmed > 0) || !callIds.All(c => _published.ContainsKey(RecoveryId(c)))))
+        while (clock.Elapsed < Quiescence && (_instances.Any(i => i.Unconfirmed > 0) || !callIds.All(c => _published.ContainsKey(RecoveryId(c))) || Malformed().Any(k => !_deadLettered.ContainsKey(k))))
         {
             await Task.Delay(250);
         }
@@ -342,6 +437,13 @@ public sealed class Matrix : IAsyncDisposable
             {
                 unpublished++;
             }
+        }
+
+        foreach (var key in Malformed().Where(k => !_deadLettered.ContainsKey(k)))
+        {
+            // An unusable event must reach the dead-letter topic, however long the topic refused it.
+            lost++;
+            problems.Add($"{key}: not dead-lettered");
         }
 
         var calls = callIds.ToHashSet(StringComparer.Ordinal);
@@ -422,12 +524,17 @@ public sealed class Matrix : IAsyncDisposable
             FetchWaitMaxMs = 50,
             SocketTimeoutMs = 10_000,
         }).SetLogHandler((_, _) => { }).Build();
-        consumer.Assign([new TopicPartitionOffset(OutcomeTopic, 0, Offset.Beginning), new TopicPartitionOffset(OutcomeTopic, 1, Offset.Beginning)]);
+        consumer.Assign([new TopicPartitionOffset(OutcomeTopic, 0, Offset.Beginning), new TopicPartitionOffset(OutcomeTopic, 1, Offset.Beginning), new TopicPartitionOffset(DeadLetterTopic, 0, Offset.Beginning)]);
         while (!_stop.IsCancellationRequested)
         {
             try
             {
-                if (consumer.Consume(TimeSpan.FromMilliseconds(200)) is { IsPartitionEOF: false, Message.Value: { } value })
+                var result = consumer.Consume(TimeSpan.FromMilliseconds(200));
+                if (result is { IsPartitionEOF: false, Topic: DeadLetterTopic, Message.Key: { } key })
+                {
+                    _deadLettered[Encoding.UTF8.GetString(key)] = true;
+                }
+                else if (result is { IsPartitionEOF: false, Message.Value: { } value })
                 {
                     var update = RecoveryUpdate.Parser.ParseFrom(value);
                     if (update.ChangeCase == RecoveryUpdate.ChangeOneofCase.Outcome)
@@ -439,6 +546,111 @@ public sealed class Matrix : IAsyncDisposable
             catch (ConsumeException)
             {
                 // The broker is down on purpose; the checker reads on when it is back.
+            }
+        }
+    }
+
+    private List<string> Malformed()
+    {
+        lock (_malformed)
+        {
+            return [.. _malformed];
+        }
+    }
+
+    private IServer PrimaryAsync() => _redisClient!.GetServer(_redisClient.GetEndPoints()[0]);
+
+    /// <summary>
+    /// The primary's host is lost (kill -9; with <paramref name="cut"/>, its append-only file cut to its last fsync);
+    /// the replica is promoted and the address moves to it (what Sentinel or a cluster does); the old host comes back
+    /// as the new primary's replica.
+    /// </summary>
+    private async Task FailOverAsync(bool cut)
+    {
+        var (old, promoted) = (_redis, _replica!);
+        old.Kill();
+        if (cut)
+        {
+            CutToLastFsync(old);
+        }
+
+        await using (var admin = await ConnectionMultiplexer.ConnectAsync($"127.0.0.1:{promoted.Port},allowAdmin=true"))
+        {
+            await admin.GetServer(admin.GetEndPoints()[0]).ExecuteAsync("REPLICAOF", "NO", "ONE");
+        }
+
+        _redisProxy.Retarget(promoted.Port);
+        (_redis, _replica) = (promoted, old);
+        old.ReplicaOf = promoted.Port;
+        await Task.Delay(1000);
+        await old.StartAsync();
+    }
+
+    private static async Task ReplicatingAsync(RedisNode replica)
+    {
+        await using var connection = await ConnectionMultiplexer.ConnectAsync($"127.0.0.1:{replica.Port},allowAdmin=true");
+        var server = connection.GetServer(connection.GetEndPoints()[0]);
+        while (!(await server.InfoAsync("replication")).SelectMany(g => g).Any(p => p.Key == "master_link_status" && p.Value == "up"))
+        {
+            await Task.Delay(100);
+        }
+    }
+
+    /// <summary>The size of the primary's current append-only file every 100 ms: where a crash cuts it back to.</summary>
+    private void SampleAppendFile()
+    {
+        while (!_stop.IsCancellationRequested)
+        {
+            try
+            {
+                var file = _redis.CurrentAppendFile();
+                _appendFileSizes.Enqueue((DateTime.UtcNow, file, file is null ? 0 : new FileInfo(file).Length));
+                while (_appendFileSizes.Count > 100 && _appendFileSizes.TryDequeue(out _))
+                {
+                }
+            }
+            catch (IOException)
+            {
+                // Rewritten just then.
+            }
+
+            Thread.Sleep(100);
+        }
+    }
+
+    /// <summary>
+    /// What a host crash leaves on disk: the append-only file as last fsynced. Under appendfsync always every answered
+    /// write was fsynced, so nothing is cut; under everysec, what was appended within the last second is.
+    /// </summary>
+    private void CutToLastFsync(RedisNode node)
+    {
+        if (_appendFsync == "always" || node.CurrentAppendFile() is not { } file)
+        {
+            return;
+        }
+
+        var cutoff = DateTime.UtcNow.AddSeconds(-1);
+        var fsynced = _appendFileSizes.Where(s => s.File == file && s.At <= cutoff).Select(s => s.Size).DefaultIfEmpty(-1).Last();
+        if (fsynced >= 0 && fsynced < new FileInfo(file).Length)
+        {
+            using var stream = new FileStream(file, FileMode.Open, FileAccess.Write);
+            _log.WriteLine($"       host crash: the append-only file cut from {stream.Length} to {fsynced} bytes");
+            stream.SetLength(fsynced);
+        }
+    }
+
+    private async Task PublishRawAsync(string key, byte[] value)
+    {
+        while (true)
+        {
+            try
+            {
+                await _producer.ProduceAsync(InputTopic, new Message<byte[]?, byte[]?> { Key = Encoding.UTF8.GetBytes(key), Value = value });
+                return;
+            }
+            catch (ProduceException<byte[]?, byte[]?>)
+            {
+                await Task.Delay(200);
             }
         }
     }
@@ -465,6 +677,7 @@ public sealed class Matrix : IAsyncDisposable
         }
 
         _redis.Kill();
+        _replica?.Kill();
         _redisClient?.Dispose();
         _producer.Dispose();
         _kafka.Dispose();

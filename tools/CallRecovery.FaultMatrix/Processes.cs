@@ -67,19 +67,36 @@ public static class OwnedProcesses
     }
 }
 
-/// <summary>redis-server with append-only persistence, fsync every second, as the README asks production to run it.</summary>
-public sealed class RedisNode(string directory)
+/// <summary>
+/// redis-server with append-only persistence: fsynced before every reply by default (<c>appendfsync always</c>, what
+/// <c>Redis:Durability Local</c> needs before Redis 7.2), or as <paramref name="appendFsync"/> says.
+/// </summary>
+public sealed class RedisNode(string directory, string appendFsync = "always")
 {
     private Process? _process;
 
     public int Port { get; } = OwnedProcesses.FreePort();
 
+    /// <summary>The primary it replicates, when it is a replica (taken at each start); null: a primary.</summary>
+    public int? ReplicaOf { get; set; }
+
+    /// <summary>Its append-only files.</summary>
+    public string AppendOnlyDirectory => Path.Combine(directory, "appendonlydir");
+
     public async Task StartAsync()
     {
-        _process = OwnedProcesses.Start(new ProcessStartInfo("redis-server")
+        var start = new ProcessStartInfo("redis-server")
         {
-            ArgumentList = { "--port", Port.ToString(CultureInfo.InvariantCulture), "--bind", "127.0.0.1", "--dir", directory, "--save", "", "--appendonly", "yes", "--appendfsync", "everysec" },
-        });
+            ArgumentList = { "--port", Port.ToString(CultureInfo.InvariantCulture), "--bind", "127.0.0.1", "--dir", directory, "--save", "", "--appendonly", "yes", "--appendfsync", appendFsync },
+        };
+        if (ReplicaOf is { } primary)
+        {
+            start.ArgumentList.Add("--replicaof");
+            start.ArgumentList.Add("127.0.0.1");
+            start.ArgumentList.Add(primary.ToString(CultureInfo.InvariantCulture));
+        }
+
+        _process = OwnedProcesses.Start(start);
         // Reloading the append-only file of a long run (a million drops) takes well over 30 s on a loaded machine.
         var deadline = DateTime.UtcNow.AddMinutes(5);
         while (true)
@@ -97,6 +114,12 @@ public sealed class RedisNode(string directory)
             }
         }
     }
+
+    /// <summary>The append-only file commands are appended to now (the incremental file the manifest names last).</summary>
+    public string? CurrentAppendFile() =>
+        Directory.Exists(AppendOnlyDirectory)
+            ? Directory.GetFiles(AppendOnlyDirectory, "*.incr.aof").OrderBy(f => int.Parse(Path.GetFileName(f).Split('.')[2], CultureInfo.InvariantCulture)).LastOrDefault()
+            : null;
 
     /// <summary>kill -9: what was not yet fsynced (up to a second) is lost.</summary>
     public void Kill()

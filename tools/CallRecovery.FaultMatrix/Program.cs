@@ -7,10 +7,14 @@ var drops = new Option<int>("--drops") { Description = "Eligible drops published
 var rounds = new Option<int>("--rounds") { Description = "How many times the whole matrix runs (the long mode repeats it).", DefaultValueFactory = _ => 1 };
 var rate = new Option<double>("--rate") { Description = "Drops published per second in each phase (the long mode publishes faster).", DefaultValueFactory = _ => 33 };
 var only = new Option<string?>("--only") { Description = "Run only the fault kinds whose name contains this text." };
-var root = new RootCommand("Fault matrix: drops published while faults are injected; exits non-zero on any lost recovery or duplicate execution.") { drops, rounds, rate, only };
+var durability = new Option<string>("--durability") { Description = "Redis:Durability under test: Local (one Redis fsyncing every write), Replicated (a primary and a replica, WAIT), None (a primary and a replica, fsync every second).", DefaultValueFactory = _ => "Local" };
+durability.AcceptOnlyFromAmong("Local", "Replicated", "None");
+var plant = new Option<bool>("--plant-double-send") { Description = "Self-test: the service runs with a planted double send (Testing:PlantDoubleSend); exits 0 only if the matrix catches it (duplicate executions), 1 if it stays green." };
+var root = new RootCommand("Fault matrix: drops published while faults are injected; exits non-zero on any lost recovery or duplicate execution.") { drops, rounds, rate, only, durability, plant };
 root.SetAction(async (parse, cancellationToken) =>
 {
-    await using var matrix = new Matrix(Console.Out);
+    Console.WriteLine($"Redis:Durability {parse.GetValue(durability)}{(parse.GetValue(plant) ? ", planted double send" : string.Empty)}");
+    await using var matrix = new Matrix(Console.Out, new MatrixOptions(parse.GetValue(durability)!, parse.GetValue(plant)));
     await matrix.StartAsync();
     var results = new List<PhaseResult>();
     for (var round = 0; round < parse.GetValue(rounds); round++)
@@ -38,6 +42,13 @@ root.SetAction(async (parse, cancellationToken) =>
 
     var green = results.All(r => r.Green);
     Console.WriteLine(green ? "fault matrix: green" : "fault matrix: RED");
+    if (parse.GetValue(plant))
+    {
+        var caught = results.Sum(r => r.DuplicatesByRecovery) > 0;
+        Console.WriteLine(caught ? "the planted double send was caught: duplicate executions" : "the planted double send went unnoticed");
+        return caught ? 0 : 1;
+    }
+
     return green ? 0 : 1;
 });
 return await root.Parse(args).InvokeAsync();

@@ -9,10 +9,12 @@ using Grpc.Net.Client;
 namespace CallRecovery.SwitchEmulator;
 
 /// <summary>
-/// Answers like a switch instance, placing no real calls: connects, says Hello, acknowledges each command,
-/// "places" each callback of a recovery once whatever the number of deliveries ((recovery id, callback attempt) is
-/// the idempotency key), reports progress and an outcome drawn from the configured mix, keeps every report until
-/// the service confirms it, and resends unconfirmed reports after reconnecting.
+/// Answers like a switch instance, placing no real calls: connects, says Hello, accepts (or rejects) each command,
+/// and "places" a callback only once the service confirms its acceptance (the protocol's go signal), once per
+/// (recovery id, callback attempt) from its own record however often it is delivered; reports progress and an outcome
+/// drawn from the configured mix, keeps every acceptance and report until the service confirms it, and resends them
+/// after reconnecting. It shares nothing with the other instances of its pool: a callback two instances place shows
+/// as two placements.
 /// </summary>
 public sealed class EmulatedSwitch : IAsyncDisposable
 {
@@ -22,7 +24,10 @@ public sealed class EmulatedSwitch : IAsyncDisposable
     private readonly GrpcChannel _channel;
     private readonly Random _random;
     private readonly Lock _randomLock = new();
-    private readonly ConcurrentDictionary<string, CallbackCommand> _placed;
+    private readonly ConcurrentDictionary<string, CallbackCommand> _placed = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, CallbackCommand>? _poolView;
+    // Deliveries accepted, each waiting for the service's confirmation before acting (by recovery id and attempt).
+    private readonly ConcurrentDictionary<(string RecoveryId, uint Attempt), CallbackCommand> _awaiting = new();
     private readonly ConcurrentDictionary<string, uint> _cancelled = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, SwitchMessage> _unconfirmed = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, Outcome> _outcomes = new(StringComparer.Ordinal);
@@ -43,7 +48,7 @@ public sealed class EmulatedSwitch : IAsyncDisposable
     public EmulatedSwitch(SwitchEmulatorOptions options)
     {
         _options = options;
-        _placed = options.SharedPlacements ?? new ConcurrentDictionary<string, CallbackCommand>(StringComparer.Ordinal);
+        _poolView = options.SharedPlacements;
         _random = new Random(options.Seed);
         _channel = GrpcChannel.ForAddress(options.ServiceAddress, new GrpcChannelOptions { HttpHandler = Handler(options) });
     }
@@ -57,7 +62,7 @@ public sealed class EmulatedSwitch : IAsyncDisposable
     /// <summary>Every callback placed: recovery, callback attempt, when (for pacing checks).</summary>
     public IReadOnlyCollection<(string RecoveryId, uint CallbackAttempt, DateTimeOffset At)> Placements => _placements;
 
-    /// <summary>The recoveries this switch acted on, with the latest callback's command: each callback exactly once.</summary>
+    /// <summary>The recoveries this instance acted on, with the latest callback's command: each callback once, by its own record.</summary>
     public IReadOnlyDictionary<string, CallbackCommand> Placed => _placed;
 
     /// <summary>The outcome reported per recovery.</summary>
@@ -125,7 +130,7 @@ public sealed class EmulatedSwitch : IAsyncDisposable
     /// <summary>Stops (or resumes) reading the service's messages on the live stream, while the connection itself stays healthy.</summary>
     public void PauseReading(bool paused) => _readingPaused = paused;
 
-    /// <summary>The next <paramref name="count"/> acceptances are never sent (lost on the way); the commands are still acted on.</summary>
+    /// <summary>The next <paramref name="count"/> acceptances are never sent (lost on the way): nothing is placed until the service sends the command again.</summary>
     public void LoseAcknowledgements(int count) => Interlocked.Exchange(ref _acknowledgementsToLose, count);
 
     /// <summary>Drops the current stream abruptly, as a network cut would; <see cref="RunAsync"/> reconnects.</summary>
@@ -185,6 +190,9 @@ public sealed class EmulatedSwitch : IAsyncDisposable
                     case ServiceMessage.MessageOneofCase.Cancel:
                         OnCancel(message.Cancel);
                         break;
+                    case ServiceMessage.MessageOneofCase.ReportReceived when message.ReportReceived.AcceptedAttempt > 0:
+                        OnAcceptanceConfirmed(message.ReportReceived);
+                        break;
                     case ServiceMessage.MessageOneofCase.ReportReceived:
                         _unconfirmed.TryRemove(ReportKey(message.ReportReceived.RecoveryId, message.ReportReceived.CallbackAttempt, message.ReportReceived.Stage, message.ReportReceived.Outcome), out _);
                         break;
@@ -234,7 +242,7 @@ public sealed class EmulatedSwitch : IAsyncDisposable
 
         if (_placed.TryGetValue(command.RecoveryId, out var earlier) && CallbackOf(earlier) >= CallbackOf(command))
         {
-            // Same callback again (our acknowledgement was lost or late): confirm, act only once.
+            // Same callback again (our acknowledgement or its confirmation was lost or late): accepted again, acted on once.
             Interlocked.Increment(ref _duplicates);
             outbox.TryWrite(Ack(command, accepted: true));
             return;
@@ -253,18 +261,50 @@ public sealed class EmulatedSwitch : IAsyncDisposable
             return;
         }
 
-        if (TryPlace(command))
+        // Accepted: the callback starts when the service confirms this acceptance. Kept until then, and resent after
+        // reconnecting; a lost one is simply not sent (the service sends the command again, here or elsewhere).
+        _awaiting[(command.RecoveryId, command.Attempt)] = command;
+        var ack = Ack(command, accepted: true);
+        _unconfirmed[AckKey(command.RecoveryId, command.Attempt)] = ack;
+        if (Interlocked.Decrement(ref _acknowledgementsToLose) < 0)
         {
-            _executed.Enqueue(command.RecoveryId);
-            _placements.Enqueue((command.RecoveryId, CallbackOf(command), _options.Clock.GetUtcNow()));
-            if (Interlocked.Decrement(ref _acknowledgementsToLose) < 0)
-            {
-                Interlocked.Exchange(ref _acknowledgementsToLose, 0);
-                outbox.TryWrite(Ack(command, accepted: true));
-            }
-
-            _ = PlaceCallbackAsync(command);
+            Interlocked.Exchange(ref _acknowledgementsToLose, 0);
+            outbox.TryWrite(ack);
         }
+    }
+
+    /// <summary>The service recorded our acceptance: the callback is ours, and is placed now (once, by our own record).</summary>
+    private void OnAcceptanceConfirmed(ReportReceived confirmed)
+    {
+        foreach (var key in _unconfirmed.Keys.Where(k => k.StartsWith($"ack/{confirmed.RecoveryId}/", StringComparison.Ordinal)))
+        {
+            _unconfirmed.TryRemove(key, out _);
+        }
+
+        // The confirmed delivery is the one acted on (its attempt is what a later cancel of another delivery is told from).
+        var accepted = _awaiting.Where(a => a.Key.RecoveryId == confirmed.RecoveryId).Select(a => a.Value).OrderByDescending(c => c.Attempt == confirmed.AcceptedAttempt).FirstOrDefault();
+        foreach (var key in _awaiting.Keys.Where(k => k.RecoveryId == confirmed.RecoveryId))
+        {
+            _awaiting.TryRemove(key, out _);
+        }
+
+        if (accepted is null)
+        {
+            // Confirmed again (a delivery accepted again after a lost confirmation): placed already.
+            return;
+        }
+
+        var command = accepted.Clone();
+        command.Attempt = confirmed.AcceptedAttempt;
+        if (!TryPlace(command))
+        {
+            return;
+        }
+
+        _executed.Enqueue(command.RecoveryId);
+        _placements.Enqueue((command.RecoveryId, CallbackOf(command), _options.Clock.GetUtcNow()));
+        _poolView?.AddOrUpdate(command.RecoveryId, command, (_, before) => CallbackOf(before) >= CallbackOf(command) ? before : command);
+        _ = PlaceCallbackAsync(command);
     }
 
     /// <summary>
@@ -276,6 +316,13 @@ public sealed class EmulatedSwitch : IAsyncDisposable
     {
         _cancels.Enqueue(cancel);
         var callback = cancel.CallbackAttempt == 0 ? uint.MaxValue : cancel.CallbackAttempt;
+        foreach (var (key, waiting) in _awaiting.Where(a => a.Key.RecoveryId == cancel.RecoveryId && CallbackOf(a.Value) <= callback && (cancel.Attempt == 0 || cancel.Attempt == a.Key.Attempt)))
+        {
+            // Withdrawn before it was ours (another delivery accepted first, or the recovery ended): never placed.
+            _awaiting.TryRemove(key, out _);
+            _unconfirmed.TryRemove(AckKey(cancel.RecoveryId, waiting.Attempt), out _);
+        }
+
         if (cancel.Attempt > 0 && _placed.TryGetValue(cancel.RecoveryId, out var acted) && CallbackOf(acted) == callback && acted.Attempt != cancel.Attempt)
         {
             return;
@@ -284,7 +331,7 @@ public sealed class EmulatedSwitch : IAsyncDisposable
         _cancelled.AddOrUpdate(cancel.RecoveryId, callback, (_, before) => Math.Max(before, callback));
     }
 
-    /// <summary>Acts on this callback of the recovery unless it (or a later one) was acted on already, by this instance or its pool.</summary>
+    /// <summary>Acts on this callback of the recovery unless this instance acted on it (or a later one) already.</summary>
     private bool TryPlace(CallbackCommand command)
     {
         while (true)
@@ -362,6 +409,8 @@ public sealed class EmulatedSwitch : IAsyncDisposable
         new() { Ack = new CommandAck { RecoveryId = command.RecoveryId, Attempt = command.Attempt, Accepted = accepted, RejectReason = reason } };
 
     private static string ReportKey(string recoveryId, uint callback, Stage stage, Outcome outcome) => $"{recoveryId}/{Math.Max(1, callback)}/{stage}/{outcome}";
+
+    private static string AckKey(string recoveryId, uint attempt) => $"ack/{recoveryId}/{attempt}";
 
     private static async Task WriteAllAsync(IClientStreamWriter<SwitchMessage> requests, ChannelReader<SwitchMessage> outbox, CancellationToken cancellationToken)
     {

@@ -67,8 +67,9 @@ public sealed record SwitchEmulatorOptions
     public bool FailOnServerError { get; init; }
 
     /// <summary>
-    /// The pool's act-once registry (recovery id to the command acted on), shared by instances of one switch as a
-    /// real pool shares its state; null gives this instance its own.
+    /// Where the instances of a pool report what they placed (recovery id to the command acted on), for whoever watches
+    /// the pool (a test, the benchmark). Never consulted: each instance decides from its own record and the service's
+    /// confirmations, so a callback placed by two instances shows as two placements.
     /// </summary>
     public System.Collections.Concurrent.ConcurrentDictionary<string, CallbackCommand>? SharedPlacements { get; init; }
 }

@@ -1,3 +1,4 @@
+using CallRecovery.Hosting;
 using CallRecovery.Observability;
 using CallRecovery.Outages;
 using CallRecovery.Policy;
@@ -33,7 +34,8 @@ public sealed partial class RecoveryDecider(
     CallRecoveryTelemetry telemetry,
     IOptions<RecoveryPolicyOptions> policy,
     TimeProvider time,
-    ILogger<RecoveryDecider> logger)
+    ILogger<RecoveryDecider> logger,
+    CrashPoints? crash = null)
 {
     private readonly TimeSpan _clockTolerance = policy.Value.ClockTolerance;
 
@@ -252,6 +254,12 @@ public sealed partial class RecoveryDecider(
             {
                 decisions[i] = pending[i].Draft with { Reason = admitted[n].Reason, Detail = admitted[n].Detail };
             }
+        }
+
+        // (The crash tests: decided and admitted, nothing created yet.)
+        if (creates.Count > 0)
+        {
+            crash?.Reached(CrashPoints.Decided);
         }
 
         // Round 3: places given back first, then the recoveries created (the first accepted report of a call wins) and queued.

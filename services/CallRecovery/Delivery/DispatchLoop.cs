@@ -1,3 +1,5 @@
+using CallRecovery.Contracts.V1;
+using CallRecovery.Hosting;
 using CallRecovery.Outages;
 using CallRecovery.Policy;
 using CallRecovery.Probes;
@@ -31,13 +33,18 @@ public sealed partial class DispatchLoop(
     LoopSupervisor supervisor,
     LoopHeartbeats heartbeats,
     TimeProvider time,
-    ILogger<DispatchLoop> logger) : BackgroundService
+    ILogger<DispatchLoop> logger,
+    CallbackCommands? commands = null,
+    IOptions<TestingOptions>? testing = null) : BackgroundService
 {
+    private readonly bool _plantDoubleSend = testing?.Value.PlantDoubleSend ?? false;
     private static readonly TimeSpan Lease = TimeSpan.FromSeconds(30);
 
     /// <summary>The soonest a dispatch round follows the one before for a due time that round reported.</summary>
     private static readonly TimeSpan DueCoalescing = TimeSpan.FromMilliseconds(5);
     private readonly SwitchingOptions _options = options.Value;
+    private bool _dueSubscribed;
+    private bool _cancelsSubscribed;
 
     protected override Task ExecuteAsync(CancellationToken stoppingToken) => Task.WhenAll(
         supervisor.RunAsync("dispatch", DispatchWhenWokenAsync, stoppingToken),
@@ -63,20 +70,25 @@ public sealed partial class DispatchLoop(
 
     private async Task DispatchWhenWokenAsync(CancellationToken stoppingToken)
     {
-        var subscribed = false;
         while (!stoppingToken.IsCancellationRequested)
         {
             heartbeats.Beat("dispatch");
             var more = false;
             try
             {
-                if (!subscribed)
+                // Another replica queued work for a switch connected here: wake when it is due; a cancel for a switch
+                // connected here: written to its streams. Each once for the replica's life: a restarted loop must not
+                // add a second handler.
+                if (!_dueSubscribed)
                 {
-                    // Another replica queued work for a switch connected here: wake when it is due; a cancel for a switch
-                    // connected here: written to its streams.
                     await queues.SubscribeDueAsync(DueHere).ConfigureAwait(false);
+                    _dueSubscribed = true;
+                }
+
+                if (!_cancelsSubscribed)
+                {
                     await cancels.SubscribeAsync().ConfigureAwait(false);
-                    subscribed = true;
+                    _cancelsSubscribed = true;
                 }
 
                 more = await DispatchDueAsync().ConfigureAwait(false);
@@ -108,6 +120,20 @@ public sealed partial class DispatchLoop(
     {
         var now = time.GetUtcNow();
         var more = false;
+        // Commands that missed their send slots (a slow round, a busy machine): new slots of the switch's pace.
+        foreach (var connection in connections.All())
+        {
+            var missed = connection.TakeMissedSlots();
+            if (missed.Count > 0)
+            {
+                var slots = await queues.ReslotAsync(connection.SwitchId, [.. missed.Select(m => m.CallId)], now, _options.AcknowledgementTimeout, connection.AdmissionRate).ConfigureAwait(false);
+                for (var i = 0; i < missed.Count; i++)
+                {
+                    connection.TrySendCommand(missed[i].CallId, missed[i].Command, slots[i]);
+                }
+            }
+        }
+
         await Task.WhenAll(connections.FreeWindows().Where(w => w.Free > 0).Select(async w =>
         {
             var (claimed, nextDue) = await queues.ClaimDueAsync(w.SwitchId, w.Free, now, _options.AcknowledgementTimeout, w.AdmissionRate).ConfigureAwait(false);
@@ -169,6 +195,15 @@ public sealed partial class DispatchLoop(
         foreach (var stored in present)
         {
             var recovery = stored.Record;
+            if (_plantDoubleSend && commands is not null && recovery is { State: RecoveryState.Acknowledged, Attempts: 1 } && Reserve(switchId, recovery.CallId, now) is { } planted)
+            {
+                // The planted defect (Testing:PlantDoubleSend): an accepted callback sent again, past the door.
+                var again = commands.From(recovery);
+                again.Attempt = 2;
+                planted.TrySendCommand(recovery.CallId, new ServiceMessage { Command = again }, slots[recovery.CallId]);
+                continue;
+            }
+
             if (problems.TryGetValue(recovery.CallId, out var problem))
             {
                 toApply.Add((stored, new CancelMove(recovery.CallId, new FoundAtDispatch(problem))));
@@ -195,19 +230,75 @@ public sealed partial class DispatchLoop(
             }
         }
 
-        var transitions = await moves.ApplyAsync(toApply).ConfigureAwait(false);
+        IReadOnlyList<RecoveryTransition> transitions;
+        try
+        {
+            transitions = await ApplyIsolatingAsync(toApply).ConfigureAwait(false);
+        }
+        catch
+        {
+            // Redis away part-way: no place taken for this round stays taken (what was written goes round again when
+            // its acknowledgement times out).
+            foreach (var (callId, connection) in reserved)
+            {
+                connection.Release(callId);
+            }
+
+            throw;
+        }
+
+        var later = new List<(string CallId, DateTimeOffset DueAt)>();
         foreach (var transition in transitions)
         {
             if (reserved.TryGetValue(transition.Move.CallId, out var connection) && !transition.Effects.HasFlag(RecoveryEffects.SendCommand))
             {
                 // Decided otherwise meanwhile (a cancel came between the read and the move): the place goes back.
                 connection.Release(transition.Move.CallId);
+                if (transition.Verdict == RecoveryVerdict.Kept && transition.Recovery is { State: RecoveryState.Pending or RecoveryState.Dispatched } current)
+                {
+                    // Changed since it was read, or not due yet: back in the queue at its due time, read and checked afresh then.
+                    later.Add((transition.Move.CallId, current.DueAt > now ? current.DueAt : now));
+                }
             }
+        }
+
+        foreach (var due in later.GroupBy(l => l.DueAt))
+        {
+            await queues.RequeueAsync(switchId, [.. due.Select(l => l.CallId)], due.Key).ConfigureAwait(false);
         }
 
         // Gone from Redis (retention), or another switch's: nothing to deliver from this queue.
         await queues.SettleAsync(switchId, gone).ConfigureAwait(false);
         return waiting;
+    }
+
+    /// <summary>
+    /// The round's moves through the door; when that fails for a reason that is not Redis being away (one recovery's
+    /// stored state this version cannot read, one that keeps changing), each alone, so one recovery cannot stop the
+    /// others: the one at fault is logged and left to its acknowledgement timeout.
+    /// </summary>
+    private async Task<IReadOnlyList<RecoveryTransition>> ApplyIsolatingAsync(List<(StoredRecovery? Read, RecoveryMove Move)> toApply)
+    {
+        try
+        {
+            return await moves.ApplyAsync(toApply).ConfigureAwait(false);
+        }
+        catch (Exception e) when (!TransientErrors.IsTransient(e))
+        {
+            if (toApply.Count == 1)
+            {
+                LogSendFailed(e, toApply[0].Read?.Record.RecoveryId ?? "(unknown)", toApply[0].Move.Trigger);
+                return [];
+            }
+
+            var transitions = new List<RecoveryTransition>();
+            foreach (var one in toApply)
+            {
+                transitions.AddRange(await ApplyIsolatingAsync([one]).ConfigureAwait(false));
+            }
+
+            return transitions;
+        }
     }
 
     /// <summary>A window place on the healthy connection with the most room; a connection still holding the command from an earlier attempt never answered for it: it is stuck.</summary>
@@ -239,6 +330,11 @@ public sealed partial class DispatchLoop(
                 connection.Close();
             }
         }
+
+        // The rates the instances here declared are renewed whatever their windows: one whose window is full (or stuck)
+        // for a minute must not let its lower rate lapse, or the other replicas would pace its pool faster.
+        await Task.WhenAll(connections.FreeWindows().Where(w => w.AdmissionRate > 0)
+            .Select(w => queues.DeclareRateAsync(w.SwitchId, w.AdmissionRate, now))).ConfigureAwait(false);
 
         // Which cells and nodes are in an outage (another replica may have declared or ended one), for the gauges too;
         // releases another replica began and did not finish; cancels whose announcement this replica missed.
@@ -275,6 +371,9 @@ public sealed partial class DispatchLoop(
 
     [LoggerMessage(EventId = 3102, Level = LogLevel.Information, Message = "{Count} command(s) of switch {SwitchId} not acknowledged in time; sending again")]
     private partial void LogOverdue(int count, string switchId);
+
+    [LoggerMessage(EventId = 3104, Level = LogLevel.Error, Message = "Recovery {RecoveryId}: its {Trigger} failed; the others of the round went on, it goes round again when its acknowledgement times out")]
+    private partial void LogSendFailed(Exception exception, string recoveryId, RecoveryTrigger trigger);
 
     [LoggerMessage(EventId = 3105, Level = LogLevel.Warning, Message = "Closing the stream of switch {SwitchId} instance {InstanceId} ({ConnectionId}): it stopped acknowledging commands")]
     private partial void LogClosingStuck(string switchId, string instanceId, string connectionId);

@@ -1,9 +1,11 @@
 using System.Diagnostics;
 using CallRecovery.Contracts.V1;
+using CallRecovery.Hosting;
 using CallRecovery.Observability;
 using CallRecovery.Outcomes;
 using CallRecovery.Policy;
 using CallRecovery.Recoveries;
+using CallRecovery.Redis;
 using Microsoft.Extensions.Options;
 
 namespace CallRecovery.Delivery;
@@ -24,12 +26,16 @@ public sealed partial class LifecycleEffects(
     SwitchCancels cancels,
     CallbackCommands commands,
     DispatchSignal signal,
+    DurabilityBarrier durability,
     CallRecoveryTelemetry telemetry,
     IOptions<SwitchingOptions> options,
     TimeProvider time,
-    ILogger<LifecycleEffects> logger) : IRecoveryEffects
+    ILogger<LifecycleEffects> logger,
+    CrashPoints? crash = null,
+    IOptions<TestingOptions>? testing = null) : IRecoveryEffects
 {
     private readonly SwitchingOptions _options = options.Value;
+    private readonly bool _plantDoubleSend = testing?.Value.PlantDoubleSend ?? false;
 
     public async Task CarryOutAsync(IReadOnlyList<RecoveryTransition> transitions)
     {
@@ -39,9 +45,33 @@ public sealed partial class LifecycleEffects(
             return;
         }
 
+        // (The crash tests: an outcome stored on its recovery, not yet in the outbox.)
+        if (acting.Any(t => t.Trigger == RecoveryTrigger.Outcome && t.Effects.HasFlag(RecoveryEffects.PublishOutcome)))
+        {
+            crash?.Reached(CrashPoints.OutcomeStored);
+        }
+
         var now = time.GetUtcNow();
         await Task.WhenAll(acting.Select(PublishAsync)).ConfigureAwait(false);
         await QueueAsync(acting, now).ConfigureAwait(false);
+        if (_plantDoubleSend)
+        {
+            // The planted defect (Testing:PlantDoubleSend): a callback accepted on its first delivery is queued again,
+            // and the dispatch sends it once more (see DispatchLoop), to whichever instance takes it.
+            foreach (var accepted in acting.Where(t => t.Trigger == RecoveryTrigger.Accept && t.Verdict == RecoveryVerdict.Applied && t.Recovery!.Attempts == 1))
+            {
+                await queues.EnqueueAsync(accepted.Recovery!.SwitchId, [new QueuedCommand(accepted.Recovery.CallId, now, accepted.Recovery.Deadline, Move: true)]).ConfigureAwait(false);
+                await AnnounceDueAsync(accepted.Recovery.SwitchId, now).ConfigureAwait(false);
+            }
+        }
+
+        if (acting.Any(t => t.Effects.HasFlag(RecoveryEffects.SendCommand)))
+        {
+            // A command goes out only once the move that sent it (and all before it) is durable: a Redis that lost the
+            // move after a failover would send it again. One wait for the round.
+            await durability.WaitAsync().ConfigureAwait(false);
+        }
+
         foreach (var transition in acting)
         {
             SendAndFree(transition, now);
@@ -133,7 +163,9 @@ public sealed partial class LifecycleEffects(
 
                 if (effects.HasFlag(RecoveryEffects.Requeue))
                 {
-                    requeued.Add((recovery.CallId, now + (transition.Trigger == RecoveryTrigger.Reject ? _options.RejectionBackoff : TimeSpan.Zero)));
+                    // Not before the callback is due (a claim that never went out of a callback due later, after a retry's gap).
+                    var again = now + (transition.Trigger == RecoveryTrigger.Reject ? _options.RejectionBackoff : TimeSpan.Zero);
+                    requeued.Add((recovery.CallId, recovery.State == RecoveryState.Pending && recovery.DueAt > again ? recovery.DueAt : again));
                 }
             }
 
@@ -147,6 +179,13 @@ public sealed partial class LifecycleEffects(
                 var due = enqueued.Select(e => e.DueAt).Concat(requeued.Select(r => r.DueAt)).Min();
                 work.Add(AnnounceDueAsync(switchId, due));
             }
+        }
+
+        // Accepted callbacks live past their deadline, as long as they are supervised: kept filed for cancels as long.
+        var kept = acting.Where(t => t.Effects.HasFlag(RecoveryEffects.Supervise)).Select(t => (t.Recovery!, SupervisedUntil(t.Recovery!))).ToList();
+        if (kept.Count > 0)
+        {
+            work.Add(index.KeepUntilAsync(kept, now));
         }
 
         var filed = acting.Where(t => t.Effects.HasFlag(RecoveryEffects.Index)).Select(t => t.Recovery!).ToList();
@@ -180,15 +219,22 @@ public sealed partial class LifecycleEffects(
             var command = commands.From(recovery);
             command.Traceparent = span?.Id ?? recovery.TraceParent;
             command.Tracestate = span?.TraceStateString ?? string.Empty;
-            if (connection.TrySendCommand(recovery.CallId, new ServiceMessage { Command = command }, (transition.Move as DispatchMove)?.SendAt))
+            switch (connection.TrySendCommand(recovery.CallId, new ServiceMessage { Command = command }, (transition.Move as DispatchMove)?.SendAt))
             {
-                telemetry.CallbackSent(recovery.SwitchId, recovery.Attempts, now - recovery.DropTime, now - recovery.DueAt);
-                LogSent(recovery.RecoveryId, recovery.Attempts, recovery.SwitchId, connection.InstanceId);
-            }
-            else
-            {
-                // The stream stopped reading: the command stays in flight and goes again when its acknowledgement times out.
-                connection.Release(recovery.CallId);
+                case CommandWrite.Written:
+                    telemetry.CallbackSent(recovery.SwitchId, recovery.Attempts, now - recovery.DropTime, now - recovery.DueAt);
+                    LogSent(recovery.RecoveryId, recovery.Attempts, recovery.SwitchId, connection.InstanceId);
+                    break;
+                case CommandWrite.MissedSlot:
+                    // Its slot passed while the round was made: the dispatch loop gives it a new one at once.
+                    telemetry.CallbackSent(recovery.SwitchId, recovery.Attempts, now - recovery.DropTime, now - recovery.DueAt);
+                    LogSent(recovery.RecoveryId, recovery.Attempts, recovery.SwitchId, connection.InstanceId);
+                    signal.Wake();
+                    break;
+                default:
+                    // The stream stopped reading: the command stays in flight and goes again when its acknowledgement times out.
+                    connection.Release(recovery.CallId);
+                    break;
             }
         }
 

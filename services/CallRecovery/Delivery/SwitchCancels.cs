@@ -86,6 +86,15 @@ public sealed partial class SwitchCancels(
         {
             Deliver(entry, [connection]);
         }
+
+        if (connections.Of(connection.SwitchId).Count <= 1)
+        {
+            // The switch's first stream here: reading its cancels goes on from what this caught up on, not from where it
+            // stopped when the switch was last here (hours of cancels would flood the new stream).
+            var from = entries.Length > 0 ? entries[0].Id : Position(TimeProvider.System.GetUtcNow() - TimeSpan.FromSeconds(10));
+            var state = _read.GetOrAdd(connection.SwitchId, _ => (new SemaphoreSlim(1, 1), from));
+            _read[connection.SwitchId] = (state.Gate, from);
+        }
     }
 
     /// <summary>Reads what is new in a switch's cancels stream and writes it to this replica's connections of the switch; one reader per switch at a time.</summary>

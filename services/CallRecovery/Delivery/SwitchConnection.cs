@@ -21,7 +21,13 @@ public sealed class SwitchConnection : IDisposable
     // Commands with a window place whose command is not written yet, and cancels for them that wait until it is:
     // a cancel never goes out before the command it withdraws.
     private readonly Dictionary<string, List<ServiceMessage>?> _unwritten = new(StringComparer.Ordinal);
+
+    // Which delivery (attempt) of a call each window place holds, once its command is handed over.
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<string, uint> _attemptOf = new(StringComparer.Ordinal);
     private readonly Lock _writing = new();
+
+    // Paced commands not written within the tolerance of their slot: they keep their places and wait for new slots.
+    private readonly ConcurrentQueue<(string CallId, ServiceMessage Command)> _missedSlots = new();
 
     public SwitchConnection(string switchId, string instanceId, int window, int admissionRate = 0, TimeProvider? time = null)
     {
@@ -96,31 +102,65 @@ public sealed class SwitchConnection : IDisposable
             _unwritten[callId] = null;
         }
 
+        // A delivery not numbered yet: an answer for an earlier one does not free this place.
+        _attemptOf[callId] = uint.MaxValue;
         _unacknowledged[callId] = now;
         return true;
     }
 
     /// <summary>
     /// Writes a command whose window place is reserved, at <paramref name="sendAt"/> (its slot of the switch's pace) or
-    /// at once; then any cancel that waited for it. False (and the connection stuck) when the outbox is full.
+    /// at once; then any cancel that waited for it. A paced command that cannot be written within
+    /// <see cref="Pace.LateWrite"/> of its slot is not written then (it would crowd the slots after it at the switch):
+    /// it keeps its place and is listed in <see cref="TakeMissedSlots"/>, for the dispatch loop to give it a new slot.
     /// </summary>
-    public bool TrySendCommand(string callId, ServiceMessage command, DateTimeOffset? sendAt = null)
+    public CommandWrite TrySendCommand(string callId, ServiceMessage command, DateTimeOffset? sendAt = null)
     {
+        ArgumentNullException.ThrowIfNull(command);
+        if (command.Command is { } callback)
+        {
+            _attemptOf[callId] = callback.Attempt;
+        }
+
         if (sendAt is { } at && at - _time.GetUtcNow() is { } wait && wait > TimeSpan.FromMilliseconds(1))
         {
-            _ = WriteLaterAsync(callId, command, wait);
-            return true;
+            _ = WriteLaterAsync(callId, command, at, wait);
+            return CommandWrite.Written;
+        }
+
+        if (sendAt is { } slot && _time.GetUtcNow() - slot > Pace.LateWrite)
+        {
+            _missedSlots.Enqueue((callId, command));
+            return CommandWrite.MissedSlot;
         }
 
         lock (_writing)
         {
             var sent = TrySend(command);
             Written(callId);
-            return sent;
+            return sent ? CommandWrite.Written : CommandWrite.Refused;
         }
     }
 
-    private async Task WriteLaterAsync(string callId, ServiceMessage command, TimeSpan wait)
+    /// <summary>The commands that missed their slots since the last call and still hold their places (a cancel or the end of the stream gave others up).</summary>
+    public IReadOnlyList<(string CallId, ServiceMessage Command)> TakeMissedSlots()
+    {
+        var missed = new List<(string, ServiceMessage)>();
+        while (_missedSlots.TryDequeue(out var command))
+        {
+            lock (_writing)
+            {
+                if (_unwritten.ContainsKey(command.CallId))
+                {
+                    missed.Add(command);
+                }
+            }
+        }
+
+        return missed;
+    }
+
+    private async Task WriteLaterAsync(string callId, ServiceMessage command, DateTimeOffset slot, TimeSpan wait)
     {
         try
         {
@@ -134,6 +174,13 @@ public sealed class SwitchConnection : IDisposable
         lock (_writing)
         {
             // A place given up meanwhile (the stream ended, the command was superseded) is not written.
+            if (_unwritten.ContainsKey(callId) && _time.GetUtcNow() - slot > Pace.LateWrite && !_closing.IsCancellationRequested)
+            {
+                // Woken too late (a busy machine): it waits for a new slot, cancels for it still behind it.
+                _missedSlots.Enqueue((callId, command));
+                return;
+            }
+
             if (_unwritten.ContainsKey(callId))
             {
                 TrySend(command);
@@ -176,12 +223,21 @@ public sealed class SwitchConnection : IDisposable
     /// <summary>Raised when a window place frees (the dispatch loop wakes on it).</summary>
     public event Action? RoomFreed;
 
+    /// <summary>
+    /// The switch answered for one delivery of a call: its place goes, unless the place is another delivery's now (a
+    /// newer attempt, reserved on this connection after the one answered timed out, perhaps not written yet).
+    /// </summary>
+    public bool Answered(string callId, uint attempt) =>
+        (!_attemptOf.TryGetValue(callId, out var held) || held == attempt) && Release(callId);
+
     public bool Release(string callId)
     {
         lock (_writing)
         {
             Written(callId);
         }
+
+        _attemptOf.TryRemove(callId, out _);
 
         if (!_unacknowledged.TryRemove(callId, out _))
         {
@@ -200,6 +256,7 @@ public sealed class SwitchConnection : IDisposable
         {
             if (sentAt < cutoff && _unacknowledged.TryRemove(callId, out _))
             {
+                _attemptOf.TryRemove(callId, out _);
                 lock (_writing)
                 {
                     Written(callId);
@@ -232,4 +289,15 @@ public sealed class SwitchConnection : IDisposable
     public void Complete() => _outbox.Writer.TryComplete();
 
     public void Dispose() => _closing.Dispose();
+}
+
+/// <summary>What became of a command handed to a connection.</summary>
+public enum CommandWrite
+{
+    /// <summary>Written to the stream (or to be written at its slot).</summary>
+    Written,
+    /// <summary>Its slot passed before it could be written: not written yet; it keeps its place and waits for a new slot.</summary>
+    MissedSlot,
+    /// <summary>The stream stopped reading (its outbox is full): not written; it goes round when its acknowledgement times out.</summary>
+    Refused,
 }

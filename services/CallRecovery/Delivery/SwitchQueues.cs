@@ -15,7 +15,15 @@ public static class Pace
 {
     public static readonly TimeSpan Lead = TimeSpan.FromMilliseconds(100);
     public static readonly TimeSpan Horizon = TimeSpan.FromMilliseconds(300);
-    public static readonly TimeSpan Tolerance = TimeSpan.FromMilliseconds(25);
+    /// <summary>
+    /// The margin a second of slots keeps: slots are spaced (1000 + tolerance) / rate ms apart, so a command written
+    /// up to <see cref="LateWrite"/> after its slot, and carried to the switch with up to the rest of the tolerance in
+    /// jitter, still leaves no second at the switch with more than the rate. It costs the pool 5% of its rate.
+    /// </summary>
+    public static readonly TimeSpan Tolerance = TimeSpan.FromMilliseconds(50);
+
+    /// <summary>A paced command not written this long after its slot is not written at all: it takes a slot again.</summary>
+    public static readonly TimeSpan LateWrite = TimeSpan.FromMilliseconds(20);
 }
 
 /// <summary>A command to queue: due then (mode "ensure": only if not queued or in flight already; "move": due then, whatever it was).</summary>
@@ -37,6 +45,7 @@ public sealed class SwitchQueues(IConnectionMultiplexer redis, IOptions<RedisOpt
     private static readonly RedisScript Requeue = LuaResources.Load("requeue.lua");
     private static readonly RedisScript Sweep = LuaResources.Load("sweep.lua");
     private static readonly RedisScript DeclareRate = LuaResources.Load("declare_rate.lua");
+    private static readonly RedisScript Reslot = LuaResources.Load("reslot.lua");
 
     private readonly DeliveryKeys _keys = DeliveryKeys.For(options.Value);
     private readonly long _ttlMs = (long)options.Value.Retention.TotalMilliseconds;
@@ -77,6 +86,18 @@ public sealed class SwitchQueues(IConnectionMultiplexer redis, IOptions<RedisOpt
 
     public async Task<IReadOnlyList<string>> SwitchesAsync() =>
         [.. (await Db.SetMembersAsync(_keys.Switches()).ConfigureAwait(false)).Select(v => v.ToString())];
+
+    /// <summary>
+    /// New send slots of the switch's pace for commands claimed that missed theirs (written too late to keep the pace),
+    /// their acknowledgement deadlines moved with them.
+    /// </summary>
+    public async Task<IReadOnlyList<DateTimeOffset>> ReslotAsync(string switchId, IReadOnlyList<string> callIds, DateTimeOffset now, TimeSpan acknowledgementTimeout, int admissionRate)
+    {
+        var result = (RedisResult[])(await Db.EvaluateAsync(Reslot, [_keys.InFlight(switchId), _keys.Admission(switchId)],
+            [now.ToUnixTimeMilliseconds(), (long)acknowledgementTimeout.TotalMilliseconds, _ttlMs, admissionRate,
+                (long)Pace.Lead.TotalMilliseconds, (long)Pace.Tolerance.TotalMilliseconds, .. callIds.Select(c => (RedisValue)c)]).ConfigureAwait(false))!;
+        return [.. result.Select(r => DateTimeOffset.FromUnixTimeMilliseconds((long)r))];
+    }
 
     /// <summary>
     /// Claims up to <paramref name="count"/> due commands of a switch, each with the time to send it; also says when to

@@ -4,18 +4,6 @@ using Microsoft.Extensions.DependencyInjection.Extensions;
 namespace CallRecovery.Hosting;
 
 /// <summary>
-/// For tests only: the service's clock shifted from the real one. Bound from the "Testing" section; unset (as in every
-/// deployment), the service runs on the system clock.
-/// </summary>
-public sealed class TestingOptions
-{
-    public const string Section = "Testing";
-
-    /// <summary>A file holding how far the service's clock runs ahead of the real one (a TimeSpan, "-" for behind), read again whenever it changes. Default none.</summary>
-    public string? ClockOffsetFile { get; set; }
-}
-
-/// <summary>
 /// A clock that runs with the real one at an offset that can change while the service runs (the offset file), so an
 /// integration test can put the service at noon or at night, and move it past a deadline, whatever the hour of the run.
 /// Timers and elapsed times stay real; only "now" moves.
@@ -78,6 +66,7 @@ public static class ClockServiceCollectionExtensions
     {
         var file = configuration.GetSection(TestingOptions.Section)[nameof(TestingOptions.ClockOffsetFile)];
         services.AddOptions<TestingOptions>().BindConfiguration(TestingOptions.Section);
+        services.AddSingleton<CrashPoints>();
         services.TryAddSingleton<TimeProvider>(string.IsNullOrWhiteSpace(file) ? TimeProvider.System : new ShiftedClock(file: file));
         return services;
     }

@@ -3,7 +3,7 @@ using Microsoft.Extensions.Options;
 
 namespace CallRecovery.Hosting;
 
-public static class StartupValidation
+public static partial class StartupValidation
 {
     /// <summary>
     /// Reads appsettings.json from the service's own directory when the working directory (the content root) has
@@ -37,6 +37,7 @@ public static class StartupValidation
             // Building already binds some options (Kestrel reads the switching settings), so it is inside.
             app = builder.Build();
             app.Services.GetRequiredService<IStartupValidator>().Validate();
+            WarnOfTestingHooks(app);
             return app;
         }
         catch (Exception e) when (e is OptionsValidationException or AggregateException)
@@ -61,4 +62,19 @@ public static class StartupValidation
 
         return null;
     }
+
+    /// <summary>A test hook set in a deployment is a mistake worth a loud line at every start.</summary>
+    private static void WarnOfTestingHooks(WebApplication app)
+    {
+        var testing = app.Services.GetRequiredService<IOptions<TestingOptions>>().Value;
+        if (testing.PlantDoubleSend || testing.CrashAt is not null || testing.ClockOffsetFile is not null)
+        {
+            var crashAt = testing.CrashAt ?? "none";
+            var clock = testing.ClockOffsetFile is not null;
+            LogTestHooks(app.Logger, testing.PlantDoubleSend, crashAt, clock);
+        }
+    }
+
+    [LoggerMessage(EventId = 9002, Level = LogLevel.Critical, Message = "Test hooks are set (Testing:PlantDoubleSend {Plant}, Testing:CrashAt {CrashAt}, Testing:ClockOffsetFile set {Clock}): this process is for tests only")]
+    private static partial void LogTestHooks(ILogger logger, bool plant, string crashAt, bool clock);
 }

@@ -3,6 +3,8 @@ using CallRecovery.Lookup;
 using CallRecovery.Observability;
 using CallRecovery.Outages;
 using CallRecovery.Policy;
+using CallRecovery.Probes;
+using CallRecovery.Redis;
 using CallRecovery.Recoveries;
 using CallRecovery.Security;
 using CallRecovery.Subscribers;
@@ -38,10 +40,10 @@ public static partial class CallLookupEndpoints
                 : Results.NotFound(new { incidentId = OutageGuard.TryParseId(incidentId, out _, out _) ? incidentId : null, error = "No such outage incident (ids look like cell-0123456789abcdef-1765000000000)." }))
             .RequireAuthorization(ApiScopes.CallsRead);
 
-        api.MapPut("/subscribers/{number}/opt-out", (string number, HttpContext http, OptOuts optOuts, TimeProvider time, ILoggerFactory logs) =>
-            SetOptOut(number, true, http, optOuts, time, logs)).RequireAuthorization(ApiScopes.OptOutWrite);
-        api.MapDelete("/subscribers/{number}/opt-out", (string number, HttpContext http, OptOuts optOuts, TimeProvider time, ILoggerFactory logs) =>
-            SetOptOut(number, false, http, optOuts, time, logs)).RequireAuthorization(ApiScopes.OptOutRemove);
+        api.MapPut("/subscribers/{number}/opt-out", (string number, HttpContext http, OptOuts optOuts, DurabilityBarrier durability, TimeProvider time, ILoggerFactory logs) =>
+            SetOptOut(number, true, http, optOuts, durability, time, logs)).RequireAuthorization(ApiScopes.OptOutWrite);
+        api.MapDelete("/subscribers/{number}/opt-out", (string number, HttpContext http, OptOuts optOuts, DurabilityBarrier durability, TimeProvider time, ILoggerFactory logs) =>
+            SetOptOut(number, false, http, optOuts, durability, time, logs)).RequireAuthorization(ApiScopes.OptOutRemove);
         api.MapGet("/subscribers/{number}/opt-out", async (string number, OptOuts optOuts) =>
         {
             if (!PhoneNumbers.IsE164(number))
@@ -55,7 +57,8 @@ public static partial class CallLookupEndpoints
         return endpoints;
     }
 
-    private static async Task<IResult> SetOptOut(string number, bool optedOut, HttpContext http, OptOuts optOuts, TimeProvider time, ILoggerFactory logs)
+    /// <summary>Sets or removes an opt-out; answers 200 only once the change is durable (503 with Retry-After, nothing confirmed, otherwise).</summary>
+    private static async Task<IResult> SetOptOut(string number, bool optedOut, HttpContext http, OptOuts optOuts, DurabilityBarrier durability, TimeProvider time, ILoggerFactory logs)
     {
         if (!PhoneNumbers.IsE164(number))
         {
@@ -63,7 +66,18 @@ public static partial class CallLookupEndpoints
         }
 
         var change = new OptOutChange(optedOut, time.GetUtcNow(), Principal(http), http.Connection.RemoteIpAddress?.ToString() ?? "unknown");
-        await optOuts.SetAsync(number, change).ConfigureAwait(false);
+        try
+        {
+            await optOuts.SetAsync(number, change).ConfigureAwait(false);
+            await durability.WaitAsync().ConfigureAwait(false);
+        }
+        catch (Exception e) when (TransientErrors.IsTransient(e))
+        {
+            // Not confirmed: CRM sends it again (setting an opt-out twice changes nothing).
+            http.Response.Headers.RetryAfter = "5";
+            return Results.Problem(statusCode: StatusCodes.Status503ServiceUnavailable, title: "The opt-out is not recorded yet; send it again.", detail: TransientErrors.Describe(e));
+        }
+
         var audit = logs.CreateLogger(AuditCategory);
         LogOptOutChanged(audit, number, optedOut, change.By, change.From);
         return Results.Ok(new OptOutView(PhoneNumberMask.Mask(number), optedOut, optedOut ? change : null, [change]));

@@ -4,6 +4,7 @@ using CallRecovery.Kafka;
 using CallRecovery.Observability;
 using CallRecovery.Policy;
 using CallRecovery.Probes;
+using CallRecovery.Redis;
 using Confluent.Kafka;
 using Microsoft.Extensions.Options;
 using Polly;
@@ -24,6 +25,8 @@ public sealed partial class BatchWorker(
     RecoveryDecider decider,
     DeadLetterPublisher deadLetters,
     DependencyHealth health,
+    ServiceProblems problems,
+    DurabilityBarrier durability,
     ILogger<BatchWorker> logger)
 {
     private readonly KafkaOptions _options = options.Value;
@@ -60,13 +63,22 @@ public sealed partial class BatchWorker(
 
     private async Task<IReadOnlyList<SettledDecision>> ProcessAsync(List<ReadEvent> read)
     {
+        if (problems.Current.TryGetValue(ServiceProblem.OutboxFull, out var full))
+        {
+            // Backpressure: new recoveries wait (nothing committed, nothing dropped) until the outboxes drain.
+            throw new HeldBackException(ServiceProblem.OutboxFull, full);
+        }
+
         var rejects = read.Where(r => r.Event is RejectedEvent).Select(r => (r.Source, (RejectedEvent)r.Event)).ToList();
         var deadLettered = Guard(deadLetters.PublishAsync(rejects));
         var failed = new List<(ConsumeResult<byte[]?, byte[]?> Source, RejectedEvent Rejection)>();
         var decided = Guard(DecideIsolatingAsync(read, failed));
         await Task.WhenAll(decided, deadLettered).ConfigureAwait(false);
         await Guard(deadLetters.PublishAsync(failed)).ConfigureAwait(false);
+        // The offsets are stored once this returns: only after what the batch wrote is durable (one wait a batch).
+        await Guard(durability.WaitAsync()).ConfigureAwait(false);
         health.RedisWorks();
+        problems.Clear(ServiceProblem.RedisRefusesWrites);
         return await decided.ConfigureAwait(false);
     }
 
@@ -165,6 +177,11 @@ public sealed partial class BatchWorker(
             if (TransientErrors.IsRedis(e))
             {
                 health.RedisFailed(TransientErrors.Describe(e));
+                problems.SawRedis(e);
+            }
+            else if (e is HeldBackException)
+            {
+                // Said by whoever held it back (the durability barrier, the outbox drain).
             }
             else
             {

@@ -5,6 +5,7 @@ using Microsoft.Extensions.Options;
 using CallRecovery.Kafka;
 using CallRecovery.Observability;
 using CallRecovery.Policy;
+using CallRecovery.Probes;
 
 namespace CallRecovery.Ingest;
 
@@ -15,7 +16,7 @@ namespace CallRecovery.Ingest;
 /// producer's (or the broker's) record limit keeps its first bytes, and <see cref="TruncatedFromHeader"/> gives
 /// the original length.
 /// </summary>
-public sealed class DeadLetterPublisher(IProducer<byte[]?, byte[]?> producer, IOptions<KafkaOptions> options, CallRecoveryTelemetry telemetry)
+public sealed class DeadLetterPublisher(KafkaProducer producer, IOptions<KafkaOptions> options, ServiceProblems problems, CallRecoveryTelemetry telemetry)
 {
     public const string ErrorCodeHeader = "dlq-error-code";
     public const string ErrorMessageHeader = "dlq-error-message";
@@ -55,7 +56,14 @@ public sealed class DeadLetterPublisher(IProducer<byte[]?, byte[]?> producer, IO
             try
             {
                 await producer.ProduceAsync(_topic, DeadLetter(source, rejection, limit)).ConfigureAwait(false);
+                problems.Clear(ServiceProblem.DeadLettersUnwritable);
                 return;
+            }
+            catch (ProduceException<byte[]?, byte[]?> e) when (Unwritable(e.Error.Code))
+            {
+                // Not the event's fault: the topic refuses us. The batch waits (nothing committed) until it takes it.
+                problems.Report(ServiceProblem.DeadLettersUnwritable, $"the dead-letter topic cannot be written ({e.Error.Code})");
+                throw new KafkaException(new Error(e.Error.Code, "the dead-letter topic cannot be written", isFatal: false));
             }
             catch (ProduceException<byte[]?, byte[]?> e) when (e.Error.Code is ErrorCode.MsgSizeTooLarge && limit > Overhead)
             {
@@ -64,6 +72,10 @@ public sealed class DeadLetterPublisher(IProducer<byte[]?, byte[]?> producer, IO
             }
         }
     }
+
+    /// <summary>Errors that say the topic itself refuses us (a permission, a topic that does not exist), not the record.</summary>
+    private static bool Unwritable(ErrorCode code) => code is ErrorCode.TopicAuthorizationFailed or ErrorCode.ClusterAuthorizationFailed
+        or ErrorCode.UnknownTopicOrPart or ErrorCode.Local_UnknownTopic or ErrorCode.Local_UnknownPartition or ErrorCode.SaslAuthenticationFailed;
 
     /// <summary>The dead-letter record, within <paramref name="limit"/> bytes.</summary>
     internal static Message<byte[]?, byte[]?> DeadLetter(ConsumeResult<byte[]?, byte[]?> source, RejectedEvent rejection, int limit)

@@ -18,6 +18,7 @@ public sealed partial class NetworkEventConsumer(
     IOptions<KafkaOptions> options,
     BatchWorker worker,
     DependencyHealth health,
+    ServiceProblems problems,
     ConsumerLag lag,
     CallRecoveryTelemetry telemetry,
     LoopSupervisor supervisor,
@@ -26,7 +27,11 @@ public sealed partial class NetworkEventConsumer(
     ILogger<NetworkEventConsumer> logger) : BackgroundService
 {
     private const string Loop = "consume";
+
+    /// <summary>Batches that failed in a row, each replayed on a consumer built again: from the second, the consumer is stalled.</summary>
+    private const int StalledAfter = 2;
     private readonly KafkaOptions _options = options.Value;
+    private int _failedInARow;
 
     protected override Task ExecuteAsync(CancellationToken stoppingToken) =>
         // librdkafka's Consume blocks a thread; give the loop its own. Supervised: nothing one event does stops it.
@@ -117,6 +122,8 @@ public sealed partial class NetworkEventConsumer(
         {
             await worker.DecideAsync(batch, stoppingToken).ConfigureAwait(false);
             decided.Enqueue((slots, null));
+            Interlocked.Exchange(ref _failedInARow, 0);
+            problems.Clear(ServiceProblem.ConsumerStalled);
         }
         catch (Exception e)
         {
@@ -125,6 +132,11 @@ public sealed partial class NetworkEventConsumer(
             if (e is not OperationCanceledException || !stoppingToken.IsCancellationRequested)
             {
                 decided.Enqueue(([], e));
+                if (Interlocked.Increment(ref _failedInARow) >= StalledAfter)
+                {
+                    // Replayed and failed again: the loop runs, but nothing is decided. Not ready until a batch goes through.
+                    problems.Report(ServiceProblem.ConsumerStalled, $"the consumer replays a batch that fails every time ({TransientErrors.Describe(e)})");
+                }
             }
         }
         finally

@@ -49,6 +49,18 @@ public sealed class KafkaOptions
     [Range(typeof(TimeSpan), "00:00:05", "01:00:00")]
     public TimeSpan GroupJoinTimeout { get; set; } = TimeSpan.FromSeconds(60);
 
+    /// <summary>
+    /// The outboxes (outcome updates waiting for Kafka, all switches together) hold at most about this many: beyond it
+    /// consumption pauses and the replica is not ready until they drain; nothing is dropped (updates of recoveries
+    /// already under way still go in). Default 1,000,000.
+    /// </summary>
+    [Range(1_000, 100_000_000)]
+    public long MaxOutboxLength { get; set; } = 1_000_000;
+
+    /// <summary>An outbox that holds updates and has published nothing for this long makes the replica not ready (Kafka takes nothing). Default 2 min.</summary>
+    [Range(typeof(TimeSpan), "00:00:05", "01:00:00")]
+    public TimeSpan OutboxStallTimeout { get; set; } = TimeSpan.FromMinutes(2);
+
     /// <summary>Further librdkafka consumer settings by their names (e.g. "session.timeout.ms", "security.protocol").</summary>
     public Dictionary<string, string> Consumer { get; set; } = [];
 

@@ -104,7 +104,9 @@ public sealed partial class OutageGuard(
                 continue;
             }
 
-            foreach (var (scope, drop) in byScope[i])
+            // Only the calls the script filed under the incident are held by it (its end releases exactly those).
+            var filedHere = ((RedisResult[])reply[3]!).Select(r => (string)r!).ToHashSet(StringComparer.Ordinal);
+            foreach (var (scope, drop) in byScope[i].Where(s => filedHere.Contains(s.Drop.CallId)))
             {
                 // A cell's incident names the call before its node's: the cell is where traffic will show first.
                 if (scope.Kind == OutageScope.Cell || !incidentOfCall.ContainsKey(drop.CallId))
@@ -138,16 +140,16 @@ public sealed partial class OutageGuard(
     }
 
     /// <summary>
-    /// Incidents declared now: the recoveries of their calls decided before (queued, not yet sent) are held through
-    /// the door. One that ended meanwhile releases them again (its end may have come before the holds). Only then is
-    /// the incident no longer declared again (a retried batch does all this again until then).
+    /// Incidents declared now: the recoveries of every call filed under them are held through the door (queued, not
+    /// yet sent; one created held already stays so, and a call whose recovery came from an earlier batch is held
+    /// whatever report of it this batch carried). One that ended meanwhile releases them again (its end may have come
+    /// before the holds). Only then is the incident no longer declared again (a retried batch does all this again until then).
     /// </summary>
     public async Task HoldDeclaredAsync(OutageCount count)
     {
         foreach (var (incidentId, filed) in count.Declared)
         {
-            // The batch's own calls were created held already.
-            foreach (var lot in filed.Where(c => !count.IncidentOfCall.ContainsKey(c)).Chunk(ReleaseLot))
+            foreach (var lot in filed.Chunk(ReleaseLot))
             {
                 await moves.ApplyAsync([.. lot.Select(callId => (RecoveryMove)new HoldMove(callId, incidentId))]).ConfigureAwait(false);
             }

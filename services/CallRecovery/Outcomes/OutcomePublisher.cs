@@ -26,6 +26,7 @@ public sealed class OutcomePublisher(IConnectionMultiplexer redis, IOptions<Redi
 
     private readonly OutboxKeys _keys = OutboxKeys.For(redisOptions.Value);
     private readonly string _topic = options.Value.OutcomeTopic;
+    private readonly TimeSpan _retention = redisOptions.Value.Retention;
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, long> _listed = new(StringComparer.Ordinal);
 
     public Task PublishStageAsync(RecoveryRecord recovery, Stage stage, DateTimeOffset at)
@@ -83,12 +84,17 @@ public sealed class OutcomePublisher(IConnectionMultiplexer redis, IOptions<Redi
             new NameValueEntry(TraceParentField, traceParent),
         ]);
         // The drain finds the outboxes through this set: written for a switch once a minute by each replica (a Redis
-        // that lost it lost the outbox too), not on every update.
+        // that lost it lost the outbox too), not on every update. Both expire a retention after a switch last had an
+        // update (the outbox's length is bounded by backpressure meanwhile: Kafka:MaxOutboxLength).
         var now = time.GetTimestamp();
         if (!_listed.TryGetValue(recovery.SwitchId, out var listedAt) || time.GetElapsedTime(listedAt, now) > TimeSpan.FromMinutes(1))
         {
             _listed[recovery.SwitchId] = now;
-            await db.SetAddAsync(_keys.Outboxes(), recovery.SwitchId).ConfigureAwait(false);
+            await added.ConfigureAwait(false);
+            await Task.WhenAll(
+                db.SetAddAsync(_keys.Outboxes(), recovery.SwitchId),
+                db.KeyExpireAsync(_keys.Outboxes(), _retention),
+                db.KeyExpireAsync(_keys.Outbox(recovery.SwitchId), _retention)).ConfigureAwait(false);
         }
 
         await added.ConfigureAwait(false);

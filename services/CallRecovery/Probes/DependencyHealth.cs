@@ -30,11 +30,18 @@ public sealed class DependencyHealth
     /// <summary>When the current consumer started (a timestamp of the service's TimeProvider), or null before any.</summary>
     public long? ConsumerSince => Interlocked.Read(ref _consumerSince) is var since && since != long.MinValue ? since : null;
 
-    /// <summary>A (new) consumer starts: it has not joined its group yet.</summary>
+    /// <summary>
+    /// A (new) consumer starts: it has not joined its group yet. The join timer runs from the first consumer since the
+    /// group was last joined: a consumer rebuilt again and again without ever joining does not start it afresh.
+    /// </summary>
     public void ConsumerStarted(long timestamp)
     {
+        var joined = _groupJoined;
         _groupJoined = false;
-        Interlocked.Exchange(ref _consumerSince, timestamp);
+        if (joined || Interlocked.Read(ref _consumerSince) == long.MinValue)
+        {
+            Interlocked.Exchange(ref _consumerSince, timestamp);
+        }
     }
 
     /// <summary>Latches: once steady, a rebalance later does not make the consumer look unjoined.</summary>

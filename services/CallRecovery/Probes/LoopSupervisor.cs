@@ -7,7 +7,8 @@ namespace CallRecovery.Probes;
 /// <summary>
 /// Runs a background loop so that nothing it throws takes the process down: an unexpected exception is logged
 /// and the loop starts again after a growing pause. Only the host stopping ends it. Together with
-/// <see cref="LoopHeartbeats"/> a loop is either making progress or reported dead, never silently gone.
+/// <see cref="LoopHeartbeats"/> a loop is either making progress or reported dead, never silently gone: a restart
+/// is not progress, so a loop that fails on every turn before it beats stops beating, and liveness says so.
 /// </summary>
 public sealed partial class LoopSupervisor(LoopHeartbeats heartbeats, IOptions<LivenessOptions> options, ILogger<LoopSupervisor> logger)
 {
@@ -24,8 +25,6 @@ public sealed partial class LoopSupervisor(LoopHeartbeats heartbeats, IOptions<L
                 MaxDelay = options.Value.MaxRestartDelay,
                 OnRetry = args =>
                 {
-                    // Still alive: the restart itself is progress of a kind; a loop that fails forever keeps logging, not hanging.
-                    heartbeats.Beat(loop);
                     LogRestarting(args.Outcome.Exception, loop, args.RetryDelay.TotalMilliseconds);
                     return ValueTask.CompletedTask;
                 },

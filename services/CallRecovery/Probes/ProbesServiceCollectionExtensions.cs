@@ -9,10 +9,16 @@ public static class ProbesServiceCollectionExtensions
         services.AddOptions<LivenessOptions>().BindConfiguration(LivenessOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton<LoopHeartbeats>();
         services.AddSingleton<LoopSupervisor>();
-        services.AddHealthChecks().AddCheck<LivenessHealthCheck>("loops", tags: [LiveTag]);
+        services.AddSingleton<ServiceProblems>();
+        services.AddHealthChecks()
+            .AddCheck<LivenessHealthCheck>("loops", tags: [LiveTag])
+            .AddCheck<ServiceProblems>("work", tags: [ReadyTag]);
         return services;
     }
 
     /// <summary>Checks that decide /health/live.</summary>
     public const string LiveTag = "live";
+
+    /// <summary>Checks that decide /health/ready.</summary>
+    public const string ReadyTag = "ready";
 }

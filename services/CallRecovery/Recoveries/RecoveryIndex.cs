@@ -19,7 +19,14 @@ public sealed class RecoveryIndex(IConnectionMultiplexer redis, IOptions<RedisOp
     private readonly RecoveryKeys _keys = RecoveryKeys.For(options.Value);
 
     /// <summary>Files recoveries under their pair and both parties; one run per script for all of them.</summary>
-    public Task FileAsync(IReadOnlyList<RecoveryRecord> recoveries, DateTimeOffset now)
+    public Task FileAsync(IReadOnlyList<RecoveryRecord> recoveries, DateTimeOffset now) =>
+        KeepUntilAsync([.. recoveries.Select(r => (r, r.Deadline))], now);
+
+    /// <summary>
+    /// Keeps recoveries filed until a minute past <c>Until</c> (at least past their deadline): one the switch accepted
+    /// stays open as long as it is supervised, and an opt-out or emergency call must still find it to cancel.
+    /// </summary>
+    public Task KeepUntilAsync(IReadOnlyList<(RecoveryRecord Recovery, DateTimeOffset Until)> recoveries, DateTimeOffset now)
     {
         if (recoveries.Count == 0)
         {
@@ -27,9 +34,9 @@ public sealed class RecoveryIndex(IConnectionMultiplexer redis, IOptions<RedisOp
         }
 
         var db = redis.GetDatabase();
-        var pairs = db.EvaluateEachAsync(FilePair, [.. recoveries.Select(r => new ScriptCall([_keys.PairRecoveries(r.CallBack, r.OtherParty)], [r.CallId, Until(r)]))]);
-        var parties = db.EvaluateEachAsync(FileParty, [.. recoveries.SelectMany(r => new[] { r.CallBack, r.OtherParty }.Distinct(StringComparer.Ordinal)
-            .Select(number => new ScriptCall([_keys.PartyRecoveries(number)], [r.CallId, Until(r), now.ToUnixTimeMilliseconds()])))]);
+        var pairs = db.EvaluateEachAsync(FilePair, [.. recoveries.Select(k => new ScriptCall([_keys.PairRecoveries(k.Recovery.CallBack, k.Recovery.OtherParty)], [k.Recovery.CallId, Until(k.Recovery, k.Until)]))]);
+        var parties = db.EvaluateEachAsync(FileParty, [.. recoveries.SelectMany(k => new[] { k.Recovery.CallBack, k.Recovery.OtherParty }.Distinct(StringComparer.Ordinal)
+            .Select(number => new ScriptCall([_keys.PartyRecoveries(number)], [k.Recovery.CallId, Until(k.Recovery, k.Until), now.ToUnixTimeMilliseconds()])))]);
         return Task.WhenAll(pairs, parties);
     }
 
@@ -41,5 +48,5 @@ public sealed class RecoveryIndex(IConnectionMultiplexer redis, IOptions<RedisOp
     public async Task<IReadOnlyList<string>> OfPartyAsync(string number, DateTimeOffset now) =>
         [.. (await redis.GetDatabase().SortedSetRangeByScoreAsync(_keys.PartyRecoveries(number), now.ToUnixTimeMilliseconds(), double.PositiveInfinity).ConfigureAwait(false)).Select(v => v.ToString())];
 
-    private static long Until(RecoveryRecord recovery) => (recovery.Deadline + Margin).ToUnixTimeMilliseconds();
+    private static long Until(RecoveryRecord recovery, DateTimeOffset until) => ((until > recovery.Deadline ? until : recovery.Deadline) + Margin).ToUnixTimeMilliseconds();
 }

@@ -189,8 +189,6 @@ public static class RecoveryLifecycle
         // Expired and Cancelled: ended by us; only a switch that acted after all moves them on.
         .. Ended(RecoveryState.Expired, RecoveryTrigger.Expire),
         .. Ended(RecoveryState.Cancelled, RecoveryTrigger.Cancel),
-        new(RecoveryState.Expired, RecoveryTrigger.OutcomeTimeout, null, RecoveryEffects.PublishOutcome | RecoveryEffects.LeaveQueue | RecoveryEffects.CancelAtSwitch, "ended again: its outcome may not have been published, so it is published again (not counted)"),
-        new(RecoveryState.Cancelled, RecoveryTrigger.OutcomeTimeout, null, RecoveryEffects.LeaveQueue, "ended"),
     ];
 
     private static readonly FrozenDictionary<(RecoveryState, RecoveryTrigger), RecoveryRule> ByPair = Rules.ToFrozenDictionary(r => (r.From, r.Trigger));
@@ -198,6 +196,9 @@ public static class RecoveryLifecycle
     /// <summary>The rule for a state and trigger; a pair not in the table changes nothing and emits nothing.</summary>
     public static RecoveryRule Rule(RecoveryState from, RecoveryTrigger trigger) =>
         ByPair.TryGetValue((from, trigger), out var rule) ? rule : new RecoveryRule(from, trigger, null, RecoveryEffects.None, "not allowed in this state: nothing changes");
+
+    /// <summary>How far ahead of its due time a callback may be sent (a claim takes what falls due within its horizon).</summary>
+    public static readonly TimeSpan EarliestDispatch = TimeSpan.FromSeconds(1);
 
     public static bool IsFinal(RecoveryState state) => state is RecoveryState.Completed or RecoveryState.Expired or RecoveryState.Cancelled;
 
@@ -235,6 +236,9 @@ public static class RecoveryLifecycle
             case DispatchMove when r.Deadline <= now:
                 trigger = RecoveryTrigger.Expire;
                 break;
+            case DispatchMove { Connection.Length: > 0 } when state == RecoveryState.Pending && r.DueAt > now + EarliestDispatch:
+                // Not due yet (a retry's gap, a deferral, a rejection's backoff written since it was claimed): it waits.
+                return Kept(state, trigger);
             case ExpireMove { QuietHours: null } when r.Deadline > now:
                 return Kept(state, trigger);
             case ProgressMove or OutcomeMove:
@@ -429,16 +433,26 @@ public static class RecoveryLifecycle
     public static string LuaPrelude() =>
         $"local FIELD = {{Version='{RecoveryFields.Version}'}}\n";
 
+    /// <summary>
+    /// An ended recovery that a queue still names (its end was written and the replica failed before its effects, or a
+    /// race left an entry) is settled now, and what its end emits is done again: its outcome may not have been
+    /// published, nor the switch told, whichever entry comes first (the dispatch, the acknowledgement, the deadline or
+    /// the outcome supervision). Published at least once, counted once.
+    /// </summary>
     private static IEnumerable<RecoveryRule> Ended(RecoveryState state, RecoveryTrigger endedBy) =>
     [
-        new(state, RecoveryTrigger.Dispatch, null, RecoveryEffects.LeaveQueue, "ended: nothing to send"),
+        new(state, RecoveryTrigger.Dispatch, null, EndedAgain, "ended: nothing to send; its end is published again, as a queue still named it"),
         new(state, RecoveryTrigger.Accept, null, RecoveryEffects.CancelAtSwitch | RecoveryEffects.LeaveQueue | RecoveryEffects.ReleaseWindow, "accepted after it ended: the switch is told not to start it"),
         new(state, RecoveryTrigger.Reject, null, RecoveryEffects.LeaveQueue | RecoveryEffects.ReleaseWindow, "ended"),
-        new(state, RecoveryTrigger.AckTimeout, null, RecoveryEffects.LeaveQueue, "ended"),
+        new(state, RecoveryTrigger.AckTimeout, null, EndedAgain, "ended: its end is published again and the switch told again, as a queue still named it"),
+        new(state, RecoveryTrigger.OutcomeTimeout, null, EndedAgain, "ended: its end is published again and the switch told again, as a queue still named it"),
         new(state, RecoveryTrigger.Progress, state, RecoveryEffects.PublishStage, "the switch acted after all: recorded and published for billing"),
         new(state, RecoveryTrigger.Outcome, RecoveryState.Completed, Finishing, "the switch acted after all: a second final outcome is published so billing knows"),
-        new(state, endedBy, null, RecoveryEffects.PublishOutcome | RecoveryEffects.LeaveQueue | RecoveryEffects.CancelAtSwitch, "ended again: its outcome may not have been published, so it is published again (not counted)"),
+        new(state, endedBy, null, EndedAgain, "ended again: its outcome may not have been published, so it is published again (not counted)"),
+        .. endedBy == RecoveryTrigger.Expire ? Array.Empty<RecoveryRule>() : [new(state, RecoveryTrigger.Expire, null, EndedAgain, "its deadline, after it ended: its end is published again, as a queue still named it")],
     ];
+
+    private const RecoveryEffects EndedAgain = RecoveryEffects.PublishOutcome | RecoveryEffects.LeaveQueue | RecoveryEffects.CancelAtSwitch;
 }
 
 /// <summary>What the door answers when asked to make a move.</summary>

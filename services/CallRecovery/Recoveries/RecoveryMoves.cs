@@ -1,3 +1,4 @@
+using CallRecovery.Hosting;
 using CallRecovery.Policy;
 using Microsoft.Extensions.Options;
 
@@ -9,7 +10,7 @@ namespace CallRecovery.Recoveries;
 /// recovery did not change since it was read (else it decides again on what is there now), and hands every
 /// transition to the effects port (<see cref="IRecoveryEffects"/>). Nothing else writes a recovery.
 /// </summary>
-public sealed class RecoveryMoves(IRecoveryRecords records, IRecoveryEffects effects, IOptions<RecoveryPolicyOptions> policy, TimeProvider time)
+public sealed class RecoveryMoves(IRecoveryRecords records, IRecoveryEffects effects, IOptions<RecoveryPolicyOptions> policy, TimeProvider time, CrashPoints? crash = null)
 {
     /// <summary>How often a move is decided again when other moves keep coming between its read and its write.</summary>
     private const int MostTries = 16;
@@ -55,6 +56,12 @@ public sealed class RecoveryMoves(IRecoveryRecords records, IRecoveryEffects eff
     public async Task<IReadOnlyList<RecoveryTransition>> CreateAsync(IReadOnlyList<RecoveryRecord> recoveries)
     {
         var stored = await Task.WhenAll(recoveries.Select(records.CreateAsync)).ConfigureAwait(false);
+        // (The crash tests: created, not yet queued at their switches.)
+        if (stored.Length > 0)
+        {
+            crash?.Reached(CrashPoints.Settled);
+        }
+
         return await ApplyAsync([.. stored.Select(s => ((StoredRecovery?)s.Stored, (RecoveryMove)new ScheduleMove(s.Stored.Record.CallId, s.Created)))]).ConfigureAwait(false);
     }
 
@@ -74,8 +81,15 @@ public sealed class RecoveryMoves(IRecoveryRecords records, IRecoveryEffects eff
                 return new RecoveryTransition(decision.Verdict, decision.From, decision.Trigger, stored.With(decision.Writes).Record, move);
             }
 
-            // Another move came first: decide again on the recovery as it is now.
+            // Another move came first. A dispatch is not decided again: it was sent on what the caller read and checked
+            // (a party's opt-out, quiet hours); it waits, and the next claim reads and checks the recovery as it is now.
             stored = write.Current;
+            if (move is DispatchMove { Connection.Length: > 0 })
+            {
+                return new RecoveryTransition(RecoveryVerdict.Kept, stored?.Record.State, move.Trigger, stored?.Record, move);
+            }
+
+            // Anything else: decided again on the recovery as it is now.
         }
 
         throw new InvalidOperationException($"Recovery of call {move.CallId} kept changing while a {move.Trigger} was decided.");

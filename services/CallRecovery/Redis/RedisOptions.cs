@@ -27,4 +27,38 @@ public sealed class RedisOptions
     /// </summary>
     [MinLength(32, ErrorMessage = "Redis:SubscriberKeySecret must be at least 32 characters.")]
     public string? SubscriberKeySecret { get; set; }
+
+    /// <summary>
+    /// When a write counts as done, so that what depends on it may be confirmed (a Kafka offset stored, a report
+    /// answered <c>ReportReceived</c>, an opt-out answered 200, a callback command sent): <see cref="RedisDurability.Local"/>
+    /// once the primary's append-only file is fsynced, <see cref="RedisDurability.Replicated"/> once
+    /// <see cref="DurableReplicas"/> replicas have it, <see cref="RedisDurability.None"/> once the primary has it in
+    /// memory. Default Local.
+    /// </summary>
+    public RedisDurability Durability { get; set; } = RedisDurability.Local;
+
+    /// <summary>Replicas that must acknowledge a write in <see cref="RedisDurability.Replicated"/> mode. Default 1.</summary>
+    [Range(1, 16)]
+    public int DurableReplicas { get; set; } = 1;
+
+    /// <summary>How long a durability wait may take before the writes count as not durable (nothing confirmed, the work retried, the replica not ready). Default 2 s.</summary>
+    [Range(typeof(TimeSpan), "00:00:00.050", "00:01:00")]
+    public TimeSpan DurabilityTimeout { get; set; } = TimeSpan.FromSeconds(2);
+}
+
+/// <summary>What must hold before a write is confirmed to anyone outside (see <see cref="RedisOptions.Durability"/>).</summary>
+public enum RedisDurability
+{
+    /// <summary>In the primary's memory: a primary failover or a host crash can lose confirmed writes.</summary>
+    None,
+
+    /// <summary>
+    /// In the primary's append-only file, fsynced: <c>WAITAOF 1 0</c> on Redis 7.2 and later; on older Redis the
+    /// primary must run <c>appendonly yes</c> with <c>appendfsync always</c> (checked). Survives a host crash, not the
+    /// loss of the disk.
+    /// </summary>
+    Local,
+
+    /// <summary>On <see cref="RedisOptions.DurableReplicas"/> replicas (<c>WAIT</c>): survives a failover to one of them.</summary>
+    Replicated,
 }

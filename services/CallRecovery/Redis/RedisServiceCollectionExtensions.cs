@@ -18,6 +18,7 @@ public static class RedisServiceCollectionExtensions
         services.AddOptions<RedisOptions>().BindConfiguration(RedisOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton<IConnectionMultiplexer>(sp => Connect(sp, "callrecovery"));
         services.AddKeyedSingleton<IConnectionMultiplexer>(Decisions, (sp, _) => Connect(sp, "callrecovery-decisions"));
+        services.AddSingleton<DurabilityBarrier>();
         services.AddHealthChecks().AddCheck<RedisHealthCheck>("redis", tags: ["ready"]);
         return services;
     }

@@ -1,11 +1,17 @@
 using System.Diagnostics.CodeAnalysis;
 using CallRecovery.Contracts.V1;
 using CallRecovery.Delivery;
+using CallRecovery.Hosting;
 using CallRecovery.Observability;
 using CallRecovery.Policy;
 using CallRecovery.Probes;
 using CallRecovery.Recoveries;
+using CallRecovery.Redis;
+using Polly;
+using Outcome = CallRecovery.Contracts.V1.Outcome;
+using Polly.Retry;
 using Grpc.Core;
+using Microsoft.Extensions.Options;
 using Timestamp = Google.Protobuf.WellKnownTypes.Timestamp;
 
 namespace CallRecovery.SwitchApi;
@@ -16,8 +22,35 @@ namespace CallRecovery.SwitchApi;
 /// (<see cref="ReportRefused"/>: malformed, another switch's recovery, or a failure of ours) while the stream goes on.
 /// A report not recorded because Redis is away is neither confirmed nor refused: the stream ends, and the switch resends.
 /// </summary>
-public sealed partial class SwitchReports(RecoveryMoves moves, CallbackTiming timing, CallRecoveryTelemetry telemetry, TimeProvider time, ILogger<SwitchReports> logger)
+public sealed partial class SwitchReports(
+    RecoveryMoves moves,
+    CallbackTiming timing,
+    DurabilityBarrier durability,
+    ServiceProblems problems,
+    CallRecoveryTelemetry telemetry,
+    TimeProvider time,
+    ILogger<SwitchReports> logger,
+    CrashPoints? crash = null,
+    IOptions<TestingOptions>? testing = null)
 {
+    private readonly bool _plantDoubleSend = testing?.Value.PlantDoubleSend ?? false;
+
+    /// <summary>
+    /// How long a report is tried again while Redis is away before the stream ends: a blip of Redis (a failover, a
+    /// restart) costs a moment, not every switch of the replica reconnecting at once.
+    /// </summary>
+    private static readonly ResiliencePipeline BlipRetry = new ResiliencePipelineBuilder()
+        .AddRetry(new RetryStrategyOptions
+        {
+            ShouldHandle = new PredicateBuilder().Handle<Exception>(TransientErrors.IsTransient),
+            MaxRetryAttempts = 8,
+            BackoffType = DelayBackoffType.Exponential,
+            UseJitter = true,
+            Delay = TimeSpan.FromMilliseconds(100),
+            MaxDelay = TimeSpan.FromSeconds(2),
+        })
+        .Build();
+
     /// <summary>Longest free text a switch may put in a report (failure cause, reconnect call id, rejection detail).</summary>
     public const int MaxReportText = 256;
 
@@ -40,13 +73,13 @@ public sealed partial class SwitchReports(RecoveryMoves moves, CallbackTiming ti
             switch (message.MessageCase)
             {
                 case SwitchMessage.MessageOneofCase.Ack:
-                    await AcknowledgeAsync(connection, message.Ack).ConfigureAwait(false);
+                    await BlipRetry.ExecuteAsync(async _ => await AcknowledgeAsync(connection, message.Ack).ConfigureAwait(false)).ConfigureAwait(false);
                     break;
                 case SwitchMessage.MessageOneofCase.Progress:
-                    await ProgressAsync(connection, message.Progress).ConfigureAwait(false);
+                    await BlipRetry.ExecuteAsync(async _ => await ProgressAsync(connection, message.Progress).ConfigureAwait(false)).ConfigureAwait(false);
                     break;
                 case SwitchMessage.MessageOneofCase.Outcome:
-                    await OutcomeAsync(connection, message.Outcome).ConfigureAwait(false);
+                    await BlipRetry.ExecuteAsync(async _ => await OutcomeAsync(connection, message.Outcome).ConfigureAwait(false)).ConfigureAwait(false);
                     break;
                 case SwitchMessage.MessageOneofCase.Hello:
                     Fail(StatusCode.InvalidArgument, "Hello may only be the first message of a stream.");
@@ -64,8 +97,9 @@ public sealed partial class SwitchReports(RecoveryMoves moves, CallbackTiming ti
             // Not recorded, so not confirmed. A switch resends unconfirmed reports when it reconnects: end the stream
             // so that it does, to this replica once Redis is back or to another one. An unrecorded acknowledgement
             // times out and its command comes again.
+            problems.SawRedis(e);
             LogReportNotRecorded(message.MessageCase.ToString(), TransientErrors.Describe(e));
-            Fail(StatusCode.Unavailable, "The report could not be recorded (Redis unavailable); reconnect and resend unconfirmed reports.");
+            Fail(StatusCode.Unavailable, $"The report could not be recorded ({TransientErrors.Describe(e)}); reconnect and resend unconfirmed reports.");
         }
         catch (Exception e) when (e is not RpcException and not OperationCanceledException)
         {
@@ -108,6 +142,8 @@ public sealed partial class SwitchReports(RecoveryMoves moves, CallbackTiming ti
 
     private async Task AcknowledgeAsync(SwitchConnection connection, CommandAck ack)
     {
+        // (The crash tests: the command reached the switch, its acknowledgement is not recorded.)
+        crash?.Reached(CrashPoints.Sent);
         var callId = CallIdOf(ack.RecoveryId);
         var detail = Truncated(ack.Detail);
         var attempt = (int)Math.Min(ack.Attempt, int.MaxValue);
@@ -122,8 +158,9 @@ public sealed partial class SwitchReports(RecoveryMoves moves, CallbackTiming ti
             span?.SetTag("callrecovery.reject_reason", ack.RejectReason.ToString());
         }
 
-        // This connection's window place goes whatever the verdict: the switch answered for it.
-        connection.Release(callId);
+        // This connection's window place for that delivery goes whatever the verdict: the switch answered for it (a
+        // place it holds for a newer delivery stays).
+        connection.Answered(callId, ack.Attempt);
         if (transition.Verdict == RecoveryVerdict.Forbidden)
         {
             throw Forbidden(connection, ack.RecoveryId);
@@ -132,6 +169,16 @@ public sealed partial class SwitchReports(RecoveryMoves moves, CallbackTiming ti
         if (!ack.Accepted)
         {
             LogRejected(ack.RecoveryId, connection.SwitchId, ack.RejectReason, detail);
+            return;
+        }
+
+        // The go signal: the switch starts the callback only once its acceptance is confirmed, and only the acceptance
+        // recorded is confirmed (another delivery's, accepted first, or a recovery that ended, gets a cancel instead),
+        // so a callback is placed once however many deliveries and instances there were. Durable first.
+        if (transition.Recovery is { } recovery && ((recovery.AcceptedAttempt == attempt && recovery.State is RecoveryState.Acknowledged or RecoveryState.Completed) || _plantDoubleSend))
+        {
+            await durability.WaitAsync().ConfigureAwait(false);
+            connection.TrySend(new ServiceMessage { ReportReceived = new ReportReceived { RecoveryId = ack.RecoveryId, AcceptedAttempt = ack.Attempt, CallbackAttempt = (uint)recovery.CallbackAttempt } });
         }
     }
 
@@ -149,6 +196,8 @@ public sealed partial class SwitchReports(RecoveryMoves moves, CallbackTiming ti
             throw Forbidden(connection, report.RecoveryId);
         }
 
+        await durability.WaitAsync().ConfigureAwait(false);
+        problems.Clear(ServiceProblem.RedisRefusesWrites);
         connection.TrySend(new ServiceMessage { ReportReceived = new ReportReceived { RecoveryId = report.RecoveryId, Stage = report.Stage, CallbackAttempt = report.CallbackAttempt } });
     }
 
@@ -192,6 +241,8 @@ public sealed partial class SwitchReports(RecoveryMoves moves, CallbackTiming ti
             LogOutcome(report.RecoveryId, report.Outcome, connection.SwitchId);
         }
 
+        await durability.WaitAsync().ConfigureAwait(false);
+        problems.Clear(ServiceProblem.RedisRefusesWrites);
         connection.TrySend(new ServiceMessage { ReportReceived = new ReportReceived { RecoveryId = report.RecoveryId, Outcome = report.Outcome, CallbackAttempt = report.CallbackAttempt } });
     }
 

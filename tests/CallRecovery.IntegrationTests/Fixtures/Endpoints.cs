@@ -43,9 +43,15 @@ public static class Endpoints
     public static async Task<IKafkaEndpoint> StartKafkaAsync() =>
         UseContainers ? await ContainerKafka.StartNewAsync() : new EmbeddedKafka();
 
-    private sealed class EmbeddedKafka : IKafkaEndpoint
+    /// <summary>librdkafka's mock cluster whatever the mode: for tests that inject broker faults (request errors, a lost leader).</summary>
+    public static EmbeddedKafka StartMockKafka() => new();
+
+    public sealed class EmbeddedKafka : IKafkaEndpoint
     {
         private readonly MockKafkaCluster _cluster = new(brokers: 1);
+
+        /// <summary>Its fault injection.</summary>
+        public MockKafkaCluster Cluster => _cluster;
 
         public string BootstrapServers => _cluster.BootstrapServers;
 

@@ -35,7 +35,7 @@ public sealed class RedisCluster : IRedisEndpoint
             var folder = Directory.CreateDirectory(Path.Combine(_directory, port.ToString(CultureInfo.InvariantCulture))).FullName;
             var start = new ProcessStartInfo("redis-server")
             {
-                ArgumentList = { "--port", port.ToString(CultureInfo.InvariantCulture), "--bind", "127.0.0.1", "--dir", folder, "--save", "", "--appendonly", "no", "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf" },
+                ArgumentList = { "--port", port.ToString(CultureInfo.InvariantCulture), "--bind", "127.0.0.1", "--dir", folder, "--save", "", "--appendonly", "yes", "--appendfsync", "always", "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf" },
                 RedirectStandardOutput = true,
                 RedirectStandardError = true,
             };

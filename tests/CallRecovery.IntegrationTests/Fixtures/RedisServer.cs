@@ -11,18 +11,23 @@ namespace CallRecovery.IntegrationTests.Fixtures;
 /// </summary>
 public sealed class RedisServer : IRedisEndpoint
 {
-    private readonly string _directory = Directory.CreateTempSubdirectory("callrecovery-redis-").FullName;
+    private readonly string _directory = System.IO.Directory.CreateTempSubdirectory("callrecovery-redis-").FullName;
+    private readonly string[] _arguments;
     private Process? _process;
 
-    private RedisServer(int port) => Port = port;
+    private RedisServer(int port, string[] arguments) => (Port, _arguments) = (port, arguments);
 
     public int Port { get; }
 
     public string ConnectionString => $"127.0.0.1:{Port}";
 
-    public static async Task<RedisServer> StartNewAsync()
+    /// <summary>Its data directory (the append-only files are in appendonlydir/ under it).</summary>
+    public string Directory => _directory;
+
+    /// <param name="arguments">Further redis-server options (a later option overrides the defaults, e.g. "--appendfsync", "everysec").</param>
+    public static async Task<RedisServer> StartNewAsync(params string[] arguments)
     {
-        var server = new RedisServer(FreePort());
+        var server = new RedisServer(FreePort(), arguments);
         await server.StartAsync();
         return server;
     }
@@ -35,6 +40,11 @@ public sealed class RedisServer : IRedisEndpoint
             RedirectStandardOutput = true,
             RedirectStandardError = true,
         };
+        foreach (var argument in _arguments)
+        {
+            start.ArgumentList.Add(argument);
+        }
+
         _process = Process.Start(start) ?? throw new InvalidOperationException("redis-server did not start; install it (apt-get install redis-server).");
         OwnedProcesses.Adopt(_process);
         _process.OutputDataReceived += (_, _) => { };
@@ -55,11 +65,24 @@ public sealed class RedisServer : IRedisEndpoint
         }, "redis-server answers PING");
     }
 
+    /// <summary>Stops the process where it stands (SIGSTOP): connections stay open, nothing is answered, as a host that hangs.</summary>
+    public void Freeze() => Signal("STOP");
+
+    /// <summary>Lets a frozen process go on (SIGCONT).</summary>
+    public void Thaw() => Signal("CONT");
+
+    private void Signal(string signal)
+    {
+        using var kill = Process.Start("kill", $"-{signal} {_process!.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)}");
+        kill.WaitForExit();
+    }
+
     /// <summary>Kills the server as a crash or network cut would; data already written stays in the append-only file.</summary>
     public Task StopAsync()
     {
         if (_process is { HasExited: false })
         {
+            Signal("CONT");
             _process.Kill(entireProcessTree: true);
             _process.WaitForExit();
             OwnedProcesses.Release(_process);
@@ -72,7 +95,7 @@ public sealed class RedisServer : IRedisEndpoint
     {
         await StopAsync();
         _process?.Dispose();
-        Directory.Delete(_directory, recursive: true);
+        System.IO.Directory.Delete(_directory, recursive: true);
     }
 
     public static int FreePort()

@@ -19,7 +19,7 @@ public sealed class SwitchConnectionTests
         // Another replica's cancel is read while this one is still between reserving the place and writing the command.
         connection.SendCancel("call-1", Cancel("call-1"));
         Assert.False(connection.Outbox.TryPeek(out _));
-        Assert.True(connection.TrySendCommand("call-1", Command("call-1")));
+        Assert.Equal(CommandWrite.Written, connection.TrySendCommand("call-1", Command("call-1")));
 
         Assert.Equal([ServiceMessage.MessageOneofCase.Command, ServiceMessage.MessageOneofCase.Cancel], Drain(connection));
     }
@@ -29,7 +29,7 @@ public sealed class SwitchConnectionTests
     {
         using var connection = new SwitchConnection("switch-a", "i-1", window: 4, time: _time);
         Assert.True(connection.TryReserve("call-1", Now));
-        Assert.True(connection.TrySendCommand("call-1", Command("call-1"), Now.AddMilliseconds(80)));
+        Assert.Equal(CommandWrite.Written, connection.TrySendCommand("call-1", Command("call-1"), Now.AddMilliseconds(80)));
         connection.SendCancel("call-1", Cancel("call-1"));
         Assert.Empty(Drain(connection));
 
@@ -51,7 +51,70 @@ public sealed class SwitchConnectionTests
         Assert.Equal([ServiceMessage.MessageOneofCase.Cancel, ServiceMessage.MessageOneofCase.Cancel], Drain(connection));
     }
 
-    private static ServiceMessage Command(string callId) => new() { Command = new CallbackCommand { CallId = callId, Attempt = 1 } };
+    [Fact]
+    public async Task A_late_answer_for_an_earlier_delivery_leaves_the_place_of_the_newer_one_and_its_command_goes_out()
+    {
+        using var connection = new SwitchConnection("switch-a", "i-1", window: 4, time: _time);
+        Assert.True(connection.TryReserve("call-1", Now));
+        Assert.Equal(CommandWrite.Written, connection.TrySendCommand("call-1", Command("call-1", attempt: 1)));
+        Assert.Single(Drain(connection));
+
+        // Attempt 1 timed out; attempt 2 is reserved here, paced a little later.
+        connection.ReleaseSentBefore(Now.AddSeconds(1));
+        Assert.True(connection.TryReserve("call-1", Now));
+        Assert.False(connection.Answered("call-1", attempt: 1), "an answer for attempt 1 before attempt 2 is handed over keeps the place");
+        Assert.Equal(CommandWrite.Written, connection.TrySendCommand("call-1", Command("call-1", attempt: 2), Now.AddMilliseconds(50)));
+
+        // The switch's rejection of attempt 1 arrives now: attempt 2 keeps its place and is still written.
+        Assert.False(connection.Answered("call-1", attempt: 1));
+        Assert.True(connection.Holds("call-1"));
+        _time.Advance(TimeSpan.FromMilliseconds(50));
+        await WaitForAsync(() => connection.Outbox.Count == 1);
+        Assert.Equal([ServiceMessage.MessageOneofCase.Command], Drain(connection));
+
+        Assert.True(connection.Answered("call-1", attempt: 2));
+        Assert.False(connection.Holds("call-1"));
+    }
+
+    [Fact]
+    public async Task A_paced_command_that_cannot_be_written_near_its_slot_waits_for_a_new_slot_and_its_cancel_behind_it()
+    {
+        using var connection = new SwitchConnection("switch-a", "i-1", window: 4, time: _time);
+        Assert.True(connection.TryReserve("call-1", Now));
+        Assert.True(connection.TryReserve("call-2", Now));
+
+        // Handed over after its slot had passed (a slow round): not written, its place kept, listed for a new slot.
+        Assert.Equal(CommandWrite.MissedSlot, connection.TrySendCommand("call-1", Command("call-1"), Now - Pace.LateWrite - TimeSpan.FromMilliseconds(1)));
+        Assert.True(connection.Holds("call-1"));
+
+        // Waiting for its slot, and the writer wakes too late.
+        Assert.Equal(CommandWrite.Written, connection.TrySendCommand("call-2", Command("call-2"), Now.AddMilliseconds(10)));
+        _time.Advance(TimeSpan.FromMilliseconds(10) + Pace.LateWrite + TimeSpan.FromMilliseconds(5));
+        await WaitForAsync(() => connection.TakeMissedSlots() is var m && m.Count > 0 && Requeue(m));
+        connection.SendCancel("call-2", Cancel("call-2"));
+        Assert.Empty(Drain(connection));
+
+        // New slots: written there, the cancel right behind its command.
+        var later = _time.GetUtcNow().AddMilliseconds(5);
+        foreach (var (callId, command) in _missed)
+        {
+            Assert.Equal(CommandWrite.Written, connection.TrySendCommand(callId, command, later));
+        }
+
+        _time.Advance(TimeSpan.FromMilliseconds(5));
+        await WaitForAsync(() => connection.Outbox.Count == 3);
+        Assert.Equal([ServiceMessage.MessageOneofCase.Command, ServiceMessage.MessageOneofCase.Command, ServiceMessage.MessageOneofCase.Cancel], Drain(connection).Order());
+    }
+
+    private readonly List<(string CallId, ServiceMessage Command)> _missed = [];
+
+    private bool Requeue(IReadOnlyList<(string CallId, ServiceMessage Command)> missed)
+    {
+        _missed.AddRange(missed);
+        return _missed.Count == 2;
+    }
+
+    private static ServiceMessage Command(string callId, uint attempt = 1) => new() { Command = new CallbackCommand { CallId = callId, Attempt = attempt } };
 
     private static ServiceMessage Cancel(string callId) => new() { Cancel = new CancelCommand { RecoveryId = callId, CallbackAttempt = 1 } };
 

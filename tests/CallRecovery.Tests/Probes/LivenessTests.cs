@@ -61,4 +61,40 @@ public class LivenessTests
         await running.WaitAsync(TimeSpan.FromSeconds(30));
         Assert.Empty(heartbeats.StalledLongerThan(TimeSpan.Zero));
     }
+
+    [Fact]
+    public async Task A_loop_that_fails_on_every_turn_is_not_kept_alive_by_its_restarts()
+    {
+        var time = new FakeTimeProvider();
+        var heartbeats = new LoopHeartbeats(time);
+        var check = new LivenessHealthCheck(heartbeats, Options);
+        var supervisor = new LoopSupervisor(heartbeats, Options, NullLogger<LoopSupervisor>.Instance);
+        using var stop = new CancellationTokenSource();
+        var runs = 0;
+        var running = supervisor.RunAsync("consume", _ =>
+        {
+            Interlocked.Increment(ref runs);
+            throw new InvalidOperationException("fails before it makes any progress");
+        }, stop.Token);
+
+        var waited = System.Diagnostics.Stopwatch.StartNew();
+        while (Volatile.Read(ref runs) < 3 && waited.Elapsed < TimeSpan.FromSeconds(30))
+        {
+            await Task.Delay(20);
+        }
+
+        // Restarted again and again, but never beating: once the stall timeout passes, liveness says so.
+        time.Advance(TimeSpan.FromMinutes(3));
+        var restartsBefore = Volatile.Read(ref runs);
+        while (Volatile.Read(ref runs) < restartsBefore + 2 && waited.Elapsed < TimeSpan.FromSeconds(30))
+        {
+            await Task.Delay(20);
+        }
+
+        var result = await check.CheckHealthAsync(new HealthCheckContext());
+        Assert.Equal(HealthStatus.Unhealthy, result.Status);
+        Assert.Contains("consume", result.Description, StringComparison.Ordinal);
+        await stop.CancelAsync();
+        await running.WaitAsync(TimeSpan.FromSeconds(30));
+    }
 }

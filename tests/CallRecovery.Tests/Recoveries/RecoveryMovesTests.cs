@@ -239,21 +239,47 @@ public sealed class RecoveryMovesTests
     [Fact]
     public async Task A_move_that_came_between_the_read_and_the_write_is_seen_and_the_decision_made_again()
     {
-        var callId = New(RecoveryState.Pending);
+        var callId = New(RecoveryState.Dispatched);
         var read = await _moves.ReadAsync(callId);
-        // Another replica cancels it (an opt-out) after the dispatch read it and checked the parties.
+        // An opt-out cancels it while the switch's acceptance is being recorded.
         _records.BeforeWrite = id =>
         {
             _records.BeforeWrite = null;
             _moves.ApplyAsync(new CancelMove(id, new PartyBarred(Friend, "a party opted out since the decision"))).GetAwaiter().GetResult();
         };
 
-        var dispatch = (await _moves.ApplyAsync([(read, (RecoveryMove)new DispatchMove(callId, "switch-a", "c1"))])).Single();
+        var accepted = (await _moves.ApplyAsync([(read, (RecoveryMove)new AcceptMove(callId, "switch-a", 1, "c1"))])).Single();
 
         Assert.Equal(1, _records.Conflicts);
-        Assert.Equal((RecoveryState.Cancelled, RecoveryVerdict.Unchanged), (dispatch.From, dispatch.Verdict));
-        Assert.False(dispatch.Effects.HasFlag(RecoveryEffects.SendCommand));
+        Assert.Equal((RecoveryState.Cancelled, RecoveryVerdict.Unchanged), (accepted.From, accepted.Verdict));
+        Assert.True(accepted.Effects.HasFlag(RecoveryEffects.CancelAtSwitch), "accepted after it ended: the switch is told not to start it");
         Assert.Equal(RecoveryState.Cancelled, _records.Get(callId)!.Record.State);
+    }
+
+    [Fact]
+    public async Task A_dispatch_that_met_a_move_since_its_read_is_not_decided_again_but_waits()
+    {
+        // The dispatch read the recovery (a resend after a timeout) and checked the parties and quiet hours on that read;
+        // the switch's NO_ANSWER then queued the next callback a minute later.
+        var callId = New(RecoveryState.Dispatched);
+        var read = await _moves.ReadAsync(callId);
+        _records.BeforeWrite = id =>
+        {
+            _records.BeforeWrite = null;
+            _moves.ApplyAsync(Report(id, Outcome.NoAnswer, 1, new RetryPlan(TimeSpan.FromMinutes(1), 3))).GetAwaiter().GetResult();
+        };
+
+        var dispatch = (await _moves.ApplyAsync([(read, (RecoveryMove)new DispatchMove(callId, "switch-a", "c1"))])).Single();
+
+        Assert.Equal(RecoveryVerdict.Kept, dispatch.Verdict);
+        Assert.False(dispatch.Effects.HasFlag(RecoveryEffects.SendCommand));
+        var stored = _records.Get(callId)!.Record;
+        Assert.Equal((RecoveryState.Pending, 2, Now.AddMinutes(1)), (stored.State, stored.CallbackAttempt, stored.DueAt));
+
+        // Read afresh, it is not due: nothing is sent before the retry's gap.
+        Assert.Equal(RecoveryVerdict.Kept, (await _moves.ApplyAsync(new DispatchMove(callId, "switch-a", "c1"))).Verdict);
+        _time.Advance(TimeSpan.FromMinutes(1));
+        Assert.True((await _moves.ApplyAsync(new DispatchMove(callId, "switch-a", "c1"))).Effects.HasFlag(RecoveryEffects.SendCommand));
     }
 
     [Fact]

@@ -1,3 +1,4 @@
+using CallRecovery.Probes;
 using CallRecovery.Delivery;
 using CallRecovery.Observability;
 using CallRecovery.Policy;
@@ -41,9 +42,11 @@ public sealed class SwitchApiHarness : IAsyncDisposable
         Telemetry = new CallRecoveryTelemetry(_metrics.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>());
         Moves = new RecoveryMoves(Records, Effects, Microsoft.Extensions.Options.Options.Create(new RecoveryPolicyOptions()), Time);
         var timing = new CallbackTiming(Microsoft.Extensions.Options.Options.Create(new ClassificationOptions()), Microsoft.Extensions.Options.Options.Create(new RetryOptions()), Microsoft.Extensions.Options.Options.Create(new QuietHoursOptions()));
-        Reports = new SwitchReports(Moves, timing, Telemetry, Time, NullLogger<SwitchReports>.Instance);
+        var redisOptions = Microsoft.Extensions.Options.Options.Create(new RedisOptions { ConnectionString = "127.0.0.1:1", Durability = RedisDurability.None });
+        Problems = new ServiceProblems(Telemetry, Time, NullLogger<ServiceProblems>.Instance);
+        var durability = new DurabilityBarrier(_unreachable, _unreachable, redisOptions, Problems, Time, NullLogger<DurabilityBarrier>.Instance);
+        Reports = new SwitchReports(Moves, timing, durability, Problems, Telemetry, Time, NullLogger<SwitchReports>.Instance);
         Connections = new SwitchConnections(Telemetry, new DispatchSignal(Time));
-        var redisOptions = Microsoft.Extensions.Options.Options.Create(new RedisOptions { ConnectionString = "127.0.0.1:1" });
         var switching = Microsoft.Extensions.Options.Options.Create(Options);
         Service = new SwitchingService(Connections, Reports, new SwitchCancels(_unreachable, redisOptions, switching, Connections, NullLogger<SwitchCancels>.Instance),
             new SwitchQueues(_unreachable, redisOptions), Moves, switching, _lifetime, Time, NullLogger<SwitchingService>.Instance);
@@ -61,6 +64,8 @@ public sealed class SwitchApiHarness : IAsyncDisposable
 
     public RecoveryMoves Moves { get; }
 
+    public ServiceProblems Problems { get; }
+
     public SwitchReports Reports { get; }
 
     public SwitchConnections Connections { get; }
@@ -68,7 +73,7 @@ public sealed class SwitchApiHarness : IAsyncDisposable
     public SwitchingService Service { get; }
 
     /// <summary>A recovery of switch-a in the given state, one delivery out (accepted, when acknowledged).</summary>
-    public string Recovery(RecoveryState state, string callId = "call-1", string switchId = "switch-a")
+    public string Recovery(RecoveryState state, string callId = "call-1", string switchId = "switch-a", int attempts = 1)
     {
         Records.Put(new RecoveryRecord
         {
@@ -83,7 +88,7 @@ public sealed class SwitchApiHarness : IAsyncDisposable
             SwitchId = switchId,
             DueAt = Now.AddSeconds(-40),
             Deadline = Now.AddMinutes(4),
-        }, (RecoveryFields.Attempts, "1"), (RecoveryFields.AcceptedAttempt, state == RecoveryState.Acknowledged ? "1" : "0"));
+        }, (RecoveryFields.Attempts, attempts.ToString(System.Globalization.CultureInfo.InvariantCulture)), (RecoveryFields.AcceptedAttempt, state == RecoveryState.Acknowledged ? "1" : "0"));
         return RecoveryIds.For(callId);
     }
 

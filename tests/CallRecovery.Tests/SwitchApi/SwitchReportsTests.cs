@@ -68,16 +68,33 @@ public sealed class SwitchReportsTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task A_late_acceptance_frees_the_window_place_and_is_recorded()
+    public async Task A_late_acceptance_is_recorded_and_frees_the_window_places_of_the_call()
     {
         var recoveryId = _harness.Recovery(RecoveryState.Pending);
         Assert.True(_connection.TryReserve("call-1", SwitchApiHarness.Now));
 
         await _harness.Reports.HandleAsync(_connection, new SwitchMessage { Ack = new CommandAck { RecoveryId = recoveryId, Attempt = 1, Accepted = true } });
 
-        Assert.False(_connection.Holds("call-1"));
+        // The place reserved for the next delivery is not attempt 1's: the acceptance frees it through the lifecycle
+        // (the switch has the callback), not as an answer for that delivery.
+        Assert.True(_connection.Holds("call-1"));
+        Assert.True(Assert.Single(_harness.Effects.Carried).Effects.HasFlag(RecoveryEffects.ReleaseWindow));
         Assert.Equal(RecoveryState.Acknowledged, _harness.Records.Get("call-1")!.Record.State);
-        Assert.Empty(Written());
+        // And the switch is told the callback is its own: go.
+        var go = Assert.Single(Written()).ReportReceived;
+        Assert.Equal((recoveryId, 1u), (go.RecoveryId, go.AcceptedAttempt));
+    }
+
+    [Fact]
+    public async Task Only_the_acceptance_recorded_is_confirmed_and_a_superseded_one_is_not()
+    {
+        var recoveryId = _harness.Recovery(RecoveryState.Dispatched, attempts: 2);
+        await _harness.Reports.HandleAsync(_connection, new SwitchMessage { Ack = new CommandAck { RecoveryId = recoveryId, Attempt = 2, Accepted = true } });
+        await _harness.Reports.HandleAsync(_connection, new SwitchMessage { Ack = new CommandAck { RecoveryId = recoveryId, Attempt = 1, Accepted = true } });
+
+        var confirmed = Written().Where(m => m.ReportReceived is { AcceptedAttempt: > 0 }).Select(m => m.ReportReceived.AcceptedAttempt).ToList();
+        Assert.Equal([2u], confirmed);
+        Assert.Equal(RecoveryVerdict.Superseded, _harness.Effects.Carried.Last().Verdict);
     }
 
     [Fact]

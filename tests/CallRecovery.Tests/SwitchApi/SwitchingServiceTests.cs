@@ -62,13 +62,15 @@ public sealed class SwitchingServiceTests : IAsyncLifetime
 
         _requests.Write(new SwitchMessage { Outcome = new OutcomeReport { RecoveryId = recoveryId, Outcome = Outcome.CustomerDeclined, CallbackAttempt = 1 } });
         var confirmed = new List<ServiceMessage>();
-        for (var i = 0; i < 4; i++)
+        for (var i = 0; i < 5; i++)
         {
             confirmed.Add(await _responses.NextAsync());
         }
 
-        Assert.Equal([Stage.CustomerRinging, Stage.CustomerAnswered, Stage.OfferAccepted], confirmed.Take(3).Select(m => m.ReportReceived.Stage));
-        Assert.Equal(Outcome.CustomerDeclined, confirmed[3].ReportReceived.Outcome);
+        // The acceptance first (the go signal), then each report.
+        Assert.Equal(1u, confirmed[0].ReportReceived.AcceptedAttempt);
+        Assert.Equal([Stage.CustomerRinging, Stage.CustomerAnswered, Stage.OfferAccepted], confirmed.Skip(1).Take(3).Select(m => m.ReportReceived.Stage));
+        Assert.Equal(Outcome.CustomerDeclined, confirmed[4].ReportReceived.Outcome);
         Assert.Equal(
             [RecoveryTrigger.Accept, RecoveryTrigger.Progress, RecoveryTrigger.Progress, RecoveryTrigger.Progress, RecoveryTrigger.Outcome],
             _harness.Effects.Carried.Select(t => t.Trigger));

@@ -8,7 +8,10 @@
 -- ARGV[5] scope kind ('cell' | 'node'), ARGV[6] the cell or node as events name it, ARGV[7] the scope's id part,
 -- then call id, drop time (ms) pairs (drop times after now are taken as now: a clock ahead cannot move an incident)
 -- Returns {incident id or false, 2 when declared now, 1 when declared before and not yet announced, 0 otherwise, the
--- call ids filed under it when 2 or 1 (to hold)}
+-- call ids filed under it when 2 or 1 (to hold), the call ids of these pairs filed under it (to create held)}
+-- The window slides with the drops' own times (the latest drop the scope has seen), not with the service's clock:
+-- a consumer catching up on a storm minutes late still sees the storm (drops older than the longest incident are
+-- not counted: a replay from long ago declares nothing).
 local now = tonumber(ARGV[1])
 -- SADD in lots (Lua's unpack takes a few thousand values at most).
 local function file(ids)
@@ -20,14 +23,20 @@ end
 -- Drops up to the start of the scope's last incident belong to it (a retried batch must not declare it again).
 local ended = tonumber(redis.call('GET', KEYS[3]) or '0')
 local added, counted = 0, {}
+local latest = tonumber((redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES'))[2] or '0')
+-- A drop older than the longest incident (a replay from long ago) cannot be part of an outage still going on.
+local horizon = now - tonumber(ARGV[4])
 for i = 8, #ARGV, 2 do
   local at = math.min(tonumber(ARGV[i + 1]), now)
-  if at > ended then
+  if at > ended and at > horizon then
     added = added + redis.call('ZADD', KEYS[1], 'NX', at, ARGV[i])
     counted[#counted + 1] = ARGV[i]
+    if at > latest then
+      latest = at
+    end
   end
 end
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now - tonumber(ARGV[2]))
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. (latest - tonumber(ARGV[2])))
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 local open = redis.call('HGET', KEYS[2], 'id')
 if open then
@@ -39,13 +48,13 @@ if open then
   if redis.call('HGET', KEYS[2], 'announced') ~= '1' then
     -- Declared, but what follows a declaration (holding the calls before it, listing it as open) is not known to
     -- be done (a failed batch is retried): declared again, so the retry does it.
-    return {open, 1, redis.call('SMEMBERS', KEYS[4])}
+    return {open, 1, redis.call('SMEMBERS', KEYS[4]), counted}
   end
-  return {open, 0, {}}
+  return {open, 0, {}, counted}
 end
 local count = redis.call('ZCARD', KEYS[1])
 if count < tonumber(ARGV[3]) then
-  return {false, 0, {}}
+  return {false, 0, {}, {}}
 end
 -- The incident starts at the earliest drop in the window (network time, as the traffic that ends it is), not when
 -- this replica read it: with consumer lag, traffic after the outage began must still end it.
@@ -56,4 +65,11 @@ redis.call('PEXPIRE', KEYS[2], ARGV[4])
 local window = redis.call('ZRANGE', KEYS[1], 0, -1)
 file(window)
 redis.call('HSET', KEYS[2], 'held', #window)
-return {id, 2, window}
+-- Of these pairs, those in the window (an older one trimmed from it is not the incident's).
+local inWindow = {}
+for _, callId in ipairs(counted) do
+  if redis.call('ZSCORE', KEYS[1], callId) then
+    inWindow[#inWindow + 1] = callId
+  end
+end
+return {id, 2, window, inWindow}

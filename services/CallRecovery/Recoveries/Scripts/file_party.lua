@@ -1,8 +1,9 @@
 -- Files a recovery under one of its parties (customer or party to reconnect), so an opt-out, an emergency call or a
--- re-attach finds every recovery of theirs: not a trimmed list, every one until a minute past its deadline.
+-- re-attach finds every recovery of theirs: not a trimmed list, every one until a minute past its deadline (or past
+-- the end of its supervision, once the switch has accepted it). Filing again only ever keeps it longer.
 -- KEYS[1] the party's recoveries (sorted set: call id scored by keep-until, unix ms)
 -- ARGV[1] call id, ARGV[2] keep until (unix ms), ARGV[3] now (unix ms)
-redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+redis.call('ZADD', KEYS[1], 'GT', ARGV[2], ARGV[1])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[3])
 local keep = tonumber(ARGV[2])
 local expires = redis.call('PEXPIRETIME', KEYS[1])

@@ -1,0 +1,222 @@
+using CallRecovery.Probes;
+using Microsoft.Extensions.Options;
+using StackExchange.Redis;
+
+namespace CallRecovery.Redis;
+
+/// <summary>
+/// Waits until the writes this replica made so far are durable in the configured mode
+/// (<see cref="RedisOptions.Durability"/>), before anything that depends on them is confirmed outside: a Kafka offset
+/// stored, a report answered, an opt-out answered, a command sent. Group commit: callers that arrive while a wait
+/// is under way share the next one, so there is one wait a batch or dispatch round, not one per write. A wait that
+/// falls short throws <see cref="HeldBackException"/> (transient: the caller confirms nothing and tries again) and
+/// makes the replica not ready (<see cref="ServiceProblem.NotDurable"/>) until one succeeds.
+/// </summary>
+/// <remarks>
+/// <c>WAIT</c> and <c>WAITAOF</c> cover the writes sent before them on the same connection: they are sent on each
+/// multiplexer's own connection to every primary, after the callers' writes were answered.
+/// </remarks>
+public sealed partial class DurabilityBarrier : IDisposable
+{
+    private static readonly Version WaitAofSince = new(7, 2);
+    private static readonly TimeSpan ConfigRecheck = TimeSpan.FromSeconds(5);
+
+    private readonly RedisOptions _options;
+    private readonly ServiceProblems _problems;
+    private readonly TimeProvider _time;
+    private readonly ILogger<DurabilityBarrier> _logger;
+    private readonly GroupCommit[] _commits;
+    private readonly Lock _adminLock = new();
+    private ConnectionMultiplexer? _admin;
+    private readonly Dictionary<string, (long CheckedAt, string? Problem)> _configs = new(StringComparer.Ordinal);
+
+    public DurabilityBarrier(
+        IConnectionMultiplexer redis,
+        [FromKeyedServices(RedisServiceCollectionExtensions.Decisions)] IConnectionMultiplexer decisions,
+        IOptions<RedisOptions> options,
+        ServiceProblems problems,
+        TimeProvider time,
+        ILogger<DurabilityBarrier> logger)
+    {
+        _options = options.Value;
+        _problems = problems;
+        _time = time;
+        _logger = logger;
+        _commits = [.. new[] { redis, decisions }.Distinct().Select(m => new GroupCommit(() => WaitOnAsync(m)))];
+    }
+
+    public RedisDurability Mode => _options.Durability;
+
+    /// <summary>Returns once every write this replica made before the call is durable; throws <see cref="HeldBackException"/> if they are not.</summary>
+    public Task WaitAsync() => _options.Durability == RedisDurability.None
+        ? Task.CompletedTask
+        : Task.WhenAll(_commits.Select(c => c.WaitAsync()));
+
+    private async Task WaitOnAsync(IConnectionMultiplexer multiplexer)
+    {
+        var primaries = multiplexer.GetServers().Where(s => s.IsConnected && !s.IsReplica).ToList();
+        if (primaries.Count == 0)
+        {
+            // Nothing connected: the ping says so in Redis's own terms (a connection failure: Redis is away).
+            await multiplexer.GetDatabase().PingAsync().ConfigureAwait(false);
+            throw new HeldBackException(ServiceProblem.NotDurable, "no Redis primary is connected");
+        }
+
+        var shortfalls = await Task.WhenAll(primaries.Select(WaitOnAsync)).ConfigureAwait(false);
+        if (shortfalls.FirstOrDefault(s => s is not null) is { } shortfall)
+        {
+            _problems.Report(ServiceProblem.NotDurable, shortfall);
+            throw new HeldBackException(ServiceProblem.NotDurable, shortfall);
+        }
+
+        _problems.Clear(ServiceProblem.NotDurable);
+    }
+
+    /// <summary>Waits on one primary; returns why its writes are not durable, or null when they are.</summary>
+    private async Task<string?> WaitOnAsync(IServer primary)
+    {
+        var timeout = (long)_options.DurabilityTimeout.TotalMilliseconds;
+        if (_options.Durability == RedisDurability.Replicated)
+        {
+            var acknowledged = (long)await primary.ExecuteAsync("WAIT", _options.DurableReplicas, timeout).ConfigureAwait(false);
+            return acknowledged >= _options.DurableReplicas
+                ? null
+                : $"Redis {primary.EndPoint}: {acknowledged} of {_options.DurableReplicas} replicas acknowledged within {timeout} ms";
+        }
+
+        if (primary.Version >= WaitAofSince)
+        {
+            var counts = (RedisResult[])(await primary.ExecuteAsync("WAITAOF", 1, 0, timeout).ConfigureAwait(false))!;
+            return (long)counts[0] >= 1 ? null : $"Redis {primary.EndPoint}: the append-only file was not fsynced within {timeout} ms (is appendonly on?)";
+        }
+
+        return await WriteThroughProblemAsync(primary).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Before WAITAOF (Redis 7.2) a write is durable when answered only if the primary fsyncs its append-only file
+    /// before it answers: <c>appendonly yes</c> and <c>appendfsync always</c>. Read with CONFIG (on a connection of
+    /// its own: the service's connections are not allowed admin commands), again every few seconds.
+    /// </summary>
+    private async Task<string?> WriteThroughProblemAsync(IServer primary)
+    {
+        var key = primary.EndPoint.ToString() ?? string.Empty;
+        lock (_configs)
+        {
+            if (_configs.TryGetValue(key, out var known) && _time.GetElapsedTime(known.CheckedAt) < ConfigRecheck)
+            {
+                return known.Problem;
+            }
+        }
+
+        string? problem;
+        try
+        {
+            var config = (await Admin().GetServer(primary.EndPoint).ConfigGetAsync("append*").ConfigureAwait(false))
+                .ToDictionary(p => p.Key, p => p.Value, StringComparer.OrdinalIgnoreCase);
+            problem = config.GetValueOrDefault("appendonly") != "yes" || config.GetValueOrDefault("appendfsync") != "always"
+                ? $"Redis {primary.EndPoint} {primary.Version} runs appendonly {config.GetValueOrDefault("appendonly") ?? "?"}, appendfsync {config.GetValueOrDefault("appendfsync") ?? "?"}: "
+                    + "Redis:Durability Local needs appendonly yes and appendfsync always before Redis 7.2 (WAITAOF)"
+                : null;
+        }
+        catch (RedisServerException e)
+        {
+            // CONFIG renamed or forbidden (a managed Redis): the policy cannot be known, so nothing counts as durable.
+            problem = $"Redis {primary.EndPoint}: the append-only policy cannot be read ({TransientErrors.Describe(e)}); use Redis 7.2+ (WAITAOF) or Redis:Durability Replicated or None";
+        }
+
+        lock (_configs)
+        {
+            _configs[key] = (_time.GetTimestamp(), problem);
+        }
+
+        if (problem is not null)
+        {
+            LogNotWriteThrough(problem);
+        }
+
+        return problem;
+    }
+
+    private ConnectionMultiplexer Admin()
+    {
+        lock (_adminLock)
+        {
+            if (_admin is null)
+            {
+                var configuration = ConfigurationOptions.Parse(_options.ConnectionString);
+                configuration.AbortOnConnectFail = false;
+                configuration.AllowAdmin = true;
+                configuration.ClientName = "callrecovery-durability";
+                configuration.IncludeDetailInExceptions = false;
+                configuration.IncludePerformanceCountersInExceptions = false;
+                _admin = ConnectionMultiplexer.Connect(configuration);
+            }
+
+            return _admin;
+        }
+    }
+
+    public void Dispose() => _admin?.Dispose();
+
+    [LoggerMessage(EventId = 5201, Level = LogLevel.Error, Message = "Writes are not durable: {Problem}")]
+    private partial void LogNotWriteThrough(string problem);
+
+    /// <summary>One wait at a time on one multiplexer; whoever asks while it runs shares the next.</summary>
+    private sealed class GroupCommit(Func<Task> wait)
+    {
+        private readonly Lock _lock = new();
+        private TaskCompletionSource? _next;
+        private bool _running;
+
+        public Task WaitAsync()
+        {
+            lock (_lock)
+            {
+                if (_next is not null)
+                {
+                    return _next.Task;
+                }
+
+                _next = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                var joined = _next.Task;
+                if (!_running)
+                {
+                    _running = true;
+                    _ = Task.Run(RunAsync);
+                }
+
+                return joined;
+            }
+        }
+
+        private async Task RunAsync()
+        {
+            while (true)
+            {
+                TaskCompletionSource round;
+                lock (_lock)
+                {
+                    if (_next is null)
+                    {
+                        _running = false;
+                        return;
+                    }
+
+                    round = _next;
+                    _next = null;
+                }
+
+                try
+                {
+                    await wait().ConfigureAwait(false);
+                    round.SetResult();
+                }
+                catch (Exception e)
+                {
+                    round.SetException(e);
+                }
+            }
+        }
+    }
+}
