@@ -61,6 +61,7 @@ app.MapHealthChecks("/health/ready", new HealthCheckOptions { Predicate = check 
 app.MapPrometheusScrapingEndpoint().ServedOn(Listeners.Http);
 app.MapCallLookup();
 app.WarnWhenTheApiIsUnauthenticated();
+app.WarnWhenTheSwitchingPortIsInsecure();
 app.Run();
 return 0;
 

@@ -82,8 +82,8 @@ public sealed partial class DeploymentTests
         var service = Assert.Single(objects, o => (string)o["kind"] == "Service");
         Assert.All(service.Map("spec").List("ports").Maps(), p => Assert.Contains(ResolvePort(p.Text("targetPort")!, ports), ports.Values));
 
-        // Client certificates need TLS on the switching endpoint, with the service's own certificate.
-        if (configuration.GetValue<bool>("Switching:RequireClientCertificate"))
+        // The switching port is secure by default in every overlay: TLS with the service's own certificate, switch certificates required.
+        Assert.False(configuration.GetValue<bool>("Switching:AllowInsecure"), $"{overlay} serves the switching port without client certificates");
         {
             Assert.StartsWith("https://", configuration["Kestrel:Endpoints:Switching:Url"], StringComparison.Ordinal);
             Assert.True(File.Exists(configuration["Kestrel:Endpoints:Switching:Certificate:Path"]), "the switching endpoint's certificate is not mounted");
@@ -127,10 +127,26 @@ public sealed partial class DeploymentTests
     }
 
     [Fact]
-    public void The_compose_stack_configures_the_service_with_settings_it_reads_and_accepts()
+    public async Task The_compose_stack_configures_the_service_with_settings_it_reads_and_accepts()
     {
-        var problems = ServiceSettings.Problems(ComposeEnvironment(Compose().Map("services", "callrecovery")));
+        // The certificates volume as tools/make-certificates.sh fills it (the same script, into a directory here).
+        var services = Compose().Map("services");
+        using var certificates = new TemporaryDirectory();
+        var (exitCode, output, error) = await Repository.RunAsync("sh", ["tools/make-certificates.sh", certificates.Path]);
+        Assert.True(exitCode == 0, $"make-certificates.sh failed:\n{output}\n{error}");
+        var environment = ComposeEnvironment(services.Map("callrecovery"))
+            .ToDictionary(e => e.Key, e => e.Value?.StartsWith("/certs/", StringComparison.Ordinal) == true ? Path.Combine(certificates.Path, e.Value["/certs/".Length..]) : e.Value, StringComparer.Ordinal);
+        var problems = ServiceSettings.Problems(environment);
         Assert.True(problems.Count == 0, string.Join('\n', problems));
+
+        var configuration = ServiceSettings.Configuration(environment);
+        Assert.False(configuration.GetValue<bool>("Switching:AllowInsecure"), "the compose stack serves the switching port without client certificates");
+        Assert.True(File.Exists(configuration["Kestrel:Endpoints:Switching:Certificate:Path"]), "the script makes no service certificate where compose points");
+        var emulator = Arguments(services.Map("switch-emulator"));
+        foreach (var file in new[] { emulator["--client-cert"], emulator["--client-key"], emulator["--server-ca"] })
+        {
+            Assert.True(File.Exists(Path.Combine(certificates.Path, file["/certs/".Length..])), $"the emulator's {file} is not made by the script");
+        }
     }
 
     [Fact]
@@ -157,7 +173,7 @@ public sealed partial class DeploymentTests
 
         // Switches: the emulator connects to the service's gRPC port as the switch the service routes to.
         var emulator = Arguments(services.Map("switch-emulator"));
-        Assert.Equal($"http://callrecovery:{PortOf(configuration["Kestrel:Endpoints:Switching:Url"])}", emulator["--service"]);
+        Assert.Equal($"https://callrecovery:{PortOf(configuration["Kestrel:Endpoints:Switching:Url"])}", emulator["--service"]);
         Assert.Equal(configuration["Switching:DefaultSwitch"], emulator["--switch-id"]);
 
         // Traces go to the collector's OTLP receiver, and on to Jaeger.

@@ -73,6 +73,34 @@ public sealed partial class LocalRunTests
     }
 
     [Fact]
+    public async Task On_default_settings_the_switching_port_requires_client_certificates_and_an_insecure_one_stays_on_loopback()
+    {
+        // The defaults (no Switching:AllowInsecure): without a switch CA and TLS the service does not start.
+        using var secure = ServiceProcess.Start(new Dictionary<string, string?>
+        {
+            ["Kafka:BootstrapServers"] = "127.0.0.1:9",
+            ["Redis:ConnectionString"] = "127.0.0.1:9",
+            ["Switching:AllowInsecure"] = null,
+            ["Kestrel:Endpoints:Switching:Url"] = $"http://127.0.0.1:{RedisServer.FreePort().ToString(System.Globalization.CultureInfo.InvariantCulture)}",
+        });
+        await secure.WaitForExitAsync();
+        Assert.Equal(2, secure.ExitCode);
+        Assert.Contains("The switching port requires client certificates: set Switching:ClientCertificateAuthorityPath", secure.Output, StringComparison.Ordinal);
+        Assert.Contains("Kestrel:Endpoints:Switching:Url must be https://", secure.Output, StringComparison.Ordinal);
+
+        // Allowed insecure, but on every address: refused without the second setting.
+        using var exposed = ServiceProcess.Start(new Dictionary<string, string?>
+        {
+            ["Kafka:BootstrapServers"] = "127.0.0.1:9",
+            ["Redis:ConnectionString"] = "127.0.0.1:9",
+            ["Kestrel:Endpoints:Switching:Url"] = $"http://0.0.0.0:{RedisServer.FreePort().ToString(System.Globalization.CultureInfo.InvariantCulture)}",
+        });
+        await exposed.WaitForExitAsync();
+        Assert.Equal(2, exposed.ExitCode);
+        Assert.Contains("needs Switching:AllowInsecureOnNetwork=true as well", exposed.Output, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Started_from_the_repository_root_the_service_reads_its_own_settings_and_serves_grpc_reflection()
     {
         var port = RedisServer.FreePort();

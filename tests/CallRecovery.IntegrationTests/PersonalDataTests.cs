@@ -43,7 +43,17 @@ public sealed class PersonalDataTests(Infrastructure infrastructure) : IDisposab
         }).Started();
         var numbers = Enumerable.Range(0, 8).Select(scenario.Number).ToList();
         // Redis stops in this scenario: a stream the service ends is reconnected, not a test failure.
-        await using var emulator = new EmulatedSwitch(TestSwitch.Options(service, "private") with { FailOnServerError = false });
+        // The switch's own words name parties too, as IMS cores write them: its instance name, a rejection detail and a
+        // failure cause (not one retried, so each recovery ends with it).
+        await using var emulator = new EmulatedSwitch(TestSwitch.Options(service, "private") with
+        {
+            FailOnServerError = false,
+            InstanceId = $"pod-{numbers[1]}",
+            RejectRatio = 0.5,
+            RejectDetail = $"not served here: tel:{numbers[0]};phone-context=ims",
+            OutcomeMix = new Dictionary<Outcome, double> { [Outcome.Failed] = 100 },
+            FailureCause = $"q850:21 SIP 480 from sip:{numbers[1]}@ims.operator.net;user=phone, called {numbers[0][..3]} {numbers[0][3..7]} {numbers[0][7..]}",
+        });
         using var stop = new CancellationTokenSource();
         var running = emulator.RunAsync(stop.Token);
         using var http = service.CreateHttpClient();
@@ -58,17 +68,26 @@ public sealed class PersonalDataTests(Infrastructure infrastructure) : IDisposab
             response.EnsureSuccessStatusCode();
         }
 
-        (await http.GetAsync(new Uri("/v1/calls/call-private-1", UriKind.Relative))).EnsureSuccessStatusCode();
+        using var callRecord = await http.GetAsync(new Uri("/v1/calls/call-private-1", UriKind.Relative));
+        callRecord.EnsureSuccessStatusCode();
+        var answers = new List<(string Where, string Text)> { ("HTTP call record", await callRecord.Content.ReadAsStringAsync()) };
 
         // The opt-out, kept under a hashed key, still protects its subscriber.
         await scenario.PublishAsync(Scenario.Drop("call-opted-out", numbers[2], numbers[1]));
         await Eventually.TrueAsync(async () => (await scenario.DecisionsAsync("call-opted-out")).Any(d => d.Reason == CallRecovery.Policy.DecisionReason.OptedOut), "the opted-out subscriber is not called");
         using (var channel = GrpcChannel.ForAddress(service.SwitchingAddress))
         {
+            // The lookup asks for the HTTP API's scopes: the engineers' token.
             var lookup = new RecoveryLookup.RecoveryLookupClient(channel);
-            await lookup.GetTimelineAsync(new TimelineRequest { Subscriber = numbers[0] }).ResponseAsync.DefaultTimeout();
-            await lookup.GetTimelineAsync(new TimelineRequest { CallId = "call-private-1" }).ResponseAsync.DefaultTimeout();
+            var engineer = new Grpc.Core.Metadata { { "authorization", "Bearer " + _certificates.Token("engineer-1", "calls:read subscribers:read") } };
+            answers.Add(("gRPC timeline by subscriber", (await lookup.GetTimelineAsync(new TimelineRequest { Subscriber = numbers[0] }, engineer).ResponseAsync.DefaultTimeout()).ToString()));
+            answers.Add(("gRPC timeline by call", (await lookup.GetTimelineAsync(new TimelineRequest { CallId = "call-private-1" }, engineer).ResponseAsync.DefaultTimeout()).ToString()));
         }
+
+        // The switch's text is kept for the engineers, with the numbers masked.
+        var stored = await scenario.RecoveryAsync("call-private-1");
+        Assert.Contains("sip:[number]@ims.operator.net", stored!.Detail, StringComparison.Ordinal);
+        answers.Add(("stored recovery detail", stored.Detail));
 
         // A hostile event: numbers in a time field and in an unknown field of canonical JSON.
         await scenario.PublishRawAsync(
@@ -91,6 +110,18 @@ public sealed class PersonalDataTests(Infrastructure infrastructure) : IDisposab
         await redis.StartAsync();
         await Eventually.TrueAsync(async () => (await scenario.RecoveryAsync("call-private-2"))?.State == RecoveryState.Completed, "the second recovery completed after Redis came back");
         var deadLetters = scenario.ReadDeadLetters(expected: 1);
+        // Outcome events name the parties on purpose (CRM apologises to the customer, billing charges the line): every
+        // other field, the switch's text among them, must not.
+        var outcomeEvents = scenario.ReadTopic(scenario.OutcomeTopic, 2, expected: int.MaxValue, quiet: TimeSpan.FromSeconds(2))
+            .Select(m => RecoveryUpdate.Parser.ParseFrom(m.Message.Value)).ToList();
+        Assert.Contains(outcomeEvents, e => e.Detail.Contains("sip:[number]@ims", StringComparison.Ordinal));
+        answers.AddRange(outcomeEvents.Select(e =>
+        {
+            var withoutParties = e.Clone();
+            withoutParties.Customer = string.Empty;
+            withoutParties.OtherParty = string.Empty;
+            return ("outcome event", withoutParties.ToString());
+        }));
         await stop.CancelAsync();
         await running.DefaultTimeout();
 
@@ -99,7 +130,7 @@ public sealed class PersonalDataTests(Infrastructure infrastructure) : IDisposab
         Assert.NotEmpty(logs);
         Assert.Contains(logs, l => l.Level == LogLevel.Debug);
         Assert.Contains(logs, l => l.Category == CallRecovery.HttpApi.CallLookupEndpoints.AuditCategory);
-        var texts = new List<(string Where, string Text)>();
+        var texts = new List<(string Where, string Text)>(answers);
         foreach (var log in logs)
         {
             texts.Add(($"log {log.Category}", log.Message));

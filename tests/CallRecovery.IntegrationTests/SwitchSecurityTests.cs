@@ -89,6 +89,71 @@ public sealed class SwitchSecurityTests(Infrastructure infrastructure) : IDispos
         await running.DefaultTimeout();
     }
 
+    [Fact]
+    public async Task A_certificate_serves_the_switch_it_names_or_is_mapped_to_and_no_declared_rate_goes_below_the_floor()
+    {
+        await using var scenario = await infrastructure.NewScenarioAsync(partitions: 1);
+        var settings = scenario.Settings();
+        _certificates.ApplyTo(settings);
+        settings["Switching:CertificateSwitches:msc-north.operator.net"] = "switch-north";
+        settings["Switching:MinAdmissionRate"] = "10";
+        await using var service = new ServiceHost(settings).Started();
+
+        // The host certificate (DNS name msc-north.operator.net) serves the switch it is mapped to, not its CN's name.
+        var north = await SayHelloAsync(service, "switch-north", _certificates.NorthCertificatePath, _certificates.NorthKeyPath, rate: 1);
+        Assert.Equal(ServiceMessage.MessageOneofCase.Welcome, north.MessageCase);
+        var byCommonName = await Assert.ThrowsAsync<RpcException>(() => SayHelloAsync(service, "msc-north", _certificates.NorthCertificatePath, _certificates.NorthKeyPath));
+        Assert.Equal(StatusCode.PermissionDenied, byCommonName.StatusCode);
+
+        // An instance declaring 1 or 2 commands/s cannot throttle its pool below the floor.
+        Assert.Equal(10u, north.Welcome.MaxCommandsPerSecond);
+        var switchA = await SayHelloAsync(service, "switch-a", _certificates.SwitchACertificatePath, _certificates.SwitchAKeyPath, rate: 2);
+        Assert.Equal(10u, switchA.Welcome.MaxCommandsPerSecond);
+    }
+
+    [Fact]
+    public async Task The_lookup_answers_lookup_clients_and_scoped_tokens_but_not_switches()
+    {
+        await using var scenario = await infrastructure.NewScenarioAsync(partitions: 1);
+        var settings = scenario.Settings();
+        _certificates.ApplyTo(settings);
+        _certificates.ApplyJwtTo(settings);
+        await using var service = new ServiceHost(settings).Started();
+        var byCall = new TimelineRequest { CallId = "call-nobody-made" };
+        var bySubscriber = new TimelineRequest { Subscriber = scenario.Number(0) };
+
+        // A switch's certificate gets nothing, for any key.
+        Assert.Equal(StatusCode.PermissionDenied, await LookupStatusAsync(service, byCall, _certificates.SwitchACertificatePath, _certificates.SwitchAKeyPath));
+        Assert.Equal(StatusCode.PermissionDenied, await LookupStatusAsync(service, bySubscriber, _certificates.SwitchACertificatePath, _certificates.SwitchAKeyPath));
+        // The lookup client's certificate is answered (nothing is recorded for that call).
+        Assert.Equal(StatusCode.NotFound, await LookupStatusAsync(service, byCall, _certificates.LookupCertificatePath, _certificates.LookupKeyPath));
+        Assert.Equal(StatusCode.OK, await LookupStatusAsync(service, bySubscriber, _certificates.LookupCertificatePath, _certificates.LookupKeyPath));
+        // A token with the scopes is answered over any certificate; calls:read alone does not open a subscriber's timeline.
+        var callsOnly = _certificates.Token("engineer-1", "calls:read");
+        Assert.Equal(StatusCode.NotFound, await LookupStatusAsync(service, byCall, _certificates.SwitchACertificatePath, _certificates.SwitchAKeyPath, callsOnly));
+        Assert.Equal(StatusCode.PermissionDenied, await LookupStatusAsync(service, bySubscriber, _certificates.SwitchACertificatePath, _certificates.SwitchAKeyPath, callsOnly));
+        var both = _certificates.Token("engineer-1", "calls:read subscribers:read");
+        Assert.Equal(StatusCode.OK, await LookupStatusAsync(service, bySubscriber, _certificates.SwitchACertificatePath, _certificates.SwitchAKeyPath, both));
+        // A token of another issuer's key counts for nothing; without a certificate there is no connection at all.
+        Assert.Equal(StatusCode.PermissionDenied, await LookupStatusAsync(service, byCall, _certificates.SwitchACertificatePath, _certificates.SwitchAKeyPath, _certificates.Token("engineer-1", "calls:read", otherKey: true)));
+        await AssertRefusedAsync(() => LookupStatusAsync(service, byCall, certificatePath: null, keyPath: null));
+    }
+
+    private async Task<StatusCode> LookupStatusAsync(ServiceHost service, TimelineRequest request, string? certificatePath, string? keyPath, string? token = null)
+    {
+        using var channel = Channel(service, certificatePath, keyPath);
+        var headers = token is null ? null : new Metadata { { "authorization", "Bearer " + token } };
+        try
+        {
+            await new RecoveryLookup.RecoveryLookupClient(channel).GetTimelineAsync(request, headers).ResponseAsync.WaitAsync(Eventually.Limit);
+            return StatusCode.OK;
+        }
+        catch (RpcException e) when (e.StatusCode is StatusCode.NotFound or StatusCode.PermissionDenied or StatusCode.Unauthenticated)
+        {
+            return e.StatusCode;
+        }
+    }
+
     public void Dispose() => _certificates.Dispose();
 
     /// <summary>The TLS handshake refuses the connection: the client sees a failed HTTP/2 connection or a failed call.</summary>
@@ -106,12 +171,13 @@ public sealed class SwitchSecurityTests(Infrastructure infrastructure) : IDispos
         return new ServiceHost(settings).Started();
     }
 
-    private async Task SayHelloAsync(ServiceHost service, string switchId, string? certificatePath, string? keyPath)
+    private async Task<ServiceMessage> SayHelloAsync(ServiceHost service, string switchId, string? certificatePath, string? keyPath, uint rate = 0)
     {
         using var channel = Channel(service, certificatePath, keyPath);
         using var call = new Switching.SwitchingClient(channel).Connect(cancellationToken: new CancellationTokenSource(Eventually.Limit).Token);
-        await call.RequestStream.WriteAsync(new SwitchMessage { Hello = new Hello { SwitchId = switchId, InstanceId = "probe" } });
-        await call.ResponseStream.MoveNext();
+        await call.RequestStream.WriteAsync(new SwitchMessage { Hello = new Hello { SwitchId = switchId, InstanceId = "probe", MaxCommandsPerSecond = rate } });
+        Assert.True(await call.ResponseStream.MoveNext());
+        return call.ResponseStream.Current;
     }
 
     private GrpcChannel Channel(ServiceHost service, string? certificatePath, string? keyPath)

@@ -98,6 +98,8 @@ public sealed class LocalServices : IAsyncDisposable
             ["Redis:ConnectionString"] = $"127.0.0.1:{RedisPort.ToString(CultureInfo.InvariantCulture)}",
             ["Kestrel:Endpoints:Http:Url"] = ServiceHttp.ToString(),
             ["Kestrel:Endpoints:Switching:Url"] = ServiceSwitching.ToString(),
+            // The demo's switches come without certificates, on loopback only (the service says so loudly at start).
+            ["Switching:AllowInsecure"] = "true",
             ["Logging:LogLevel:Default"] = "Warning",
             ["Logging:Console:FormatterName"] = "simple",
         };

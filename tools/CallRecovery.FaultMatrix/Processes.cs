@@ -174,6 +174,8 @@ public sealed class ServiceReplica(string name, IReadOnlyDictionary<string, stri
         start.Environment["DOTNET_ENVIRONMENT"] = "Production";
         start.Environment["Kestrel__Endpoints__Http__Url"] = $"http://127.0.0.1:{HttpPort}";
         start.Environment["Kestrel__Endpoints__Switching__Url"] = $"http://127.0.0.1:{SwitchingPort}";
+        // The emulated switches come without certificates, on loopback only.
+        start.Environment["Switching__AllowInsecure"] = "true";
         start.Environment["Logging__LogLevel__Default"] = "Warning";
         foreach (var (key, value) in settings)
         {

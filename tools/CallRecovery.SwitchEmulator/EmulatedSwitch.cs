@@ -257,7 +257,9 @@ public sealed class EmulatedSwitch : IAsyncDisposable
         if (Draw() < _options.RejectRatio)
         {
             Interlocked.Increment(ref _rejected);
-            outbox.TryWrite(Ack(command, accepted: false, RejectReason.Overloaded));
+            var rejection = Ack(command, accepted: false, RejectReason.Overloaded);
+            rejection.Ack.Detail = _options.RejectDetail;
+            outbox.TryWrite(rejection);
             return;
         }
 
@@ -391,7 +393,7 @@ public sealed class EmulatedSwitch : IAsyncDisposable
         }
         else if (outcome == Outcome.Failed)
         {
-            report.FailureCause = "q850:34 no circuit available";
+            report.FailureCause = _options.FailureCause;
         }
 
         _outcomes[command.RecoveryId] = outcome;

@@ -37,6 +37,12 @@ public sealed record SwitchEmulatorOptions
     /// <summary>Share of first deliveries rejected as overloaded (the service sends them again). Default 0.</summary>
     public double RejectRatio { get; init; }
 
+    /// <summary>The failure cause of a FAILED outcome, in the switch's words. Default "q850:34 no circuit available".</summary>
+    public string FailureCause { get; init; } = "q850:34 no circuit available";
+
+    /// <summary>The detail of a rejection (as some IMS cores write it, it may name a party). Default none.</summary>
+    public string RejectDetail { get; init; } = string.Empty;
+
     /// <summary>Pause between two progress stages of one callback. Default 300 ms.</summary>
     public TimeSpan StageDelay { get; init; } = TimeSpan.FromMilliseconds(300);
 

@@ -19,8 +19,13 @@ public static class PolicyServiceCollectionExtensions
         services.AddOptions<SwitchingOptions>().BindConfiguration(SwitchingOptions.Section).ValidateDataAnnotations()
             .Validate(o => o.Routes.Values.All(SwitchIds.IsValid), "Switching:Routes values must be switch ids: 1-64 letters, digits, '.', '_' or '-'.")
             .Validate(o => o.CallbackDeadline > o.GracePeriod, "Switching:CallbackDeadline must be longer than Switching:GracePeriod.")
-            .Validate(o => !o.RequireClientCertificate || File.Exists(o.ClientCertificateAuthorityPath),
-                "Switching:RequireClientCertificate needs Switching:ClientCertificateAuthorityPath, a PEM file of the CA that signs switch certificates.")
+            .Validate(o => o.AllowInsecure || File.Exists(o.ClientCertificateAuthorityPath),
+                "The switching port requires client certificates: set Switching:ClientCertificateAuthorityPath to a PEM file of the CA that signs switch certificates (and serve Kestrel:Endpoints:Switching over https with the service's certificate), or, on a laptop only, Switching:AllowInsecure=true.")
+            .Validate(o => !o.AllowInsecureOnNetwork || o.AllowInsecure, "Switching:AllowInsecureOnNetwork only means something with Switching:AllowInsecure=true.")
+            .Validate(o => o.CertificateSwitches.Values.All(ids => ids.Split(' ', StringSplitOptions.RemoveEmptyEntries) is { Length: > 0 } list && list.All(SwitchIds.IsValid)),
+                "Switching:CertificateSwitches values must be space-separated switch ids.")
+            .Validate(o => o.LookupClients.Values.All(scopes => scopes.Split(' ', StringSplitOptions.RemoveEmptyEntries).Length > 0), "Switching:LookupClients values must be space-separated scopes (calls:read subscribers:read).")
+            .Validate(o => o.MinAdmissionRates.All(r => SwitchIds.IsValid(r.Key) && r.Value >= 0), "Switching:MinAdmissionRates keys must be switch ids and values rates of 0 or more per second.")
             .Validate(o => string.IsNullOrWhiteSpace(o.ClientCertificateRevocationListPath) || File.Exists(o.ClientCertificateRevocationListPath),
                 "Switching:ClientCertificateRevocationListPath must name a readable CRL file.")
             .Validate(o => o.AdmissionRates.All(r => SwitchIds.IsValid(r.Key) && r.Value >= 0), "Switching:AdmissionRates keys must be switch ids and values rates of 0 or more per second.")

@@ -66,7 +66,17 @@ public sealed class SwitchingOptions
 
     /// <summary>The rate a switch is held to: what it declared, else its configured rate, else the default (0: none).</summary>
     public int AdmissionRateOf(string switchId, uint declared) =>
-        declared > 0 ? (int)Math.Min(declared, 1_000_000u) : AdmissionRates.TryGetValue(switchId, out var rate) ? rate : DefaultAdmissionRate;
+        declared > 0 ? Math.Max((int)Math.Min(declared, 1_000_000u), MinAdmissionRateOf(switchId))
+        : AdmissionRates.TryGetValue(switchId, out var rate) ? rate : DefaultAdmissionRate;
+
+    /// <summary>The floor of a declared rate for the switch.</summary>
+    public int MinAdmissionRateOf(string switchId) => MinAdmissionRates.TryGetValue(switchId, out var floor) ? floor : MinAdmissionRate;
+
+    /// <summary>The switch ids a certificate with these identities may serve.</summary>
+    public bool CertificateServes(IEnumerable<string> identities, string switchId) =>
+        identities.Any(identity => CertificateSwitches.TryGetValue(identity, out var ids)
+            ? ids.Split(' ', StringSplitOptions.RemoveEmptyEntries).Contains(switchId, StringComparer.Ordinal)
+            : string.Equals(identity, switchId, StringComparison.Ordinal));
 
     /// <summary>
     /// A connection that let a command's acknowledgement time out, or whose outbox is full (it stopped reading), is
@@ -88,21 +98,53 @@ public sealed class SwitchingOptions
     public TimeSpan SweepInterval { get; set; } = TimeSpan.FromSeconds(1);
 
     /// <summary>
-    /// When true, a switch must present a client certificate (mutual TLS) whose subject common name is its
-    /// switch id, and may only receive and report on that switch's commands. Default false.
+    /// The switching port carries both parties' numbers, so by default it requires mutual TLS: every client presents a
+    /// certificate issued by <see cref="ClientCertificateAuthorityPath"/>, and a switch receives and reports on only the
+    /// commands of the switch ids its certificate names. True serves it without client certificates: for a laptop, the
+    /// demo and tests only. The service then says so at every start, and refuses to listen that way on any address
+    /// but loopback unless <see cref="AllowInsecureOnNetwork"/> is set too. Default false.
     /// </summary>
-    public bool RequireClientCertificate { get; set; }
+    public bool AllowInsecure { get; set; }
 
-    /// <summary>PEM file of the certificate authority that signs switch client certificates. Required with <see cref="RequireClientCertificate"/>.</summary>
+    /// <summary>With <see cref="AllowInsecure"/>: serve the unauthenticated switching port on a non-loopback address as well. Default false.</summary>
+    public bool AllowInsecureOnNetwork { get; set; }
+
+    /// <summary>Client certificates are required on the switching port (the default; see <see cref="AllowInsecure"/>).</summary>
+    public bool RequiresClientCertificate => !AllowInsecure;
+
+    /// <summary>PEM file of the certificate authority that signs switch (and lookup client) certificates. Required unless <see cref="AllowInsecure"/>.</summary>
     public string? ClientCertificateAuthorityPath { get; set; }
 
     /// <summary>Optional CRL file (PEM or DER) of that CA: switch certificates it lists are refused. Re-read when the file changes. Default none.</summary>
     public string? ClientCertificateRevocationListPath { get; set; }
 
-    /// <summary>With <see cref="RequireClientCertificate"/>, the certificate common names allowed to use the recovery lookup. Default ["callrecovery-lookup"].</summary>
-    public string[]? LookupClientNames { get; set; }
+    /// <summary>
+    /// Certificate identity to the switch ids it may serve, space-separated, for certificates that do not carry the
+    /// switch id itself (e.g. "msc-north-1.operator.net": "switch-north switch-north-b"). A certificate's identity is
+    /// each DNS name in its subject alternative names, or, when it has none, its subject common name. Without an entry
+    /// an identity serves only the switch id it is. Default: none.
+    /// </summary>
+    public Dictionary<string, string> CertificateSwitches { get; set; } = new(StringComparer.Ordinal);
 
-    public IReadOnlyList<string> EffectiveLookupClientNames => LookupClientNames is { Length: > 0 } names ? names : ["callrecovery-lookup"];
+    /// <summary>
+    /// Certificate identity to the lookup scopes it holds on the switching port (as the HTTP API's scopes:
+    /// "calls:read", "subscribers:read"). A switch's certificate holds none unless listed here; a bearer token with
+    /// those scopes works too. Default: "callrecovery-lookup" (the lookup tool): "calls:read subscribers:read".
+    /// </summary>
+    public Dictionary<string, string> LookupClients { get; set; } = new(StringComparer.Ordinal);
+
+    public IReadOnlyDictionary<string, string> EffectiveLookupClients =>
+        LookupClients.Count > 0 ? LookupClients : new Dictionary<string, string>(StringComparer.Ordinal) { ["callrecovery-lookup"] = "calls:read subscribers:read" };
+
+    /// <summary>
+    /// The lowest admission rate a switch's Hello may hold its pool to, commands per second: a declared rate below it
+    /// is taken as this (an instance cannot throttle its whole pool to a trickle). 0: none. Default 5.
+    /// </summary>
+    [Range(0, 1_000_000)]
+    public int MinAdmissionRate { get; set; } = 5;
+
+    /// <summary>Per switch id, a floor other than <see cref="MinAdmissionRate"/>. Default: none.</summary>
+    public Dictionary<string, int> MinAdmissionRates { get; set; } = [];
 
     /// <summary>The announcement played to the customer.</summary>
     public AnnouncementOptions Announcement { get; set; } = new();

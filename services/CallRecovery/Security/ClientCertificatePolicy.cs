@@ -19,6 +19,8 @@ public sealed class ClientCertificatePolicy
 
     private const string CommonName = "2.5.4.3";
 
+    private const string SubjectAlternativeName = "2.5.29.17";
+
     private readonly PrivateCertificateAuthority _authority;
     private readonly X509Certificate2Collection _authorityCertificates = [];
     private readonly string? _crlPath;
@@ -58,7 +60,7 @@ public sealed class ClientCertificatePolicy
             return "revoked";
         }
 
-        return SubjectCommonName(certificate) is null ? "the subject has no single common name" : null;
+        return Identities(certificate).Count == 0 ? "the certificate names no one (no DNS subject alternative name, no single subject common name)" : null;
     }
 
     /// <summary>The client's name: the subject's one CN, or null when there is none or more than one.</summary>
@@ -82,6 +84,22 @@ public sealed class ClientCertificatePolicy
         }
 
         return string.IsNullOrEmpty(name) ? null : name;
+    }
+
+    /// <summary>
+    /// Who a switch certificate speaks for: each DNS name of its subject alternative names, or, when it has none, its
+    /// one subject common name (Switching:CertificateSwitches maps an identity to other switch ids).
+    /// </summary>
+    public static IReadOnlyList<string> Identities(X509Certificate2 certificate)
+    {
+        ArgumentNullException.ThrowIfNull(certificate);
+        var names = certificate.Extensions.Cast<X509Extension>()
+            .Where(e => e.Oid?.Value == SubjectAlternativeName)
+            .SelectMany(e => (e as X509SubjectAlternativeNameExtension ?? new X509SubjectAlternativeNameExtension(e.RawData, e.Critical)).EnumerateDnsNames())
+            .Where(n => !string.IsNullOrEmpty(n))
+            .Distinct(StringComparer.Ordinal)
+            .ToList();
+        return names.Count > 0 ? names : SubjectCommonName(certificate) is { } name ? [name] : [];
     }
 
     private static bool HasClientAuthentication(X509Certificate2 certificate) =>

@@ -36,6 +36,11 @@ public static partial class SecurityServiceCollectionExtensions
             .Validate(o => string.IsNullOrWhiteSpace(o.ClientCertificates.RevocationListPath) || File.Exists(o.ClientCertificates.RevocationListPath),
                 "HttpApi:Authentication:ClientCertificates:RevocationListPath must name a readable CRL file.")
             .ValidateOnStart();
+        services.AddOptions<SwitchingOptions>()
+            .Validate<IConfiguration>((o, configuration) => o.AllowInsecure || SwitchingEndpoint(configuration) is not { } url || url.Scheme == "https",
+                "The switching port requires client certificates, so Kestrel:Endpoints:Switching:Url must be https:// with the service's certificate (Kestrel:Endpoints:Switching:Certificate:Path and :KeyPath), or, on a laptop only, Switching:AllowInsecure=true.")
+            .Validate<IConfiguration>((o, configuration) => !o.AllowInsecure || o.AllowInsecureOnNetwork || SwitchingEndpoint(configuration) is not { } url || IsLoopback(url.Host),
+                "Switching:AllowInsecure serves the switching port (both parties' numbers) to anyone who reaches it, so only on a loopback address (Kestrel:Endpoints:Switching:Url=http://127.0.0.1:8081); on a network address it needs Switching:AllowInsecureOnNetwork=true as well.");
         services.AddSingleton<CertificatePolicies>();
         services.AddOptions<KestrelServerOptions>().Configure<IConfiguration, CertificatePolicies>((kestrel, configuration, policies) =>
             Listeners.Configure(kestrel, configuration, policies.Switches, policies.ApiClients));
@@ -75,6 +80,30 @@ public static partial class SecurityServiceCollectionExtensions
 
         return app;
     }
+
+    /// <summary>Says at every start, loudly, when the switching port takes clients without certificates.</summary>
+    public static WebApplication WarnWhenTheSwitchingPortIsInsecure(this WebApplication app)
+    {
+        ArgumentNullException.ThrowIfNull(app);
+        var switching = app.Services.GetRequiredService<IOptions<SwitchingOptions>>().Value;
+        if (switching.AllowInsecure)
+        {
+            LogInsecureSwitching(app.Logger, switching.AllowInsecureOnNetwork ? "on the network (Switching:AllowInsecureOnNetwork)" : "on loopback only");
+        }
+
+        return app;
+    }
+
+    [LoggerMessage(EventId = 82, Level = LogLevel.Critical, Message = "Switching:AllowInsecure is set: the switching port takes switches and lookups WITHOUT client certificates, {Where}; anyone who reaches it receives callback commands with both parties' numbers. For a laptop, the demo and tests only")]
+    private static partial void LogInsecureSwitching(ILogger logger, string where);
+
+    /// <summary>The switching endpoint's address as configured (null when the service serves no switching port).</summary>
+    private static Microsoft.AspNetCore.Http.BindingAddress? SwitchingEndpoint(IConfiguration configuration) =>
+        configuration["Kestrel:Endpoints:Switching:Url"] is { Length: > 0 } url ? Microsoft.AspNetCore.Http.BindingAddress.Parse(url) : null;
+
+    private static bool IsLoopback(string host) =>
+        string.Equals(host, "localhost", StringComparison.OrdinalIgnoreCase)
+        || (System.Net.IPAddress.TryParse(host.Trim('[', ']'), out var address) && System.Net.IPAddress.IsLoopback(address));
 
     [LoggerMessage(EventId = 80, Level = LogLevel.Warning, Message = "No HTTP API authentication is configured (HttpApi:Authentication:Jwt or :ClientCertificates): call records and opt-outs answer loopback callers only, and an opt-out can't be removed")]
     private static partial void LogUnauthenticated(ILogger logger);
@@ -189,7 +218,7 @@ public static partial class SecurityServiceCollectionExtensions
     internal sealed class CertificatePolicies(IOptions<SwitchingOptions> switching, IOptions<ApiAccessOptions> access)
     {
         public ClientCertificatePolicy? Switches { get; } =
-            switching.Value.RequireClientCertificate && switching.Value.ClientCertificateAuthorityPath is { } ca && File.Exists(ca)
+            switching.Value.RequiresClientCertificate && switching.Value.ClientCertificateAuthorityPath is { } ca && File.Exists(ca)
                 ? new ClientCertificatePolicy(ca, switching.Value.ClientCertificateRevocationListPath)
                 : null;
 

@@ -3,19 +3,23 @@ using CallRecovery.Lookup;
 using CallRecovery.Policy;
 using CallRecovery.Recoveries;
 using CallRecovery.Security;
+using System.Net;
 using Grpc.Core;
+using Microsoft.AspNetCore.Authentication;
+using Microsoft.AspNetCore.Authentication.JwtBearer;
 using Microsoft.Extensions.Options;
 
 namespace CallRecovery.SwitchApi;
 
 /// <summary>The engineers' lookup: by call id, recovery id or subscriber number (matched, never echoed in full).</summary>
-public sealed class RecoveryLookupService(CallStories stories, IOptions<SwitchingOptions> options) : RecoveryLookup.RecoveryLookupBase
+public sealed partial class RecoveryLookupService(CallStories stories, IOptions<SwitchingOptions> options, IOptions<ApiAccessOptions> access, ILogger<RecoveryLookupService> logger)
+    : RecoveryLookup.RecoveryLookupBase
 {
     private const int MostCallsPerSubscriber = 20;
 
     public override async Task<TimelineReply> GetTimeline(TimelineRequest request, ServerCallContext context)
     {
-        await AuthorizeAsync(context).ConfigureAwait(false);
+        await AuthorizeAsync(context, request.KeyCase == TimelineRequest.KeyOneofCase.Subscriber).ConfigureAwait(false);
         IReadOnlyList<CallStory> found = request.KeyCase switch
         {
             TimelineRequest.KeyOneofCase.CallId => [await stories.OfCallAsync(request.CallId).ConfigureAwait(false)],
@@ -40,19 +44,50 @@ public sealed class RecoveryLookupService(CallStories stories, IOptions<Switchin
         return reply;
     }
 
-    /// <summary>With mutual TLS on, only the configured lookup clients may ask; a switch certificate may not.</summary>
-    private async Task AuthorizeAsync(ServerCallContext context)
+    /// <summary>
+    /// The lookup answers with personal data, so it asks for the HTTP API's scopes: <c>calls:read</c>, and
+    /// <c>subscribers:read</c> too for a subscriber's timeline. A caller holds them through a bearer token (the HTTP
+    /// API's issuer and keys) or a client certificate listed in Switching:LookupClients; a switch's certificate holds
+    /// none unless listed there. Only when neither the switching port nor the HTTP API authenticates anyone (a laptop)
+    /// is an anonymous caller on this host answered, as the HTTP API does.
+    /// </summary>
+    private async Task AuthorizeAsync(ServerCallContext context, bool subscriber)
     {
-        if (!options.Value.RequireClientCertificate)
+        var http = context.GetHttpContext();
+        string[] needed = subscriber ? [ApiScopes.CallsRead, ApiScopes.SubscribersRead] : [ApiScopes.CallsRead];
+        var held = new HashSet<string>(StringComparer.Ordinal);
+        var certificate = await http.Connection.GetClientCertificateAsync().ConfigureAwait(false);
+        if (certificate is not null)
         {
-            return;
+            foreach (var identity in ClientCertificatePolicy.Identities(certificate))
+            {
+                if (options.Value.EffectiveLookupClients.TryGetValue(identity, out var scopes))
+                {
+                    held.UnionWith(scopes.Split(' ', StringSplitOptions.RemoveEmptyEntries));
+                }
+            }
         }
 
-        var certificate = await context.GetHttpContext().Connection.GetClientCertificateAsync().ConfigureAwait(false);
-        var name = certificate is null ? null : ClientCertificatePolicy.SubjectCommonName(certificate);
-        if (name is null || !options.Value.EffectiveLookupClientNames.Contains(name))
+        if (!string.IsNullOrEmpty(context.RequestHeaders.GetValue("authorization")))
         {
-            throw new RpcException(new Status(StatusCode.PermissionDenied, "This certificate may not look recoveries up."));
+            var token = await http.AuthenticateAsync(JwtBearerDefaults.AuthenticationScheme).ConfigureAwait(false);
+            if (token.Succeeded && token.Principal is { } principal)
+            {
+                held.UnionWith(needed.Where(scope => ApiScopes.Holds(principal, scope)));
+            }
+        }
+
+        var anonymousOnThisHost = options.Value.AllowInsecure && !access.Value.AnyConfigured && certificate is null
+            && http.Connection.RemoteIpAddress is { } address && IPAddress.IsLoopback(address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address);
+        if (!anonymousOnThisHost && !needed.All(held.Contains))
+        {
+            LogLookupRefused(certificate is null ? "(no certificate)" : string.Join(' ', ClientCertificatePolicy.Identities(certificate)), string.Join(' ', needed));
+            throw new RpcException(new Status(
+                held.Count == 0 && certificate is null ? StatusCode.Unauthenticated : StatusCode.PermissionDenied,
+                $"Looking this up needs the scope(s) {string.Join(" and ", needed)}: a bearer token holding them, or a lookup client certificate."));
         }
     }
+
+    [LoggerMessage(EventId = 3221, Level = LogLevel.Warning, Message = "Recovery lookup refused to {Caller}: it does not hold {Scopes}")]
+    private partial void LogLookupRefused(string caller, string scopes);
 }

@@ -145,7 +145,7 @@ public sealed partial class SwitchReports(
         // (The crash tests: the command reached the switch, its acknowledgement is not recorded.)
         crash?.Reached(CrashPoints.Sent);
         var callId = CallIdOf(ack.RecoveryId);
-        var detail = Truncated(ack.Detail);
+        var detail = Truncated(SwitchText.Clean(ack.Detail));
         var attempt = (int)Math.Min(ack.Attempt, int.MaxValue);
         var transition = await moves.ApplyAsync(ack.Accepted
             ? new AcceptMove(callId, connection.SwitchId, attempt, connection.Id)
@@ -219,17 +219,19 @@ public sealed partial class SwitchReports(
             throw new RefusedReport(RefusalReason.Malformed, $"failure_cause and reconnect_call_id may hold at most {MaxReportText} characters.");
         }
 
+        // The switch's words, cleaned of numbers before they are stored, published, logged or traced.
+        var failureCause = SwitchText.Clean(report.FailureCause);
         var transition = await moves.ApplyAsync(new OutcomeMove(
             callId,
             connection.SwitchId,
             report.Outcome,
             TimeOf(report.At),
             report.TalkTime?.ToTimeSpan() ?? TimeSpan.Zero,
-            report.FailureCause,
+            failureCause,
             report.SurveyScore is >= 1 and <= 5 ? (int)report.SurveyScore : 0,
-            report.ReconnectCallId,
+            SwitchText.Clean(report.ReconnectCallId),
             CallbackOf(report.CallbackAttempt),
-            timing.IsRetryable(report.Outcome, report.FailureCause) ? new RetryPlan(timing.RetryGap, timing.MaxCallbackAttempts) : null,
+            timing.IsRetryable(report.Outcome, failureCause) ? new RetryPlan(timing.RetryGap, timing.MaxCallbackAttempts) : null,
             connection.Id)).ConfigureAwait(false);
         if (transition.Verdict == RecoveryVerdict.Forbidden)
         {

@@ -32,10 +32,12 @@ public sealed partial class SwitchingService(
     public override async Task Connect(IAsyncStreamReader<SwitchMessage> requestStream, IServerStreamWriter<ServiceMessage> responseStream, ServerCallContext context)
     {
         var hello = await ReadHelloAsync(requestStream, context).ConfigureAwait(false);
-        await AuthorizeAsync(hello.SwitchId, context).ConfigureAwait(false);
+        var authenticated = await AuthorizeAsync(hello.SwitchId, context).ConfigureAwait(false);
 
         var window = hello.MaxUnacknowledged == 0 ? _options.MaxUnacknowledgedPerConnection : (int)Math.Min(hello.MaxUnacknowledged, (uint)_options.MaxUnacknowledgedPerConnection);
-        var admissionRate = _options.AdmissionRateOf(hello.SwitchId, hello.MaxCommandsPerSecond);
+        // Only an instance whose certificate names the switch (or any, on a port only this host reaches) may lower the
+        // pool's rate; anyone else is held to the switch's configured rate, whatever it declares.
+        var admissionRate = _options.AdmissionRateOf(hello.SwitchId, authenticated || !_options.AllowInsecureOnNetwork ? hello.MaxCommandsPerSecond : 0);
         var heldTo = await DeclareRateAsync(hello.SwitchId, admissionRate).ConfigureAwait(false);
         using var connection = new SwitchConnection(hello.SwitchId, hello.InstanceId, window, admissionRate, time);
         var writer = WriteAllAsync(connection, responseStream, context.CancellationToken);
@@ -118,29 +120,41 @@ public sealed partial class SwitchingService(
             Fail(StatusCode.InvalidArgument, "Hello.switch_id must be 1-64 letters, digits, '.', '_' or '-'.");
         }
 
+        // The instance's name is the switch's free text: logged, so cleaned of numbers and kept short.
+        var instance = SwitchText.Clean(hello.InstanceId);
+        hello.InstanceId = instance.Length > MaxInstanceIdLength ? instance[..MaxInstanceIdLength] : instance;
         return hello;
     }
 
-    /// <summary>With mutual TLS, the certificate (already validated against the switch CA by Kestrel) names the switch.</summary>
-    private async Task AuthorizeAsync(string switchId, ServerCallContext context)
+    private const int MaxInstanceIdLength = 128;
+
+    /// <summary>
+    /// The certificate (already checked against the switch CA by Kestrel) must name the switch: true when it does.
+    /// Without client certificates (Switching:AllowInsecure) nobody is authenticated: false.
+    /// </summary>
+    private async Task<bool> AuthorizeAsync(string switchId, ServerCallContext context)
     {
-        if (!_options.RequireClientCertificate)
+        if (_options.AllowInsecure)
         {
-            return;
+            // Kestrel asks no one for a certificate then.
+            return false;
         }
 
         var certificate = await context.GetHttpContext().Connection.GetClientCertificateAsync().ConfigureAwait(false);
         if (certificate is null)
         {
+            LogNoCertificate(switchId);
             Fail(StatusCode.Unauthenticated, "A client certificate is required.");
         }
 
-        var name = ClientCertificatePolicy.SubjectCommonName(certificate);
-        if (!string.Equals(name, switchId, StringComparison.Ordinal))
+        var identities = ClientCertificatePolicy.Identities(certificate);
+        if (!_options.CertificateServes(identities, switchId))
         {
-            LogForbidden(name ?? "(no single CN)", switchId);
+            LogForbidden(identities.Count == 0 ? "(nobody)" : string.Join(' ', identities), switchId);
             Fail(StatusCode.PermissionDenied, $"The client certificate does not name switch '{switchId}'.");
         }
+
+        return true;
     }
 
     private async Task<int> DeclareRateAsync(string switchId, int declared)
@@ -174,7 +188,7 @@ public sealed partial class SwitchingService(
         catch (Exception e) when (TransientErrors.IsTransient(e))
         {
             // The acknowledgement timeout sends them again once Redis is back.
-            LogReportNotRecorded("requeue", e.Message);
+            LogReportNotRecorded("requeue", TransientErrors.Describe(e));
         }
     }
 
@@ -224,6 +238,9 @@ public sealed partial class SwitchingService(
 
     [LoggerMessage(EventId = 3203, Level = LogLevel.Warning, Message = "Switch {SwitchId} may not act on {Subject}")]
     private partial void LogForbidden(string switchId, string subject);
+
+    [LoggerMessage(EventId = 3220, Level = LogLevel.Warning, Message = "A client without a certificate asked to serve switch {SwitchId}: refused (the switching port requires client certificates)")]
+    private partial void LogNoCertificate(string switchId);
 
     [LoggerMessage(EventId = 3206, Level = LogLevel.Information, Message = "{Count} unacknowledged command(s) of switch {SwitchId} go round again")]
     private partial void LogRequeued(int count, string switchId);

@@ -38,6 +38,12 @@ public sealed class ServiceHost : WebApplicationFactory<Program>
             ["Kestrel:Endpoints:Switching:Url"] = $"{(tls ? "https" : "http")}://127.0.0.1:{switchingPort.ToString(CultureInfo.InvariantCulture)}",
             ["Kestrel:Endpoints:Switching:Protocols"] = "Http2",
         };
+        if (!tls)
+        {
+            // A plain-text switching port on loopback: the tests' switches come without certificates.
+            _settings.TryAdd("Switching:AllowInsecure", "true");
+        }
+
         UseKestrel();
     }
 

@@ -56,6 +56,8 @@ public sealed class ServiceProcess : IDisposable
         start.Environment["Kestrel__Endpoints__Http__Url"] = http.ToString().TrimEnd('/');
         start.Environment["Kestrel__Endpoints__Switching__Url"] = switching.ToString().TrimEnd('/');
         start.Environment["DOTNET_ENVIRONMENT"] = "Production";
+        // A plain-text switching port on loopback (the tests' switches come without certificates) unless the settings say otherwise.
+        start.Environment["Switching__AllowInsecure"] = "true";
         foreach (var argument in arguments)
         {
             start.ArgumentList.Add(argument);

@@ -22,6 +22,8 @@ public sealed class TestCertificates : IDisposable
         (SwitchACertificatePath, SwitchAKeyPath) = WriteIssued("switch-a", ca, "switch-a", server: false);
         (SwitchBCertificatePath, SwitchBKeyPath) = WriteIssued("switch-b", ca, "switch-b", server: false);
         (RogueCertificatePath, RogueKeyPath) = WriteIssued("rogue-switch-a", rogue, "switch-a", server: false);
+        (LookupCertificatePath, LookupKeyPath) = WriteIssued("lookup", ca, "callrecovery-lookup", server: false);
+        (NorthCertificatePath, NorthKeyPath) = WriteIssued("msc-north", ca, "msc-north", server: false, dnsNames: ["msc-north.operator.net"]);
         (NoClientUsageCertificatePath, NoClientUsageKeyPath) = WriteIssued("server-usage-switch-a", ca, "switch-a", server: true);
         using (var revoked = Issue(ca, "switch-a", server: false))
         {
@@ -123,6 +125,16 @@ public sealed class TestCertificates : IDisposable
 
     public string SwitchBKeyPath { get; }
 
+    /// <summary>The lookup tool's client certificate (CN callrecovery-lookup), from the switch CA.</summary>
+    public string LookupCertificatePath { get; }
+
+    public string LookupKeyPath { get; }
+
+    /// <summary>A switch certificate naming a host, not a switch id: DNS subject alternative name msc-north.operator.net, CN msc-north.</summary>
+    public string NorthCertificatePath { get; }
+
+    public string NorthKeyPath { get; }
+
     /// <summary>Names switch-a, but is signed by another CA.</summary>
     public string RogueCertificatePath { get; }
 
@@ -133,7 +145,6 @@ public sealed class TestCertificates : IDisposable
     {
         settings["Kestrel:Endpoints:Switching:Certificate:Path"] = ServerCertificatePath;
         settings["Kestrel:Endpoints:Switching:Certificate:KeyPath"] = ServerKeyPath;
-        settings["Switching:RequireClientCertificate"] = "true";
         settings["Switching:ClientCertificateAuthorityPath"] = AuthorityPath;
     }
 
@@ -154,7 +165,7 @@ public sealed class TestCertificates : IDisposable
         return request.CreateSelfSigned(DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(30));
     }
 
-    private static X509Certificate2 Issue(X509Certificate2 authority, string commonName, bool server)
+    private static X509Certificate2 Issue(X509Certificate2 authority, string commonName, bool server, string[]? dnsNames = null)
     {
         using var key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
         var request = new CertificateRequest($"CN={commonName}", key, HashAlgorithmName.SHA256);
@@ -167,15 +178,25 @@ public sealed class TestCertificates : IDisposable
             names.AddIpAddress(IPAddress.Loopback);
             request.CertificateExtensions.Add(names.Build());
         }
+        else if (dnsNames is { Length: > 0 })
+        {
+            var names = new SubjectAlternativeNameBuilder();
+            foreach (var name in dnsNames)
+            {
+                names.AddDnsName(name);
+            }
+
+            request.CertificateExtensions.Add(names.Build());
+        }
 
         var serial = RandomNumberGenerator.GetBytes(12);
         using var issued = request.Create(authority, DateTimeOffset.UtcNow.AddHours(-1), DateTimeOffset.UtcNow.AddDays(7), serial);
         return issued.CopyWithPrivateKey(key);
     }
 
-    private (string Certificate, string Key) WriteIssued(string name, X509Certificate2 authority, string commonName, bool server)
+    private (string Certificate, string Key) WriteIssued(string name, X509Certificate2 authority, string commonName, bool server, string[]? dnsNames = null)
     {
-        using var issued = Issue(authority, commonName, server);
+        using var issued = Issue(authority, commonName, server, dnsNames);
         return WritePem(name, issued, withKey: true);
     }
 

@@ -23,8 +23,8 @@ public sealed class ClientCertificatePolicyTests : IDisposable
     [Theory]
     [InlineData("CN=switch-lon", "1.3.6.1.5.5.7.3.1", "no client-authentication extended key usage")]
     [InlineData("CN=switch-lon", null, "no client-authentication extended key usage")]
-    [InlineData("O=Operator", "1.3.6.1.5.5.7.3.2", "the subject has no single common name")]
-    [InlineData("CN=switch-lon, CN=switch-man", "1.3.6.1.5.5.7.3.2", "the subject has no single common name")]
+    [InlineData("O=Operator", "1.3.6.1.5.5.7.3.2", "the certificate names no one (no DNS subject alternative name, no single subject common name)")]
+    [InlineData("CN=switch-lon, CN=switch-man", "1.3.6.1.5.5.7.3.2", "the certificate names no one (no DNS subject alternative name, no single subject common name)")]
     public void A_certificate_without_client_usage_or_a_single_CN_is_refused(string subject, string? usage, string reason)
     {
         using var certificate = Issue(_ca, subject, usage);

@@ -38,7 +38,7 @@ public sealed class SwitchApiHarness : IAsyncDisposable
 
     public SwitchApiHarness(SwitchingOptions? options = null)
     {
-        Options = options ?? new SwitchingOptions();
+        Options = options ?? new SwitchingOptions { AllowInsecure = true };
         Telemetry = new CallRecoveryTelemetry(_metrics.GetRequiredService<System.Diagnostics.Metrics.IMeterFactory>());
         Moves = new RecoveryMoves(Records, Effects, Microsoft.Extensions.Options.Options.Create(new RecoveryPolicyOptions()), Time);
         var timing = new CallbackTiming(Microsoft.Extensions.Options.Options.Create(new ClassificationOptions()), Microsoft.Extensions.Options.Options.Create(new RetryOptions()), Microsoft.Extensions.Options.Options.Create(new QuietHoursOptions()));
