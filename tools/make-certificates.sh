@@ -45,5 +45,10 @@ issue service serverAuth "$san,IP:127.0.0.1"
 for name in $switches $lookups; do
   issue "$name" clientAuth "DNS:$name"
 done
-# Readable by the service's and the switches' containers (they run as other users); the keys stay out of the image.
-chmod 0644 ./*.crt ./*.key
+# Certificates for everyone; each key for its owner only. In compose the job runs as root and the service's and the
+# emulator's containers as uid 10001, so the keys they use go to that user; the CA's key stays root's.
+chmod 0644 ./*.crt
+chmod 0600 ./*.key
+for name in service $switches $lookups; do
+  chown 10001:10001 "$name.key" 2>/dev/null || true
+done

@@ -87,6 +87,7 @@ public sealed class PersonalDataTests(Infrastructure infrastructure) : IDisposab
         // The switch's text is kept for the engineers, with the numbers masked.
         var stored = await scenario.RecoveryAsync("call-private-1");
         Assert.Contains("sip:[number]@ims.operator.net", stored!.Detail, StringComparison.Ordinal);
+        Assert.DoesNotContain($"{numbers[0][..3]} {numbers[0][3..7]}", stored.Detail, StringComparison.Ordinal);
         answers.Add(("stored recovery detail", stored.Detail));
 
         // A hostile event: numbers in a time field and in an unknown field of canonical JSON.

@@ -342,7 +342,15 @@ public static class RecoveryIds
         }
 
         callId = recoveryId[(UniquePartLength + 1)..];
-        return !callId.Contains('{', StringComparison.Ordinal) && !callId.Contains('}', StringComparison.Ordinal);
+        // Only an id this service issued: its first part is the call id's UUID, so text a switch appends or invents
+        // (a number, a SIP URI) is never taken for a call id, logged, traced or echoed.
+        if (callId.Contains('{', StringComparison.Ordinal) || callId.Contains('}', StringComparison.Ordinal) || !string.Equals(For(callId), recoveryId, StringComparison.Ordinal))
+        {
+            callId = string.Empty;
+            return false;
+        }
+
+        return true;
     }
 
     private static bool ContainsOnlyLowerHex(this ReadOnlySpan<char> text)

@@ -8,9 +8,9 @@ namespace CallRecovery.Security;
 
 /// <summary>
 /// What a client certificate must be to be let in: issued by the configured CA, carrying the client-authentication
-/// extended key usage, and, when a CRL file is configured, not revoked by it. Who the client is comes from one
-/// place only: the subject's single common name (CN). No fallback to other name forms, so two readers of a
-/// certificate never disagree about whose it is.
+/// extended key usage, and, when a CRL file is configured, not revoked by it. Who the client is: for an API client,
+/// the subject's single common name (CN); for a switch or lookup client, its DNS subject alternative names, or its
+/// single CN when it has none (<see cref="Identities"/>). One rule each, so two readers never disagree about whose it is.
 /// </summary>
 public sealed class ClientCertificatePolicy
 {

@@ -77,7 +77,7 @@ public sealed partial class RecoveryLookupService(CallStories stories, IOptions<
             }
         }
 
-        var anonymousOnThisHost = options.Value.AllowInsecure && !access.Value.AnyConfigured && certificate is null
+        var anonymousOnThisHost = options.Value.AllowInsecure && !options.Value.AllowInsecureOnNetwork && !access.Value.AnyConfigured && certificate is null
             && http.Connection.RemoteIpAddress is { } address && IPAddress.IsLoopback(address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address);
         if (!anonymousOnThisHost && !needed.All(held.Contains))
         {

@@ -145,7 +145,7 @@ public sealed partial class SwitchReports(
         // (The crash tests: the command reached the switch, its acknowledgement is not recorded.)
         crash?.Reached(CrashPoints.Sent);
         var callId = CallIdOf(ack.RecoveryId);
-        var detail = Truncated(SwitchText.Clean(ack.Detail));
+        var detail = SwitchText.Clean(Truncated(ack.Detail));
         var attempt = (int)Math.Min(ack.Attempt, int.MaxValue);
         var transition = await moves.ApplyAsync(ack.Accepted
             ? new AcceptMove(callId, connection.SwitchId, attempt, connection.Id)

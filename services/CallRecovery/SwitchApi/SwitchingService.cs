@@ -121,8 +121,8 @@ public sealed partial class SwitchingService(
         }
 
         // The instance's name is the switch's free text: logged, so cleaned of numbers and kept short.
-        var instance = SwitchText.Clean(hello.InstanceId);
-        hello.InstanceId = instance.Length > MaxInstanceIdLength ? instance[..MaxInstanceIdLength] : instance;
+        var instance = hello.InstanceId.Length > MaxInstanceIdLength ? hello.InstanceId[..MaxInstanceIdLength] : hello.InstanceId;
+        hello.InstanceId = SwitchText.Clean(instance);
         return hello;
     }
 

@@ -30,6 +30,11 @@ public class RecoveryIdsTests
     [InlineData("not-a-recovery-id")]
     [InlineData("0123456789ABCDEF0123456789abcdef.call")]
     [InlineData("0123456789abcdef0123456789abcdef.{slot}")]
+    [InlineData("0123456789abcdef0123456789abcdef.call")]
     public void Anything_else_is_not_a_recovery_id(string text) =>
         Assert.False(RecoveryIds.TryGetCallId(text, out _));
+
+    [Fact]
+    public void Text_a_switch_appends_to_an_issued_id_is_not_a_recovery_id() =>
+        Assert.False(RecoveryIds.TryGetCallId(RecoveryIds.For("icid-5f1c2a") + ".tel:+447700900456", out _));
 }
