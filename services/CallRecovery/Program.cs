@@ -60,6 +60,7 @@ app.MapHealthChecks("/health/live", new HealthCheckOptions { Predicate = check =
 app.MapHealthChecks("/health/ready", new HealthCheckOptions { Predicate = check => check.Tags.Contains(ProbesServiceCollectionExtensions.ReadyTag), ResponseWriter = HealthText.WriteAsync }).ServedOn(Listeners.Http);
 app.MapPrometheusScrapingEndpoint().ServedOn(Listeners.Http);
 app.MapCallLookup();
+app.MapRollout();
 app.WarnWhenTheApiIsUnauthenticated();
 app.WarnWhenTheSwitchingPortIsInsecure();
 app.Run();

@@ -27,14 +27,14 @@ public sealed class DemoCredentials : IDisposable
             IssuedAt = now,
             NotBefore = now,
             Expires = now.AddHours(12),
-            Claims = new Dictionary<string, object> { ["sub"] = "demo-operator", ["scope"] = "calls:read subscribers:read optout:write" },
+            Claims = new Dictionary<string, object> { ["sub"] = "demo-operator", ["scope"] = "calls:read subscribers:read optout:write rollout:read rollout:write" },
             SigningCredentials = new SigningCredentials(new RsaSecurityKey(_key), SecurityAlgorithms.RsaSha256),
         }));
     }
 
     public string SigningKeysPath { get; }
 
-    /// <summary>A bearer token (sub demo-operator; calls:read subscribers:read optout:write; 12 hours).</summary>
+    /// <summary>A bearer token (sub demo-operator; calls:read subscribers:read optout:write rollout:read rollout:write; 12 hours).</summary>
     public string TokenPath { get; }
 
     /// <summary>The service settings that make it take this run's tokens.</summary>

@@ -1,4 +1,5 @@
 using System.Globalization;
+using System.Net.Http.Json;
 using CallRecovery.Contracts.V1;
 using CallRecovery.SwitchEmulator;
 using CallRecovery.TrafficSimulator;
@@ -41,6 +42,11 @@ public sealed class DemoRun(double callsPerSecond, bool plain, bool quietHours =
 
     private static readonly TimeSpan OutageDuration = TimeSpan.FromSeconds(20);
 
+    /// <summary>The kill-switch drill: callbacks paused this long after the start, for <see cref="KillSwitchHold"/>.</summary>
+    private static readonly TimeSpan KillSwitchAt = TimeSpan.FromSeconds(70);
+
+    private static readonly TimeSpan KillSwitchHold = TimeSpan.FromSeconds(10);
+
     /// <summary>Calls that drop when the cell fails: over the service's threshold (20 from one cell within 10 s).</summary>
     private const int OutageCalls = 40;
 
@@ -77,6 +83,7 @@ public sealed class DemoRun(double callsPerSecond, bool plain, bool quietHours =
             Say($"Processes: redis-server {stack.RedisProcessId}, service {stack.ServiceProcessId}. Service log: {stack.ServiceLog}");
             Say($"Why was a call recovered or not? While this runs, in another terminal: dotnet run --project tools/CallRecovery.Lookup -- --service {stack.ServiceSwitching} call <call id from a story>");
             Say($"The HTTP API takes this run's operator token: curl -H \"Authorization: Bearer $(cat {stack.Credentials!.TokenPath})\" {stack.ServiceHttp}v1/calls/<call id>");
+            Say($"Kill switch: curl -X PUT -H \"Authorization: Bearer $(cat {stack.Credentials.TokenPath})\" -H 'Content-Type: application/json' -d '{{\"paused\":true,\"reason\":\"why\"}}' {stack.ServiceHttp}v1/rollout (the demo pulls it itself {KillSwitchAt.TotalSeconds:0} s in, for {KillSwitchHold.TotalSeconds:0} s)");
 
             var switches = Pools.SelectMany(pool => Enumerable.Range(1, pool.Instances).Select(i => new EmulatedSwitch(new SwitchEmulatorOptions
             {
@@ -113,6 +120,7 @@ public sealed class DemoRun(double callsPerSecond, bool plain, bool quietHours =
             {
                 simulator.RunAsync(cancellationToken),
                 feed.RunAsync(cancellationToken),
+                KillSwitchDrillAsync(stack.ServiceHttp, await File.ReadAllTextAsync(stack.Credentials.TokenPath, cancellationToken), cancellationToken),
             };
             var view = new DemoView(simulator, switches, feed, metrics);
             await (plain ? view.PrintAsync(cancellationToken) : view.LiveAsync(cancellationToken));
@@ -129,6 +137,37 @@ public sealed class DemoRun(double callsPerSecond, bool plain, bool quietHours =
 
         Say("Stopped: simulator, switches, service, redis-server and Kafka.");
         return 0;
+    }
+
+    /// <summary>Pauses every callback through the API, says so, and resumes them: the held callbacks then go, paced.</summary>
+    private async Task KillSwitchDrillAsync(Uri service, string token, CancellationToken cancellationToken)
+    {
+        using var http = new HttpClient { BaseAddress = service, Timeout = TimeSpan.FromSeconds(10) };
+        http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", token.Trim());
+        try
+        {
+            await Task.Delay(KillSwitchAt, cancellationToken);
+            using (var paused = await http.PutAsJsonAsync(new Uri("v1/rollout", UriKind.Relative), new { paused = true, reason = "demo: kill switch drill" }, cancellationToken))
+            {
+                Say(paused.IsSuccessStatusCode
+                    ? $"Kill switch pulled (PUT /v1/rollout): no new callback leaves any replica; due ones wait in their queues for {KillSwitchHold.TotalSeconds:0} s."
+                    : $"Kill switch drill: the service answered {(int)paused.StatusCode}.");
+            }
+
+            await Task.Delay(KillSwitchHold, cancellationToken);
+            using var resumed = await http.PutAsJsonAsync(new Uri("v1/rollout", UriKind.Relative), new { paused = false, reason = "demo: drill over" }, cancellationToken);
+            Say(resumed.IsSuccessStatusCode
+                ? "Kill switch released: the held callbacks go out now, paced by each switch's rate."
+                : $"Kill switch drill: the service answered {(int)resumed.StatusCode} to the resume.");
+        }
+        catch (OperationCanceledException)
+        {
+            // The demo ends.
+        }
+        catch (HttpRequestException e)
+        {
+            Say($"Kill switch drill: the service could not be reached ({e.HttpRequestError}).");
+        }
     }
 
     private void Say(string line)

@@ -34,4 +34,13 @@ public sealed class DeliveryKeys(RedisKeys keys)
 
     /// <summary>Pub/sub: a switch id when a cancel for it was added to its cancels stream.</summary>
     public RedisChannel CancelChannel() => keys.Channel("cancels");
+
+    /// <summary>The kill switch (hash: paused, reason, by, since); one slot with its changes.</summary>
+    public RedisKey Pause() => keys.Global("{rollout}:pause");
+
+    /// <summary>The kill switch's changes, newest first (JSON each).</summary>
+    public RedisKey PauseChanges() => keys.Global("{rollout}:pause:changes");
+
+    /// <summary>Pub/sub: "paused" or "resumed" when the kill switch changes.</summary>
+    public RedisChannel PauseChannel() => keys.Channel("rollout");
 }

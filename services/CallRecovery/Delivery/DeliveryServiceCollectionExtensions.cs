@@ -11,6 +11,8 @@ public static class DeliveryServiceCollectionExtensions
         services.AddSingleton<SwitchConnections>();
         services.AddSingleton<SwitchCancels>();
         services.AddSingleton<DispatchSignal>();
+        services.AddSingleton<DispatchPause>();
+        services.AddHealthChecks().AddCheck<DispatchPause>("callbacks", tags: ["ready"]);
         services.AddSingleton<CallbackCommands>();
         services.AddSingleton<LifecycleEffects>();
         services.AddSingleton<IRecoveryEffects>(provider => provider.GetRequiredService<LifecycleEffects>());

@@ -29,6 +29,7 @@ public sealed partial class DispatchLoop(
     DispatchSignal signal,
     CallbackTiming timing,
     OutageGuard outages,
+    DispatchPause pause,
     IOptions<SwitchingOptions> options,
     LoopSupervisor supervisor,
     LoopHeartbeats heartbeats,
@@ -45,6 +46,7 @@ public sealed partial class DispatchLoop(
     private readonly SwitchingOptions _options = options.Value;
     private bool _dueSubscribed;
     private bool _cancelsSubscribed;
+    private bool _pauseRead;
 
     protected override Task ExecuteAsync(CancellationToken stoppingToken) => Task.WhenAll(
         supervisor.RunAsync("dispatch", DispatchWhenWokenAsync, stoppingToken),
@@ -91,6 +93,13 @@ public sealed partial class DispatchLoop(
                     _cancelsSubscribed = true;
                 }
 
+                if (!_pauseRead)
+                {
+                    // The kill switch as it stands, and every change to it from now on.
+                    await pause.StartAsync().ConfigureAwait(false);
+                    _pauseRead = true;
+                }
+
                 more = await DispatchDueAsync().ConfigureAwait(false);
             }
             catch (Exception e) when (TransientErrors.IsTransient(e))
@@ -118,6 +127,12 @@ public sealed partial class DispatchLoop(
     /// <summary>Sends due commands to this replica's connections, up to their free windows; true when a window took all it asked for (more may be due).</summary>
     public async Task<bool> DispatchDueAsync()
     {
+        if (pause.Paused)
+        {
+            // The kill switch: nothing new goes out; what is due stays queued until the pause ends or its deadline passes.
+            return false;
+        }
+
         var now = time.GetUtcNow();
         var more = false;
         // Commands that missed their send slots (a slow round, a busy machine): new slots of the switch's pace.
@@ -163,7 +178,7 @@ public sealed partial class DispatchLoop(
     /// (then it waits for their end); the rest go through the door as dispatches on connections with room, decided on
     /// what was read, so a move that came in between (an opt-out's cancel) is seen. Returns those that must wait for room.
     /// </summary>
-    private async Task<IReadOnlyList<string>> SendAsync(string switchId, IReadOnlyList<(string CallId, DateTimeOffset SendAt)> claimed, DateTimeOffset now)
+    private async Task<IReadOnlyList<string>> SendAsync(string switchId, IReadOnlyList<(string CallId, DateTimeOffset? SendAt)> claimed, DateTimeOffset now)
     {
         var read = await moves.ReadAsync([.. claimed.Select(c => c.CallId)]).ConfigureAwait(false);
         var slots = claimed.ToDictionary(c => c.CallId, c => c.SendAt, StringComparer.Ordinal);
@@ -316,6 +331,8 @@ public sealed partial class DispatchLoop(
     public async Task SweepAsync()
     {
         var now = time.GetUtcNow();
+        // The kill switch again, in case a change was announced while this replica was not listening.
+        await pause.RefreshAsync().ConfigureAwait(false);
         foreach (var connection in connections.All())
         {
             if (connection.ReleaseSentBefore(now - _options.AcknowledgementTimeout) > 0)

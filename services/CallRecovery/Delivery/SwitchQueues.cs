@@ -91,12 +91,12 @@ public sealed class SwitchQueues(IConnectionMultiplexer redis, IOptions<RedisOpt
     /// New send slots of the switch's pace for commands claimed that missed theirs (written too late to keep the pace),
     /// their acknowledgement deadlines moved with them.
     /// </summary>
-    public async Task<IReadOnlyList<DateTimeOffset>> ReslotAsync(string switchId, IReadOnlyList<string> callIds, DateTimeOffset now, TimeSpan acknowledgementTimeout, int admissionRate)
+    public async Task<IReadOnlyList<DateTimeOffset?>> ReslotAsync(string switchId, IReadOnlyList<string> callIds, DateTimeOffset now, TimeSpan acknowledgementTimeout, int admissionRate)
     {
         var result = (RedisResult[])(await Db.EvaluateAsync(Reslot, [_keys.InFlight(switchId), _keys.Admission(switchId)],
             [now.ToUnixTimeMilliseconds(), (long)acknowledgementTimeout.TotalMilliseconds, _ttlMs, admissionRate,
                 (long)Pace.Lead.TotalMilliseconds, (long)Pace.Tolerance.TotalMilliseconds, .. callIds.Select(c => (RedisValue)c)]).ConfigureAwait(false))!;
-        return [.. result.Select(r => DateTimeOffset.FromUnixTimeMilliseconds((long)r))];
+        return [.. result.Select(r => SlotOf((long)r))];
     }
 
     /// <summary>
@@ -104,16 +104,19 @@ public sealed class SwitchQueues(IConnectionMultiplexer redis, IOptions<RedisOpt
     /// claim again (null: nothing left). Without an admission rate (commands per second, 0: none) every command goes at
     /// once; with one, each gets a slot of the switch's pace, shared by every replica (<see cref="Pace"/>).
     /// </summary>
-    public async Task<(IReadOnlyList<(string CallId, DateTimeOffset SendAt)> Claimed, DateTimeOffset? NextDue)> ClaimDueAsync(string switchId, int count, DateTimeOffset now, TimeSpan acknowledgementTimeout, int admissionRate = 0)
+    public async Task<(IReadOnlyList<(string CallId, DateTimeOffset? SendAt)> Claimed, DateTimeOffset? NextDue)> ClaimDueAsync(string switchId, int count, DateTimeOffset now, TimeSpan acknowledgementTimeout, int admissionRate = 0)
     {
         var result = (RedisResult[])(await Db.EvaluateAsync(ClaimDue, [_keys.Due(switchId), _keys.InFlight(switchId), _keys.Admission(switchId)],
             [now.ToUnixTimeMilliseconds(), count, (long)acknowledgementTimeout.TotalMilliseconds, _ttlMs, admissionRate,
                 (long)Pace.Lead.TotalMilliseconds, (long)Pace.Horizon.TotalMilliseconds, (long)Pace.Tolerance.TotalMilliseconds]).ConfigureAwait(false))!;
         var ids = (RedisResult[])result[0]!;
         var slots = (RedisResult[])result[1]!;
-        IReadOnlyList<(string, DateTimeOffset)> claimed = [.. ids.Select((r, i) => ((string)r!, DateTimeOffset.FromUnixTimeMilliseconds((long)slots[i])))];
+        IReadOnlyList<(string, DateTimeOffset?)> claimed = [.. ids.Select((r, i) => ((string)r!, SlotOf((long)slots[i])))];
         return (claimed, result[2].IsNull ? null : DateTimeOffset.FromUnixTimeMilliseconds((long)(double)result[2]));
     }
+
+    /// <summary>A send slot as the scripts give it: none (0) for an unpaced switch's command, written at once.</summary>
+    private static DateTimeOffset? SlotOf(long ms) => ms > 0 ? DateTimeOffset.FromUnixTimeMilliseconds(ms) : null;
 
     /// <summary>Declares the admission rate of a switch instance (0: none) and says the rate the pool is held to now: the lowest declared lately, else this one.</summary>
     public async Task<int> DeclareRateAsync(string switchId, int declared, DateTimeOffset now)

@@ -84,7 +84,7 @@ public static partial class CallLookupEndpoints
     }
 
     /// <summary>Who asked: the token's subject (with its client, when the token names one) or the certificate's CN; "anonymous (loopback)" without authentication.</summary>
-    private static string Principal(HttpContext http)
+    internal static string Principal(HttpContext http)
     {
         var user = http.User;
         if (user.Identity?.IsAuthenticated != true)

@@ -24,12 +24,20 @@ public static class ApiScopes
     /// <summary>The policy of removing an opt-out: <see cref="OptOutWrite"/>, and never anonymously, not even from loopback.</summary>
     public const string OptOutRemove = "optout:remove";
 
+    /// <summary>Read whether callbacks are paused (the kill switch) and its audit trail.</summary>
+    public const string RolloutRead = "rollout:read";
+
+    /// <summary>Pause or resume every callback (the kill switch); never anonymously.</summary>
+    public const string RolloutWrite = "rollout:write";
+
     internal static void AddPolicies(AuthorizationOptions authorization)
     {
         authorization.AddPolicy(CallsRead, p => p.AddRequirements(new ScopeRequirement(CallsRead, IdentityRequired: false)));
         authorization.AddPolicy(SubscribersRead, p => p.AddRequirements(new ScopeRequirement(SubscribersRead, IdentityRequired: false)));
         authorization.AddPolicy(OptOutWrite, p => p.AddRequirements(new ScopeRequirement(OptOutWrite, IdentityRequired: false)));
         authorization.AddPolicy(OptOutRemove, p => p.AddRequirements(new ScopeRequirement(OptOutWrite, IdentityRequired: true)));
+        authorization.AddPolicy(RolloutRead, p => p.AddRequirements(new ScopeRequirement(RolloutRead, IdentityRequired: false)));
+        authorization.AddPolicy(RolloutWrite, p => p.AddRequirements(new ScopeRequirement(RolloutWrite, IdentityRequired: true)));
     }
 
     public static bool Holds(ClaimsPrincipal user, string scope)

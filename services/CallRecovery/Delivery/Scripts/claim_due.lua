@@ -10,7 +10,7 @@
 -- ARGV[1] now (ms), ARGV[2] how many, ARGV[3] acknowledgement timeout (ms), ARGV[4] key TTL (ms), ARGV[5] the admission
 -- rate the switch's instances connected to the caller declared (commands per second for the whole pool; 0: none),
 -- ARGV[6] lead (ms), ARGV[7] horizon (ms), ARGV[8] tolerance (ms)
--- Returns {claimed call ids, their send slots (unix ms), when to claim again (unix ms, or false when nothing is left)}
+-- Returns {claimed call ids, their send slots (unix ms; 0 when unpaced), when to claim again (unix ms, or false when nothing is left)}
 local now, want, declared = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[5] or '0')
 local lead, horizon, tolerance = tonumber(ARGV[6] or '0'), tonumber(ARGV[7] or '0'), tonumber(ARGV[8] or '0')
 -- The rate is the lowest that any live instance of the pool declared in the last minute (a replica whose own
@@ -67,5 +67,11 @@ local nextDue = next[2] and tonumber(next[2]) or false
 if nextDue and rate > 0 then
   local nextSlot = math.max(tonumber(redis.call('HGET', KEYS[3], 'next') or '0'), now + lead)
   nextDue = math.max(nextDue, nextSlot - horizon)
+end
+-- Unpaced, a command has no slot to keep (0): it is written as soon as the round gets to it.
+if rate == 0 then
+  for i = 1, #slots do
+    slots[i] = 0
+  end
 end
 return {members, slots, nextDue}

@@ -4,7 +4,7 @@
 -- KEYS[1] in-flight set (call id scored by acknowledgement deadline), KEYS[2] the switch's admission state
 -- ARGV[1] now (ms), ARGV[2] acknowledgement timeout (ms), ARGV[3] key TTL (ms), ARGV[4] the rate the caller's instance
 -- declared (0: none), ARGV[5] lead (ms), ARGV[6] tolerance (ms), then the call ids
--- Returns the slots (unix ms), in the order of the call ids
+-- Returns the slots (unix ms; 0 when unpaced), in the order of the call ids
 local now, declared = tonumber(ARGV[1]), tonumber(ARGV[4])
 local state = redis.call('HMGET', KEYS[2], 'rate', 'rateAt', 'next')
 local rate = declared
@@ -27,5 +27,10 @@ end
 if rate > 0 then
   redis.call('HSET', KEYS[2], 'next', tostring(first + count * spacing))
   redis.call('PEXPIRE', KEYS[2], ARGV[3])
+else
+  -- Unpaced: no slot to keep (0), written at once.
+  for i = 1, count do
+    slots[i] = 0
+  end
 end
 return slots
