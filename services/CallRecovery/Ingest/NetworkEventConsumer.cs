@@ -274,28 +274,7 @@ public sealed partial class NetworkEventConsumer(
 
     private IConsumer<byte[]?, byte[]?> BuildConsumer()
     {
-        var config = new ConsumerConfig
-        {
-            BootstrapServers = _options.BootstrapServers,
-            GroupId = _options.GroupId,
-            EnableAutoCommit = true,
-            AutoOffsetReset = AutoOffsetReset.Earliest,
-            PartitionAssignmentStrategy = PartitionAssignmentStrategy.CooperativeSticky,
-            StatisticsIntervalMs = 5000,
-            // Partitions of a replica that died move within seconds, not librdkafka's default 45 s; a broker that
-            // stops answering is given up on after 10 s, not 60 s (what the fault matrix measured; overridable).
-            SessionTimeoutMs = 10_000,
-            HeartbeatIntervalMs = 1_000,
-            SocketTimeoutMs = 10_000,
-        };
-        foreach (var (key, value) in _options.Consumer)
-        {
-            config.Set(key, value);
-        }
-
-        // Not overridable: offsets are stored by us, after the decision is durable; librdkafka commits what we stored.
-        config.EnableAutoOffsetStore = false;
-
+        var config = KafkaClientSettings.Consumer(_options);
         return new ConsumerBuilder<byte[]?, byte[]?>(config)
             .SetLogHandler((_, message) =>
             {

@@ -85,23 +85,7 @@ public sealed partial class KafkaProducer : IDisposable
 
     private IProducer<byte[]?, byte[]?> Build()
     {
-        var config = new ProducerConfig
-        {
-            BootstrapServers = _options.BootstrapServers,
-            // Idempotent and fully acknowledged: a dead letter or outcome is either safe on the brokers or retried by us.
-            EnableIdempotence = true,
-            Acks = Acks.All,
-            LingerMs = 5,
-            // Shorter than the consumer's max.poll.interval.ms, so a stuck send surfaces as a retry instead of an eviction.
-            MessageTimeoutMs = 30_000,
-            // A broker that stops answering is given up on (and the request retried) after 10 s, not 60 s.
-            SocketTimeoutMs = 10_000,
-        };
-        foreach (var (key, value) in _options.Producer)
-        {
-            config.Set(key, value);
-        }
-
+        var config = KafkaClientSettings.Producer(_options);
         IProducer<byte[]?, byte[]?>? built = null;
         built = new ProducerBuilder<byte[]?, byte[]?>(config)
             // librdkafka's own messages go to the service's log, not raw to stderr.
