@@ -7,6 +7,9 @@ namespace CallRecovery.Decisions;
 /// <summary>One decision, as stored per report under its call and shown to engineers. Holds no phone numbers.</summary>
 public sealed record DecisionRecord
 {
+    /// <summary>The JSON property that holds <see cref="Reason"/> (its wire name), as the settle script reads it.</summary>
+    public const string ReasonProperty = "reason";
+
     public required string EventId { get; init; }
 
     public required string CallId { get; init; }

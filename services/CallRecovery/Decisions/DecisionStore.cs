@@ -26,7 +26,7 @@ public sealed class DecisionStore([FromKeyedServices(RedisServiceCollectionExten
     private readonly long _retentionMs = (long)redisOptions.Value.Retention.TotalMilliseconds;
     private readonly RecoveryPolicyOptions _policy = policy.Value;
 
-    /// <summary>The decision already recorded for each report (a replay), or null.</summary>
+    /// <summary>The decision already recorded for each report (a replay), or null. An invalid note is returned too: the caller decides what it means.</summary>
     public async Task<IReadOnlyList<DecisionRecord?>> RecordedAsync(IReadOnlyList<DecisionRecord> drafts)
     {
         var db = redis.GetDatabase();
@@ -35,11 +35,17 @@ public sealed class DecisionStore([FromKeyedServices(RedisServiceCollectionExten
         return [.. reads.Select(r => r.Result.IsNull ? null : DecisionRecord.FromJson(r.Result.ToString()))];
     }
 
-    /// <summary>Records decisions, once each: returns what is recorded (the first decision of a report wins) and whether it was recorded now.</summary>
+    /// <summary>
+    /// Records decisions, once each: returns what is recorded (the first decision of a report wins) and whether it was
+    /// recorded now. An invalid note is not a decision that wins: a redriven dead letter's real decision takes its
+    /// place (the note is kept under <see cref="DecisionKeys.DeadLetteredNote"/>), and only once.
+    /// </summary>
     public async Task<IReadOnlyList<(DecisionRecord Record, bool IsNew)>> RecordAsync(IReadOnlyList<DecisionRecord> decisions)
     {
+        var invalid = DecisionReason.Invalid.ToWireName();
         var replies = await redis.GetDatabase().EvaluateEachAsync(SettleCall, [.. decisions.Select(d =>
-            new ScriptCall([_keys.CallDecisions(d.CallId)], [d.EventId, d.ToJson(), _retentionMs]))]).ConfigureAwait(false);
+            new ScriptCall([_keys.CallDecisions(d.CallId)], [d.EventId, d.ToJson(), _retentionMs, DecisionRecord.ReasonProperty,
+                d.Reason == DecisionReason.Invalid ? string.Empty : invalid, DecisionKeys.DeadLetteredNote(d.EventId)]))]).ConfigureAwait(false);
         return [.. replies.Select(r => (RedisResult[])r!).Select(r => (DecisionRecord.FromJson((string)r[1]!), (string?)r[0] != "replay"))];
     }
 

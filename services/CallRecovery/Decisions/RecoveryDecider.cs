@@ -207,7 +207,8 @@ public sealed partial class RecoveryDecider(
             var i = candidates[n];
             var (candidate, draft) = (pending[i].Candidate!, pending[i].Draft);
             var (callBack, other) = (facts.Result[2 * n], facts.Result[(2 * n) + 1]);
-            if (recorded.Result[n] is { } prior)
+            // An invalid note is no decision: the report was dead-lettered, and is read again now (a redrive) and decided.
+            if (recorded.Result[n] is { Reason: not DecisionReason.Invalid } prior)
             {
                 decisions[i] = prior;
                 replayed[i] = true;
