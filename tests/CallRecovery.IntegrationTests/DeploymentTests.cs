@@ -219,7 +219,7 @@ public sealed partial class DeploymentTests
         }
 
         var runtimeStages = DockerfileStages().Where(s => s.Entrypoint is not null).ToList();
-        Assert.Equal(["service", "traffic-simulator", "switch-emulator", "lookup"], runtimeStages.Select(s => s.Name));
+        Assert.Equal(["service", "traffic-simulator", "switch-emulator", "lookup", "redrive"], runtimeStages.Select(s => s.Name));
         foreach (var (name, entrypoint) in runtimeStages)
         {
             // The tests are built beside the service and the tools: the same assemblies the images start.
