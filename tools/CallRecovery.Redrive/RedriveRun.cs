@@ -83,12 +83,16 @@ internal sealed class RedriveRun(ServiceConfiguration service, RedriveFilter fil
             {
                 var confirmed = BuildProducer();
                 producer = confirmed;
-                await ScanAsync(consumer, ranges, new RedriveReport(), async letter =>
+                var again = new RedriveReport();
+                await ScanAsync(consumer, ranges, again, async letter =>
                 {
                     // Only what was reported, and only if it still reads as valid.
-                    if (chosen.Contains((letter.Partition.Value, letter.Offset.Value)) && service.Redrive.Check(letter.Message).Verdict == RedriveVerdict.WouldDecide)
+                    var check = service.Redrive.Check(letter.Message);
+                    if (chosen.Contains((letter.Partition.Value, letter.Offset.Value)) && check.Verdict == RedriveVerdict.WouldDecide)
                     {
-                        await SendAsync(confirmed, admin, letter, DeadLetterOrigin.Of(letter.Message.Headers)).ConfigureAwait(false);
+                        var origin = DeadLetterOrigin.Of(letter.Message.Headers);
+                        again.Add(origin, check, DeadLetterRedrive.DestinationOf(origin, KafkaSettings));
+                        await SendAsync(confirmed, admin, letter, origin).ConfigureAwait(false);
                     }
                 }, cancellationToken).ConfigureAwait(false);
                 await FlushAsync().ConfigureAwait(false);
