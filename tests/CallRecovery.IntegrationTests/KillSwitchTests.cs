@@ -112,6 +112,9 @@ public sealed class KillSwitchTests(Infrastructure infrastructure) : IDisposable
         Assert.False((await reader.GetFromJsonAsync<JsonElement>(new Uri("/v1/rollout", UriKind.Relative))).GetProperty("paused").GetBoolean());
         using var writer = Operator(service, "rollout:write");
         Assert.Equal(HttpStatusCode.BadRequest, (await writer.PutAsJsonAsync(new Uri("/v1/rollout", UriKind.Relative), new { paused = true })).StatusCode);
+        // The operator with the scope pauses; the reader sees it.
+        Assert.Equal(HttpStatusCode.OK, (await writer.PutAsJsonAsync(new Uri("/v1/rollout", UriKind.Relative), pause)).StatusCode);
+        Assert.True((await reader.GetFromJsonAsync<JsonElement>(new Uri("/v1/rollout", UriKind.Relative))).GetProperty("paused").GetBoolean());
     }
 
     public void Dispose() => _certificates.Dispose();

@@ -46,7 +46,6 @@ public sealed partial class DispatchLoop(
     private readonly SwitchingOptions _options = options.Value;
     private bool _dueSubscribed;
     private bool _cancelsSubscribed;
-    private bool _pauseRead;
 
     protected override Task ExecuteAsync(CancellationToken stoppingToken) => Task.WhenAll(
         supervisor.RunAsync("dispatch", DispatchWhenWokenAsync, stoppingToken),
@@ -93,12 +92,8 @@ public sealed partial class DispatchLoop(
                     _cancelsSubscribed = true;
                 }
 
-                if (!_pauseRead)
-                {
-                    // The kill switch as it stands, and every change to it from now on.
-                    await pause.StartAsync().ConfigureAwait(false);
-                    _pauseRead = true;
-                }
+                // The kill switch as it stands, and every change to it from now on (once; later rounds return at once).
+                await pause.StartAsync().ConfigureAwait(false);
 
                 more = await DispatchDueAsync().ConfigureAwait(false);
             }

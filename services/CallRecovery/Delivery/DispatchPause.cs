@@ -32,7 +32,8 @@ public sealed partial class DispatchPause : IHealthCheck
     private readonly TimeProvider _time;
     private readonly ILogger<DispatchPause> _logger;
     private volatile PauseState _state = PauseState.Running;
-    private bool _subscribed;
+    private volatile bool _subscribed;
+    private long _renewedAtMs = long.MinValue / 2;
 
     public DispatchPause(IConnectionMultiplexer redis, IOptions<RedisOptions> options, DispatchSignal signal, CallRecoveryTelemetry telemetry, TimeProvider time, ILogger<DispatchPause> logger)
     {
@@ -45,9 +46,6 @@ public sealed partial class DispatchPause : IHealthCheck
             "1 while the kill switch holds every new callback command (PUT /v1/rollout), as this replica last read it.");
     }
 
-    /// <summary>The pause as this replica knows it.</summary>
-    public PauseState Current => _state;
-
     /// <summary>True while no new command may be sent.</summary>
     public bool Paused => _state.Paused;
 
@@ -57,52 +55,62 @@ public sealed partial class DispatchPause : IHealthCheck
 
     private RedisChannel Channel => _keys.PauseChannel();
 
-    /// <summary>Listens for changes made through any replica (once for the replica's life), and reads the state now.</summary>
+    /// <summary>Listens for changes made through any replica and reads the state now: once for the replica's life (later calls return at once).</summary>
     public async Task StartAsync()
     {
-        if (!_subscribed)
+        if (_subscribed)
         {
-            await _redis.GetSubscriber().SubscribeAsync(Channel, (_, _) => _ = RefreshQuietlyAsync()).ConfigureAwait(false);
-            _subscribed = true;
+            return;
         }
 
+        await _redis.GetSubscriber().SubscribeAsync(Channel, (_, _) => _ = RefreshQuietlyAsync()).ConfigureAwait(false);
         await RefreshAsync().ConfigureAwait(false);
+        _subscribed = true;
     }
 
-    /// <summary>Reads the pause from Redis (the sweep's safety net for a missed message) and renews what is kept.</summary>
+    /// <summary>Reads the pause from Redis (the sweep's safety net for a missed message): one read; what is kept is renewed hourly while paused.</summary>
     public async Task<PauseState> RefreshAsync()
     {
         var db = _redis.GetDatabase();
         var fields = await db.HashGetAllAsync(StateKey).ConfigureAwait(false);
         var state = PauseState.From(fields.ToDictionary(f => f.Name.ToString(), f => f.Value.ToString(), StringComparer.Ordinal));
-        if (state.Paused)
+        var now = _time.GetUtcNow();
+        if (state.Paused && now.ToUnixTimeMilliseconds() - Interlocked.Read(ref _renewedAtMs) > (long)RenewEvery.TotalMilliseconds)
         {
-            // Kept while paused: a pause must never lapse by itself.
+            // A pause must never lapse by itself: kept for another 30 days, by any replica, once an hour.
             await Task.WhenAll(db.KeyExpireAsync(StateKey, Keep), db.KeyExpireAsync(AuditKey, Keep)).ConfigureAwait(false);
+            Interlocked.Exchange(ref _renewedAtMs, now.ToUnixTimeMilliseconds());
         }
 
         Apply(state);
         return state;
     }
 
+    private static readonly TimeSpan RenewEvery = TimeSpan.FromHours(1);
+
     /// <summary>Pauses or resumes every replica; returns the state before and after. The caller waits for durability.</summary>
     public async Task<(PauseState Before, PauseState After)> SetAsync(bool paused, string reason, string by, string from)
     {
         var now = _time.GetUtcNow();
+        // One round trip: the change, its audit entry and the announcement to every replica.
         var reply = (RedisResult[])(await _redis.GetDatabase().EvaluateAsync(SetPause, [StateKey, AuditKey],
-            [paused ? 1 : 0, reason, by, from, now.ToUnixTimeMilliseconds(), (long)Keep.TotalMilliseconds, MostChanges]).ConfigureAwait(false))!;
+            [paused ? 1 : 0, reason, by, from, now.ToUnixTimeMilliseconds(), (long)Keep.TotalMilliseconds, MostChanges, Channel.ToString()]).ConfigureAwait(false))!;
         var before = new PauseState((long)reply[0] == 1, (string?)reply[3] ?? string.Empty, (string?)reply[2] ?? string.Empty, SinceOf((string?)reply[1]));
-        var after = await RefreshAsync().ConfigureAwait(false);
-        await _redis.GetSubscriber().PublishAsync(Channel, paused ? "paused" : "resumed").ConfigureAwait(false);
+        var after = new PauseState(paused, reason, by, SinceOf((string?)reply[4]));
+        Interlocked.Exchange(ref _renewedAtMs, now.ToUnixTimeMilliseconds());
+        Apply(after);
         return (before, after);
     }
 
-    /// <summary>The pause now and its latest changes, newest first.</summary>
-    public async Task<(PauseState State, IReadOnlyList<PauseChange> Changes)> GetAsync()
+    /// <summary>The pause now (read afresh) and its latest changes, newest first.</summary>
+    public async Task<(PauseState State, IReadOnlyList<PauseChange> Changes)> GetAsync() =>
+        (await RefreshAsync().ConfigureAwait(false), await ChangesAsync().ConfigureAwait(false));
+
+    /// <summary>The latest changes, newest first.</summary>
+    public async Task<IReadOnlyList<PauseChange>> ChangesAsync()
     {
-        var state = await RefreshAsync().ConfigureAwait(false);
         var entries = await _redis.GetDatabase().ListRangeAsync(AuditKey, 0, MostChanges - 1).ConfigureAwait(false);
-        return (state, [.. entries.Select(e => PauseChange.Parse(e.ToString()))]);
+        return [.. entries.Select(e => PauseChange.Parse(e.ToString()))];
     }
 
     /// <summary>Readiness details: a pause is not a fault (the replica still consumes and decides), but it is said.</summary>

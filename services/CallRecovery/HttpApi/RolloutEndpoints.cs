@@ -40,10 +40,12 @@ public static partial class RolloutEndpoints
         var by = CallLookupEndpoints.Principal(http);
         var from = http.Connection.RemoteIpAddress?.ToString() ?? "unknown";
         DispatchPause.PauseState before, after;
+        IReadOnlyList<DispatchPause.PauseChange> changes;
         try
         {
             (before, after) = await pause.SetAsync(paused, change.Reason.Trim(), by, from).ConfigureAwait(false);
             await durability.WaitAsync().ConfigureAwait(false);
+            changes = await pause.ChangesAsync().ConfigureAwait(false);
         }
         catch (Exception e) when (TransientErrors.IsTransient(e))
         {
@@ -53,7 +55,6 @@ public static partial class RolloutEndpoints
         }
 
         LogChanged(logs.CreateLogger(AuditCategory), before.Paused, after.Paused, by, from, after.Reason);
-        var (_, changes) = await pause.GetAsync().ConfigureAwait(false);
         return Results.Ok(new RolloutView(after.Paused, after.Reason, after.By, after.Since, new RolloutBefore(before.Paused, before.Reason, before.By, before.Since), changes));
     }
 
