@@ -12,7 +12,7 @@ public static class DeliveryServiceCollectionExtensions
         services.AddSingleton<SwitchCancels>();
         services.AddSingleton<DispatchSignal>();
         services.AddSingleton<DispatchPause>();
-        services.AddHealthChecks().AddCheck<DispatchPause>("callbacks", tags: ["ready"]);
+        services.AddHealthChecks().AddCheck<DispatchPause>("callbacks", tags: [Probes.ProbesServiceCollectionExtensions.ReadyTag]);
         services.AddSingleton<CallbackCommands>();
         services.AddSingleton<LifecycleEffects>();
         services.AddSingleton<IRecoveryEffects>(provider => provider.GetRequiredService<LifecycleEffects>());

@@ -139,7 +139,11 @@ public sealed partial class DispatchLoop(
                 var slots = await queues.ReslotAsync(connection.SwitchId, [.. missed.Select(m => m.CallId)], now, _options.AcknowledgementTimeout, connection.AdmissionRate).ConfigureAwait(false);
                 for (var i = 0; i < missed.Count; i++)
                 {
-                    connection.TrySendCommand(missed[i].CallId, missed[i].Command, slots[i]);
+                    if (connection.TrySendCommand(missed[i].CallId, missed[i].Command, slots[i]) == CommandWrite.Refused)
+                    {
+                        // The stream stopped reading: the place goes back; the command goes round when its acknowledgement times out.
+                        connection.Release(missed[i].CallId);
+                    }
                 }
             }
         }

@@ -221,15 +221,10 @@ public sealed partial class LifecycleEffects(
             command.Tracestate = span?.TraceStateString ?? string.Empty;
             switch (connection.TrySendCommand(recovery.CallId, new ServiceMessage { Command = command }, (transition.Move as DispatchMove)?.SendAt))
             {
-                case CommandWrite.Written:
+                case CommandWrite.Written or CommandWrite.MissedSlot:
+                    // (A missed slot: the connection keeps the place and the next dispatch round gives it a new one at once.)
                     telemetry.CallbackSent(recovery.SwitchId, recovery.Attempts, now - recovery.DropTime, now - recovery.DueAt);
                     LogSent(recovery.RecoveryId, recovery.Attempts, recovery.SwitchId, connection.InstanceId);
-                    break;
-                case CommandWrite.MissedSlot:
-                    // Its slot passed while the round was made: the dispatch loop gives it a new one at once.
-                    telemetry.CallbackSent(recovery.SwitchId, recovery.Attempts, now - recovery.DropTime, now - recovery.DueAt);
-                    LogSent(recovery.RecoveryId, recovery.Attempts, recovery.SwitchId, connection.InstanceId);
-                    signal.Wake();
                     break;
                 default:
                     // The stream stopped reading: the command stays in flight and goes again when its acknowledgement times out.

@@ -128,9 +128,9 @@ public sealed class SwitchConnection : IDisposable
             return CommandWrite.Written;
         }
 
-        if (sendAt is { } slot && _time.GetUtcNow() - slot > Pace.LateWrite)
+        if (sendAt is { } slot && Missed(slot))
         {
-            _missedSlots.Enqueue((callId, command));
+            MissSlot(callId, command);
             return CommandWrite.MissedSlot;
         }
 
@@ -174,10 +174,10 @@ public sealed class SwitchConnection : IDisposable
         lock (_writing)
         {
             // A place given up meanwhile (the stream ended, the command was superseded) is not written.
-            if (_unwritten.ContainsKey(callId) && _time.GetUtcNow() - slot > Pace.LateWrite && !_closing.IsCancellationRequested)
+            if (_unwritten.ContainsKey(callId) && Missed(slot) && !_closing.IsCancellationRequested)
             {
                 // Woken too late (a busy machine): it waits for a new slot, cancels for it still behind it.
-                _missedSlots.Enqueue((callId, command));
+                MissSlot(callId, command);
                 return;
             }
 
@@ -220,8 +220,18 @@ public sealed class SwitchConnection : IDisposable
         }
     }
 
-    /// <summary>Raised when a window place frees (the dispatch loop wakes on it).</summary>
+    /// <summary>Raised when a window place frees, or a command missed its slot (the dispatch loop wakes on it).</summary>
     public event Action? RoomFreed;
+
+    /// <summary>Too late to write at <paramref name="slot"/> without crowding the slots after it at the switch.</summary>
+    private bool Missed(DateTimeOffset slot) => _time.GetUtcNow() - slot > Pace.LateWrite;
+
+    /// <summary>Keeps the place and hands the command to the next dispatch round for a new slot (woken now).</summary>
+    private void MissSlot(string callId, ServiceMessage command)
+    {
+        _missedSlots.Enqueue((callId, command));
+        RoomFreed?.Invoke();
+    }
 
     /// <summary>
     /// The switch answered for one delivery of a call: its place goes, unless the place is another delivery's now (a

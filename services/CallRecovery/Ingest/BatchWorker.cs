@@ -63,7 +63,7 @@ public sealed partial class BatchWorker(
 
     private async Task<IReadOnlyList<SettledDecision>> ProcessAsync(List<ReadEvent> read)
     {
-        if (problems.Current.TryGetValue(ServiceProblem.OutboxFull, out var full))
+        if (problems.TryGet(ServiceProblem.OutboxFull, out var full))
         {
             // Backpressure: new recoveries wait (nothing committed, nothing dropped) until the outboxes drain.
             throw new HeldBackException(ServiceProblem.OutboxFull, full);

@@ -11,7 +11,7 @@ public static class IngestServiceCollectionExtensions
         services.AddSingleton<DeadLetterPublisher>();
         services.AddSingleton<BatchWorker>();
         services.AddHostedService<NetworkEventConsumer>();
-        services.AddHealthChecks().AddCheck<KafkaHealthCheck>("kafka", tags: ["ready"]);
+        services.AddHealthChecks().AddCheck<KafkaHealthCheck>("kafka", tags: [Probes.ProbesServiceCollectionExtensions.ReadyTag]);
         return services;
     }
 }

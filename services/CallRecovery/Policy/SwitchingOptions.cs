@@ -66,11 +66,9 @@ public sealed class SwitchingOptions
 
     /// <summary>The rate a switch is held to: what it declared, else its configured rate, else the default (0: none).</summary>
     public int AdmissionRateOf(string switchId, uint declared) =>
-        declared > 0 ? Math.Max((int)Math.Min(declared, 1_000_000u), MinAdmissionRateOf(switchId))
+        declared > 0 ? Math.Max((int)Math.Min(declared, 1_000_000u), MinAdmissionRates.TryGetValue(switchId, out var floor) ? floor : MinAdmissionRate)
         : AdmissionRates.TryGetValue(switchId, out var rate) ? rate : DefaultAdmissionRate;
 
-    /// <summary>The floor of a declared rate for the switch.</summary>
-    public int MinAdmissionRateOf(string switchId) => MinAdmissionRates.TryGetValue(switchId, out var floor) ? floor : MinAdmissionRate;
 
     /// <summary>The switch ids a certificate with these identities may serve.</summary>
     public bool CertificateServes(IEnumerable<string> identities, string switchId) =>
@@ -109,9 +107,6 @@ public sealed class SwitchingOptions
     /// <summary>With <see cref="AllowInsecure"/>: serve the unauthenticated switching port on a non-loopback address as well. Default false.</summary>
     public bool AllowInsecureOnNetwork { get; set; }
 
-    /// <summary>Client certificates are required on the switching port (the default; see <see cref="AllowInsecure"/>).</summary>
-    public bool RequiresClientCertificate => !AllowInsecure;
-
     /// <summary>PEM file of the certificate authority that signs switch (and lookup client) certificates. Required unless <see cref="AllowInsecure"/>.</summary>
     public string? ClientCertificateAuthorityPath { get; set; }
 
@@ -133,8 +128,9 @@ public sealed class SwitchingOptions
     /// </summary>
     public Dictionary<string, string> LookupClients { get; set; } = new(StringComparer.Ordinal);
 
-    public IReadOnlyDictionary<string, string> EffectiveLookupClients =>
-        LookupClients.Count > 0 ? LookupClients : new Dictionary<string, string>(StringComparer.Ordinal) { ["callrecovery-lookup"] = "calls:read subscribers:read" };
+    public IReadOnlyDictionary<string, string> LookupClientsOrDefault => LookupClients.Count > 0 ? LookupClients : DefaultLookupClients;
+
+    private static readonly Dictionary<string, string> DefaultLookupClients = new(StringComparer.Ordinal) { ["callrecovery-lookup"] = "calls:read subscribers:read" };
 
     /// <summary>
     /// The lowest admission rate a switch's Hello may hold its pool to, commands per second: a declared rate below it

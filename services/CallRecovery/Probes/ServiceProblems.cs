@@ -50,7 +50,13 @@ public sealed partial class ServiceProblems : IHealthCheck
     /// <summary>The problems now, each with its reason.</summary>
     public IReadOnlyDictionary<ServiceProblem, string> Current => _current.ToDictionary(p => p.Key, p => p.Value.Reason);
 
-    public bool Has(ServiceProblem problem) => _current.ContainsKey(problem);
+    /// <summary>Whether the problem is on now, and why.</summary>
+    public bool TryGet(ServiceProblem problem, out string reason)
+    {
+        var on = _current.TryGetValue(problem, out var entry);
+        reason = on ? entry.Reason : string.Empty;
+        return on;
+    }
 
     /// <summary>The problem is there (again): logged when it starts or its reason changes.</summary>
     public void Report(ServiceProblem problem, string reason)

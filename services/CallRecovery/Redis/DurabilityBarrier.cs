@@ -45,8 +45,6 @@ public sealed partial class DurabilityBarrier : IDisposable
         _commits = [.. new[] { redis, decisions }.Distinct().Select(m => new GroupCommit(() => WaitOnAsync(m)))];
     }
 
-    public RedisDurability Mode => _options.Durability;
-
     /// <summary>Returns once every write this replica made before the call is durable; throws <see cref="HeldBackException"/> if they are not.</summary>
     public Task WaitAsync() => _options.Durability == RedisDurability.None
         ? Task.CompletedTask
@@ -59,6 +57,7 @@ public sealed partial class DurabilityBarrier : IDisposable
         {
             // Nothing connected: the ping says so in Redis's own terms (a connection failure: Redis is away).
             await multiplexer.GetDatabase().PingAsync().ConfigureAwait(false);
+            _problems.Report(ServiceProblem.NotDurable, "no Redis primary is connected");
             throw new HeldBackException(ServiceProblem.NotDurable, "no Redis primary is connected");
         }
 
@@ -144,13 +143,7 @@ public sealed partial class DurabilityBarrier : IDisposable
         {
             if (_admin is null)
             {
-                var configuration = ConfigurationOptions.Parse(_options.ConnectionString);
-                configuration.AbortOnConnectFail = false;
-                configuration.AllowAdmin = true;
-                configuration.ClientName = "callrecovery-durability";
-                configuration.IncludeDetailInExceptions = false;
-                configuration.IncludePerformanceCountersInExceptions = false;
-                _admin = ConnectionMultiplexer.Connect(configuration);
+                _admin = RedisServiceCollectionExtensions.Connect(_options, "callrecovery-durability", allowAdmin: true);
             }
 
             return _admin;

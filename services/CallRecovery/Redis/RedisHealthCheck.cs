@@ -23,14 +23,13 @@ public sealed class RedisHealthCheck(
     /// <summary>How long after work last met "Redis refuses writes" a probe that gets through may clear it.</summary>
     private static readonly TimeSpan Quiet = TimeSpan.FromSeconds(10);
 
-    private readonly RedisKey _probeKey = $"{options.Value.KeyPrefix}:probe:{Guid.NewGuid():N}";
+    private readonly RedisKey _probeKey = RedisKeys.For(options.Value).Global($"probe:{Guid.NewGuid():N}");
 
     public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
     {
         try
         {
             var db = redis.GetDatabase();
-            await db.PingAsync().WaitAsync(TimeSpan.FromSeconds(2), cancellationToken).ConfigureAwait(false);
             await db.ScriptEvaluateAsync(Probe, new { key = _probeKey, at = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() })
                 .WaitAsync(TimeSpan.FromSeconds(2), cancellationToken).ConfigureAwait(false);
             problems.ClearUnlessSeenWithin(ServiceProblem.RedisRefusesWrites, Quiet);

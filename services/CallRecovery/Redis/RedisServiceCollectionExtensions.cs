@@ -19,16 +19,21 @@ public static class RedisServiceCollectionExtensions
         services.AddSingleton<IConnectionMultiplexer>(sp => Connect(sp, "callrecovery"));
         services.AddKeyedSingleton<IConnectionMultiplexer>(Decisions, (sp, _) => Connect(sp, "callrecovery-decisions"));
         services.AddSingleton<DurabilityBarrier>();
-        services.AddHealthChecks().AddCheck<RedisHealthCheck>("redis", tags: ["ready"]);
+        services.AddHealthChecks().AddCheck<RedisHealthCheck>("redis", tags: [Probes.ProbesServiceCollectionExtensions.ReadyTag]);
         return services;
     }
 
-    private static ConnectionMultiplexer Connect(IServiceProvider services, string clientName)
+    private static ConnectionMultiplexer Connect(IServiceProvider services, string clientName) =>
+        Connect(services.GetRequiredService<IOptions<RedisOptions>>().Value, clientName);
+
+    /// <summary>A multiplexer as the service makes them (admin commands such as CONFIG GET only when asked for).</summary>
+    internal static ConnectionMultiplexer Connect(RedisOptions options, string clientName, bool allowAdmin = false)
     {
-        var configuration = ConfigurationOptions.Parse(services.GetRequiredService<IOptions<RedisOptions>>().Value.ConnectionString);
+        var configuration = ConfigurationOptions.Parse(options.ConnectionString);
         // Start even when Redis is down: the service reports not ready and keeps trying.
         configuration.AbortOnConnectFail = false;
         configuration.ClientName ??= clientName;
+        configuration.AllowAdmin = allowAdmin;
         // Key names carry subscriber numbers: exception messages (which get logged) name no keys, values or counters.
         configuration.IncludeDetailInExceptions = false;
         configuration.IncludePerformanceCountersInExceptions = false;

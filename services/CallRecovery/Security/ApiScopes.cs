@@ -1,4 +1,3 @@
-using System.Net;
 using System.Security.Claims;
 using Microsoft.AspNetCore.Authorization;
 using Microsoft.Extensions.Options;
@@ -59,14 +58,12 @@ public static class ApiScopes
         protected override Task HandleRequirementAsync(AuthorizationHandlerContext context, ScopeRequirement requirement)
         {
             if (Holds(context.User, requirement.Scope)
-                || (!access.Value.AnyConfigured && !requirement.IdentityRequired && context.Resource is HttpContext http && IsLoopback(http.Connection.RemoteIpAddress)))
+                || (!access.Value.AnyConfigured && !requirement.IdentityRequired && context.Resource is HttpContext http && Loopback.Is(http.Connection.RemoteIpAddress)))
             {
                 context.Succeed(requirement);
             }
 
             return Task.CompletedTask;
         }
-
-        private static bool IsLoopback(IPAddress? address) => address is not null && IPAddress.IsLoopback(address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address);
     }
 }

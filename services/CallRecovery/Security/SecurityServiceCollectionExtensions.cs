@@ -39,7 +39,7 @@ public static partial class SecurityServiceCollectionExtensions
         services.AddOptions<SwitchingOptions>()
             .Validate<IConfiguration>((o, configuration) => o.AllowInsecure || SwitchingEndpoint(configuration) is not { } url || url.Scheme == "https",
                 "The switching port requires client certificates, so Kestrel:Endpoints:Switching:Url must be https:// with the service's certificate (Kestrel:Endpoints:Switching:Certificate:Path and :KeyPath), or, on a laptop only, Switching:AllowInsecure=true.")
-            .Validate<IConfiguration>((o, configuration) => !o.AllowInsecure || o.AllowInsecureOnNetwork || SwitchingEndpoint(configuration) is not { } url || IsLoopback(url.Host),
+            .Validate<IConfiguration>((o, configuration) => !o.AllowInsecure || o.AllowInsecureOnNetwork || SwitchingEndpoint(configuration) is not { } url || Loopback.IsHost(url.Host),
                 "Switching:AllowInsecure serves the switching port (both parties' numbers) to anyone who reaches it, so only on a loopback address (Kestrel:Endpoints:Switching:Url=http://127.0.0.1:8081); on a network address it needs Switching:AllowInsecureOnNetwork=true as well.");
         services.AddSingleton<CertificatePolicies>();
         services.AddOptions<KestrelServerOptions>().Configure<IConfiguration, CertificatePolicies>((kestrel, configuration, policies) =>
@@ -99,11 +99,7 @@ public static partial class SecurityServiceCollectionExtensions
 
     /// <summary>The switching endpoint's address as configured (null when the service serves no switching port).</summary>
     private static Microsoft.AspNetCore.Http.BindingAddress? SwitchingEndpoint(IConfiguration configuration) =>
-        configuration["Kestrel:Endpoints:Switching:Url"] is { Length: > 0 } url ? Microsoft.AspNetCore.Http.BindingAddress.Parse(url) : null;
-
-    private static bool IsLoopback(string host) =>
-        string.Equals(host, "localhost", StringComparison.OrdinalIgnoreCase)
-        || (System.Net.IPAddress.TryParse(host.Trim('[', ']'), out var address) && System.Net.IPAddress.IsLoopback(address));
+        configuration[$"Kestrel:Endpoints:{Listeners.Switching}:Url"] is { Length: > 0 } url ? Microsoft.AspNetCore.Http.BindingAddress.Parse(url) : null;
 
     [LoggerMessage(EventId = 80, Level = LogLevel.Warning, Message = "No HTTP API authentication is configured (HttpApi:Authentication:Jwt or :ClientCertificates): call records and opt-outs answer loopback callers only, and an opt-out can't be removed")]
     private static partial void LogUnauthenticated(ILogger logger);
@@ -218,7 +214,7 @@ public static partial class SecurityServiceCollectionExtensions
     internal sealed class CertificatePolicies(IOptions<SwitchingOptions> switching, IOptions<ApiAccessOptions> access)
     {
         public ClientCertificatePolicy? Switches { get; } =
-            switching.Value.RequiresClientCertificate && switching.Value.ClientCertificateAuthorityPath is { } ca && File.Exists(ca)
+            !switching.Value.AllowInsecure && switching.Value.ClientCertificateAuthorityPath is { } ca && File.Exists(ca)
                 ? new ClientCertificatePolicy(ca, switching.Value.ClientCertificateRevocationListPath)
                 : null;
 

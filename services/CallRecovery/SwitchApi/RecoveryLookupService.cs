@@ -3,7 +3,6 @@ using CallRecovery.Lookup;
 using CallRecovery.Policy;
 using CallRecovery.Recoveries;
 using CallRecovery.Security;
-using System.Net;
 using Grpc.Core;
 using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Authentication.JwtBearer;
@@ -61,7 +60,7 @@ public sealed partial class RecoveryLookupService(CallStories stories, IOptions<
         {
             foreach (var identity in ClientCertificatePolicy.Identities(certificate))
             {
-                if (options.Value.EffectiveLookupClients.TryGetValue(identity, out var scopes))
+                if (options.Value.LookupClientsOrDefault.TryGetValue(identity, out var scopes))
                 {
                     held.UnionWith(scopes.Split(' ', StringSplitOptions.RemoveEmptyEntries));
                 }
@@ -78,7 +77,7 @@ public sealed partial class RecoveryLookupService(CallStories stories, IOptions<
         }
 
         var anonymousOnThisHost = options.Value.AllowInsecure && !options.Value.AllowInsecureOnNetwork && !access.Value.AnyConfigured && certificate is null
-            && http.Connection.RemoteIpAddress is { } address && IPAddress.IsLoopback(address.IsIPv4MappedToIPv6 ? address.MapToIPv4() : address);
+            && Loopback.Is(http.Connection.RemoteIpAddress);
         if (!anonymousOnThisHost && !needed.All(held.Contains))
         {
             LogLookupRefused(certificate is null ? "(no certificate)" : string.Join(' ', ClientCertificatePolicy.Identities(certificate)), string.Join(' ', needed));

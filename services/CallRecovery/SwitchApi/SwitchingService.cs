@@ -32,12 +32,12 @@ public sealed partial class SwitchingService(
     public override async Task Connect(IAsyncStreamReader<SwitchMessage> requestStream, IServerStreamWriter<ServiceMessage> responseStream, ServerCallContext context)
     {
         var hello = await ReadHelloAsync(requestStream, context).ConfigureAwait(false);
-        var authenticated = await AuthorizeAsync(hello.SwitchId, context).ConfigureAwait(false);
+        await AuthorizeAsync(hello.SwitchId, context).ConfigureAwait(false);
 
         var window = hello.MaxUnacknowledged == 0 ? _options.MaxUnacknowledgedPerConnection : (int)Math.Min(hello.MaxUnacknowledged, (uint)_options.MaxUnacknowledgedPerConnection);
         // Only an instance whose certificate names the switch (or any, on a port only this host reaches) may lower the
-        // pool's rate; anyone else is held to the switch's configured rate, whatever it declares.
-        var admissionRate = _options.AdmissionRateOf(hello.SwitchId, authenticated || !_options.AllowInsecureOnNetwork ? hello.MaxCommandsPerSecond : 0);
+        // pool's rate: on a port served without certificates to the network, it is held to the configured rate.
+        var admissionRate = _options.AdmissionRateOf(hello.SwitchId, _options.AllowInsecureOnNetwork ? 0 : hello.MaxCommandsPerSecond);
         var heldTo = await DeclareRateAsync(hello.SwitchId, admissionRate).ConfigureAwait(false);
         using var connection = new SwitchConnection(hello.SwitchId, hello.InstanceId, window, admissionRate, time);
         var writer = WriteAllAsync(connection, responseStream, context.CancellationToken);
@@ -129,15 +129,14 @@ public sealed partial class SwitchingService(
     private const int MaxInstanceIdLength = 128;
 
     /// <summary>
-    /// The certificate (already checked against the switch CA by Kestrel) must name the switch: true when it does.
-    /// Without client certificates (Switching:AllowInsecure) nobody is authenticated: false.
+    /// The certificate (already checked against the switch CA by Kestrel) must name the switch. Without client
+    /// certificates (Switching:AllowInsecure) Kestrel asks no one for one, and there is nothing to check.
     /// </summary>
-    private async Task<bool> AuthorizeAsync(string switchId, ServerCallContext context)
+    private async Task AuthorizeAsync(string switchId, ServerCallContext context)
     {
         if (_options.AllowInsecure)
         {
-            // Kestrel asks no one for a certificate then.
-            return false;
+            return;
         }
 
         var certificate = await context.GetHttpContext().Connection.GetClientCertificateAsync().ConfigureAwait(false);
@@ -153,8 +152,6 @@ public sealed partial class SwitchingService(
             LogForbidden(identities.Count == 0 ? "(nobody)" : string.Join(' ', identities), switchId);
             Fail(StatusCode.PermissionDenied, $"The client certificate does not name switch '{switchId}'.");
         }
-
-        return true;
     }
 
     private async Task<int> DeclareRateAsync(string switchId, int declared)
