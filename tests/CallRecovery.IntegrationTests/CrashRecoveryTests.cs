@@ -3,7 +3,6 @@ using CallRecovery.Hosting;
 using CallRecovery.IntegrationTests.Fixtures;
 using CallRecovery.Recoveries;
 using CallRecovery.SwitchEmulator;
-using Confluent.Kafka;
 
 namespace CallRecovery.IntegrationTests;
 
@@ -31,12 +30,12 @@ public sealed class CrashRecoveryTests(Infrastructure infrastructure)
             Assert.DoesNotContain(scenario.Number(0), doomed.Output, StringComparison.Ordinal);
         }
 
-        Assert.Equal(0, CommittedTotal(scenario));
+        Assert.Equal(0, scenario.CommittedTotal());
         var before = await RecoveriesAsync(scenario, calls);
 
         settings["Kafka:Consumer:auto.commit.interval.ms"] = "200";
         using var successor = ServiceProcess.Start(settings);
-        await Eventually.TrueAsync(() => CommittedTotal(scenario) == calls, "the successor replays and commits every event");
+        await Eventually.TrueAsync(() => scenario.CommittedTotal() == calls, "the successor replays and commits every event");
 
         Assert.Equal(before, await RecoveriesAsync(scenario, calls));
         for (var i = 0; i < calls; i++)
@@ -91,6 +90,11 @@ public sealed class CrashRecoveryTests(Infrastructure infrastructure)
         var placements = emulator.Placements.GroupBy(p => (p.RecoveryId, p.CallbackAttempt)).ToList();
         Assert.Equal(calls, placements.Count);
         Assert.All(placements, p => Assert.Single(p));
+        if (point != "sent")
+        {
+            // Nothing was on its way to the switch when the process died: no command reached it twice either.
+            Assert.Equal(0, emulator.Duplicates);
+        }
         // (The outbox is drained by whichever replica holds its lease: the successor once the dead one's lease lapses.)
         await Eventually.TrueAsync(() =>
         {
@@ -107,14 +111,6 @@ public sealed class CrashRecoveryTests(Infrastructure infrastructure)
 
     private static async Task<string?[]> RecoveriesAsync(Fixtures.Scenario scenario, int calls) =>
         await Task.WhenAll(Enumerable.Range(0, calls).Select(i => scenario.RecoveryIdAsync($"call-{i}")));
-
-    /// <summary>The group's committed offsets summed over the input partitions (an offset is the count of events before it).</summary>
-    private static long CommittedTotal(Fixtures.Scenario scenario)
-    {
-        using var consumer = new ConsumerBuilder<Ignore, Ignore>(new ConsumerConfig { BootstrapServers = scenario.Kafka.BootstrapServers, GroupId = scenario.GroupId }).Build();
-        var committed = consumer.Committed([new TopicPartition(scenario.InputTopic, 0), new TopicPartition(scenario.InputTopic, 1)], TimeSpan.FromSeconds(10));
-        return committed.Sum(c => c.Offset.Value < 0 ? 0 : c.Offset.Value);
-    }
 }
 
 /// <summary>A killed or cancelled test run must not poison the next: the processes its fixtures started do not outlive it.</summary>

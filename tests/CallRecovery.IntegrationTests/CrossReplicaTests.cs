@@ -83,8 +83,8 @@ public sealed class CrossReplicaTests(Infrastructure infrastructure)
         await using var b = new ServiceHost(settings).Started();
         // One pool, an instance on each replica, sharing what it placed; both declare 40 per second.
         var pool = new System.Collections.Concurrent.ConcurrentDictionary<string, CallbackCommand>(StringComparer.Ordinal);
-        await using var onA = new EmulatedSwitch(Pool(a, "on-a", pool, rate: 40));
-        await using var onB = new EmulatedSwitch(Pool(b, "on-b", pool, rate: 40));
+        await using var onA = new EmulatedSwitch(TestSwitch.Pool(a, "on-a", pool, rate: 40));
+        await using var onB = new EmulatedSwitch(TestSwitch.Pool(b, "on-b", pool, rate: 40));
         using var stop = new CancellationTokenSource();
         var running = Task.WhenAll(onA.RunAsync(stop.Token), onB.RunAsync(stop.Token));
         await Eventually.TrueAsync(() => onA.IsConnected && onB.IsConnected, "both instances connected");
@@ -100,7 +100,7 @@ public sealed class CrossReplicaTests(Infrastructure infrastructure)
         Assert.NotEmpty(onB.Placements);
 
         // A third instance declaring more is told the rate the pool is held to.
-        await using var eager = new EmulatedSwitch(Pool(a, "eager", pool, rate: 80));
+        await using var eager = new EmulatedSwitch(TestSwitch.Pool(a, "eager", pool, rate: 80));
         var eagerRun = eager.RunAsync(stop.Token);
         await Eventually.TrueAsync(() => eager.IsConnected, "the third instance connected");
         Assert.Equal(40u, eager.WelcomeRate);
@@ -122,13 +122,4 @@ public sealed class CrossReplicaTests(Infrastructure infrastructure)
             return false;
         }
     }
-
-    private static SwitchEmulatorOptions Pool(ServiceHost service, string instance, System.Collections.Concurrent.ConcurrentDictionary<string, CallbackCommand> pool, uint rate) =>
-        TestSwitch.Options(service, instance) with
-        {
-            SharedPlacements = pool,
-            MaxCommandsPerSecond = rate,
-            MaxUnacknowledged = 64,
-            OutcomeMix = new Dictionary<Outcome, double> { [Outcome.Reconnected] = 1 },
-        };
 }

@@ -2,7 +2,6 @@ using System.Net;
 using CallRecovery.Contracts.V1;
 using CallRecovery.IntegrationTests.Fixtures;
 using CallRecovery.Recoveries;
-using Confluent.Kafka;
 using Grpc.Net.Client;
 using StackExchange.Redis;
 
@@ -38,8 +37,8 @@ public sealed class DurabilityTests(Infrastructure infrastructure)
         var before = scenario.Number(1);
         Assert.Equal(HttpStatusCode.OK, await OptOutAsync(http, before));
         await scenario.PublishAsync(Scenario.Drop("call-0", scenario.Number(10), scenario.Number(20)));
-        var first = (await RawSwitch.NextAsync(stream, ServiceMessage.MessageOneofCase.Command)).Command;
-        await Eventually.TrueAsync(() => CommittedTotal(scenario) == 1, "the first drop committed");
+        await RawSwitch.NextAsync(stream, ServiceMessage.MessageOneofCase.Command);
+        await Eventually.TrueAsync(() => scenario.CommittedTotal() == 1, "the first drop committed");
 
         // The replica is cut off from the primary (a partition): writes reach the primary only.
         await using var replicaAdmin = await ConnectionMultiplexer.ConnectAsync($"{replica.ConnectionString},allowAdmin=true");
@@ -56,13 +55,19 @@ public sealed class DurabilityTests(Infrastructure infrastructure)
             await Eventually.TrueAsync(async () => (await ReadyBodyAsync(http)).Contains("NotDurable: Redis 127.0.0.1:", StringComparison.Ordinal), "not ready: not durable");
             Assert.Contains("0 of 1 replicas acknowledged", await ReadyBodyAsync(http), StringComparison.Ordinal);
             await Eventually.TrueAsync(async () => await DecisionCountAsync(primary, scenario, "call-1") == 1, "the second drop decided on the primary");
-            Assert.Equal(1, CommittedTotal(scenario));
+            Assert.Equal(1, scenario.CommittedTotal());
+            // No command for it reaches the switch while its writes are not durable (two seconds: ten dispatch rounds).
+            var command = RawSwitch.NextAsync(stream, ServiceMessage.MessageOneofCase.Command);
+            Assert.NotSame(command, await Task.WhenAny(command, Task.Delay(TimeSpan.FromSeconds(2))));
         }
         else
         {
             Assert.Equal(HttpStatusCode.OK, answer);
-            await Eventually.TrueAsync(() => CommittedTotal(scenario) == 2, "committed although only the primary has it");
+            await Eventually.TrueAsync(() => scenario.CommittedTotal() == 2, "committed although only the primary has it");
         }
+
+        // (The first stream goes: what it holds goes round to the stream opened after the failover.)
+        stream.Dispose();
 
         // The primary's host is lost; the replica is promoted (what Sentinel or the cluster would do).
         await primary.StopAsync();
@@ -84,7 +89,7 @@ public sealed class DurabilityTests(Infrastructure infrastructure)
         // committed, and its callback goes out.
         await Eventually.TrueAsync(async () => await OptOutAsync(http, during) == HttpStatusCode.OK, "the opt-out confirmed after the failover");
         Assert.True(await OptedOutAsync(replica, scenario, during));
-        await Eventually.TrueAsync(() => CommittedTotal(scenario) == 2, "the waiting drop committed after the failover");
+        await Eventually.TrueAsync(() => scenario.CommittedTotal() == 2, "the waiting drop committed after the failover");
         await Eventually.TrueAsync(async () => (await ReadyAsync(http)) == HttpStatusCode.OK, "ready again");
         using var after = await RawSwitch.HelloAsync(channel, "switch-through-failover");
         var commands = new List<CallbackCommand>();
@@ -93,7 +98,6 @@ public sealed class DurabilityTests(Infrastructure infrastructure)
             commands.Add((await RawSwitch.NextAsync(after, ServiceMessage.MessageOneofCase.Command)).Command);
         }
 
-        Assert.NotEqual(first.RecoveryId, commands.Single(c => c.CallId == "call-1").RecoveryId);
         Assert.Equal(RecoveryState.Dispatched, (await RecoveryOnAsync(replica, scenario, "call-1"))?.State);
     }
 
@@ -110,14 +114,14 @@ public sealed class DurabilityTests(Infrastructure infrastructure)
         await scenario.PublishAsync(Scenario.Drop("call-0", scenario.Number(10), scenario.Number(20)));
         await Eventually.TrueAsync(async () => (await ReadyBodyAsync(http)).Contains("appendfsync everysec: Redis:Durability Local needs appendonly yes and appendfsync always", StringComparison.Ordinal), "not ready, saying the append-only file is not written through");
         Assert.Equal(HttpStatusCode.ServiceUnavailable, await OptOutAsync(http, scenario.Number(1)));
-        Assert.Equal(0, CommittedTotal(scenario));
+        Assert.Equal(0, scenario.CommittedTotal());
 
         await using (var admin = await ConnectionMultiplexer.ConnectAsync($"{redis.ConnectionString},allowAdmin=true"))
         {
             await admin.GetServer(admin.GetEndPoints()[0]).ConfigSetAsync("appendfsync", "always");
         }
 
-        await Eventually.TrueAsync(() => CommittedTotal(scenario) == 1, "committed once every write is fsynced before it is answered");
+        await Eventually.TrueAsync(() => scenario.CommittedTotal() == 1, "committed once every write is fsynced before it is answered");
         await Eventually.TrueAsync(async () => (await ReadyAsync(http)) == HttpStatusCode.OK, "ready");
         Assert.Equal(HttpStatusCode.OK, await OptOutAsync(http, scenario.Number(1)));
     }
@@ -163,12 +167,5 @@ public sealed class DurabilityTests(Infrastructure infrastructure)
         await using var connection = await ConnectionMultiplexer.ConnectAsync(redis.ConnectionString);
         var entries = await connection.GetDatabase().HashGetAllAsync(scenario.RecoveryKeys.Recovery(callId));
         return entries.Length == 0 ? null : RecoveryRecord.FromFields(entries.ToDictionary(e => e.Name.ToString(), e => e.Value.ToString(), StringComparer.Ordinal));
-    }
-
-    private static long CommittedTotal(Scenario scenario)
-    {
-        using var consumer = new ConsumerBuilder<Ignore, Ignore>(new ConsumerConfig { BootstrapServers = scenario.Kafka.BootstrapServers, GroupId = scenario.GroupId }).Build();
-        var committed = consumer.Committed([new TopicPartition(scenario.InputTopic, 0)], TimeSpan.FromSeconds(10));
-        return committed.Sum(c => c.Offset.Value < 0 ? 0 : c.Offset.Value);
     }
 }

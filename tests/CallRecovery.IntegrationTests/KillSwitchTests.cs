@@ -33,8 +33,8 @@ public sealed class KillSwitchTests(Infrastructure infrastructure) : IDisposable
         await using var a = new ServiceHost(settings).Started();
         await using var b = new ServiceHost(settings).Started();
         var pool = new ConcurrentDictionary<string, CallbackCommand>(StringComparer.Ordinal);
-        await using var onA = new EmulatedSwitch(Pool(a, "on-a", pool));
-        await using var onB = new EmulatedSwitch(Pool(b, "on-b", pool));
+        await using var onA = new EmulatedSwitch(TestSwitch.Pool(a, "on-a", pool, Rate));
+        await using var onB = new EmulatedSwitch(TestSwitch.Pool(b, "on-b", pool, Rate));
         using var stop = new CancellationTokenSource();
         var running = Task.WhenAll(onA.RunAsync(stop.Token), onB.RunAsync(stop.Token));
         await Eventually.TrueAsync(() => onA.IsConnected && onB.IsConnected, "both instances connected");
@@ -125,13 +125,4 @@ public sealed class KillSwitchTests(Infrastructure infrastructure) : IDisposable
         http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", _certificates.Token("ops-1", scopes));
         return http;
     }
-
-    private static SwitchEmulatorOptions Pool(ServiceHost service, string instance, ConcurrentDictionary<string, CallbackCommand> pool) =>
-        TestSwitch.Options(service, instance) with
-        {
-            SharedPlacements = pool,
-            MaxCommandsPerSecond = Rate,
-            MaxUnacknowledged = 64,
-            OutcomeMix = new Dictionary<Outcome, double> { [Outcome.Reconnected] = 1 },
-        };
 }

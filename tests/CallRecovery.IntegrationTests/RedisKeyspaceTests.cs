@@ -28,16 +28,7 @@ public sealed class RedisKeyspaceTests(Infrastructure infrastructure)
         settings["Retries:MaxCallbackAttempts"] = "2";
         settings["Retries:Gap"] = "00:00:01";
         await using var service = new ServiceHost(settings).Started();
-        var options = TestSwitch.Options(service);
-        await using var emulator = new EmulatedSwitch(new SwitchEmulatorOptions
-        {
-            ServiceAddress = options.ServiceAddress,
-            SwitchId = options.SwitchId,
-            InstanceId = options.InstanceId,
-            StageDelay = options.StageDelay,
-            ReconnectDelay = options.ReconnectDelay,
-            FirstCallbackOutcome = Outcome.NoAnswer,
-        });
+        await using var emulator = new EmulatedSwitch(TestSwitch.Options(service) with { FirstCallbackOutcome = Outcome.NoAnswer });
         using var stop = new CancellationTokenSource();
         var running = emulator.RunAsync(stop.Token);
         using var http = service.CreateHttpClient();
@@ -81,12 +72,20 @@ public sealed class RedisKeyspaceTests(Infrastructure infrastructure)
             Assert.Fail("not ended: " + string.Join(", ", all.Zip(states).Where(p => p.Second is null || !RecoveryLifecycle.IsFinal(p.Second.State)).Select(p => $"{p.First} {p.Second?.State.ToString() ?? "none"} {p.Second?.Hold} {p.Second?.Detail}")));
         }
         await Eventually.TrueAsync(() => emulator.Unconfirmed == 0, "every report confirmed");
+        // Every path named above ran: second callbacks, the radio loss's re-attach, the redial, the emergency call, the outage.
+        Assert.Contains(emulator.Placements, p => p.CallbackAttempt == 2);
+        Assert.NotEmpty(await scenario.DecisionsAsync("call-redialled"));
+        Assert.True((await scenario.RecoveryAsync("call-redialled"))?.State is null or RecoveryState.Cancelled, "the redial did not stop the recovery");
+        Assert.NotEqual("none", (await scenario.RecoveryAsync("call-radio"))?.Hold ?? "none");
+        Assert.NotEmpty((await scenario.RecoveryAsync("storm-0"))!.Incident);
         await stop.CancelAsync();
         await running.DefaultTimeout();
 
         await using var redis = await ConnectionMultiplexer.ConnectAsync(scenario.Redis.ConnectionString);
         var server = redis.GetServer(redis.GetEndPoints()[0]);
         var db = redis.GetDatabase();
+        Assert.True(await db.KeyExistsAsync(scenario.SubscriberKeys.EmergencyProtection(scenario.Number(400))), "the emergency call protects its caller");
+        Assert.True(await db.KeyExistsAsync(scenario.SubscriberKeys.OptOut(scenario.Number(500))), "the opt-out is kept");
         var keys = new List<RedisKey>();
         await foreach (var key in server.KeysAsync(pattern: $"{scenario.KeyPrefix}:*", pageSize: 1000))
         {

@@ -4,7 +4,6 @@ using System.Text.RegularExpressions;
 using CallRecovery.IntegrationTests.Fixtures;
 using CallRecovery.Outcomes;
 using CallRecovery.Redis;
-using Confluent.Kafka;
 using StackExchange.Redis;
 
 namespace CallRecovery.IntegrationTests;
@@ -37,13 +36,13 @@ public sealed partial class ServiceHealthTests(Infrastructure infrastructure)
         await using var service = new ServiceHost(scenario.Settings()).Started();
         using var http = service.CreateHttpClient();
         await Eventually.TrueAsync(async () => (await ReadyAsync(http)).Body.Contains("DeadLettersUnwritable: the dead-letter topic cannot be written (TopicAuthorizationFailed)", StringComparison.Ordinal), "not ready, saying why");
-        Assert.Equal(0, CommittedTotal(scenario, 1));
+        Assert.Equal(0, scenario.CommittedTotal());
 
         // The permission comes back: the unusable event is dead-lettered once, the batch decided and committed.
         await Eventually.TrueAsync(async () => (await ReadyAsync(http)).Status == HttpStatusCode.OK, "ready again");
         Assert.Single(scenario.ReadTopic(scenario.DeadLetterTopic, 1, expected: 2, quiet: TimeSpan.FromSeconds(2)));
         await Eventually.TrueAsync(async () => await scenario.DecisionCountAsync("call-0") == 1, "the drop beside it decided");
-        await Eventually.TrueAsync(() => CommittedTotal(scenario, 1) == 2, "the batch committed");
+        await Eventually.TrueAsync(() => scenario.CommittedTotal() == 2, "the batch committed");
         Assert.True(ProblemStarts(await http.GetStringAsync(new Uri("/metrics", UriKind.Relative)), "DeadLettersUnwritable") >= 1);
     }
 
@@ -61,7 +60,7 @@ public sealed partial class ServiceHealthTests(Infrastructure infrastructure)
         await using var service = new ServiceHost(scenario.Settings()).Started();
         using var http = service.CreateHttpClient();
         Assert.Equal(2, scenario.ReadTopic(scenario.DeadLetterTopic, 1, expected: 2).Count);
-        await Eventually.TrueAsync(() => CommittedTotal(scenario, 1) == 2, "every event committed");
+        await Eventually.TrueAsync(() => scenario.CommittedTotal() == 2, "every event committed");
         await Eventually.TrueAsync(async () => (await ReadyAsync(http)).Status == HttpStatusCode.OK, "ready");
         var metrics = await http.GetStringAsync(new Uri("/metrics", UriKind.Relative));
         Assert.True(ProblemStarts(metrics, "ProducerFatal") >= 1, "the fatal producer is counted");
@@ -86,12 +85,12 @@ public sealed partial class ServiceHealthTests(Infrastructure infrastructure)
         await using var service = new ServiceHost(settings).Started();
         using var http = service.CreateHttpClient();
         await Eventually.TrueAsync(async () => (await ReadyAsync(http)).Body.Contains("ConsumerStalled: the consumer replays a batch that fails every time", StringComparison.Ordinal), "not ready, saying the consumer is stalled");
-        Assert.Equal(0, CommittedTotal(scenario, 1));
+        Assert.Equal(0, scenario.CommittedTotal());
         Assert.Equal(HttpStatusCode.OK, (await http.GetAsync(new Uri("/health/live", UriKind.Relative))).StatusCode);
 
         await Eventually.TrueAsync(async () => (await ReadyAsync(http)).Status == HttpStatusCode.OK, "ready once the batch goes through");
         Assert.Single(scenario.ReadTopic(scenario.DeadLetterTopic, 1, expected: 2, quiet: TimeSpan.FromSeconds(2)));
-        await Eventually.TrueAsync(() => CommittedTotal(scenario, 1) == 1, "committed");
+        await Eventually.TrueAsync(() => scenario.CommittedTotal() == 1, "committed");
     }
 
     [Fact]
@@ -128,7 +127,7 @@ public sealed partial class ServiceHealthTests(Infrastructure infrastructure)
         await scenario.PublishAsync(Scenario.Drop("call-0", scenario.Number(0), scenario.Number(1000)));
         await Eventually.TrueAsync(async () => (await ReadyAsync(http)).Body.Contains("OutboxFull", StringComparison.Ordinal) && Consumed(await http.GetStringAsync(new Uri("/metrics", UriKind.Relative))) >= 1, "the drop read");
         Assert.Equal(0, await scenario.DecisionCountAsync("call-0"));
-        Assert.Equal(0, CommittedTotal(scenario, 1));
+        Assert.Equal(0, scenario.CommittedTotal());
 
         // The outcome topic gets its leader back: the outbox drains, every update on the topic, and the drop waiting is decided.
         kafka.Cluster.SetPartitionLeader(scenario.OutcomeTopic, 0, 1);
@@ -150,13 +149,6 @@ public sealed partial class ServiceHealthTests(Infrastructure infrastructure)
     private static double ProblemStarts(string metrics, string problem) =>
         ProblemStartsLine().Matches(metrics).Where(m => m.Groups["labels"].Value.Contains($"callrecovery_problem=\"{problem}\"", StringComparison.Ordinal))
             .Sum(m => double.Parse(m.Groups["value"].Value, CultureInfo.InvariantCulture));
-
-    private static long CommittedTotal(Scenario scenario, int partitions)
-    {
-        using var consumer = new ConsumerBuilder<Ignore, Ignore>(new ConsumerConfig { BootstrapServers = scenario.Kafka.BootstrapServers, GroupId = scenario.GroupId }).Build();
-        var committed = consumer.Committed([.. Enumerable.Range(0, partitions).Select(p => new TopicPartition(scenario.InputTopic, p))], TimeSpan.FromSeconds(10));
-        return committed.Sum(c => c.Offset.Value < 0 ? 0 : c.Offset.Value);
-    }
 
     [GeneratedRegex(@"(?m)^callrecovery_events_consumed_total(\{[^}]*\})? (?<value>[-0-9.eE+]+)")]
     private static partial Regex ConsumedLine();

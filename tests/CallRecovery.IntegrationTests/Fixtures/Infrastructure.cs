@@ -26,7 +26,7 @@ public sealed class Infrastructure : IAsyncLifetime
     {
         var id = $"t{Interlocked.Increment(ref _scenarios)}-{Guid.NewGuid():N}"[..20];
         kafka ??= Kafka;
-        var scenario = new Scenario(id, kafka, redis ?? Redis);
+        var scenario = new Scenario(id, kafka, redis ?? Redis) { InputPartitions = partitions };
         await kafka.CreateTopicAsync(scenario.InputTopic, partitions);
         await kafka.CreateTopicAsync(scenario.DeadLetterTopic, 1);
         await kafka.CreateTopicAsync(scenario.OutcomeTopic, 2);

@@ -152,6 +152,17 @@ public sealed class Scenario(string id, IKafkaEndpoint kafka, IRedisEndpoint red
     /// <summary>Every message on the dead-letter topic, read from the start by a throwaway consumer.</summary>
     public IReadOnlyList<ConsumeResult<byte[]?, byte[]?>> ReadDeadLetters(int expected) => ReadTopic(DeadLetterTopic, 1, expected);
 
+    /// <summary>How many partitions the input topic has.</summary>
+    public int InputPartitions { get; init; } = 1;
+
+    /// <summary>The service group's committed offsets summed over the input topic's partitions (an offset is the count of events before it; none yet counts 0).</summary>
+    public long CommittedTotal()
+    {
+        using var consumer = new ConsumerBuilder<Ignore, Ignore>(new ConsumerConfig { BootstrapServers = kafka.BootstrapServers, GroupId = GroupId, EnableAutoCommit = false }).Build();
+        var committed = consumer.Committed([.. Enumerable.Range(0, InputPartitions).Select(p => new TopicPartition(InputTopic, p))], TimeSpan.FromSeconds(10));
+        return committed.Sum(c => c.Offset.Value < 0 ? 0 : c.Offset.Value);
+    }
+
     /// <summary>
     /// Reads a topic from the start until <paramref name="expected"/> messages arrived, the time limit passed,
     /// or, with <paramref name="quiet"/>, no message arrived for that long ("everything there is").

@@ -14,4 +14,14 @@ public static class TestSwitch
         StageDelay = TimeSpan.FromMilliseconds(20),
         ReconnectDelay = TimeSpan.FromMilliseconds(100),
     };
+
+    /// <summary>An instance of one pool spread over replicas: the pool's placements shared, a declared rate, a wide window, every callback reconnected.</summary>
+    public static SwitchEmulatorOptions Pool(ServiceHost service, string instanceId, System.Collections.Concurrent.ConcurrentDictionary<string, Contracts.V1.CallbackCommand> pool, uint rate) =>
+        Options(service, instanceId) with
+        {
+            SharedPlacements = pool,
+            MaxCommandsPerSecond = rate,
+            MaxUnacknowledged = 64,
+            OutcomeMix = new Dictionary<Contracts.V1.Outcome, double> { [Contracts.V1.Outcome.Reconnected] = 1 },
+        };
 }
