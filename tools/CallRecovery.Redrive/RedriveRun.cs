@@ -52,7 +52,7 @@ internal sealed class RedriveRun(ServiceConfiguration service, RedriveFilter fil
                     return;
                 }
 
-                var check = service.Redrive.Check(letter.Message);
+                var check = service.Redrive.Check(letter.Message, origin);
                 var destination = DeadLetterRedrive.DestinationOf(origin, KafkaSettings);
                 report.Add(origin, check, destination);
                 if (list)
@@ -65,7 +65,7 @@ internal sealed class RedriveRun(ServiceConfiguration service, RedriveFilter fil
                 {
                     if (producer is not null)
                     {
-                        await SendAsync(producer, admin, letter, origin).ConfigureAwait(false);
+                        await SendAsync(producer, admin, letter, origin, destination).ConfigureAwait(false);
                     }
                     else
                     {
@@ -87,12 +87,18 @@ internal sealed class RedriveRun(ServiceConfiguration service, RedriveFilter fil
                 await ScanAsync(consumer, ranges, again, async letter =>
                 {
                     // Only what was reported, and only if it still reads as valid.
-                    var check = service.Redrive.Check(letter.Message);
-                    if (chosen.Contains((letter.Partition.Value, letter.Offset.Value)) && check.Verdict == RedriveVerdict.WouldDecide)
+                    if (!chosen.Contains((letter.Partition.Value, letter.Offset.Value)))
                     {
-                        var origin = DeadLetterOrigin.Of(letter.Message.Headers);
-                        again.Add(origin, check, DeadLetterRedrive.DestinationOf(origin, KafkaSettings));
-                        await SendAsync(confirmed, admin, letter, origin).ConfigureAwait(false);
+                        return;
+                    }
+
+                    var origin = DeadLetterOrigin.Of(letter.Message.Headers);
+                    var check = service.Redrive.Check(letter.Message, origin);
+                    if (check.Verdict == RedriveVerdict.WouldDecide)
+                    {
+                        var destination = DeadLetterRedrive.DestinationOf(origin, KafkaSettings);
+                        again.Add(origin, check, destination);
+                        await SendAsync(confirmed, admin, letter, origin, destination).ConfigureAwait(false);
                     }
                 }, cancellationToken).ConfigureAwait(false);
                 await FlushAsync().ConfigureAwait(false);
@@ -217,9 +223,8 @@ internal sealed class RedriveRun(ServiceConfiguration service, RedriveFilter fil
         }
     }
 
-    private async Task SendAsync(IProducer<byte[]?, byte[]?> producer, IAdminClient admin, ConsumeResult<byte[]?, byte[]?> letter, DeadLetterOrigin origin)
+    private async Task SendAsync(IProducer<byte[]?, byte[]?> producer, IAdminClient admin, ConsumeResult<byte[]?, byte[]?> letter, DeadLetterOrigin origin, string topic)
     {
-        var topic = DeadLetterRedrive.DestinationOf(origin, KafkaSettings);
         var partitions = PartitionsOf(admin, topic);
         // Back to the partition it came from (its key's place, whatever partitioner the network used), when it still exists.
         var target = origin.SourceTopic == topic && origin.SourcePartition is { } partition && partition < partitions

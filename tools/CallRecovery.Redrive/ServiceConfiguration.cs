@@ -69,22 +69,13 @@ internal sealed class ServiceConfiguration : IDisposable
             .AddKafka()
             .AddIngest()
             .BuildServiceProvider();
-        List<string> failures;
-        try
+        var failures = StartupValidation.FailuresOf(() => services.GetRequiredService<IStartupValidator>().Validate());
+        if (failures.Count == 0)
         {
-            services.GetRequiredService<IStartupValidator>().Validate();
             // Only the deadline is needed of the switching settings (whether a redriven drop is still worth a callback);
             // the rest, certificates included, are the service's business.
             var deadline = configuration.GetSection(SwitchingOptions.Section).GetValue<TimeSpan?>(nameof(SwitchingOptions.CallbackDeadline)) ?? new SwitchingOptions().CallbackDeadline;
             return new ServiceConfiguration(services, deadline);
-        }
-        catch (Exception e) when (e is OptionsValidationException or AggregateException)
-        {
-            failures = [.. (e is AggregateException aggregate ? aggregate.InnerExceptions : [e]).OfType<OptionsValidationException>().SelectMany(v => v.Failures).Distinct()];
-        }
-        catch (InvalidOperationException e) when (e.Message.StartsWith("Failed to convert configuration value", StringComparison.Ordinal))
-        {
-            failures = [e.Message];
         }
 
         services.Dispose();

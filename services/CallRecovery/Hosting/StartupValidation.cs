@@ -30,27 +30,17 @@ public static partial class StartupValidation
     /// </summary>
     public static WebApplication? BuildWithValidConfiguration(this WebApplicationBuilder builder)
     {
-        List<string> failures;
         WebApplication? app = null;
-        try
+        // Building already binds some options (Kestrel reads the switching settings), so it is inside.
+        var failures = FailuresOf(() =>
         {
-            // Building already binds some options (Kestrel reads the switching settings), so it is inside.
             app = builder.Build();
             app.Services.GetRequiredService<IStartupValidator>().Validate();
-            WarnOfTestingHooks(app);
+        });
+        if (failures.Count == 0)
+        {
+            WarnOfTestingHooks(app!);
             return app;
-        }
-        catch (Exception e) when (e is OptionsValidationException or AggregateException)
-        {
-            failures = [.. (e is AggregateException aggregate ? aggregate.InnerExceptions : [e])
-                .OfType<OptionsValidationException>()
-                .SelectMany(v => v.Failures)
-                .Distinct()];
-        }
-        catch (InvalidOperationException e) when (e.Message.StartsWith("Failed to convert configuration value", StringComparison.Ordinal))
-        {
-            // A value of the wrong form ("five" for a TimeSpan) fails while binding, before any validation.
-            failures = [e.Message];
         }
 
         (app as IDisposable)?.Dispose();
@@ -61,6 +51,32 @@ public static partial class StartupValidation
         }
 
         return null;
+    }
+
+    /// <summary>
+    /// What is wrong with the configuration, in plain words, as <paramref name="validate"/> (binding options and running
+    /// their start-up validation) finds it: every failed validation, or a value of the wrong form; empty when all holds.
+    /// </summary>
+    public static IReadOnlyList<string> FailuresOf(Action validate)
+    {
+        ArgumentNullException.ThrowIfNull(validate);
+        try
+        {
+            validate();
+            return [];
+        }
+        catch (Exception e) when (e is OptionsValidationException or AggregateException)
+        {
+            return [.. (e is AggregateException aggregate ? aggregate.InnerExceptions : [e])
+                .OfType<OptionsValidationException>()
+                .SelectMany(v => v.Failures)
+                .Distinct()];
+        }
+        catch (InvalidOperationException e) when (e.Message.StartsWith("Failed to convert configuration value", StringComparison.Ordinal))
+        {
+            // A value of the wrong form ("five" for a TimeSpan) fails while binding, before any validation.
+            return [e.Message];
+        }
     }
 
     /// <summary>A test hook set in a deployment is a mistake worth a loud line at every start.</summary>

@@ -27,6 +27,12 @@ public sealed class DeadLetterPublisher(KafkaProducer producer, IOptions<KafkaOp
     public const string KeyTruncatedFromHeader = "dlq-key-truncated-from";
     public const string HeadersDroppedHeader = "dlq-headers-dropped";
 
+    /// <summary>Every header this publisher adds (none of which the original had): a redrive takes them off.</summary>
+    public static readonly IReadOnlySet<string> OwnHeaders = new HashSet<string>(StringComparer.Ordinal)
+    {
+        ErrorCodeHeader, ErrorMessageHeader, SourceTopicHeader, SourcePartitionHeader, SourceOffsetHeader, TruncatedFromHeader, KeyTruncatedFromHeader, HeadersDroppedHeader,
+    };
+
     /// <summary>Room left in a record for our own headers and Kafka's record overhead.</summary>
     private const int Overhead = 2048;
     private const int MaxKeyBytes = 1024;

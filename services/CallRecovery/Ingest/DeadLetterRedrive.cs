@@ -58,22 +58,13 @@ public sealed class DeadLetterRedrive(NetworkEventReader reader, TimeProvider ti
     /// <summary>On a redriven event: "&lt;dead-letter partition&gt;/&lt;offset&gt; at &lt;time&gt;", one per redrive.</summary>
     public const string RedriveHeader = "callrecovery-redrive";
 
-    /// <summary>The headers the dead-letter publisher adds, none of which the original had.</summary>
-    public static readonly IReadOnlySet<string> DeadLetterHeaders = new HashSet<string>(StringComparer.Ordinal)
-    {
-        DeadLetterPublisher.ErrorCodeHeader,
-        DeadLetterPublisher.ErrorMessageHeader,
-        DeadLetterPublisher.SourceTopicHeader,
-        DeadLetterPublisher.SourcePartitionHeader,
-        DeadLetterPublisher.SourceOffsetHeader,
-        DeadLetterPublisher.TruncatedFromHeader,
-        DeadLetterPublisher.KeyTruncatedFromHeader,
-        DeadLetterPublisher.HeadersDroppedHeader,
-    };
+    public RedriveCheck Check(Message<byte[]?, byte[]?> letter) => Check(letter, DeadLetterOrigin.Of(letter.Headers));
 
-    public RedriveCheck Check(Message<byte[]?, byte[]?> letter)
+    /// <summary>As <see cref="Check(Message{byte[], byte[]})"/>, with the dead letter's headers already read.</summary>
+    public RedriveCheck Check(Message<byte[]?, byte[]?> letter, DeadLetterOrigin origin)
     {
-        if (DeadLetterOrigin.Of(letter.Headers).Missing is { } missing)
+        ArgumentNullException.ThrowIfNull(origin);
+        if (origin.Missing is { } missing)
         {
             return new RedriveCheck(RedriveVerdict.Incomplete, "incomplete", missing);
         }
@@ -97,7 +88,7 @@ public sealed class DeadLetterRedrive(NetworkEventReader reader, TimeProvider ti
         var headers = new Headers();
         foreach (var header in letter.Headers ?? [])
         {
-            if (!DeadLetterHeaders.Contains(header.Key))
+            if (!DeadLetterPublisher.OwnHeaders.Contains(header.Key))
             {
                 headers.Add(header.Key, header.GetValueBytes());
             }
