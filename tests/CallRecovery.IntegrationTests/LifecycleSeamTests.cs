@@ -130,7 +130,7 @@ public sealed class LifecycleSeamTests(Infrastructure infrastructure)
     public async Task A_reattach_stamped_a_second_before_the_drop_by_a_clock_off_releases_the_callback()
     {
         await using var scenario = await infrastructure.NewScenarioAsync(partitions: 1);
-        using var clock = MiddayInLondon();
+        using var clock = MiddayInLondonYesterday();
         await using var service = new ServiceHost(scenario.Settings(), clock: clock).Started();
         await using var emulator = new EmulatedSwitch(TestSwitch.Options(service) with { Clock = clock });
         using var stop = new CancellationTokenSource();
@@ -184,11 +184,14 @@ public sealed class LifecycleSeamTests(Infrastructure infrastructure)
         await stream.RequestStream.CompleteAsync();
     }
 
-    /// <summary>A clock at 12:00 UTC today (midday in London: no quiet hours for the scenario's +44 numbers).</summary>
-    private static ShiftedClock MiddayInLondon()
+    /// <summary>
+    /// A clock at 12:00 UTC yesterday (midday in London: no quiet hours for the scenario's +44 numbers), 12 to 36 hours
+    /// behind Redis's own clock whenever the test runs: what the service keeps must expire by its clock, not Redis's.
+    /// </summary>
+    private static ShiftedClock MiddayInLondonYesterday()
     {
         var now = DateTimeOffset.UtcNow;
-        return new ShiftedClock(new DateTimeOffset(now.Year, now.Month, now.Day, 12, 0, 0, TimeSpan.Zero) - now);
+        return new ShiftedClock(new DateTimeOffset(now.Year, now.Month, now.Day, 12, 0, 0, TimeSpan.Zero).AddDays(-1) - now);
     }
 
     private static List<RecoveryUpdate> Updates(Scenario scenario) =>

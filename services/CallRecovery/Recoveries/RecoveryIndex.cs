@@ -34,7 +34,7 @@ public sealed class RecoveryIndex(IConnectionMultiplexer redis, IOptions<RedisOp
         }
 
         var db = redis.GetDatabase();
-        var pairs = db.EvaluateEachAsync(FilePair, [.. recoveries.Select(k => new ScriptCall([_keys.PairRecoveries(k.Recovery.CallBack, k.Recovery.OtherParty)], [k.Recovery.CallId, Until(k.Recovery, k.Until)]))]);
+        var pairs = db.EvaluateEachAsync(FilePair, [.. recoveries.Select(k => new ScriptCall([_keys.PairRecoveries(k.Recovery.CallBack, k.Recovery.OtherParty)], [k.Recovery.CallId, Until(k.Recovery, k.Until), now.ToUnixTimeMilliseconds()]))]);
         var parties = db.EvaluateEachAsync(FileParty, [.. recoveries.SelectMany(k => new[] { k.Recovery.CallBack, k.Recovery.OtherParty }.Distinct(StringComparer.Ordinal)
             .Select(number => new ScriptCall([_keys.PartyRecoveries(number)], [k.Recovery.CallId, Until(k.Recovery, k.Until), now.ToUnixTimeMilliseconds()])))]);
         return Task.WhenAll(pairs, parties);

@@ -2,12 +2,12 @@
 -- re-attach finds every recovery of theirs: not a trimmed list, every one until a minute past its deadline (or past
 -- the end of its supervision, once the switch has accepted it). Filing again only ever keeps it longer.
 -- KEYS[1] the party's recoveries (sorted set: call id scored by keep-until, unix ms)
--- ARGV[1] call id, ARGV[2] keep until (unix ms), ARGV[3] now (unix ms)
+-- ARGV[1] call id, ARGV[2] keep until (unix ms), ARGV[3] now (unix ms, the service's clock: the expiry is set relative
+-- to it, never as an instant on Redis's own clock, which may differ)
 redis.call('ZADD', KEYS[1], 'GT', ARGV[2], ARGV[1])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[3])
-local keep = tonumber(ARGV[2])
-local expires = redis.call('PEXPIRETIME', KEYS[1])
-if expires < keep then
-  redis.call('PEXPIREAT', KEYS[1], keep)
+local keep = tonumber(ARGV[2]) - tonumber(ARGV[3])
+if keep > 0 and redis.call('PTTL', KEYS[1]) < keep then
+  redis.call('PEXPIRE', KEYS[1], keep)
 end
 return 1

@@ -20,6 +20,7 @@ for i = 1, #calls, 2 do
   end
 end
 if latest > 0 then
-  redis.call('PEXPIREAT', KEYS[1], latest)
+  -- Relative to the service's clock (ARGV[4]), never an instant on Redis's own.
+  redis.call('PEXPIRE', KEYS[1], latest - now)
 end
 return latest
