@@ -30,9 +30,7 @@ if [ $# -eq 0 ]; then
   dotnet build tools/CallRecovery.FaultMatrix -c Release -v quiet -nologo \
     && $fault_matrix --drops 30 \
     && echo "Fault matrix, Redis faults in Replicated mode (failover to the replica)..." \
-    && { $fault_matrix --drops 30 --durability Replicated --only Redis \
-         || { echo "KNOWN OPEN DEFECT (issue 22, README 'Fault matrix'): in Replicated mode a recovery sometimes stays Acknowledged without being placed (about 2 runs in 7); running the Redis faults once more - a second red fails this run." >&2
-              $fault_matrix --drops 30 --durability Replicated --only Redis; }; } \
+    && $fault_matrix --drops 30 --durability Replicated --only Redis \
     && echo "Fault matrix self-test: a planted double send must turn it red..." \
     && $fault_matrix --drops 30 --plant-double-send --only "Kafka request errors" \
     && echo "Fault matrix, graceful restarts under load (batches in flight while a replica stops)..." \

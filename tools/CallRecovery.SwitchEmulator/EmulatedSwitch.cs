@@ -38,6 +38,7 @@ public sealed class EmulatedSwitch : IAsyncDisposable
     private readonly ConcurrentQueue<CancelCommand> _cancels = new();
     private readonly ConcurrentQueue<(string RecoveryId, uint CallbackAttempt, DateTimeOffset At)> _placements = new();
     private volatile Channel<SwitchMessage>? _session;
+    private volatile bool _welcomed;
     private CancellationTokenSource? _sessionStop;
     private int _connections;
     private volatile bool _readingPaused;
@@ -93,7 +94,7 @@ public sealed class EmulatedSwitch : IAsyncDisposable
     /// <summary>Commands received again for a recovery already placed (acknowledged again, not acted on).</summary>
     public int Duplicates => _duplicates;
 
-    public bool IsConnected => _session is not null;
+    public bool IsConnected => _welcomed;
 
     public SwitchEmulatorOptions Options => _options;
 
@@ -161,6 +162,9 @@ public sealed class EmulatedSwitch : IAsyncDisposable
         using var call = client.Connect(cancellationToken: stop.Token);
         var outbox = Channel.CreateUnbounded<SwitchMessage>(new UnboundedChannelOptions { SingleReader = true });
         await outbox.Writer.WriteAsync(new SwitchMessage { Hello = new Hello { SwitchId = _options.SwitchId, InstanceId = _options.InstanceId, MaxUnacknowledged = _options.MaxUnacknowledged, MaxCommandsPerSecond = _options.MaxCommandsPerSecond } }, stop.Token).ConfigureAwait(false);
+        // Reports made from now on go on this stream (after the Hello); those not confirmed yet go again first. (A report
+        // made while the old stream was ending and before this point waits in the list below, not for the next reconnect.)
+        _session = outbox;
         foreach (var report in _unconfirmed.Values)
         {
             await outbox.Writer.WriteAsync(report, stop.Token).ConfigureAwait(false);
@@ -181,7 +185,7 @@ public sealed class EmulatedSwitch : IAsyncDisposable
                 {
                     case ServiceMessage.MessageOneofCase.Welcome:
                         WelcomeRate = message.Welcome.MaxCommandsPerSecond;
-                        _session = outbox;
+                        _welcomed = true;
                         Interlocked.Increment(ref _connections);
                         break;
                     case ServiceMessage.MessageOneofCase.Command:
@@ -220,6 +224,7 @@ public sealed class EmulatedSwitch : IAsyncDisposable
         finally
         {
             _session = null;
+            _welcomed = false;
             _sessionStop = null;
             outbox.Writer.TryComplete();
             await writer.ConfigureAwait(false);
@@ -311,8 +316,9 @@ public sealed class EmulatedSwitch : IAsyncDisposable
 
     /// <summary>
     /// A cancel withdraws a callback (and any earlier one of the recovery; callback 0: every one). One naming a delivery
-    /// (attempt above 0) withdraws only that delivery: when another delivery of the same callback is the one acted on,
-    /// the callback goes on.
+    /// (attempt above 0) withdraws only that delivery: the callback stops only if that delivery is the one this instance
+    /// acted on. Another delivery accepted here, placed or still awaiting its confirmation (the cancel may come first:
+    /// cancels reach the switch by another path), goes on.
     /// </summary>
     private void OnCancel(CancelCommand cancel)
     {
@@ -325,7 +331,7 @@ public sealed class EmulatedSwitch : IAsyncDisposable
             _unconfirmed.TryRemove(AckKey(cancel.RecoveryId, waiting.Attempt), out _);
         }
 
-        if (cancel.Attempt > 0 && _placed.TryGetValue(cancel.RecoveryId, out var acted) && CallbackOf(acted) == callback && acted.Attempt != cancel.Attempt)
+        if (cancel.Attempt > 0 && !(_placed.TryGetValue(cancel.RecoveryId, out var acted) && CallbackOf(acted) == callback && acted.Attempt == cancel.Attempt))
         {
             return;
         }
