@@ -1,3 +1,4 @@
+using CallRecovery.Amends;
 using CallRecovery.Decisions;
 using CallRecovery.Hosting;
 using CallRecovery.Delivery;
@@ -34,6 +35,7 @@ builder.Services
     .AddOutages()
     .AddDecisions()
     .AddOutcomes()
+    .AddCompensation()
     .AddDelivery()
     .AddLookup()
     .AddIngest()

@@ -39,8 +39,9 @@ public sealed partial class DeploymentTests
         var container = Assert.Single(deployment.Map("spec", "template", "spec").List("containers").Maps());
         var environment = Environment(container, objects);
 
-        // Files from mounted Secrets (the switching TLS material) are where the settings point, under the
-        // names the Secret's keys give them: the settings are checked against a copy of that layout.
+        // Files from mounted Secrets (the switching TLS material) and ConfigMaps (the rollout) are where the settings
+        // point, under the names their keys give them: the settings are checked against a copy of that layout (a
+        // ConfigMap's files with their content, so the service reads them as it would in the pod).
         using var mounted = new TemporaryDirectory();
         var pod = deployment.Map("spec", "template", "spec");
         var copies = new Dictionary<string, (string Directory, string? SecretName)>(StringComparer.Ordinal);
@@ -54,7 +55,14 @@ public sealed partial class DeploymentTests
                 await File.WriteAllTextAsync(Path.Combine(directory, key), "mounted from " + secretName);
             }
 
-            copies[mount.Text("mountPath")!.TrimEnd('/') + "/"] = (directory, secretName);
+            var configMapName = volume.Text("configMap", "name");
+            var configMap = configMapName is null ? null : Assert.Single(objects, o => (string)o["kind"] == "ConfigMap" && o.Text("metadata", "name") == configMapName);
+            foreach (var (key, content) in configMap?.Map("data") ?? [])
+            {
+                await File.WriteAllTextAsync(Path.Combine(directory, (string)key), (string)content);
+            }
+
+            copies[mount.Text("mountPath")!.TrimEnd('/') + "/"] = (directory, secretName ?? configMapName);
         }
 
         foreach (var (name, value) in environment.ToList())
@@ -62,7 +70,7 @@ public sealed partial class DeploymentTests
             if (copies.Keys.Where(m => value?.StartsWith(m, StringComparison.Ordinal) == true).MaxBy(m => m.Length) is { } mountPath)
             {
                 environment[name] = Path.Combine(copies[mountPath].Directory, value![mountPath.Length..]);
-                Assert.True(File.Exists(environment[name]), $"{name}={value}: no such key in the Secret {copies[mountPath].SecretName} mounted at {mountPath}");
+                Assert.True(File.Exists(environment[name]), $"{name}={value}: no such key in the Secret or ConfigMap {copies[mountPath].SecretName} mounted at {mountPath}");
             }
         }
 
@@ -159,7 +167,7 @@ public sealed partial class DeploymentTests
 
         // Kafka: every topic the service reads or writes is created, and the simulator writes the one it reads.
         var topicInit = string.Join('\n', services.Map("kafka-init").List("command"));
-        foreach (var topic in new[] { inputTopic, configuration["Kafka:DeadLetterTopic"]!, configuration["Kafka:OutcomeTopic"]! })
+        foreach (var topic in new[] { inputTopic, configuration["Kafka:DeadLetterTopic"]!, configuration["Kafka:OutcomeTopic"]!, configuration["Kafka:CompensationTopic"]!, configuration["Kafka:ShadowOutcomeTopic"]! })
         {
             Assert.Contains(topic + ":", topicInit, StringComparison.Ordinal);
         }

@@ -64,13 +64,14 @@ public sealed class Rig : IDisposable
         await admin.GetServer(admin.GetEndPoints()[0]).ConfigSetAsync("appendfsync", policy);
     }
 
-    /// <summary>Input, dead-letter and outcome topics for one phase.</summary>
+    /// <summary>Input, dead-letter, outcome and compensation topics for one phase.</summary>
     public PhaseTopics CreateTopics(string phase)
     {
-        var topics = new PhaseTopics($"bench.{phase}.events", $"bench.{phase}.dlq", $"bench.{phase}.outcomes");
+        var topics = new PhaseTopics($"bench.{phase}.events", $"bench.{phase}.dlq", $"bench.{phase}.outcomes", $"bench.{phase}.compensations");
         Kafka.CreateTopic(topics.Input, Partitions);
         Kafka.CreateTopic(topics.DeadLetter, 1);
         Kafka.CreateTopic(topics.Outcomes, 6);
+        Kafka.CreateTopic(topics.Compensations, 6);
         return topics;
     }
 
@@ -128,4 +129,4 @@ public sealed class Rig : IDisposable
     }
 }
 
-public sealed record PhaseTopics(string Input, string DeadLetter, string Outcomes);
+public sealed record PhaseTopics(string Input, string DeadLetter, string Outcomes, string Compensations);

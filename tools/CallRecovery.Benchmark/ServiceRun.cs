@@ -46,6 +46,7 @@ public sealed class ServiceRun : IAsyncDisposable
             ["Kafka:InputTopics:0"] = topics.Input,
             ["Kafka:DeadLetterTopic"] = topics.DeadLetter,
             ["Kafka:OutcomeTopic"] = topics.Outcomes,
+            ["Kafka:CompensationTopic"] = topics.Compensations,
             // The mock broker answers an empty fetch only after fetch.wait.max.ms (500 ms by default).
             ["Kafka:Consumer:fetch.wait.max.ms"] = options.FetchWaitMaxMs.ToString(CultureInfo.InvariantCulture),
             ["Redis:ConnectionString"] = rig.RedisConnectionString,

@@ -87,6 +87,7 @@ public sealed class DemoView(TrafficSimulator.TrafficSimulator simulator, IReadO
             ("Held", $"outage incidents open {_service.OpenIncidents:0}, holding {_service.OutageHeld:0}  held so far: {(_service.HeldTotal.Count == 0 ? "-" : string.Join(", ", _service.HeldTotal.Select(h => $"{h.Key} {h.Value:0}")))}"),
             ("Callbacks", $"sent {switches.Sum(s => s.Received.Count)}  accepted {switches.Sum(s => s.Placed.Count)}  reconnected {feed.Outcomes.GetValueOrDefault(Outcome.Reconnected)}  retries {switches.Sum(s => s.Received.Count(c => c.Attempt > 1))}  called again {_service.Retried:0}"),
             ("Outcomes", Outcomes()),
+            ("Amends", feed.Compensations is var (all, credited, capped) && all > 0 ? $"compensated {all} failed recoveries: apologies {all}, credits {credited}, past the daily cap {capped}" : "-"),
             ("Drop to callback", latencies.Length == 0 ? "-" : $"p50 {Percentile(latencies, 0.50):0.0} s  p99 {Percentile(latencies, 0.99):0.0} s  ({latencies.Length} callbacks, held ones included)"),
             ("Switches", string.Join("  ", switches.Select(s => $"{s.Options.InstanceId} {(s.IsConnected ? "up" : "down")}{(s.Options.FirstCallbackOutcome is { } first ? $" (first callbacks: {Label(first)})" : string.Empty)}"))
                 + (switches.Count > 0 && switches[0].Options.MaxCommandsPerSecond > 0 ? $"  admission {switches[0].Options.MaxCommandsPerSecond}/s per switch" : string.Empty)),

@@ -15,6 +15,7 @@ public sealed class LocalServices : IAsyncDisposable
     public const string EventsTopic = "callrecovery.network-events.v1";
     public const string DeadLetterTopic = "callrecovery.network-events.dlq";
     public const string OutcomesTopic = "callrecovery.outcomes.v1";
+    public const string CompensationsTopic = "callrecovery.compensations.v1";
 
     private readonly MockKafkaCluster _kafka;
     private readonly string _workDirectory;
@@ -50,6 +51,7 @@ public sealed class LocalServices : IAsyncDisposable
         kafka.CreateTopic(EventsTopic, 6);
         kafka.CreateTopic(DeadLetterTopic, 1);
         kafka.CreateTopic(OutcomesTopic, 3);
+        kafka.CreateTopic(CompensationsTopic, 3);
         var stack = new LocalServices(kafka, Directory.CreateTempSubdirectory("callrecovery-demo-").FullName);
         try
         {

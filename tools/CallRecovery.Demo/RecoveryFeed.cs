@@ -9,7 +9,8 @@ namespace CallRecovery.Demo;
 
 /// <summary>
 /// Reads the outcome topic, as billing or CRM would, and tells each finished recovery as a short story, and each
-/// callback that is tried again (an outcome with next_attempt_at: no answer, busy) as one too.
+/// callback that is tried again (an outcome with next_attempt_at: no answer, busy) as one too; and the compensation
+/// topic, as CRM and billing would: the apology and credit for each recovery that failed.
 /// </summary>
 public sealed class RecoveryFeed(string bootstrapServers)
 {
@@ -18,6 +19,7 @@ public sealed class RecoveryFeed(string bootstrapServers)
     private readonly ConcurrentDictionary<Outcome, int> _outcomes = new();
     private readonly ConcurrentDictionary<Outcome, int> _retrying = new();
     private readonly ConcurrentQueue<string> _stories = new();
+    private readonly ConcurrentDictionary<string, Compensation> _compensations = new(StringComparer.Ordinal);
 
     /// <summary>Final outcomes so far.</summary>
     public IReadOnlyDictionary<Outcome, int> Outcomes => _outcomes;
@@ -26,6 +28,10 @@ public sealed class RecoveryFeed(string bootstrapServers)
     public IReadOnlyDictionary<Outcome, int> Retrying => _retrying;
 
     public IReadOnlyList<string> LatestStories(int count) => [.. _stories.Reverse().Take(count)];
+
+    /// <summary>Compensations read (one per recovery: copies Kafka delivered twice counted once), with a credit, capped.</summary>
+    public (int All, int Credited, int Capped) Compensations =>
+        (_compensations.Count, _compensations.Values.Count(c => c.Credit is not null), _compensations.Values.Count(c => c.Capped));
 
     public Task RunAsync(CancellationToken cancellationToken) => Task.Factory.StartNew(() =>
     {
@@ -36,12 +42,17 @@ public sealed class RecoveryFeed(string bootstrapServers)
             GroupId = "callrecovery-demo-feed",
             AutoOffsetReset = AutoOffsetReset.Earliest,
         }).SetLogHandler((_, _) => { }).Build();
-        consumer.Subscribe(LocalServices.OutcomesTopic);
+        consumer.Subscribe([LocalServices.OutcomesTopic, LocalServices.CompensationsTopic]);
         while (!cancellationToken.IsCancellationRequested)
         {
             try
             {
-                if (consumer.Consume(TimeSpan.FromMilliseconds(200)) is { Message.Value: { } value })
+                var result = consumer.Consume(TimeSpan.FromMilliseconds(200));
+                if (result is { Topic: LocalServices.CompensationsTopic, Message.Value: { } amends })
+                {
+                    Take(Compensation.Parser.ParseFrom(amends));
+                }
+                else if (result is { Message.Value: { } value })
                 {
                     Take(RecoveryUpdate.Parser.ParseFrom(value));
                 }
@@ -54,6 +65,24 @@ public sealed class RecoveryFeed(string bootstrapServers)
 
         consumer.Close();
     }, cancellationToken, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+
+    private void Take(Compensation compensation)
+    {
+        if (!_compensations.TryAdd(compensation.CompensationId, compensation))
+        {
+            // Delivered again (Kafka is at least once): deduplicated on the compensation id, as CRM and billing do.
+            return;
+        }
+
+        var credit = compensation.Credit?.KindCase switch
+        {
+            Credit.KindOneofCase.FreeMinutes => string.Create(CultureInfo.InvariantCulture, $"credited {compensation.Credit.FreeMinutes} free minutes"),
+            Credit.KindOneofCase.Amount => string.Create(CultureInfo.InvariantCulture, $"credited {compensation.Credit.Amount.MinorUnits} {compensation.Credit.Amount.Currency} minor units"),
+            _ => compensation.Capped ? "no credit: they had their daily credits already" : "no credit",
+        };
+        _stories.Enqueue(string.Create(CultureInfo.InvariantCulture,
+            $"{compensation.At.ToDateTimeOffset():HH:mm:ss} We made amends to {Mask(compensation.Customer)}: an apology by {compensation.Apology.Channel} ({compensation.Apology.TemplateId}, {compensation.Apology.Language}), {credit}. [call {compensation.CallId}]"));
+    }
 
     private void Take(RecoveryUpdate update)
     {

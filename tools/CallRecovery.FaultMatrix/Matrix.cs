@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Text;
+using CallRecovery.Amends;
 using CallRecovery.Contracts;
 using CallRecovery.Contracts.V1;
 using CallRecovery.EmbeddedKafka;
@@ -21,7 +22,10 @@ namespace CallRecovery.FaultMatrix;
 /// </remarks>
 public sealed record PhaseResult(string Fault, int Injected, int Drops, int Lost, int DuplicatesByRecovery, int DuplicatesByCall, int Unpublished, int Redeliveries, int CallbacksTriedAgain, TimeSpan WorstDropToCommand, IReadOnlyList<string> Problems)
 {
-    public bool Green => Lost == 0 && DuplicatesByRecovery == 0 && DuplicatesByCall == 0 && Unpublished == 0;
+    /// <summary>Recoveries whose compensation is wrong: owed (ended without a reconnect) and not published, or published though not owed.</summary>
+    public int MiscompensatedCount { get; init; }
+
+    public bool Green => Lost == 0 && DuplicatesByRecovery == 0 && DuplicatesByCall == 0 && Unpublished == 0 && MiscompensatedCount == 0;
 }
 
 /// <summary>How the matrix runs: the durability mode under test (which Redis it runs: <c>Local</c> one primary fsyncing
@@ -46,6 +50,7 @@ public sealed class Matrix : IAsyncDisposable
     private const string InputTopic = "fm.events";
     private const string DeadLetterTopic = "fm.dlq";
     private const string OutcomeTopic = "fm.outcomes";
+    private const string CompensationTopic = "fm.compensations";
     private static readonly TimeSpan Quiescence = TimeSpan.FromMinutes(3);
 
     private readonly string _directory = Directory.CreateTempSubdirectory("callrecovery-fault-matrix-").FullName;
@@ -63,6 +68,7 @@ public sealed class Matrix : IAsyncDisposable
     private readonly EmulatedSwitch[] _instances;
     private readonly ConcurrentDictionary<string, CallbackCommand> _placements = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<string, Outcome> _published = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, Outcome> _compensated = new(StringComparer.Ordinal);
     private readonly CancellationTokenSource _stop = new();
     private readonly IProducer<byte[]?, byte[]?> _producer;
     private readonly TextWriter _log;
@@ -80,6 +86,7 @@ public sealed class Matrix : IAsyncDisposable
         _kafka.CreateTopic(InputTopic, 4);
         _kafka.CreateTopic(DeadLetterTopic, 1);
         _kafka.CreateTopic(OutcomeTopic, 2);
+        _kafka.CreateTopic(CompensationTopic, 2);
         // Local: one node, every write fsynced before it is answered (what the mode needs before Redis 7.2). Replicated:
         // a replica too. None: a primary and a replica, each fsyncing once a second.
         _appendFsync = _options.Durability == "None" ? "everysec" : "always";
@@ -97,6 +104,7 @@ public sealed class Matrix : IAsyncDisposable
             ["Kafka:InputTopics:0"] = InputTopic,
             ["Kafka:DeadLetterTopic"] = DeadLetterTopic,
             ["Kafka:OutcomeTopic"] = OutcomeTopic,
+            ["Kafka:CompensationTopic"] = CompensationTopic,
             ["Kafka:MaxRetryDelay"] = "00:00:01",
             // Recovery after a replica dies: its partitions move once the session times out (documented in the README).
             ["Kafka:Consumer:session.timeout.ms"] = "6000",
@@ -409,7 +417,8 @@ public sealed class Matrix : IAsyncDisposable
             await Task.Delay(250);
         }
 
-        while (clock.Elapsed < Quiescence && (_instances.Any(i => i.Unconfirmed > 0) || !callIds.All(c => _published.ContainsKey(RecoveryId(c))) || Malformed().Any(k => !_deadLettered.ContainsKey(k))))
+        while (clock.Elapsed < Quiescence && (_instances.Any(i => i.Unconfirmed > 0) || !callIds.All(c => _published.ContainsKey(RecoveryId(c))) || Malformed().Any(k => !_deadLettered.ContainsKey(k))
+            || callIds.Any(c => _published.TryGetValue(RecoveryId(c), out var outcome) && Compensations.IsOwed(outcome) && !_compensated.ContainsKey(RecoveryId(c)))))
         {
             await Task.Delay(250);
         }
@@ -454,7 +463,19 @@ public sealed class Matrix : IAsyncDisposable
         var worst = _instances.SelectMany((instance, n) => instance.DropToCommand.Skip(dropToCommandBefore[n])).DefaultIfEmpty(TimeSpan.Zero).Max();
         // Callbacks after a no answer or busy: the retry path runs through every fault too.
         var triedAgain = _instances.SelectMany(i => i.Placements).Count(p => recoveryIds.Contains(p.RecoveryId) && p.CallbackAttempt > 1);
-        return new PhaseResult(fault, injected, callIds.Count, lost, byRecovery, byCall, unpublished, redeliveries, triedAgain, worst, [.. problems.Take(5)]);
+        // One compensation for each recovery that ended without a reconnect, none for the others.
+        var miscompensated = 0;
+        foreach (var recoveryId in recoveryIds.Where(_published.ContainsKey))
+        {
+            var owed = Compensations.IsOwed(_published[recoveryId]);
+            if (owed != _compensated.ContainsKey(recoveryId))
+            {
+                miscompensated++;
+                problems.Add($"{recoveryId}: ended {_published[recoveryId]}, {(owed ? "no compensation" : "compensated though not owed")}");
+            }
+        }
+
+        return new PhaseResult(fault, injected, callIds.Count, lost, byRecovery, byCall, unpublished, redeliveries, triedAgain, worst, [.. problems.Take(5)]) { MiscompensatedCount = miscompensated };
     }
 
     private async Task<bool> AllFinalAsync(IReadOnlyList<string> callIds)
@@ -524,7 +545,8 @@ public sealed class Matrix : IAsyncDisposable
             FetchWaitMaxMs = 50,
             SocketTimeoutMs = 10_000,
         }).SetLogHandler((_, _) => { }).Build();
-        consumer.Assign([new TopicPartitionOffset(OutcomeTopic, 0, Offset.Beginning), new TopicPartitionOffset(OutcomeTopic, 1, Offset.Beginning), new TopicPartitionOffset(DeadLetterTopic, 0, Offset.Beginning)]);
+        consumer.Assign([new TopicPartitionOffset(OutcomeTopic, 0, Offset.Beginning), new TopicPartitionOffset(OutcomeTopic, 1, Offset.Beginning), new TopicPartitionOffset(DeadLetterTopic, 0, Offset.Beginning),
+            new TopicPartitionOffset(CompensationTopic, 0, Offset.Beginning), new TopicPartitionOffset(CompensationTopic, 1, Offset.Beginning)]);
         while (!_stop.IsCancellationRequested)
         {
             try
@@ -533,6 +555,11 @@ public sealed class Matrix : IAsyncDisposable
                 if (result is { IsPartitionEOF: false, Topic: DeadLetterTopic, Message.Key: { } key })
                 {
                     _deadLettered[Encoding.UTF8.GetString(key)] = true;
+                }
+                else if (result is { IsPartitionEOF: false, Topic: CompensationTopic, Message.Value: { } amends })
+                {
+                    var compensation = Contracts.V1.Compensation.Parser.ParseFrom(amends);
+                    _compensated[compensation.RecoveryId] = compensation.Outcome;
                 }
                 else if (result is { IsPartitionEOF: false, Message.Value: { } value })
                 {

@@ -23,7 +23,7 @@ root.SetAction(async (parse, cancellationToken) =>
         {
             var result = await matrix.RunPhaseAsync(fault, parse.GetValue(drops), inject, parse.GetValue(rate));
             results.Add(result);
-            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{(result.Green ? "green" : "RED  ")}  {fault}: {result.Drops} drops, lost {result.Lost}, duplicates {result.DuplicatesByRecovery}/{result.DuplicatesByCall}, unpublished {result.Unpublished}, redeliveries {result.Redeliveries}, callbacks tried again {result.CallbacksTriedAgain}, worst drop-to-command {result.WorstDropToCommand.TotalSeconds:0.0} s"));
+            Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"{(result.Green ? "green" : "RED  ")}  {fault}: {result.Drops} drops, lost {result.Lost}, duplicates {result.DuplicatesByRecovery}/{result.DuplicatesByCall}, unpublished {result.Unpublished}, miscompensated {result.MiscompensatedCount}, redeliveries {result.Redeliveries}, callbacks tried again {result.CallbacksTriedAgain}, worst drop-to-command {result.WorstDropToCommand.TotalSeconds:0.0} s"));
             foreach (var problem in result.Problems)
             {
                 Console.WriteLine("       " + problem);

@@ -26,6 +26,7 @@ public sealed partial class RecoveryDecider(
     DropClassifier classifier,
     SwitchRouter router,
     CallbackTiming timing,
+    RolloutPolicy rollout,
     OutageGuard outages,
     DecisionStore store,
     SubscriberFacts subscribers,
@@ -265,7 +266,7 @@ public sealed partial class RecoveryDecider(
 
         // Round 3: places given back first, then the recoveries created (the first accepted report of a call wins) and queued.
         await store.ReleaseAsync(releases).ConfigureAwait(false);
-        var created = await moves.CreateAsync([.. creates.Select(i => NewRecovery(pending[i], now))]).ConfigureAwait(false);
+        var created = await moves.CreateAsync([.. creates.Select(i => NewRecovery(pending[i], now, rollout))]).ConfigureAwait(false);
         var lost = new List<(string Number, string CallId)>();
         for (var n = 0; n < creates.Count; n++)
         {
@@ -402,7 +403,8 @@ public sealed partial class RecoveryDecider(
             (c.Caller == a && c.Callee == b) || (c.Caller == b && c.Callee == a);
     }
 
-    private static RecoveryRecord NewRecovery(PendingDecision pending, DateTimeOffset now)
+    /// <summary>The recovery a decision creates; live or in shadow by the rollout in force now (Rollout:Mode, the canary).</summary>
+    private static RecoveryRecord NewRecovery(PendingDecision pending, DateTimeOffset now, RolloutPolicy rollout)
     {
         var drop = pending.Drop!;
         var plan = pending.Plan!;
@@ -427,6 +429,7 @@ public sealed partial class RecoveryDecider(
             DueAt = plan.DueAt,
             Deadline = plan.Deadline,
             TraceParent = drop.TraceParent,
+            Shadow = rollout.IsShadow(drop.SwitchingNode, drop.ServingCell, pending.Candidate.CallBack),
         };
     }
 

@@ -233,6 +233,12 @@ public sealed partial class DispatchLoop(
                 // Held, accepted or ended, or past its deadline: the door says what becomes of it (nothing is sent).
                 toApply.Add((stored, new DispatchMove(recovery.CallId, switchId, string.Empty)));
             }
+            else if (recovery.Shadow)
+            {
+                // Shadow: checked, due and paced like any callback, this is the moment its command would go. It ends
+                // here, "would have called at" its slot; nothing is sent and no window place is taken.
+                toApply.Add((stored, new ShadowMove(recovery.CallId, switchId, slots[recovery.CallId] ?? now)));
+            }
             else if (Reserve(switchId, recovery.CallId, now) is { } connection)
             {
                 reserved[recovery.CallId] = connection;

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using CallRecovery.Amends;
 using CallRecovery.Contracts.V1;
 using CallRecovery.Hosting;
 using CallRecovery.Observability;
@@ -22,6 +23,7 @@ public sealed partial class LifecycleEffects(
     SwitchQueues queues,
     RecoveryIndex index,
     OutcomePublisher outcomes,
+    Compensations compensations,
     SwitchConnections connections,
     SwitchCancels cancels,
     CallbackCommands commands,
@@ -116,6 +118,8 @@ public sealed partial class LifecycleEffects(
             using var span = recovery.StartSpan(recovery.State switch { RecoveryState.Expired => "expire", RecoveryState.Cancelled => "cancel", _ => "outcome" });
             span?.SetTag(RecoveryTracing.Outcome, outcome.ToString()).SetTag(RecoveryTracing.Detail, recovery.Detail);
             await outcomes.PublishOutcomeAsync(recovery, outcome).ConfigureAwait(false);
+            // Amends for an end without a reconnect, once per recovery (after the outcome, in the same outbox).
+            await compensations.CompensateAsync(recovery, outcome, span?.Id ?? recovery.TraceParent).ConfigureAwait(false);
         }
 
         if (effects.HasFlag(RecoveryEffects.PublishDeferral) && transition.Verdict == RecoveryVerdict.Applied)
@@ -299,6 +303,9 @@ public sealed partial class LifecycleEffects(
                     span?.SetTag(RecoveryTracing.Incident, recovery.Incident);
                 }
 
+                break;
+            case RecoveryTrigger.Shadow when applied:
+                telemetry.WouldHaveCalled(recovery.SwitchId);
                 break;
             case RecoveryTrigger.Defer when applied:
                 telemetry.CallbackDeferred(recovery.SwitchId);

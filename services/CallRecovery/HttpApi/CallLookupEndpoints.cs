@@ -1,3 +1,4 @@
+using CallRecovery.Amends;
 using CallRecovery.Decisions;
 using CallRecovery.Lookup;
 using CallRecovery.Observability;
@@ -29,7 +30,7 @@ public static partial class CallLookupEndpoints
         {
             var story = await stories.OfCallAsync(callId).ConfigureAwait(false);
             return story.IsKnown
-                ? Results.Ok(new CallView(callId, story.Recovery is null ? null : RecoveryView.From(story.Recovery), story.Decisions))
+                ? Results.Ok(new CallView(callId, story.Recovery is null ? null : RecoveryView.From(story.Recovery, story.Compensation), story.Decisions))
                 : Results.NotFound(new { callId, error = "No decision is recorded for this call id." });
         }).RequireAuthorization(ApiScopes.CallsRead);
 
@@ -107,10 +108,19 @@ public static partial class CallLookupEndpoints
 
     /// <summary>A recovery as shown outside: numbers masked.</summary>
     public sealed record RecoveryView(string RecoveryId, string State, string CallBack, string OtherParty, DateTimeOffset DropTime, DateTimeOffset AcceptedAt, string Cause, string SwitchingNode,
-        int CallbackAttempt, string Hold, string Incident, DateTimeOffset DueAt, string Outcome, string Detail, IReadOnlyList<CallbackAttemptOutcome> EarlierCallbacks)
+        int CallbackAttempt, string Hold, string Incident, DateTimeOffset DueAt, string Outcome, string Detail, IReadOnlyList<CallbackAttemptOutcome> EarlierCallbacks,
+        CompensationView? Compensation, bool Shadow, DateTimeOffset? WouldHaveCalledAt)
     {
-        public static RecoveryView From(RecoveryRecord r) =>
+        public static RecoveryView From(RecoveryRecord r, Contracts.V1.Compensation? compensation) =>
             new(r.RecoveryId, r.State.ToString(), PhoneNumberMask.Mask(r.CallBack), PhoneNumberMask.Mask(r.OtherParty), r.DropTime, r.AcceptedAt, r.Cause, r.SwitchingNode,
-                r.CallbackAttempt, r.Hold, r.Incident, r.DueAt, r.Outcome, r.Detail, r.EarlierCallbacks);
+                r.CallbackAttempt, r.Hold, r.Incident, r.DueAt, r.Outcome, r.Detail, r.EarlierCallbacks, compensation is null ? null : CompensationView.From(compensation),
+                r.Shadow, r.Shadow && r.Outcome == nameof(Contracts.V1.Outcome.WouldHaveCalled) ? r.CompletedAt : null);
+    }
+
+    /// <summary>The amends made for a failed recovery, as shown outside (the customer's number left out).</summary>
+    public sealed record CompensationView(string CompensationId, DateTimeOffset At, string Outcome, string Template, string Language, string Channel, string Credit, bool Capped, uint CreditsToday)
+    {
+        public static CompensationView From(Contracts.V1.Compensation c) =>
+            new(c.CompensationId, c.At.ToDateTimeOffset(), Compensations.WireName(c.Outcome), c.Apology.TemplateId, c.Apology.Language, c.Apology.Channel, Compensations.CreditText(c), c.Capped, c.CreditsToday);
     }
 }

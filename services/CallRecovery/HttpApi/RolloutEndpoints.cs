@@ -1,4 +1,5 @@
 using CallRecovery.Delivery;
+using CallRecovery.Policy;
 using CallRecovery.Probes;
 using CallRecovery.Redis;
 using CallRecovery.Security;
@@ -20,17 +21,17 @@ public static partial class RolloutEndpoints
     public static IEndpointRouteBuilder MapRollout(this IEndpointRouteBuilder endpoints)
     {
         var api = endpoints.MapGroup("/v1").ServedOn(Listeners.Http);
-        api.MapGet("/rollout", async (DispatchPause pause) =>
+        api.MapGet("/rollout", async (DispatchPause pause, RolloutPolicy rollout) =>
         {
             var (state, changes) = await pause.GetAsync().ConfigureAwait(false);
-            return Results.Ok(new RolloutView(state.Paused, state.Reason, state.By, state.Since, null, changes));
+            return Results.Ok(new RolloutView(state.Paused, state.Reason, state.By, state.Since, null, changes, rollout.Current.Mode.ToString(), rollout.Current.Canary));
         }).RequireAuthorization(ApiScopes.RolloutRead);
         api.MapPut("/rollout", SetAsync).RequireAuthorization(ApiScopes.RolloutWrite);
         return endpoints;
     }
 
     /// <summary>Pauses or resumes; answers 200 only once the change is durable (503 with Retry-After, nothing confirmed, otherwise).</summary>
-    private static async Task<IResult> SetAsync(RolloutChange? change, HttpContext http, DispatchPause pause, DurabilityBarrier durability, ILoggerFactory logs)
+    private static async Task<IResult> SetAsync(RolloutChange? change, HttpContext http, DispatchPause pause, RolloutPolicy rollout, DurabilityBarrier durability, ILoggerFactory logs)
     {
         if (change?.Paused is not { } paused || string.IsNullOrWhiteSpace(change.Reason) || change.Reason.Length > MaxReason)
         {
@@ -55,7 +56,7 @@ public static partial class RolloutEndpoints
         }
 
         LogChanged(logs.CreateLogger(AuditCategory), before.Paused, after.Paused, by, from, after.Reason);
-        return Results.Ok(new RolloutView(after.Paused, after.Reason, after.By, after.Since, new RolloutBefore(before.Paused, before.Reason, before.By, before.Since), changes));
+        return Results.Ok(new RolloutView(after.Paused, after.Reason, after.By, after.Since, new RolloutBefore(before.Paused, before.Reason, before.By, before.Since), changes, rollout.Current.Mode.ToString(), rollout.Current.Canary));
     }
 
     [LoggerMessage(EventId = 71, Level = LogLevel.Warning, Message = "Kill switch: callbacks paused {Before} -> {After} by {By} from {From}: {Reason}")]
@@ -64,8 +65,11 @@ public static partial class RolloutEndpoints
     /// <summary>What a PUT asks for.</summary>
     public sealed record RolloutChange(bool? Paused, string? Reason);
 
-    /// <summary>The kill switch as shown: paused or not, why, by whom, since when; what it was before a change; its latest changes.</summary>
-    public sealed record RolloutView(bool Paused, string Reason, string By, DateTimeOffset? Since, RolloutBefore? Before, IReadOnlyList<DispatchPause.PauseChange> Changes);
+    /// <summary>
+    /// The kill switch as shown: paused or not, why, by whom, since when; what it was before a change; its latest
+    /// changes; and the rollout in force (Rollout:Mode and the canary, from configuration, read live).
+    /// </summary>
+    public sealed record RolloutView(bool Paused, string Reason, string By, DateTimeOffset? Since, RolloutBefore? Before, IReadOnlyList<DispatchPause.PauseChange> Changes, string Mode, CanaryOptions Canary);
 
     public sealed record RolloutBefore(bool Paused, string Reason, string By, DateTimeOffset? Since);
 }

@@ -26,6 +26,14 @@ public sealed class KafkaOptions
     [Required]
     public string OutcomeTopic { get; set; } = "callrecovery.outcomes.v1";
 
+    /// <summary>Where the updates of recoveries run in shadow go (Rollout): never the outcome topic billing reads. Default "callrecovery.outcomes.shadow.v1".</summary>
+    [Required]
+    public string ShadowOutcomeTopic { get; set; } = "callrecovery.outcomes.shadow.v1";
+
+    /// <summary>Where compensations for failed recoveries go (CRM's apology, billing's credit). Default "callrecovery.compensations.v1".</summary>
+    [Required]
+    public string CompensationTopic { get; set; } = "callrecovery.compensations.v1";
+
     /// <summary>Most events decided in one batch (one set of pipelined Redis rounds). Default 500.</summary>
     [Range(1, 10_000)]
     public int MaxBatchSize { get; set; } = 500;

@@ -1,3 +1,4 @@
+using CallRecovery.Amends;
 using CallRecovery.Contracts.V1;
 using Google.Protobuf.WellKnownTypes;
 using CallRecovery.Decisions;
@@ -10,7 +11,7 @@ namespace CallRecovery.Lookup;
 /// <summary>Tells one call's story as a timeline: the drop, each report's decision, and every delivery step, with timings.</summary>
 public static class Timelines
 {
-    public static CallTimeline Build(string callId, IReadOnlyList<DecisionRecord> decisions, RecoveryRecord? recovery)
+    public static CallTimeline Build(string callId, IReadOnlyList<DecisionRecord> decisions, RecoveryRecord? recovery, Contracts.V1.Compensation? compensation = null)
     {
         var reported = decisions.Select(d => d.DropTime).OfType<DateTimeOffset>().ToList();
         var dropTime = recovery?.DropTime ?? (reported.Count > 0 ? reported.Min() : decisions.Count > 0 ? decisions[0].DecidedAt : DateTimeOffset.UnixEpoch);
@@ -52,7 +53,8 @@ public static class Timelines
             }
 
             entries.Add((recovery.DueAt, recovery.CallbackAttempt > 1 ? $"callback {recovery.CallbackAttempt} due" : "callback due",
-                $"{(recovery.Delayed ? "delayed (quiet hours apply)" : "after the grace period")}, to switch {recovery.SwitchId}; deadline {recovery.Deadline:HH:mm:ss.fff}"));
+                $"{(recovery.Delayed ? "delayed (quiet hours apply)" : "after the grace period")}, to switch {recovery.SwitchId}; deadline {recovery.Deadline:HH:mm:ss.fff}"
+                + (recovery.Shadow ? "; shadow (Rollout): nothing is sent" : string.Empty)));
             if (recovery.FirstDispatchedAt is { } sent)
             {
                 entries.Add((sent, "callback sent", recovery.Attempts > 1 ? $"{recovery.Attempts} deliveries in all" : "first delivery"));
@@ -68,6 +70,11 @@ public static class Timelines
                 entries.Add((at, "stage: " + stage, string.Empty));
             }
 
+            if (recovery.Shadow && recovery.Outcome == nameof(Outcome.WouldHaveCalled) && recovery.CompletedAt is { } wouldHave)
+            {
+                entries.Add((wouldHave, "would have called at " + wouldHave.ToString("HH:mm:ss.fff", System.Globalization.CultureInfo.InvariantCulture), $"shadow: switch {recovery.SwitchId} was sent nothing"));
+            }
+
             if (recovery.CompletedAt is { } completed)
             {
                 entries.Add((completed, "outcome: " + recovery.Outcome, Join(
@@ -75,6 +82,12 @@ public static class Timelines
                     recovery.TalkTime is { } talk && talk > TimeSpan.Zero ? $"talked {talk:m\\:ss}" : null,
                     recovery.SurveyScore > 0 ? $"rated {recovery.SurveyScore}/5" : null)));
             }
+        }
+
+        if (compensation is not null)
+        {
+            entries.Add((compensation.At.ToDateTimeOffset(), "compensated: " + compensation.Apology.TemplateId,
+                $"apology by {compensation.Apology.Channel} in {compensation.Apology.Language}; credit {Compensations.CreditText(compensation)}"));
         }
 
         var timeline = new CallTimeline

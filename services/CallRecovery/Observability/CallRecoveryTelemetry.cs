@@ -17,6 +17,8 @@ public sealed class CallRecoveryTelemetry : IDisposable
     private readonly Counter<long> _reportsRefused;
     private readonly Counter<long> _retried;
     private readonly Counter<long> _deferred;
+    private readonly Counter<long> _compensations;
+    private readonly Counter<long> _wouldHaveCalled;
     private readonly Counter<long> _held;
     private readonly Counter<long> _released;
     private readonly Counter<long> _incidents;
@@ -34,6 +36,9 @@ public sealed class CallRecoveryTelemetry : IDisposable
         _outcomes = _meter.CreateCounter<long>("callrecovery.recoveries.outcomes", "{recovery}", "Recoveries that reached a final outcome, by outcome.");
         _reportsRefused = _meter.CreateCounter<long>("callrecovery.switch.reports_refused", "{report}", "Switch acknowledgements and reports refused (malformed, forbidden, or failed in the service), by reason.");
         _retried = _meter.CreateCounter<long>("callrecovery.callbacks.retried", "{callback}", "Callbacks that ended without reconnecting (no answer, busy, a passing failure) and are tried again, by outcome.");
+        _wouldHaveCalled = _meter.CreateCounter<long>("callrecovery.callbacks.shadow", "{callback}", "Callbacks that would have been sent, of recoveries run in shadow (Rollout:Mode, or outside the canary): nothing was sent.");
+        _wouldHaveCalled.Add(0);
+        _compensations = _meter.CreateCounter<long>("callrecovery.compensations", "{compensation}", "Compensation events written (one per recovery that ended without a reconnect), by outcome and credit (credited, capped: the daily cap was reached, none: no credit configured).");
         _deferred = _meter.CreateCounter<long>("callrecovery.callbacks.deferred", "{callback}", "Delayed callbacks that came due in the customer's quiet hours and wait for their end.");
         _held = _meter.CreateCounter<long>("callrecovery.recoveries.held", "{recovery}", "Recoveries held instead of queued, by hold (reachability: waiting for the customer's coverage; outage: an outage incident).");
         _released = _meter.CreateCounter<long>("callrecovery.recoveries.released", "{recovery}", "Held recoveries released to their switch's queue, by hold.");
@@ -90,6 +95,12 @@ public sealed class CallRecoveryTelemetry : IDisposable
 
     public void CallbackRetried(string outcome, string switchId) =>
         _retried.Add(1, new KeyValuePair<string, object?>("callrecovery.outcome", outcome), new KeyValuePair<string, object?>("callrecovery.switch.id", switchId));
+
+    public void WouldHaveCalled(string switchId) =>
+        _wouldHaveCalled.Add(1, new KeyValuePair<string, object?>("callrecovery.switch.id", switchId));
+
+    public void Compensated(string outcome, string credit) =>
+        _compensations.Add(1, new KeyValuePair<string, object?>("callrecovery.outcome", outcome), new KeyValuePair<string, object?>("callrecovery.compensation.credit", credit));
 
     public void CallbackDeferred(string switchId) =>
         _deferred.Add(1, new KeyValuePair<string, object?>("callrecovery.switch.id", switchId));

@@ -43,6 +43,8 @@ public static class RecoveryTracing
 
     public const string Stage = "callrecovery.stage";
     public const string Outcome = "callrecovery.outcome";
+    public const string CompensationTemplate = "callrecovery.compensation.template";
+    public const string CompensationCredit = "callrecovery.compensation.credit";
     public const string ErrorType = "error.type";
 
     private static ActivitySource Source => CallRecoveryTelemetry.ActivitySource;

@@ -196,7 +196,7 @@ public sealed partial class OutboxDrain : BackgroundService
 
             // Produced in stream order (librdkafka keeps one partition's order with idempotence); deleted as far as
             // every one before went out, so a failure part-way resends from the first that failed, never out of order.
-            var sends = entries.Select(e => _producer.ProduceAsync(_options.OutcomeTopic, Message(e))).ToArray();
+            var sends = entries.Select(e => _producer.ProduceAsync(TopicOf(e), Message(e))).ToArray();
             await Task.WhenAll(sends.Cast<Task>()).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
             var delivered = sends.TakeWhile(s => s.IsCompletedSuccessfully).Count();
             if (delivered > 0)
@@ -235,6 +235,14 @@ public sealed partial class OutboxDrain : BackgroundService
         await db.KeyExpireAsync(lease, Lease).ConfigureAwait(false);
         return true;
     }
+
+    /// <summary>Outcome updates go to the outcome topic; compensations and shadow recoveries' updates (written to the same outbox, in order) to theirs.</summary>
+    private string TopicOf(StreamEntry entry) => (string?)entry[OutcomePublisher.KindField] switch
+    {
+        OutcomePublisher.CompensationKind => _options.CompensationTopic,
+        OutcomePublisher.ShadowKind => _options.ShadowOutcomeTopic,
+        _ => _options.OutcomeTopic,
+    };
 
     private static Message<byte[]?, byte[]?> Message(StreamEntry entry)
     {

@@ -11,6 +11,9 @@ public sealed class OutboxKeys(RedisKeys keys)
     /// <summary>Outcome updates of a switch's recoveries waiting for Kafka (a stream, in order).</summary>
     public RedisKey Outbox(string switchId) => keys.Switch(switchId, "outbox");
 
+    /// <summary>An entry written to a switch's outbox once (see <see cref="OutcomePublisher.PublishOnceAsync"/>): its marker, holding its value.</summary>
+    public RedisKey Once(string switchId, string name) => keys.Switch(switchId, "once:" + name);
+
     /// <summary>Which replica drains a switch's outbox now.</summary>
     public RedisKey OutboxLease(string switchId) => keys.Switch(switchId, "outbox-lease");
 

@@ -24,6 +24,17 @@ public sealed class OutcomePublisher(IConnectionMultiplexer redis, IOptions<Redi
     public const string ValueField = "value";
     public const string TraceParentField = "traceparent";
 
+    /// <summary>What an outbox entry is, when it is not an outcome update: its topic follows (see <see cref="OutboxDrain"/>).</summary>
+    public const string KindField = "kind";
+
+    /// <summary>The kind of a compensation (published to <c>Kafka:CompensationTopic</c>).</summary>
+    public const string CompensationKind = "compensation";
+
+    /// <summary>The kind of an update of a recovery run in shadow (published to <c>Kafka:ShadowOutcomeTopic</c>).</summary>
+    public const string ShadowKind = "shadow";
+
+    private static readonly RedisScript PublishOnce = LuaResources.Load("publish_once.lua");
+
     private readonly OutboxKeys _keys = OutboxKeys.For(redisOptions.Value);
     private readonly string _topic = options.Value.OutcomeTopic;
     private readonly TimeSpan _retention = redisOptions.Value.Retention;
@@ -72,17 +83,48 @@ public sealed class OutcomePublisher(IConnectionMultiplexer redis, IOptions<Redi
         return PublishAsync(recovery, update);
     }
 
+    /// <summary>
+    /// Writes an entry of <paramref name="kind"/> to the recovery's switch's outbox once under <paramref name="name"/>
+    /// (marker and entry in one script): true when written now, false when it was written before.
+    /// </summary>
+    public async Task<bool> PublishOnceAsync(RecoveryRecord recovery, string kind, string name, byte[] value, string traceParent)
+    {
+        ArgumentNullException.ThrowIfNull(recovery);
+        var written = (long)await redis.GetDatabase().EvaluateAsync(PublishOnce, [_keys.Once(recovery.SwitchId, name), _keys.Outbox(recovery.SwitchId)],
+        [
+            (long)_retention.TotalMilliseconds, value,
+            KeyField, recovery.RecoveryId,
+            ValueField, value,
+            TraceParentField, traceParent,
+            KindField, kind,
+        ]).ConfigureAwait(false) == 1;
+        return written;
+    }
+
+    /// <summary>The value of an entry written once under <paramref name="name"/> (null when none was).</summary>
+    public async Task<byte[]?> ReadOnceAsync(string switchId, string name) =>
+        (byte[]?)await redis.GetDatabase().StringGetAsync(_keys.Once(switchId, name)).ConfigureAwait(false);
+
     private async Task PublishAsync(RecoveryRecord recovery, RecoveryUpdate update)
     {
         using var span = RecoveryTracing.StartPublish(_topic, recovery.TraceParent, recovery.RecoveryId, recovery.CallId);
         var traceParent = span?.Id ?? recovery.TraceParent;
         var db = redis.GetDatabase();
-        var added = db.StreamAddAsync(_keys.Outbox(recovery.SwitchId),
-        [
-            new NameValueEntry(KeyField, recovery.RecoveryId),
-            new NameValueEntry(ValueField, update.ToByteArray()),
-            new NameValueEntry(TraceParentField, traceParent),
-        ]);
+        NameValueEntry[] entry = recovery.Shadow
+            ?
+            [
+                new NameValueEntry(KeyField, recovery.RecoveryId),
+                new NameValueEntry(ValueField, update.ToByteArray()),
+                new NameValueEntry(TraceParentField, traceParent),
+                new NameValueEntry(KindField, ShadowKind),
+            ]
+            :
+            [
+                new NameValueEntry(KeyField, recovery.RecoveryId),
+                new NameValueEntry(ValueField, update.ToByteArray()),
+                new NameValueEntry(TraceParentField, traceParent),
+            ];
+        var added = db.StreamAddAsync(_keys.Outbox(recovery.SwitchId), entry);
         // The drain finds the outboxes through this set: written for a switch once a minute by each replica (a Redis
         // that lost it lost the outbox too), not on every update. Both expire a retention after a switch last had an
         // update (the outbox's length is bounded by backpressure meanwhile: Kafka:MaxOutboxLength).
@@ -113,5 +155,6 @@ public sealed class OutcomePublisher(IConnectionMultiplexer redis, IOptions<Redi
         Attempts = (uint)recovery.Attempts,
         CallbackAttempt = (uint)recovery.CallbackAttempt,
         IncidentId = recovery.Incident,
+        Shadow = recovery.Shadow,
     };
 }

@@ -46,6 +46,11 @@ public static class PolicyServiceCollectionExtensions
         services.AddHostedService<QuietHoursCheck>();
         services.AddSingleton<DropClassifier>();
         services.AddSingleton<SwitchRouter>();
+        services.AddOptions<RolloutOptions>().BindConfiguration(RolloutOptions.Section)
+            .Validate(o => Enum.IsDefined(o.Mode), "Rollout:Mode must be Live or Shadow.")
+            .Validate(o => o.Canary.Percent is >= 0 and <= 100, "Rollout:Canary:Percent must be 0-100.")
+            .ValidateOnStart();
+        services.AddSingleton<RolloutPolicy>();
         return services;
     }
 }

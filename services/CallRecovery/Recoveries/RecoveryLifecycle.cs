@@ -57,6 +57,8 @@ public enum RecoveryTrigger
     Schedule,
     /// <summary>The switch accepted a callback and reported no outcome within the outcome timeout.</summary>
     OutcomeTimeout,
+    /// <summary>A shadow recovery came to the moment its command would have been sent: it ends, nothing sent.</summary>
+    Shadow,
 }
 
 /// <summary>What a transition makes the service do besides writing the recovery's new state.</summary>
@@ -143,12 +145,14 @@ public static class RecoveryLifecycle
         new(RecoveryState.Pending, RecoveryTrigger.Retry, null, RetryingEffects, "the outcome that led to this callback, resent by the switch (unconfirmed): published and queued again, idempotently"),
         new(RecoveryState.Pending, RecoveryTrigger.Defer, RecoveryState.Pending, RecoveryEffects.Enqueue | RecoveryEffects.PublishDeferral, "a delayed callback due in the customer's quiet hours: queued again for their end, nothing sent, the new time published"),
         new(RecoveryState.Pending, RecoveryTrigger.AckTimeout, null, RecoveryEffects.Requeue, "claimed for sending and never sent (the replica failed in between): offered again"),
+        new(RecoveryState.Pending, RecoveryTrigger.Shadow, RecoveryState.Completed, Finishing, "shadow: the moment the command would have been sent; it ends WOULD_HAVE_CALLED, published on the shadow topic, nothing sent"),
 
         // Held: waiting for the customer's coverage or the end of an outage; not in the due set.
         new(RecoveryState.Held, RecoveryTrigger.Schedule, null, RecoveryEffects.Park | RecoveryEffects.Index, "created held (radio loss, outage): only its deadline is queued, filed for cancels and releases"),
         new(RecoveryState.Held, RecoveryTrigger.Release, RecoveryState.Pending, RecoveryEffects.Enqueue, "what it waited for happened: queued, due at once (or at the end of its grace period)"),
         new(RecoveryState.Held, RecoveryTrigger.Hold, RecoveryState.Held, RecoveryEffects.Park, "held by an outage incident now (it may have waited for coverage)"),
         new(RecoveryState.Held, RecoveryTrigger.Dispatch, null, RecoveryEffects.Park, "held: nothing to send"),
+        new(RecoveryState.Held, RecoveryTrigger.Shadow, null, RecoveryEffects.Park, "held: nothing would be sent"),
         new(RecoveryState.Held, RecoveryTrigger.AckTimeout, null, RecoveryEffects.Park, "held: nothing to send"),
         new(RecoveryState.Held, RecoveryTrigger.Outcome, RecoveryState.Completed, Finishing, "the switch finished it"),
         new(RecoveryState.Held, RecoveryTrigger.Cancel, RecoveryState.Cancelled, Ending, "no longer wanted while held"),
@@ -179,6 +183,7 @@ public static class RecoveryLifecycle
 
         // Completed: final.
         new(RecoveryState.Completed, RecoveryTrigger.Dispatch, null, RecoveryEffects.LeaveQueue, "finished"),
+        new(RecoveryState.Completed, RecoveryTrigger.Shadow, null, RecoveryEffects.PublishOutcome | RecoveryEffects.LeaveQueue, "finished (a shadow one again: its end published again, as a queue still named it)"),
         new(RecoveryState.Completed, RecoveryTrigger.Accept, null, RecoveryEffects.LeaveQueue | RecoveryEffects.ReleaseWindow, "finished"),
         new(RecoveryState.Completed, RecoveryTrigger.Progress, RecoveryState.Completed, RecoveryEffects.PublishStage, "a late stage, recorded and published"),
         new(RecoveryState.Completed, RecoveryTrigger.Outcome, null, RecoveryEffects.PublishOutcome | RecoveryEffects.LeaveQueue | RecoveryEffects.ReleaseWindow, "a repeated outcome: published again (at least once), counted once, the first one kept"),
@@ -227,15 +232,17 @@ public static class RecoveryLifecycle
         if (move.ActingSwitch.Length > 0 && move.ActingSwitch != r.SwitchId)
         {
             // Another switch's recovery: a dispatch from the wrong queue does nothing, a report is refused.
-            return RecoveryDecision.Nothing(trigger == RecoveryTrigger.Dispatch ? RecoveryVerdict.Kept : RecoveryVerdict.Forbidden, state, trigger);
+            return RecoveryDecision.Nothing(trigger is RecoveryTrigger.Dispatch or RecoveryTrigger.Shadow ? RecoveryVerdict.Kept : RecoveryVerdict.Forbidden, state, trigger);
         }
 
         // Conditions that belong to a trigger, not to a state; each may rewrite the trigger or end the decision.
         switch (move)
         {
-            case DispatchMove when r.Deadline <= now:
+            case DispatchMove or ShadowMove when r.Deadline <= now:
                 trigger = RecoveryTrigger.Expire;
                 break;
+            case ShadowMove when state == RecoveryState.Pending && r.DueAt > now + EarliestDispatch:
+                return Kept(state, trigger);
             case DispatchMove { Connection.Length: > 0 } when state == RecoveryState.Pending && r.DueAt > now + EarliestDispatch:
                 // Not due yet (a retry's gap, a deferral, a rejection's backoff written since it was claimed): it waits.
                 return Kept(state, trigger);
@@ -404,7 +411,12 @@ public static class RecoveryLifecycle
                 Set(RecoveryFields.CompletedAt, ms);
                 Set(RecoveryFields.Detail, $"the switch accepted callback {r.CallbackAttempt} and reported no outcome for {Minutes(r.StageTimes.ContainsKey(Bridged(r)) ? timeout.BridgedTimeout : timeout.Timeout)}");
                 break;
-            case ExpireMove or DispatchMove:
+            case ShadowMove shadow when trigger == RecoveryTrigger.Shadow:
+                Set(RecoveryFields.Outcome, nameof(Outcome.WouldHaveCalled));
+                Set(RecoveryFields.CompletedAt, RecoveryRecord.Ms(shadow.At));
+                Set(RecoveryFields.Detail, $"shadow: would have called at {shadow.At:HH:mm:ss.fff} UTC; nothing was sent");
+                break;
+            case ExpireMove or DispatchMove or ShadowMove:
                 var (ended, detail) = move switch
                 {
                     ExpireMove { QuietHours: { } quiet } => (nameof(Outcome.QuietHours), quiet),
@@ -442,6 +454,7 @@ public static class RecoveryLifecycle
     private static IEnumerable<RecoveryRule> Ended(RecoveryState state, RecoveryTrigger endedBy) =>
     [
         new(state, RecoveryTrigger.Dispatch, null, EndedAgain, "ended: nothing to send; its end is published again, as a queue still named it"),
+        new(state, RecoveryTrigger.Shadow, null, EndedAgain, "ended: nothing would be sent; its end is published again, as a queue still named it"),
         new(state, RecoveryTrigger.Accept, null, RecoveryEffects.CancelAtSwitch | RecoveryEffects.LeaveQueue | RecoveryEffects.ReleaseWindow, "accepted after it ended: the switch is told not to start it"),
         new(state, RecoveryTrigger.Reject, null, RecoveryEffects.LeaveQueue | RecoveryEffects.ReleaseWindow, "ended"),
         new(state, RecoveryTrigger.AckTimeout, null, EndedAgain, "ended: its end is published again and the switch told again, as a queue still named it"),

@@ -112,6 +112,17 @@ public sealed record ExpireMove(string CallId, string? QuietHours = null) : Reco
     public override RecoveryTrigger Trigger => RecoveryTrigger.Expire;
 }
 
+/// <summary>
+/// A shadow recovery reached the moment its command would have been sent (its slot of the switch's pace, or now): it
+/// ends there, as "would have called at", and nothing is sent.
+/// </summary>
+public sealed record ShadowMove(string CallId, string SwitchId, DateTimeOffset At) : RecoveryMove(CallId)
+{
+    public override RecoveryTrigger Trigger => RecoveryTrigger.Shadow;
+
+    public override string ActingSwitch => SwitchId;
+}
+
 /// <summary>An outage incident holds the recovery.</summary>
 public sealed record HoldMove(string CallId, string IncidentId) : RecoveryMove(CallId)
 {

@@ -30,6 +30,7 @@ public static class RecoveryFields
     public const string Hold = "hold";
     public const string Incident = "incident";
     public const string Delayed = "delayed";
+    public const string Shadow = "shadow";
     public const string DispatchedAt = "dispatchedAt";
     public const string FirstDispatchedAt = "firstDispatchedAt";
     public const string Connection = "connection";
@@ -149,6 +150,9 @@ public sealed record RecoveryRecord
     /// <summary>Its next callback is not the immediate one after the drop (a retry, or it waited while held): quiet hours apply.</summary>
     public bool Delayed { get; init; }
 
+    /// <summary>Run in shadow (Rollout:Mode, or outside the canary when it was decided): everything but the call; its updates go to the shadow topic.</summary>
+    public bool Shadow { get; init; }
+
     public DateTimeOffset? HeldAt { get; init; }
 
     public DateTimeOffset? ReleasedAt { get; init; }
@@ -202,6 +206,7 @@ public sealed record RecoveryRecord
         new(RecoveryFields.CallbackSince, "1"),
         new(RecoveryFields.Hold, Hold),
         new(RecoveryFields.Incident, Incident),
+        .. Shadow ? [new KeyValuePair<string, string>(RecoveryFields.Shadow, "1")] : Array.Empty<KeyValuePair<string, string>>(),
         .. HeldAt is { } held ? [new KeyValuePair<string, string>(RecoveryFields.HeldAt, Ms(held))] : Array.Empty<KeyValuePair<string, string>>(),
     ];
 
@@ -256,6 +261,7 @@ public sealed record RecoveryRecord
             Hold = Field(RecoveryFields.Hold),
             Incident = Field(RecoveryFields.Incident),
             Delayed = Field(RecoveryFields.Delayed) == "1",
+            Shadow = Field(RecoveryFields.Shadow) == "1",
             HeldAt = Maybe(RecoveryFields.HeldAt),
             ReleasedAt = Maybe(RecoveryFields.ReleasedAt),
             DeferredAt = Maybe(RecoveryFields.DeferredAt),

@@ -32,7 +32,7 @@ public sealed partial class RecoveryLookupService(CallStories stories, IOptions<
         var reply = new TimelineReply();
         foreach (var story in found.Where(s => s.IsKnown))
         {
-            reply.Calls.Add(Timelines.Build(story.CallId, story.Decisions, story.Recovery));
+            reply.Calls.Add(Timelines.Build(story.CallId, story.Decisions, story.Recovery, story.Compensation));
         }
 
         if (reply.Calls.Count == 0 && request.KeyCase != TimelineRequest.KeyOneofCase.Subscriber)

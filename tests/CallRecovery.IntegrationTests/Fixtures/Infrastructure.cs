@@ -30,6 +30,8 @@ public sealed class Infrastructure : IAsyncLifetime
         await kafka.CreateTopicAsync(scenario.InputTopic, partitions);
         await kafka.CreateTopicAsync(scenario.DeadLetterTopic, 1);
         await kafka.CreateTopicAsync(scenario.OutcomeTopic, 2);
+        await kafka.CreateTopicAsync(scenario.CompensationTopic, 2);
+        await kafka.CreateTopicAsync(scenario.ShadowOutcomeTopic, 2);
         return scenario;
     }
 }

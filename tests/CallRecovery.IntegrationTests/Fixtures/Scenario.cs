@@ -33,6 +33,10 @@ public sealed class Scenario(string id, IKafkaEndpoint kafka, IRedisEndpoint red
 
     public string OutcomeTopic => $"{Id}.outcomes";
 
+    public string CompensationTopic => $"{Id}.compensations";
+
+    public string ShadowOutcomeTopic => $"{Id}.outcomes.shadow";
+
     public string GroupId => $"{Id}.group";
 
     public string KeyPrefix => Id;
@@ -59,6 +63,8 @@ public sealed class Scenario(string id, IKafkaEndpoint kafka, IRedisEndpoint red
         ["Kafka:InputTopics:0"] = InputTopic,
         ["Kafka:DeadLetterTopic"] = DeadLetterTopic,
         ["Kafka:OutcomeTopic"] = OutcomeTopic,
+        ["Kafka:CompensationTopic"] = CompensationTopic,
+        ["Kafka:ShadowOutcomeTopic"] = ShadowOutcomeTopic,
         ["Kafka:MaxRetryDelay"] = "00:00:01",
         // Fast group hand-over between test instances.
         ["Kafka:Consumer:session.timeout.ms"] = "6000",
@@ -156,9 +162,9 @@ public sealed class Scenario(string id, IKafkaEndpoint kafka, IRedisEndpoint red
     public int InputPartitions { get; init; } = 1;
 
     /// <summary>The service group's committed offsets summed over the input topic's partitions (an offset is the count of events before it; none yet counts 0).</summary>
-    public long CommittedTotal()
+    public long CommittedTotal(string? groupId = null)
     {
-        using var consumer = new ConsumerBuilder<Ignore, Ignore>(new ConsumerConfig { BootstrapServers = kafka.BootstrapServers, GroupId = GroupId, EnableAutoCommit = false }).Build();
+        using var consumer = new ConsumerBuilder<Ignore, Ignore>(new ConsumerConfig { BootstrapServers = kafka.BootstrapServers, GroupId = groupId ?? GroupId, EnableAutoCommit = false }).Build();
         var committed = consumer.Committed([.. Enumerable.Range(0, InputPartitions).Select(p => new TopicPartition(InputTopic, p))], TimeSpan.FromSeconds(10));
         return committed.Sum(c => c.Offset.Value < 0 ? 0 : c.Offset.Value);
     }

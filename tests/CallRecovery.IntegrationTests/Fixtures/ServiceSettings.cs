@@ -2,6 +2,7 @@ using System.Text.RegularExpressions;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
+using CallRecovery.Amends;
 using CallRecovery.Ingest;
 using CallRecovery.Kafka;
 using CallRecovery.Policy;
@@ -31,6 +32,8 @@ public static partial class ServiceSettings
         [RetryOptions.Section] = typeof(RetryOptions),
         [QuietHoursOptions.Section] = typeof(QuietHoursOptions),
         [OutageOptions.Section] = typeof(OutageOptions),
+        [RolloutOptions.Section] = typeof(RolloutOptions),
+        [CompensationOptions.Section] = typeof(CompensationOptions),
         ["HttpApi"] = typeof(HttpApiSection),
     };
 
@@ -54,10 +57,16 @@ public static partial class ServiceSettings
             }
         }
 
-        var configuration = new ConfigurationBuilder()
+        var builder = new ConfigurationBuilder()
             .AddJsonFile(Repository.PathOf("services/CallRecovery/appsettings.json"))
-            .AddInMemoryCollection(settings)
-            .Build();
+            .AddInMemoryCollection(settings);
+        if (settings.GetValueOrDefault("Rollout:File") is { Length: > 0 } rollout)
+        {
+            // The rollout file the service reads too (a mounted ConfigMap), checked like any other source.
+            builder.AddJsonFile(rollout, optional: false);
+        }
+
+        var configuration = builder.Build();
         foreach (var key in settings.Keys)
         {
             var section = key.Split(':')[0];
@@ -88,6 +97,7 @@ public static partial class ServiceSettings
             .AddRedis()
             .AddKafka()
             .AddPolicy()
+            .AddCompensation()
             .AddIngest()
             .AddSwitchApi();
         using var provider = services.BuildServiceProvider();

@@ -16,8 +16,8 @@ public partial class ArchitectureTests
         ["Probes"] = 1,
         ["Kafka"] = 2, ["Redis"] = 2, ["Security"] = 2,
         ["Recoveries"] = 3, ["Subscribers"] = 3,
-        ["Outages"] = 4,
-        ["Decisions"] = 5, ["Outcomes"] = 5,
+        ["Outages"] = 4, ["Outcomes"] = 4,
+        ["Decisions"] = 5, ["Amends"] = 5,
         ["Delivery"] = 6, ["Lookup"] = 6,
         ["Ingest"] = 7, ["SwitchApi"] = 7, ["HttpApi"] = 7,
     };

@@ -26,6 +26,7 @@ public class RecoveryLifecycleTests
         { RecoveryState.Pending, RecoveryTrigger.Defer, "Pending", Enqueue | PublishDeferral },
         { RecoveryState.Pending, RecoveryTrigger.Schedule, "-", Enqueue | RecoveryEffects.Index },
         { RecoveryState.Pending, RecoveryTrigger.OutcomeTimeout, "-", None },
+        { RecoveryState.Pending, RecoveryTrigger.Shadow, "Completed", PublishOutcome | CountOutcome | LeaveQueue | ReleaseWindow },
 
         { RecoveryState.Dispatched, RecoveryTrigger.Dispatch, "Dispatched", SendCommand },
         { RecoveryState.Dispatched, RecoveryTrigger.Accept, "Acknowledged", CancelAtSwitch | LeaveQueue | ReleaseWindow | Supervise },
@@ -41,6 +42,7 @@ public class RecoveryLifecycleTests
         { RecoveryState.Dispatched, RecoveryTrigger.Defer, "Pending", ReleaseWindow | Enqueue | PublishDeferral },
         { RecoveryState.Dispatched, RecoveryTrigger.Schedule, "-", None },
         { RecoveryState.Dispatched, RecoveryTrigger.OutcomeTimeout, "-", None },
+        { RecoveryState.Dispatched, RecoveryTrigger.Shadow, "-", None },
 
         { RecoveryState.Acknowledged, RecoveryTrigger.Dispatch, "-", LeaveQueue | Supervise },
         { RecoveryState.Acknowledged, RecoveryTrigger.Accept, "Acknowledged", CancelAtSwitch | LeaveQueue | ReleaseWindow | Supervise },
@@ -56,6 +58,7 @@ public class RecoveryLifecycleTests
         { RecoveryState.Acknowledged, RecoveryTrigger.Defer, "-", None },
         { RecoveryState.Acknowledged, RecoveryTrigger.Schedule, "-", None },
         { RecoveryState.Acknowledged, RecoveryTrigger.OutcomeTimeout, "Expired", CancelAtSwitch | PublishOutcome | CountOutcome | LeaveQueue | ReleaseWindow },
+        { RecoveryState.Acknowledged, RecoveryTrigger.Shadow, "-", None },
 
         { RecoveryState.Completed, RecoveryTrigger.Dispatch, "-", LeaveQueue },
         { RecoveryState.Completed, RecoveryTrigger.Accept, "-", LeaveQueue | ReleaseWindow },
@@ -71,6 +74,7 @@ public class RecoveryLifecycleTests
         { RecoveryState.Completed, RecoveryTrigger.Defer, "-", None },
         { RecoveryState.Completed, RecoveryTrigger.Schedule, "-", None },
         { RecoveryState.Completed, RecoveryTrigger.OutcomeTimeout, "-", LeaveQueue },
+        { RecoveryState.Completed, RecoveryTrigger.Shadow, "-", PublishOutcome | LeaveQueue },
 
         { RecoveryState.Expired, RecoveryTrigger.Dispatch, "-", CancelAtSwitch | PublishOutcome | LeaveQueue },
         { RecoveryState.Expired, RecoveryTrigger.Accept, "-", CancelAtSwitch | LeaveQueue | ReleaseWindow },
@@ -86,6 +90,7 @@ public class RecoveryLifecycleTests
         { RecoveryState.Expired, RecoveryTrigger.Defer, "-", None },
         { RecoveryState.Expired, RecoveryTrigger.Schedule, "-", None },
         { RecoveryState.Expired, RecoveryTrigger.OutcomeTimeout, "-", CancelAtSwitch | PublishOutcome | LeaveQueue },
+        { RecoveryState.Expired, RecoveryTrigger.Shadow, "-", CancelAtSwitch | PublishOutcome | LeaveQueue },
 
         { RecoveryState.Cancelled, RecoveryTrigger.Dispatch, "-", CancelAtSwitch | PublishOutcome | LeaveQueue },
         { RecoveryState.Cancelled, RecoveryTrigger.Accept, "-", CancelAtSwitch | LeaveQueue | ReleaseWindow },
@@ -101,6 +106,7 @@ public class RecoveryLifecycleTests
         { RecoveryState.Cancelled, RecoveryTrigger.Defer, "-", None },
         { RecoveryState.Cancelled, RecoveryTrigger.Schedule, "-", None },
         { RecoveryState.Cancelled, RecoveryTrigger.OutcomeTimeout, "-", CancelAtSwitch | PublishOutcome | LeaveQueue },
+        { RecoveryState.Cancelled, RecoveryTrigger.Shadow, "-", CancelAtSwitch | PublishOutcome | LeaveQueue },
 
         { RecoveryState.Held, RecoveryTrigger.Dispatch, "-", Park },
         { RecoveryState.Held, RecoveryTrigger.Accept, "-", None },
@@ -116,6 +122,7 @@ public class RecoveryLifecycleTests
         { RecoveryState.Held, RecoveryTrigger.Defer, "-", None },
         { RecoveryState.Held, RecoveryTrigger.Schedule, "-", Park | RecoveryEffects.Index },
         { RecoveryState.Held, RecoveryTrigger.OutcomeTimeout, "-", None },
+        { RecoveryState.Held, RecoveryTrigger.Shadow, "-", Park },
     };
 
     [Theory]

@@ -309,6 +309,7 @@ public sealed class RecoveryMovesTests
     private static RecoveryMove MoveOf(string callId, RecoveryTrigger trigger) => trigger switch
     {
         RecoveryTrigger.Dispatch => new DispatchMove(callId, "switch-a", "c1"),
+        RecoveryTrigger.Shadow => new ShadowMove(callId, "switch-a", Now),
         RecoveryTrigger.Accept => new AcceptMove(callId, "switch-a", 1, "c1"),
         RecoveryTrigger.Reject => new RejectMove(callId, "switch-a", 1, "OVERLOADED", "c1"),
         RecoveryTrigger.AckTimeout => new AckTimeoutMove(callId),
