@@ -63,6 +63,7 @@ app.MapHealthChecks("/health/ready", new HealthCheckOptions { Predicate = check 
 app.MapPrometheusScrapingEndpoint().ServedOn(Listeners.Http);
 app.MapCallLookup();
 app.MapRollout();
+app.MapRecoveries();
 app.WarnWhenTheApiIsUnauthenticated();
 app.WarnWhenTheSwitchingPortIsInsecure();
 app.Run();

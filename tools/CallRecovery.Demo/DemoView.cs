@@ -81,7 +81,7 @@ public sealed class DemoView(TrafficSimulator.TrafficSimulator simulator, IReadO
         return
         [
             ("Running", $"{(DateTimeOffset.UtcNow - _started).TotalSeconds:0} s"),
-            ("Network events/s", $"{_eventsPerSecond:0.0} ({counters.EventsPublished} events, {counters.Calls} calls, {counters.Drops} drops, {counters.Redials} redials)"),
+            ("Network events/s", $"{_eventsPerSecond:0.0} ({counters.EventsPublished} events, {counters.Calls} calls, {counters.Drops} drops, {counters.Redials} redials, {counters.CustomerReplies} customers' \"not now\")"),
             ("Network", Network(counters)),
             ("Decisions", _service.Decisions.Count == 0 ? "-" : string.Join("  ", _service.Decisions.Select(d => $"{d.Key} {d.Value:0}"))),
             ("Held", $"outage incidents open {_service.OpenIncidents:0}, holding {_service.OutageHeld:0}  held so far: {(_service.HeldTotal.Count == 0 ? "-" : string.Join(", ", _service.HeldTotal.Select(h => $"{h.Key} {h.Value:0}")))}"),

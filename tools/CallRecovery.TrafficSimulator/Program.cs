@@ -22,6 +22,7 @@ var seed = new Option<int>("--seed") { Description = "Seed of every random choic
 var runId = new Option<string?>("--run-id") { Description = "Tag inside call and event ids (letters, digits); default: a fresh one per run, so reruns are new calls, not redeliveries." };
 var jsonRatio = new Option<double>("--json-ratio") { Description = "Share of messages as protobuf JSON.", DefaultValueFactory = _ => defaults.JsonRatio };
 var redialRatio = new Option<double>("--redial-ratio") { Description = "Share of drops the parties redial themselves.", DefaultValueFactory = _ => defaults.RedialRatio };
+var customerReplyRatio = new Option<double>("--customer-reply-ratio") { Description = "Share of drops whose customer answers \"not now\" themselves (SMS reply, USSD, app).", DefaultValueFactory = _ => defaults.CustomerReplyRatio };
 var poisonRatio = new Option<double>("--poison-ratio") { Description = "Share of calls replaced by garbage or invalid messages.", DefaultValueFactory = _ => defaults.PoisonRatio };
 var bothLegsRatio = new Option<double>("--both-legs-ratio") { Description = "Share of drops reported by both legs.", DefaultValueFactory = _ => defaults.BothLegsRatio };
 var reattachMin = new Option<double>("--reattach-min") { Description = "Seconds after a radio-loss drop (radio connection lost, Q.850 27) that its party re-attaches at the earliest (a SubscriberReachable is published).", DefaultValueFactory = _ => defaults.ReattachDelayMin.TotalSeconds };
@@ -37,7 +38,7 @@ var outageNode = new Option<string?>("--outage-node") { Description = "The switc
 
 var root = new RootCommand("CallRecovery traffic simulator: publishes realistic network events (drops, clearings, both legs, redials, re-attaches after radio loss, and with --outage-every a cell that fails and comes back) to Kafka.")
 {
-    bootstrapServers, topic, rate, duration, maxCalls, subscribers, seed, runId, jsonRatio, redialRatio, poisonRatio, bothLegsRatio,
+    bootstrapServers, topic, rate, duration, maxCalls, subscribers, seed, runId, jsonRatio, redialRatio, customerReplyRatio, poisonRatio, bothLegsRatio,
     reattachMin, reattachMax, neverReattachRatio, outageEvery, outageFirstAfter, outageDuration, outageCount, outageCalls, outageCell, outageNode,
 };
 root.SetAction(async (parse, cancellationToken) =>
@@ -54,6 +55,7 @@ root.SetAction(async (parse, cancellationToken) =>
         RunId = parse.GetValue(runId) ?? "r" + DateTimeOffset.UtcNow.ToString("yyMMddHHmmss", CultureInfo.InvariantCulture),
         JsonRatio = parse.GetValue(jsonRatio),
         RedialRatio = parse.GetValue(redialRatio),
+        CustomerReplyRatio = parse.GetValue(customerReplyRatio),
         PoisonRatio = parse.GetValue(poisonRatio),
         BothLegsRatio = parse.GetValue(bothLegsRatio),
         ReattachDelayMin = Seconds(parse.GetValue(reattachMin)),
@@ -117,7 +119,7 @@ root.SetAction(async (parse, cancellationToken) =>
     var final = await run;
     var elapsed = clock.Elapsed.TotalSeconds;
     Console.WriteLine(Invariant(
-        $"done in {elapsed:F1}s: {final.Calls} calls ({final.Drops} drops, {final.NormalClearings} normal clearings, {final.NeverAnswered} never answered, {final.Poison} poison, {final.Emergencies} emergency), {final.BothLegs} second legs, {final.Redials} redials, {final.Reattaches} re-attaches, {final.OutageDrops} outage drops, {final.CellsInService} cells back in service, {final.EventsPublished} events ({final.Json} JSON), {final.EventsPublished / Math.Max(elapsed, 0.001):F1} events/s"));
+        $"done in {elapsed:F1}s: {final.Calls} calls ({final.Drops} drops, {final.NormalClearings} normal clearings, {final.NeverAnswered} never answered, {final.Poison} poison, {final.Emergencies} emergency), {final.BothLegs} second legs, {final.Redials} redials, {final.Reattaches} re-attaches, {final.OutageDrops} outage drops, {final.CellsInService} cells back in service, {final.CustomerReplies} customer replies, {final.EventsPublished} events ({final.Json} JSON), {final.EventsPublished / Math.Max(elapsed, 0.001):F1} events/s"));
     return 0;
 });
 

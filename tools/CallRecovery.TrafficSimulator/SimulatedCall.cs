@@ -31,6 +31,9 @@ public enum SimulatedMessageKind
     /// <summary>The parties' own redial after a drop: a CallConnected with a new call id, keyed by that id.</summary>
     Redial,
 
+    /// <summary>The customer's own "not now" after a drop (a CustomerResponded), keyed by their number.</summary>
+    CustomerReply,
+
     /// <summary>A garbage or invalid message, keyed by the call id.</summary>
     Poison,
 

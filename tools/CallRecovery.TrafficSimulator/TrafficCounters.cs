@@ -18,6 +18,7 @@ namespace CallRecovery.TrafficSimulator;
 /// <param name="Reattaches">SubscriberReachable events published: parties back after a radio loss.</param>
 /// <param name="OutageDrops">Drops of calls in a cell that failed (the outage scenario).</param>
 /// <param name="CellsInService">CellInService events published: failed cells back in service.</param>
+/// <param name="CustomerReplies">CustomerResponded events published: customers' own "not now".</param>
 public sealed record TrafficCounters(
     long Calls,
     long Drops,
@@ -31,7 +32,8 @@ public sealed record TrafficCounters(
     long EventsPublished,
     long Reattaches,
     long OutageDrops,
-    long CellsInService);
+    long CellsInService,
+    long CustomerReplies = 0);
 
 /// <summary>The live cells behind <see cref="TrafficCounters"/>: written by the run loop, read by any thread.</summary>
 internal sealed class TrafficCounterCells
@@ -49,6 +51,7 @@ internal sealed class TrafficCounterCells
     private long _reattaches;
     private long _outageDrops;
     private long _cellsInService;
+    private long _customerReplies;
 
     /// <param name="call">The call the message belongs to; null only for a <see cref="SimulatedMessageKind.CellInService"/>.</param>
     /// <param name="message">The message Kafka acknowledged.</param>
@@ -73,6 +76,9 @@ internal sealed class TrafficCounterCells
                 return;
             case SimulatedMessageKind.CellInService:
                 Interlocked.Increment(ref _cellsInService);
+                return;
+            case SimulatedMessageKind.CustomerReply:
+                Interlocked.Increment(ref _customerReplies);
                 return;
             case SimulatedMessageKind.Poison:
                 Interlocked.Increment(ref _poison);
@@ -127,5 +133,6 @@ internal sealed class TrafficCounterCells
         Interlocked.Read(ref _eventsPublished),
         Interlocked.Read(ref _reattaches),
         Interlocked.Read(ref _outageDrops),
-        Interlocked.Read(ref _cellsInService));
+        Interlocked.Read(ref _cellsInService),
+        Interlocked.Read(ref _customerReplies));
 }

@@ -239,6 +239,23 @@ public sealed class TrafficGenerator
             messages.Add(Schedule(SimulatedMessageKind.Redial, now + delay, redialCallId, new NetworkEvent { CallConnected = redial }));
         }
 
+        // Now and then the customer answers us themselves ("not now"), keyed by their number.
+        if (outcome == CallOutcome.NetworkDrop && !emergency && redialCallId is null && Chance(_options.CustomerReplyRatio))
+        {
+            var customer = droppedParty == Party.Callee ? callee : caller;
+            var notForADay = _random.Next(4) == 0;
+            var reply = new CustomerResponded
+            {
+                EventId = EventId(sequence, 6),
+                Number = customer,
+                Channel = (ResponseChannel)_random.Next(1, 4),
+                Answer = notForADay ? CustomerAnswer.NoCallbacksForDays : CustomerAnswer.CancelCallbacks,
+                Days = notForADay ? 1u : 0u,
+                At = Timestamp.FromDateTimeOffset(now + _options.CustomerReplyDelay),
+            };
+            messages.Add(Schedule(SimulatedMessageKind.CustomerReply, now + _options.CustomerReplyDelay, customer, new NetworkEvent { CustomerResponded = reply }));
+        }
+
         // Radio loss: the party whose leg dropped re-attaches later (before redialling, if they redial), and the
         // network says so. Keyed as the report it follows, so it lands on that report's partition after it.
         if (Reattach(sequence, 4, callId, first, now, now, redialAnswered) is { } reattach)

@@ -59,6 +59,16 @@ public sealed record TrafficOptions
     /// <summary>How long after a drop the parties' own redial is published (its answer time lies just before). Default 3 s.</summary>
     public TimeSpan RedialDelay { get; init; } = TimeSpan.FromSeconds(3);
 
+    /// <summary>
+    /// Share of (non-emergency, not redialled) drops whose customer answers us themselves (a CustomerResponded: "not
+    /// now" by SMS reply, USSD or the app), <see cref="CustomerReplyDelay"/> after the drop; one in four asks for no
+    /// callbacks for a day. Default 0.
+    /// </summary>
+    public double CustomerReplyRatio { get; init; }
+
+    /// <summary>How long after a drop the customer's own answer is published. Default 1 s (before a 20 s grace period ends).</summary>
+    public TimeSpan CustomerReplyDelay { get; init; } = TimeSpan.FromSeconds(1);
+
     /// <summary>Share of calls to "112" flagged emergency. Default 0.005.</summary>
     public double EmergencyRatio { get; init; } = 0.005;
 
@@ -170,6 +180,7 @@ public sealed record TrafficOptions
         CheckRatio(RepeatDropperRatio, nameof(RepeatDropperRatio));
         CheckRatio(RepeatDropperPoolRatio, nameof(RepeatDropperPoolRatio));
         CheckRatio(RedialRatio, nameof(RedialRatio));
+        CheckRatio(CustomerReplyRatio, nameof(CustomerReplyRatio));
         CheckRatio(EmergencyRatio, nameof(EmergencyRatio));
         CheckRatio(JsonRatio, nameof(JsonRatio));
         CheckRatio(PoisonRatio, nameof(PoisonRatio));

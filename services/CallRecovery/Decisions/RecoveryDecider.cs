@@ -54,6 +54,8 @@ public sealed partial class RecoveryDecider(
 
         var outageCount = await outages.CountAsync([.. classified.Where(c => c.Value.IsCandidate).Select(c => c.Key)]).ConfigureAwait(false);
         var batch = Read(events, now, classified, outageCount);
+        // A customer's "not for N days" counts for the drops of this batch already.
+        await subscribers.NotNowAsync([.. batch.Responses.Where(r => r.NotFor is not null && r.At + r.NotFor!.Value > now).Select(r => (r.Number, r.At + r.NotFor!.Value))], now).ConfigureAwait(false);
         var settled = await SettleAsync(batch, now).ConfigureAwait(false);
         foreach (var decision in settled.Where(d => d.IsNew))
         {
@@ -65,6 +67,7 @@ public sealed partial class RecoveryDecider(
         await outages.HoldDeclaredAsync(batch.Outages).ConfigureAwait(false);
         await outages.EndOnTrafficAsync(batch.Traffic).ConfigureAwait(false);
         await ReleaseReachableAsync(batch.Reachable, now).ConfigureAwait(false);
+        await RespondAsync(batch.Responses, now).ConfigureAwait(false);
         await CancelOnRedialAsync(batch.Connections, now).ConfigureAwait(false);
         await CancelForPartiesAsync([.. batch.Emergencies.Where(e => subscribers.ProtectedUntil(e) > now).Select(e => e.Number)], "a party is in or after an emergency call", now).ConfigureAwait(false);
         return settled;
@@ -80,6 +83,20 @@ public sealed partial class RecoveryDecider(
         }
     }
 
+    /// <summary>
+    /// The customers' own answers ("not for N days" was remembered before the batch's drops were decided): each
+    /// customer's callbacks of drops before the answer are cancelled, at the switch too, wherever it is connected.
+    /// </summary>
+    private async Task RespondAsync(IReadOnlyList<CustomerResponse> responses, DateTimeOffset now)
+    {
+        foreach (var response in responses)
+        {
+            var recoveries = await index.OfPartyAsync(response.Number, now).ConfigureAwait(false);
+            await moves.ApplyAsync([.. recoveries.Select(callId => (RecoveryMove)new CancelMove(callId, new CustomerAnswered(response.Number, response.At, response.Channel, response.NotFor)))]).ConfigureAwait(false);
+            LogCustomerAnswered(response.EventId, response.Channel, response.NotFor is { } days ? $"no callbacks for {days.TotalDays:0} day(s)" : "cancel the callbacks queued", recoveries.Count);
+        }
+    }
+
     /// <summary>A batch as read: what to decide, and the facts it carries.</summary>
     private sealed record Batch(
         List<PendingDecision> Pending,
@@ -87,11 +104,12 @@ public sealed partial class RecoveryDecider(
         List<ConnectionReported> Connections,
         List<ReachabilityReported> Reachable,
         List<OutageTraffic> Traffic,
+        List<CustomerResponse> Responses,
         OutageCount Outages);
 
     private Batch Read(IReadOnlyList<IngestedEvent> events, DateTimeOffset now, Dictionary<CallDrop, Classification> classified, OutageCount outageCount)
     {
-        var batch = new Batch([], [], [], [], [], outageCount);
+        var batch = new Batch([], [], [], [], [], [], outageCount);
         foreach (var ingested in events)
         {
             switch (ingested)
@@ -147,6 +165,9 @@ public sealed partial class RecoveryDecider(
                     break;
                 case ReachabilityReported subscriber:
                     batch.Reachable.Add(subscriber);
+                    break;
+                case CustomerResponse response:
+                    batch.Responses.Add(response);
                     break;
                 case CellInServiceReported cell:
                     batch.Traffic.Add(new(new OutageScope(OutageScope.Cell, cell.ServingCell), cell.At, "the cell was reported in service", Reported: true));
@@ -226,6 +247,10 @@ public sealed partial class RecoveryDecider(
             else if (Reconnection(pending[i], reconnected.Result[n], batch.Connections) is { } detail)
             {
                 Suppress(i, DecisionReason.ReconnectedAlready, detail);
+            }
+            else if (callBack.NotNow)
+            {
+                Suppress(i, DecisionReason.CustomerNotNow, "the customer asked for no callbacks for a while");
             }
             else if (callBack.OptedOut || callBack.Protected)
             {
@@ -451,4 +476,7 @@ public sealed partial class RecoveryDecider(
 
     [LoggerMessage(EventId = 2001, Level = LogLevel.Debug, Message = "Call {CallId} report {EventId}: {Reason} {Detail} (recovery {RecoveryId})")]
     private partial void LogDecision(string callId, string eventId, DecisionReason reason, string detail, string? recoveryId);
+
+    [LoggerMessage(EventId = 2002, Level = LogLevel.Information, Message = "Customer answered ({EventId}, {Channel}): {Answer}; {Recoveries} recoveries of theirs looked at")]
+    private partial void LogCustomerAnswered(string eventId, string channel, string answer, int recoveries);
 }

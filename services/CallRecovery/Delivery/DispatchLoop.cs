@@ -192,6 +192,7 @@ public sealed partial class DispatchLoop(
             var recovery = checking[n].Record;
             var (customer, other) = (facts[2 * n], facts[(2 * n) + 1]);
             var problem = customer.OptedOut ? "the customer opted out since the decision"
+                : customer.NotNow ? "the customer asked for no callbacks since the decision"
                 : other.OptedOut ? "the party to reconnect opted out since the decision"
                 : customer.Protected ? "the customer is under emergency protection since the decision"
                 : other.Protected ? "the party to reconnect is under emergency protection since the decision"

@@ -89,7 +89,8 @@ public sealed class NetworkEventReader(IOptions<EventValidationOptions> options,
             NetworkEvent.EventOneofCase.CallConnected => Validate(envelope.CallConnected),
             NetworkEvent.EventOneofCase.SubscriberReachable => Validate(envelope.SubscriberReachable),
             NetworkEvent.EventOneofCase.CellInService => Validate(envelope.CellInService),
-            _ => new RejectedEvent("empty_event", "The message holds none of callDropped, callConnected, subscriberReachable, cellInService.", string.Empty, string.Empty),
+            NetworkEvent.EventOneofCase.CustomerResponded => Validate(envelope.CustomerResponded),
+            _ => new RejectedEvent("empty_event", "The message holds none of callDropped, callConnected, subscriberReachable, cellInService, customerResponded.", string.Empty, string.Empty),
         };
     }
 
@@ -173,6 +174,28 @@ public sealed class NetworkEventReader(IOptions<EventValidationOptions> options,
             ? new RejectedEvent(error.Code, error.Message, IdOrEmpty(e.EventId, MaxEventIdLength), string.Empty)
             : new ReachabilityReported(e.EventId, e.Number, e.At.ToDateTimeOffset(), e.ServingCell);
     }
+
+    private IngestedEvent Validate(CustomerResponded e)
+    {
+        var problem = CheckEventId(e.EventId)
+            ?? (PhoneNumbers.IsE164(e.Number) ? null : Problem("malformed_number", "number must be E.164 (e.g. +447700900123)."))
+            ?? CheckEnum(e.Channel, "channel")
+            ?? (e.Answer == CustomerAnswer.Unspecified ? Problem("missing_field", "answer is required.") : CheckEnum(e.Answer, "answer"))
+            ?? (e.Answer == CustomerAnswer.NoCallbacksForDays && e.Days is < 1 or > 365 ? Problem("malformed_field", "days must be 1-365 for NO_CALLBACKS_FOR_DAYS.") : null)
+            ?? CheckTimestamp(e.At, "at", required: true)
+            ?? CheckTimes(null, e.At.ToDateTimeOffset());
+        return problem is { } error
+            ? new RejectedEvent(error.Code, error.Message, IdOrEmpty(e.EventId, MaxEventIdLength), string.Empty)
+            : new CustomerResponse(e.EventId, e.Number, ChannelName(e.Channel), e.Answer == CustomerAnswer.NoCallbacksForDays ? TimeSpan.FromDays(e.Days) : null, e.At.ToDateTimeOffset());
+    }
+
+    private static string ChannelName(ResponseChannel channel) => channel switch
+    {
+        ResponseChannel.SmsReply => "sms reply",
+        ResponseChannel.Ussd => "ussd",
+        ResponseChannel.App => "app",
+        _ => "unspecified channel",
+    };
 
     private IngestedEvent Validate(CellInService e)
     {

@@ -12,8 +12,18 @@ public sealed record CallStory(string CallId, IReadOnlyList<DecisionRecord> Deci
 }
 
 /// <summary>Tells calls' stories for engineers and CRM: by call id, or a subscriber's latest calls (the number matched, never echoed).</summary>
-public sealed class CallStories(DecisionStore decisions, RecoveryMoves recoveries, SubscriberFacts subscribers, Compensations compensations)
+public sealed class CallStories(DecisionStore decisions, RecoveryMoves recoveries, RecoveryIndex index, SubscriberFacts subscribers, Compensations compensations)
 {
+    /// <summary>The callbacks queued for a customer now (not ended, the customer being the one called back), soonest due first; and until when they asked for none.</summary>
+    public async Task<(IReadOnlyList<RecoveryRecord> Open, DateTimeOffset? NotNowUntil)> OpenOfCustomerAsync(string number, DateTimeOffset now)
+    {
+        var callIds = await index.OfPartyAsync(number, now).ConfigureAwait(false);
+        var stored = await recoveries.ReadAsync(callIds).ConfigureAwait(false);
+        var open = stored.Select(s => s?.Record).OfType<RecoveryRecord>()
+            .Where(r => r.CallBack == number && !RecoveryLifecycle.IsFinal(r.State)).OrderBy(r => r.DueAt).ToList();
+        return (open, await subscribers.NotNowUntilAsync(number).ConfigureAwait(false));
+    }
+
     public async Task<CallStory> OfCallAsync(string callId)
     {
         var recorded = decisions.DecisionsOfAsync(callId);

@@ -31,6 +31,8 @@ public enum DecisionReason
     Stale,
     /// <summary>The two parties reached each other again after the drop (a call-connected event, in whatever order the events came).</summary>
     ReconnectedAlready,
+    /// <summary>The customer asked for no callbacks for a while (a CustomerResponded event: an SMS reply, USSD, the app).</summary>
+    CustomerNotNow,
 }
 
 public static class DecisionReasonNames
@@ -50,6 +52,7 @@ public static class DecisionReasonNames
         DecisionReason.Invalid => "invalid",
         DecisionReason.Stale => "stale",
         DecisionReason.ReconnectedAlready => "reconnected_already",
+        DecisionReason.CustomerNotNow => "customer_not_now",
         _ => throw new ArgumentOutOfRangeException(nameof(reason), reason, null),
     };
 

@@ -11,6 +11,12 @@ public sealed record ConnectionReported(string EventId, string CallId, string Ca
 /// <summary>The subscriber can be reached again (re-attached, re-registered): callbacks waiting for their coverage go.</summary>
 public sealed record ReachabilityReported(string EventId, string Number, DateTimeOffset At, string ServingCell) : IngestedEvent(EventId, string.Empty);
 
+/// <summary>
+/// The customer answered us (an SMS reply, USSD, the app): their queued callbacks are cancelled, and with
+/// <paramref name="NotFor"/> no new ones are made for that long.
+/// </summary>
+public sealed record CustomerResponse(string EventId, string Number, string Channel, TimeSpan? NotFor, DateTimeOffset At) : IngestedEvent(EventId, string.Empty);
+
 /// <summary>A cell carries traffic again: an outage incident of the cell (or of its node) ends.</summary>
 public sealed record CellInServiceReported(string EventId, string ServingCell, DateTimeOffset At, string SwitchingNode) : IngestedEvent(EventId, string.Empty);
 

@@ -307,6 +307,9 @@ public static class RecoveryLifecycle
                 return Kept(state, trigger);
             case CancelMove { Reason: PartyBarred party } when party.Number != r.CallBack && party.Number != r.OtherParty:
                 return Kept(state, trigger);
+            case CancelMove { Reason: CustomerAnswered answer } when (answer.Number != r.CallBack && answer.Number != r.OtherParty) || r.DropTime > answer.At + clockTolerance:
+                // Not theirs, or a drop after they answered: a new question, not the one they answered.
+                return Kept(state, trigger);
             case CancelMove { Reason: FoundAtDispatch } when state == RecoveryState.Acknowledged:
                 return Kept(state, trigger);
             case OutcomeTimeoutMove timeout when state == RecoveryState.Acknowledged && (r.LastReportAt ?? r.AcknowledgedAt ?? now) + (r.StageTimes.ContainsKey(Bridged(r)) ? timeout.BridgedTimeout : timeout.Timeout) > now:

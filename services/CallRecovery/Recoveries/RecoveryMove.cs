@@ -101,6 +101,16 @@ public sealed record Redialled(string ConnectedCallId, DateTimeOffset AnsweredAt
 /// <summary>A party may no longer be called (opted out, in or after an emergency call): cancels only recoveries that have <paramref name="Number"/> as a party.</summary>
 public sealed record PartyBarred(string Number, string Detail) : CancelReason(Detail);
 
+/// <summary>
+/// The customer <paramref name="Number"/> answered us at <paramref name="At"/> (by <paramref name="Channel"/>): their
+/// callbacks of drops before then are cancelled (a later drop is a new question).
+/// </summary>
+public sealed record CustomerAnswered(string Number, DateTimeOffset At, string Channel, TimeSpan? NotFor)
+    : CancelReason(NotFor is { } days ? $"the customer asked for no callbacks for {days.TotalDays:0} day(s) ({Channel})" : $"the customer asked us not to call back ({Channel})");
+
+/// <summary>Cancelled on the customer's behalf through the API (CRM, the app), by <paramref name="By"/>.</summary>
+public sealed record CancelledOnRequest(string By) : CancelReason("cancelled on the customer's request");
+
 public sealed record CancelMove(string CallId, CancelReason Reason) : RecoveryMove(CallId)
 {
     public override RecoveryTrigger Trigger => RecoveryTrigger.Cancel;

@@ -29,8 +29,12 @@ public static class ApiScopes
     /// <summary>Pause or resume every callback (the kill switch); never anonymously.</summary>
     public const string RolloutWrite = "rollout:write";
 
+    /// <summary>Cancel a customer's queued callback on their behalf (CRM, the app); never anonymously.</summary>
+    public const string RecoveriesWrite = "recoveries:write";
+
     internal static void AddPolicies(AuthorizationOptions authorization)
     {
+        authorization.AddPolicy(RecoveriesWrite, p => p.AddRequirements(new ScopeRequirement(RecoveriesWrite, IdentityRequired: true)));
         authorization.AddPolicy(CallsRead, p => p.AddRequirements(new ScopeRequirement(CallsRead, IdentityRequired: false)));
         authorization.AddPolicy(SubscribersRead, p => p.AddRequirements(new ScopeRequirement(SubscribersRead, IdentityRequired: false)));
         authorization.AddPolicy(OptOutWrite, p => p.AddRequirements(new ScopeRequirement(OptOutWrite, IdentityRequired: false)));

@@ -25,7 +25,7 @@ public sealed record OptOutChange(bool OptedOut, DateTimeOffset At, string By, s
 }
 
 /// <summary>Whether a party may be called now: not opted out, not under an emergency call's protection.</summary>
-public readonly record struct PartyFacts(bool OptedOut, bool Protected);
+public readonly record struct PartyFacts(bool OptedOut, bool Protected, bool NotNow = false);
 
 /// <summary>Two parties reached each other in a call answered then.</summary>
 public sealed record PartiesConnected(string CallId, string Caller, string Callee, DateTimeOffset AnsweredAt);
@@ -44,6 +44,7 @@ public sealed class SubscriberFacts(IConnectionMultiplexer redis, IOptions<Redis
     private static readonly RedisScript IndexCall = LuaResources.Load("index_call.lua");
     private static readonly RedisScript RecordConnection = LuaResources.Load("record_connection.lua");
     private static readonly RedisScript ConnectionsSince = LuaResources.Load("connections_since.lua");
+    private static readonly RedisScript NotNow = LuaResources.Load("not_now.lua");
 
     /// <summary>How many opt-out changes each subscriber's audit trail keeps.</summary>
     public const int OptOutAuditLength = 50;
@@ -57,8 +58,8 @@ public sealed class SubscriberFacts(IConnectionMultiplexer redis, IOptions<Redis
     public async Task<IReadOnlyList<PartyFacts>> FactsAsync(IReadOnlyList<string> numbers, DateTimeOffset now)
     {
         var replies = await redis.GetDatabase().EvaluateEachAsync(PartyFactsScript, [.. numbers.Select(n =>
-            new ScriptCall([_keys.OptOut(n), _keys.EmergencyProtection(n)], [now.ToUnixTimeMilliseconds()]))]).ConfigureAwait(false);
-        return [.. replies.Select(r => (long[])r!).Select(f => new PartyFacts(f[0] > 0, f[1] > 0))];
+            new ScriptCall([_keys.OptOut(n), _keys.EmergencyProtection(n), _keys.NotNow(n)], [now.ToUnixTimeMilliseconds()]))]).ConfigureAwait(false);
+        return [.. replies.Select(r => (long[])r!).Select(f => new PartyFacts(f[0] > 0, f[1] > 0, f[2] > 0))];
     }
 
     /// <summary>
@@ -80,6 +81,15 @@ public sealed class SubscriberFacts(IConnectionMultiplexer redis, IOptions<Redis
         ArgumentNullException.ThrowIfNull(call);
         return (call.End ?? call.Start + _policy.EmergencyCallLimit) + _policy.EmergencyProtection;
     }
+
+    /// <summary>Customers who asked for no callbacks until a time: remembered until then (the latest end wins); one run for all.</summary>
+    public Task NotNowAsync(IReadOnlyList<(string Number, DateTimeOffset Until)> customers, DateTimeOffset now) =>
+        customers.Count == 0 ? Task.CompletedTask : redis.GetDatabase().EvaluateEachAsync(NotNow, [.. customers.Select(c =>
+            new ScriptCall([_keys.NotNow(c.Number)], [c.Until.ToUnixTimeMilliseconds(), now.ToUnixTimeMilliseconds()]))]);
+
+    /// <summary>Until when a customer asked for no callbacks, if they did and it lasts.</summary>
+    public async Task<DateTimeOffset?> NotNowUntilAsync(string number) =>
+        (await redis.GetDatabase().StringGetAsync(_keys.NotNow(number)).ConfigureAwait(false)).TryParse(out long ms) ? DateTimeOffset.FromUnixTimeMilliseconds(ms) : null;
 
     /// <summary>Remembers when subscribers were reachable (the latest time wins), as long as a callback could wait for it: one run for a batch's subscribers.</summary>
     public Task MarkReachableAsync(IReadOnlyList<(string Number, DateTimeOffset At)> subscribers) =>

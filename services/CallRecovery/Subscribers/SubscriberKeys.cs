@@ -16,6 +16,9 @@ public sealed class SubscriberKeys(RedisKeys keys)
     /// <summary>A subscriber's emergency calls: call id to the end of the protection it gives (unix ms).</summary>
     public RedisKey EmergencyProtection(string number) => keys.Subscriber(number, "emergency");
 
+    /// <summary>Until when a customer asked for no callbacks (unix ms), kept until then.</summary>
+    public RedisKey NotNow(string number) => keys.Subscriber(number, "not-now");
+
     /// <summary>When a subscriber was last reachable (re-attached, re-registered), unix ms; kept as long as a callback could wait for it.</summary>
     public RedisKey Reachable(string number) => keys.Subscriber(number, "reachable");
 

@@ -68,6 +68,29 @@ public class NetworkEventReaderTests
         Assert.IsType<DropReported>(Reader().Read(Message(Encoding.UTF8.GetBytes(json), "application/json")));
     }
 
+    [Fact]
+    public void A_customers_answer_is_read_with_how_long_they_want_no_callbacks()
+    {
+        var answer = new CustomerResponded { EventId = "r1", Number = "+447700900123", Channel = ResponseChannel.Ussd, Answer = CustomerAnswer.NoCallbacksForDays, Days = 2, At = Timestamp.FromDateTimeOffset(Now) };
+        var read = Assert.IsType<CustomerResponse>(Reader().Read(Message(new NetworkEvent { CustomerResponded = answer }.ToByteArray())));
+        Assert.Equal(("+447700900123", "ussd", TimeSpan.FromDays(2), Now), (read.Number, read.Channel, read.NotFor, read.At));
+
+        answer.Answer = CustomerAnswer.CancelCallbacks;
+        Assert.Null(Assert.IsType<CustomerResponse>(Reader().Read(Message(new NetworkEvent { CustomerResponded = answer }.ToByteArray()))).NotFor);
+    }
+
+    [Theory]
+    [InlineData(CustomerAnswer.Unspecified, 0u, "+447700900123", "missing_field")]
+    [InlineData(CustomerAnswer.NoCallbacksForDays, 0u, "+447700900123", "malformed_field")]
+    [InlineData(CustomerAnswer.NoCallbacksForDays, 366u, "+447700900123", "malformed_field")]
+    [InlineData((CustomerAnswer)9, 0u, "+447700900123", "unknown_enum_value")]
+    [InlineData(CustomerAnswer.CancelCallbacks, 0u, "07700900123", "malformed_number")]
+    public void A_customers_answer_that_cannot_be_meant_is_rejected(CustomerAnswer answer, uint days, string number, string expected)
+    {
+        var message = new CustomerResponded { EventId = "r1", Number = number, Channel = ResponseChannel.SmsReply, Answer = answer, Days = days, At = Timestamp.FromDateTimeOffset(Now) };
+        Assert.Equal(expected, Assert.IsType<RejectedEvent>(Reader().Read(Message(new NetworkEvent { CustomerResponded = message }.ToByteArray()))).ErrorCode);
+    }
+
     [Theory]
     [InlineData("garbage", null, "parse_error")]
     [InlineData("{not json", "application/json", "parse_error")]

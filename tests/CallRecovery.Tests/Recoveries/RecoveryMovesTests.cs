@@ -237,6 +237,24 @@ public sealed class RecoveryMovesTests
     }
 
     [Fact]
+    public async Task A_customers_answer_cancels_their_callbacks_of_drops_before_it_and_no_later_one()
+    {
+        var before = New(RecoveryState.Acknowledged);
+        var drop = _records.Get(before)!.Record.DropTime;
+        var stopped = await _moves.ApplyAsync(new CancelMove(before, new CustomerAnswered(Customer, drop.AddMinutes(1), "sms reply", null)));
+        Assert.Equal(RecoveryState.Cancelled, stopped.To);
+        Assert.True(stopped.Effects.HasFlag(RecoveryEffects.CancelAtSwitch), "the switch calling is told to stop");
+        Assert.Equal("the customer asked us not to call back (sms reply)", stopped.Recovery!.Detail);
+
+        // A drop after the answer is a new question; someone else's answer is not theirs.
+        var after = New(RecoveryState.Pending);
+        Assert.Equal(RecoveryVerdict.Kept, (await _moves.ApplyAsync(new CancelMove(after, new CustomerAnswered(Customer, drop.AddSeconds(-5), "app", TimeSpan.FromDays(1))))).Verdict);
+        Assert.Equal(RecoveryVerdict.Kept, (await _moves.ApplyAsync(new CancelMove(after, new CustomerAnswered("+449999999999", drop.AddMinutes(1), "app", null)))).Verdict);
+        Assert.Equal("the customer asked for no callbacks for 2 day(s) (ussd)",
+            (await _moves.ApplyAsync(new CancelMove(after, new CustomerAnswered(Customer, drop, "ussd", TimeSpan.FromDays(2))))).Recovery!.Detail);
+    }
+
+    [Fact]
     public async Task A_move_that_came_between_the_read_and_the_write_is_seen_and_the_decision_made_again()
     {
         var callId = New(RecoveryState.Dispatched);

@@ -1,8 +1,9 @@
 -- What stops calling a party now: whether they opted out, whether an emergency call protects them. One call (both
 -- keys share the party's slot), so a batch's checks go as one run.
--- KEYS[1] the party's opt-out, KEYS[2] their emergency calls (hash: call id -> protection end, unix ms)
+-- KEYS[1] the party's opt-out, KEYS[2] their emergency calls (hash: call id -> protection end, unix ms), KEYS[3] the
+-- end of the no-callbacks time they asked for, if they did
 -- ARGV[1] now (unix ms)
--- Returns {opted out, protected} as 0/1
+-- Returns {opted out, protected, asked for no callbacks now} as 0/1
 local optedOut = redis.call('EXISTS', KEYS[1])
 local protected = 0
 if redis.call('EXISTS', KEYS[2]) == 1 then
@@ -14,4 +15,4 @@ if redis.call('EXISTS', KEYS[2]) == 1 then
     end
   end
 end
-return {optedOut, protected}
+return {optedOut, protected, redis.call('EXISTS', KEYS[3])}
