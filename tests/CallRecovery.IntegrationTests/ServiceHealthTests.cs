@@ -125,7 +125,7 @@ public sealed partial class ServiceHealthTests(Infrastructure infrastructure)
 
         // A drop now waits: nothing is decided or committed while the outboxes are over their bound.
         await scenario.PublishAsync(Scenario.Drop("call-0", scenario.Number(0), scenario.Number(1000)));
-        await Eventually.TrueAsync(async () => (await ReadyAsync(http)).Body.Contains("OutboxFull", StringComparison.Ordinal) && Consumed(await http.GetStringAsync(new Uri("/metrics", UriKind.Relative))) >= 1, "the drop read");
+        await Eventually.TrueAsync(async () => (await ReadyAsync(http)).Body.Contains("OutboxFull", StringComparison.Ordinal) && Consumed(await http.GetStringAsync(new Uri("/metrics", UriKind.Relative))) >= 1, "the drop read", TimeSpan.FromMinutes(2));
         Assert.Equal(0, await scenario.DecisionCountAsync("call-0"));
         Assert.Equal(0, scenario.CommittedTotal());
 
