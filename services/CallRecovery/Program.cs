@@ -21,7 +21,7 @@ using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 // Dependencies point one way: the edges (Kafka ingest, the switch API, the HTTP API) call the stages (decide,
 // deliver, publish outcomes, look up), which call the recovery lifecycle and its store; pure policy and the
 // infrastructure (Redis, Kafka, telemetry, probes) depend on none of them.
-var builder = WebApplication.CreateBuilder(args).WithSettingsBesideTheService();
+var builder = WebApplication.CreateBuilder(args).WithSettingsBesideTheService().WithRolloutFile();
 builder.Services
     .AddClock(builder.Configuration)
     .AddObservability()

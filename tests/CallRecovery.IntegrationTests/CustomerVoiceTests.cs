@@ -1,5 +1,4 @@
 using System.Net;
-using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Text.Json;
 using CallRecovery.Contracts.V1;
@@ -79,8 +78,8 @@ public sealed class CustomerVoiceTests(Infrastructure infrastructure) : IDisposa
         var settings = scenario.Settings();
         _certificates.ApplyJwtTo(settings);
         await using var service = new ServiceHost(settings).Started();
-        using var reader = Client(service, "calls:read");
-        using var crm = Client(service, "recoveries:write");
+        using var reader = _certificates.Client(service, "crm-1", "calls:read");
+        using var crm = _certificates.Client(service, "crm-1", "recoveries:write");
         var customer = scenario.Number(1);
 
         // No switch connected: the callback waits in its queue.
@@ -112,12 +111,6 @@ public sealed class CustomerVoiceTests(Infrastructure infrastructure) : IDisposa
 
     public void Dispose() => _certificates.Dispose();
 
-    private HttpClient Client(ServiceHost service, string scopes)
-    {
-        var http = service.CreateHttpClient();
-        http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", _certificates.Token("crm-1", scopes));
-        return http;
-    }
 
     private static Task PublishAnswerAsync(Scenario scenario, string customer, CustomerAnswer answer, uint days = 0, DateTimeOffset? at = null) =>
         scenario.PublishRawAsync(new NetworkEvent

@@ -1,6 +1,5 @@
 using System.Collections.Concurrent;
 using System.Net;
-using System.Net.Http.Headers;
 using System.Net.Http.Json;
 using System.Text.Json;
 using CallRecovery.Contracts.V1;
@@ -41,7 +40,7 @@ public sealed class KillSwitchTests(Infrastructure infrastructure) : IDisposable
 
         const int drops = 40;
         await Task.WhenAll(Enumerable.Range(0, drops).Select(i => scenario.PublishAsync(Scenario.Drop($"call-{i}", scenario.Number(i), scenario.Number(1000 + i)))));
-        using var throughA = Operator(a, "rollout:read rollout:write");
+        using var throughA = _certificates.Client(a, "ops-1", "rollout:read rollout:write");
         using (var paused = await throughA.PutAsJsonAsync(new Uri("/v1/rollout", UriKind.Relative), new { paused = true, reason = "switch upgrade at MSC north" }))
         {
             Assert.Equal(HttpStatusCode.OK, paused.StatusCode);
@@ -57,7 +56,7 @@ public sealed class KillSwitchTests(Infrastructure infrastructure) : IDisposable
         Assert.Empty(onB.Received);
 
         // The other replica tells the same, in its API, its readiness details and its gauge's source.
-        using var throughB = Operator(b, "rollout:read rollout:write");
+        using var throughB = _certificates.Client(b, "ops-1", "rollout:read rollout:write");
         var state = await throughB.GetFromJsonAsync<JsonElement>(new Uri("/v1/rollout", UriKind.Relative));
         Assert.True(state.GetProperty("paused").GetBoolean());
         Assert.Equal("ops-1", state.GetProperty("by").GetString());
@@ -107,10 +106,10 @@ public sealed class KillSwitchTests(Infrastructure infrastructure) : IDisposable
 
         using var anonymous = service.CreateHttpClient();
         Assert.Equal(HttpStatusCode.Unauthorized, (await anonymous.PutAsJsonAsync(new Uri("/v1/rollout", UriKind.Relative), pause)).StatusCode);
-        using var reader = Operator(service, "rollout:read calls:read");
+        using var reader = _certificates.Client(service, "ops-1", "rollout:read calls:read");
         Assert.Equal(HttpStatusCode.Forbidden, (await reader.PutAsJsonAsync(new Uri("/v1/rollout", UriKind.Relative), pause)).StatusCode);
         Assert.False((await reader.GetFromJsonAsync<JsonElement>(new Uri("/v1/rollout", UriKind.Relative))).GetProperty("paused").GetBoolean());
-        using var writer = Operator(service, "rollout:write");
+        using var writer = _certificates.Client(service, "ops-1", "rollout:write");
         Assert.Equal(HttpStatusCode.BadRequest, (await writer.PutAsJsonAsync(new Uri("/v1/rollout", UriKind.Relative), new { paused = true })).StatusCode);
         // The operator with the scope pauses; the reader sees it.
         Assert.Equal(HttpStatusCode.OK, (await writer.PutAsJsonAsync(new Uri("/v1/rollout", UriKind.Relative), pause)).StatusCode);
@@ -119,10 +118,4 @@ public sealed class KillSwitchTests(Infrastructure infrastructure) : IDisposable
 
     public void Dispose() => _certificates.Dispose();
 
-    private HttpClient Operator(ServiceHost service, string scopes)
-    {
-        var http = service.CreateHttpClient();
-        http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", _certificates.Token("ops-1", scopes));
-        return http;
-    }
 }

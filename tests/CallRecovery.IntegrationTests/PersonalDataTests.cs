@@ -1,5 +1,4 @@
 using System.Globalization;
-using System.Net.Http.Headers;
 using System.Text;
 using CallRecovery.Contracts.V1;
 using CallRecovery.IntegrationTests.Fixtures;
@@ -56,8 +55,7 @@ public sealed class PersonalDataTests(Infrastructure infrastructure) : IDisposab
         });
         using var stop = new CancellationTokenSource();
         var running = emulator.RunAsync(stop.Token);
-        using var http = service.CreateHttpClient();
-        http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", _certificates.Token("crm-agent-1", "calls:read subscribers:read optout:write"));
+        using var http = _certificates.Client(service, "crm-agent-1", "calls:read subscribers:read optout:write");
 
         // A recovery, the CRM's opt-out changes and the engineers' lookups.
         await scenario.PublishAsync(Scenario.Drop("call-private-1", numbers[0], numbers[1]));

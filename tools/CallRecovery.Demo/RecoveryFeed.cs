@@ -166,7 +166,7 @@ public sealed class RecoveryFeed(string bootstrapServers)
             Outcome.OtherPartyUnreachable => "they accepted, but the other party could not be reached.",
             Outcome.Failed => $"the switch could not place the call ({update.Detail}).",
             Outcome.Expired => $"no callback went out in time: {update.Detail}.",
-            Outcome.Cancelled when update.Detail.StartsWith("the customer asked", StringComparison.Ordinal) => $"they told us \"not now\" themselves ({update.Detail[(update.Detail.LastIndexOf('(') + 1)..].TrimEnd(')')}), so we cancelled the callback.",
+            Outcome.Cancelled when update.Detail.StartsWith("the customer asked", StringComparison.Ordinal) => $"they answered us themselves - {update.Detail} - so we cancelled the callback.",
             Outcome.Cancelled when update.Detail.StartsWith("the parties reached each other", StringComparison.Ordinal) => "the two of them redialled by themselves first, so we stayed out of the way.",
             Outcome.Cancelled => $"we stood down: {update.Detail}.",
             Outcome.OutageNotRecovered => $"their cell was still out of service (outage incident {(update.IncidentId.Length > 0 ? update.IncidentId : "?")}) when the callback deadline passed, so no callback went out.",

@@ -41,12 +41,15 @@ public sealed partial class Compensations(
     public static bool IsOwed(Outcome outcome) => outcome is Outcome.NoAnswer or Outcome.Busy or Outcome.OtherPartyUnreachable or Outcome.Failed
         or Outcome.Expired or Outcome.OutageNotRecovered or Outcome.CustomerUnreachable or Outcome.QuietHours or Outcome.NoReport;
 
+    /// <summary>Outcomes as published and configured ("NO_ANSWER"), from the proto's own names.</summary>
+    private static readonly Dictionary<Outcome, string> WireNames = SwitchingReflection.Descriptor.FindTypeByName<Google.Protobuf.Reflection.EnumDescriptor>(nameof(Outcome)).Values
+        .ToDictionary(v => (Outcome)v.Number, v => v.Name.StartsWith("OUTCOME_", StringComparison.Ordinal) ? v.Name["OUTCOME_".Length..] : v.Name);
+
     /// <summary>Whether a configured outcome name ("NO_ANSWER") is one that is compensated.</summary>
-    public static bool IsOwedName(string name) => Enum.GetValues<Outcome>().Any(o => IsOwed(o) && WireName(o) == name);
+    public static bool IsOwedName(string name) => WireNames.Any(o => IsOwed(o.Key) && o.Value == name);
 
     /// <summary>An outcome as published and configured: "NO_ANSWER".</summary>
-    public static string WireName(Outcome outcome) =>
-        SwitchingReflection.Descriptor.FindTypeByName<Google.Protobuf.Reflection.EnumDescriptor>(nameof(Outcome)).FindValueByNumber((int)outcome)?.Name is { } name && name.StartsWith("OUTCOME_", StringComparison.Ordinal) ? name["OUTCOME_".Length..] : outcome.ToString();
+    public static string WireName(Outcome outcome) => WireNames.TryGetValue(outcome, out var name) ? name : outcome.ToString();
 
     /// <summary>Compensates a recovery that ended with <paramref name="outcome"/>, if it is owed and not compensated yet.</summary>
     public async Task CompensateAsync(RecoveryRecord recovery, Outcome outcome, string traceParent)

@@ -74,26 +74,40 @@ public sealed partial class RecoveryDecider(
     }
 
     /// <summary>A subscriber's recoveries are no longer wanted (opted out, an emergency call): each of theirs not yet ended is cancelled, at the switch too.</summary>
-    public async Task CancelForPartiesAsync(IReadOnlyList<string> numbers, string detail, DateTimeOffset now)
+    public Task CancelForPartiesAsync(IReadOnlyList<string> numbers, string detail, DateTimeOffset now) =>
+        CancelOfPartiesAsync([.. numbers.Distinct(StringComparer.Ordinal).Select(n => (n, (CancelReason)new PartyBarred(n, detail)))], now);
+
+    /// <summary>
+    /// Cancels the recoveries filed under each party for its reason (the lifecycle decides which it applies to):
+    /// every party's index read at once, then one pass through the door; a recovery of two parties is moved once.
+    /// Returns how many recoveries each party had filed.
+    /// </summary>
+    private async Task<IReadOnlyList<int>> CancelOfPartiesAsync(IReadOnlyList<(string Number, CancelReason Reason)> parties, DateTimeOffset now)
     {
-        foreach (var number in numbers.Distinct(StringComparer.Ordinal))
+        if (parties.Count == 0)
         {
-            var recoveries = await index.OfPartyAsync(number, now).ConfigureAwait(false);
-            await moves.ApplyAsync([.. recoveries.Select(callId => (RecoveryMove)new CancelMove(callId, new PartyBarred(number, detail)))]).ConfigureAwait(false);
+            return [];
         }
+
+        var filed = await Task.WhenAll(parties.Select(p => index.OfPartyAsync(p.Number, now))).ConfigureAwait(false);
+        var cancels = parties.Zip(filed).SelectMany(p => p.Second.Select(callId => (CallId: callId, p.First.Reason)))
+            .DistinctBy(c => c.CallId, StringComparer.Ordinal)
+            .Select(c => (RecoveryMove)new CancelMove(c.CallId, c.Reason)).ToList();
+        await moves.ApplyAsync(cancels).ConfigureAwait(false);
+        return [.. filed.Select(f => f.Count)];
     }
 
     /// <summary>
     /// The customers' own answers ("not for N days" was remembered before the batch's drops were decided): each
-    /// customer's callbacks of drops before the answer are cancelled, at the switch too, wherever it is connected.
+    /// customer's callbacks of drops before their latest answer are cancelled, at the switch too, wherever it is connected.
     /// </summary>
     private async Task RespondAsync(IReadOnlyList<CustomerResponse> responses, DateTimeOffset now)
     {
-        foreach (var response in responses)
+        var latest = responses.GroupBy(r => r.Number, StringComparer.Ordinal).Select(g => g.MaxBy(r => r.At)!).ToList();
+        var filed = await CancelOfPartiesAsync([.. latest.Select(r => (r.Number, (CancelReason)new CustomerAnswered(r.Number, r.At, r.Channel, r.NotFor)))], now).ConfigureAwait(false);
+        for (var i = 0; i < latest.Count; i++)
         {
-            var recoveries = await index.OfPartyAsync(response.Number, now).ConfigureAwait(false);
-            await moves.ApplyAsync([.. recoveries.Select(callId => (RecoveryMove)new CancelMove(callId, new CustomerAnswered(response.Number, response.At, response.Channel, response.NotFor)))]).ConfigureAwait(false);
-            LogCustomerAnswered(response.EventId, response.Channel, response.NotFor is { } days ? $"no callbacks for {days.TotalDays:0} day(s)" : "cancel the callbacks queued", recoveries.Count);
+            LogCustomerAnswered(latest[i].EventId, latest[i].Channel, latest[i].NotFor is { } days ? $"no callbacks for {days.TotalDays:0} day(s)" : "cancel the callbacks queued", filed[i]);
         }
     }
 

@@ -9,7 +9,7 @@ public static partial class StartupValidation
     /// Reads appsettings.json from the service's own directory when the working directory (the content root) has
     /// none, e.g. when started from the repository root: otherwise the file is silently skipped, and the switching
     /// port then speaks HTTP/1.1 as well and gRPC clients fail with HTTP_1_1_REQUIRED. Environment variables and
-    /// the command line still override it. Adds the rollout file (Rollout:File), read live.
+    /// the command line still override it.
     /// </summary>
     public static WebApplicationBuilder WithSettingsBesideTheService(this WebApplicationBuilder builder)
     {
@@ -21,8 +21,15 @@ public static partial class StartupValidation
             builder.Configuration.Sources.Insert(0, source);
         }
 
-        // The rollout (shadow mode, the canary) from a file of its own when Rollout:File names one, read again
-        // whenever it changes: a mounted ConfigMap changes the rollout without a restart.
+        return builder;
+    }
+
+    /// <summary>
+    /// The rollout (shadow mode, the canary) from a file of its own when Rollout:File names one, read again whenever
+    /// it changes: a mounted ConfigMap changes the rollout without a restart.
+    /// </summary>
+    public static WebApplicationBuilder WithRolloutFile(this WebApplicationBuilder builder)
+    {
         if (builder.Configuration["Rollout:File"] is { Length: > 0 } rollout)
         {
             builder.Configuration.AddJsonFile(Path.GetFullPath(rollout), optional: true, reloadOnChange: true);

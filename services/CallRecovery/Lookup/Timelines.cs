@@ -70,11 +70,6 @@ public static class Timelines
                 entries.Add((at, "stage: " + stage, string.Empty));
             }
 
-            if (recovery.Shadow && recovery.Outcome == nameof(Outcome.WouldHaveCalled) && recovery.CompletedAt is { } wouldHave)
-            {
-                entries.Add((wouldHave, "would have called at " + wouldHave.ToString("HH:mm:ss.fff", System.Globalization.CultureInfo.InvariantCulture), $"shadow: switch {recovery.SwitchId} was sent nothing"));
-            }
-
             if (recovery.CompletedAt is { } completed)
             {
                 entries.Add((completed, "outcome: " + recovery.Outcome, Join(

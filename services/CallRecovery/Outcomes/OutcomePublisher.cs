@@ -90,7 +90,7 @@ public sealed class OutcomePublisher(IConnectionMultiplexer redis, IOptions<Redi
     public async Task<bool> PublishOnceAsync(RecoveryRecord recovery, string kind, string name, byte[] value, string traceParent)
     {
         ArgumentNullException.ThrowIfNull(recovery);
-        var written = (long)await redis.GetDatabase().EvaluateAsync(PublishOnce, [_keys.Once(recovery.SwitchId, name), _keys.Outbox(recovery.SwitchId)],
+        return (long)await redis.GetDatabase().EvaluateAsync(PublishOnce, [_keys.Once(recovery.SwitchId, name), _keys.Outbox(recovery.SwitchId)],
         [
             (long)_retention.TotalMilliseconds, value,
             KeyField, recovery.RecoveryId,
@@ -98,7 +98,6 @@ public sealed class OutcomePublisher(IConnectionMultiplexer redis, IOptions<Redi
             TraceParentField, traceParent,
             KindField, kind,
         ]).ConfigureAwait(false) == 1;
-        return written;
     }
 
     /// <summary>The value of an entry written once under <paramref name="name"/> (null when none was).</summary>
@@ -110,21 +109,14 @@ public sealed class OutcomePublisher(IConnectionMultiplexer redis, IOptions<Redi
         using var span = RecoveryTracing.StartPublish(_topic, recovery.TraceParent, recovery.RecoveryId, recovery.CallId);
         var traceParent = span?.Id ?? recovery.TraceParent;
         var db = redis.GetDatabase();
-        NameValueEntry[] entry = recovery.Shadow
-            ?
-            [
-                new NameValueEntry(KeyField, recovery.RecoveryId),
-                new NameValueEntry(ValueField, update.ToByteArray()),
-                new NameValueEntry(TraceParentField, traceParent),
-                new NameValueEntry(KindField, ShadowKind),
-            ]
-            :
-            [
-                new NameValueEntry(KeyField, recovery.RecoveryId),
-                new NameValueEntry(ValueField, update.ToByteArray()),
-                new NameValueEntry(TraceParentField, traceParent),
-            ];
-        var added = db.StreamAddAsync(_keys.Outbox(recovery.SwitchId), entry);
+        var added = db.StreamAddAsync(_keys.Outbox(recovery.SwitchId),
+        [
+            new NameValueEntry(KeyField, recovery.RecoveryId),
+            new NameValueEntry(ValueField, update.ToByteArray()),
+            new NameValueEntry(TraceParentField, traceParent),
+            // A shadow recovery's updates are drained to their own topic.
+            .. recovery.Shadow ? [new NameValueEntry(KindField, ShadowKind)] : Array.Empty<NameValueEntry>(),
+        ]);
         // The drain finds the outboxes through this set: written for a switch once a minute by each replica (a Redis
         // that lost it lost the outbox too), not on every update. Both expire a retention after a switch last had an
         // update (the outbox's length is bounded by backpressure meanwhile: Kafka:MaxOutboxLength).

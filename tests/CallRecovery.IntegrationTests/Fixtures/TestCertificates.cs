@@ -76,6 +76,15 @@ public sealed class TestCertificates : IDisposable
 
     public string JwtSigningKeysPath { get; }
 
+    /// <summary>An HTTP client of the service's API carrying a token of <paramref name="subject"/> with <paramref name="scopes"/>.</summary>
+    public HttpClient Client(ServiceHost service, string subject, string scopes)
+    {
+        ArgumentNullException.ThrowIfNull(service);
+        var http = service.CreateHttpClient();
+        http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", Token(subject, scopes));
+        return http;
+    }
+
     /// <summary>A token for the service's API, signed with the configured key (or another one), valid for an hour unless told.</summary>
     public string Token(string subject, string scopes, string audience = "callrecovery", bool otherKey = false, TimeSpan? expiresIn = null, string? issuer = null)
     {
