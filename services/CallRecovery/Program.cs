@@ -64,6 +64,7 @@ app.MapPrometheusScrapingEndpoint().ServedOn(Listeners.Http);
 app.MapCallLookup();
 app.MapRollout();
 app.MapRecoveries();
+app.MapVulnerable();
 app.WarnWhenTheApiIsUnauthenticated();
 app.WarnWhenTheSwitchingPortIsInsecure();
 app.Run();

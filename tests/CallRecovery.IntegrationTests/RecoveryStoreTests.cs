@@ -179,6 +179,29 @@ public sealed class RecoveryStoreTests(Infrastructure infrastructure) : IAsyncLi
         Assert.Equal(Now.AddSeconds(5).ToUnixTimeMilliseconds(), (long)(await _redis.GetDatabase().SortedSetScoreAsync(new DeliveryKeys(new RedisKeys(_prefix)).Due("switch-r"), "backing-off"))!);
     }
 
+    [Fact]
+    public async Task A_vulnerable_customers_command_is_claimed_before_every_other_due_one_and_stays_first_when_given_back()
+    {
+        var deadline = Now.AddHours(1);
+        await _queues.EnqueueAsync("switch-v", [.. Enumerable.Range(0, 50).Select(i => new QueuedCommand($"n{i}", Now.AddSeconds(-10 + (i * 0.01)), deadline, Move: false))]);
+        await _queues.EnqueueAsync("switch-v", [new QueuedCommand("flagged", Now.AddMilliseconds(-1), deadline, Move: false, Priority: true)]);
+
+        // Due last of all, claimed first, and given the earliest slot of the pace.
+        var first = await _queues.ClaimDueAsync("switch-v", 3, Now, TimeSpan.FromSeconds(30), admissionRate: 10);
+        Assert.Equal(["flagged", "n0"], first.Claimed.Select(c => c.CallId));
+        Assert.True(first.Claimed[0].SendAt < first.Claimed[1].SendAt);
+
+        // Given back (its connection broke): first again at the next claim, ahead of the 49 still due.
+        await _queues.RequeueAsync("switch-v", ["flagged", "n0"], Now);
+        var again = await _queues.ClaimDueAsync("switch-v", 1, Now.AddSeconds(1), TimeSpan.FromSeconds(30));
+        Assert.Equal(["flagged"], again.Claimed.Select(c => c.CallId));
+        Assert.Equal((50L, 1L), await _queues.QueueLengthsAsync("switch-v"));
+
+        // Settled: out of its queue and of the flagged set.
+        await _queues.SettleAsync("switch-v", ["flagged"]);
+        Assert.Equal(0, await _redis.GetDatabase().SetLengthAsync(new DeliveryKeys(new RedisKeys(_prefix)).PriorityCalls("switch-v")));
+    }
+
     private string NextCall() => $"call-{Interlocked.Increment(ref _calls)}";
 
     private static RecoveryRecord Record(string callId) => new()

@@ -106,6 +106,8 @@ public sealed class DemoRun(double callsPerSecond, bool plain, bool quietHours =
                 PoisonRatio = 0.005,
                 // Some customers answer "not now" themselves (an SMS reply, USSD, the app): their callbacks are cancelled.
                 CustomerReplyRatio = 0.03,
+                // A few customers are flagged vulnerable by the operator's systems: their callbacks go first.
+                VulnerableRatio = 0.02,
                 RunId = "demo" + DateTimeOffset.UtcNow.ToString("HHmmss", CultureInfo.InvariantCulture),
                 OutageEvery = OutageEvery,
                 OutageFirstAfter = OutageFirstAfter,
@@ -115,6 +117,7 @@ public sealed class DemoRun(double callsPerSecond, bool plain, bool quietHours =
             Say($"Scenario: radio-loss drops wait for the party to re-attach ({simulator.Options.ReattachDelayMin.TotalSeconds:0}-{simulator.Options.ReattachDelayMax.TotalSeconds:0} s; {simulator.Options.NeverReattachRatio:P0} never do); " +
                 $"cell {simulator.Options.OutageCell} fails {OutageFirstAfter.TotalSeconds:0} s in and every {OutageEvery.TotalMinutes:0} min ({OutageCalls} calls drop, back after {OutageDuration.TotalSeconds:0} s); " +
                 $"{simulator.Options.CustomerReplyRatio:P0} of customers answer \"not now\" themselves {simulator.Options.CustomerReplyDelay.TotalSeconds:0} s after the drop; " +
+                $"{simulator.Options.VulnerableRatio:P0} are flagged vulnerable (their callbacks go first in the switch's queue); " +
                 $"switches take {AdmissionRate} commands/s; {FirstCallbackUnanswered} leaves first callbacks unanswered; callback deadline 2 min, retries 20 s apart; quiet hours {(quietHours ? "on (21:00-09:00 local: delayed callbacks end as QuietHours)" : "off")}.");
             var feed = new RecoveryFeed(stack.BootstrapServers);
             using var metrics = new ServiceMetrics(stack.ServiceHttp);

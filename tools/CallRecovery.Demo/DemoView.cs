@@ -85,7 +85,7 @@ public sealed class DemoView(TrafficSimulator.TrafficSimulator simulator, IReadO
             ("Network", Network(counters)),
             ("Decisions", _service.Decisions.Count == 0 ? "-" : string.Join("  ", _service.Decisions.Select(d => $"{d.Key} {d.Value:0}"))),
             ("Held", $"outage incidents open {_service.OpenIncidents:0}, holding {_service.OutageHeld:0}  held so far: {(_service.HeldTotal.Count == 0 ? "-" : string.Join(", ", _service.HeldTotal.Select(h => $"{h.Key} {h.Value:0}")))}"),
-            ("Callbacks", $"sent {switches.Sum(s => s.Received.Count)}  accepted {switches.Sum(s => s.Placed.Count)}  reconnected {feed.Outcomes.GetValueOrDefault(Outcome.Reconnected)}  retries {switches.Sum(s => s.Received.Count(c => c.Attempt > 1))}  called again {_service.Retried:0}"),
+            ("Callbacks", $"sent {switches.Sum(s => s.Received.Count)}  accepted {switches.Sum(s => s.Placed.Count)}  reconnected {feed.Outcomes.GetValueOrDefault(Outcome.Reconnected)}  retries {switches.Sum(s => s.Received.Count(c => c.Attempt > 1))}  called again {_service.Retried:0}  vulnerable customers first {switches.Sum(s => s.Received.Count(c => c.Priority == Priority.High && c.Attempt <= 1))}"),
             ("Outcomes", Outcomes()),
             ("Amends", feed.Compensations is var (all, credited, capped) && all > 0 ? $"compensated {all} failed recoveries: apologies {all}, credits {credited}, past the daily cap {capped}" : "-"),
             ("Drop to callback", latencies.Length == 0 ? "-" : $"p50 {Percentile(latencies, 0.50):0.0} s  p99 {Percentile(latencies, 0.99):0.0} s  ({latencies.Length} callbacks, held ones included)"),

@@ -23,6 +23,7 @@ var runId = new Option<string?>("--run-id") { Description = "Tag inside call and
 var jsonRatio = new Option<double>("--json-ratio") { Description = "Share of messages as protobuf JSON.", DefaultValueFactory = _ => defaults.JsonRatio };
 var redialRatio = new Option<double>("--redial-ratio") { Description = "Share of drops the parties redial themselves.", DefaultValueFactory = _ => defaults.RedialRatio };
 var customerReplyRatio = new Option<double>("--customer-reply-ratio") { Description = "Share of drops whose customer answers \"not now\" themselves (SMS reply, USSD, app).", DefaultValueFactory = _ => defaults.CustomerReplyRatio };
+var vulnerableRatio = new Option<double>("--vulnerable-ratio") { Description = "Share of customers flagged vulnerable on their drop events (the same customers every drop; their callbacks go first).", DefaultValueFactory = _ => defaults.VulnerableRatio };
 var poisonRatio = new Option<double>("--poison-ratio") { Description = "Share of calls replaced by garbage or invalid messages.", DefaultValueFactory = _ => defaults.PoisonRatio };
 var bothLegsRatio = new Option<double>("--both-legs-ratio") { Description = "Share of drops reported by both legs.", DefaultValueFactory = _ => defaults.BothLegsRatio };
 var reattachMin = new Option<double>("--reattach-min") { Description = "Seconds after a radio-loss drop (radio connection lost, Q.850 27) that its party re-attaches at the earliest (a SubscriberReachable is published).", DefaultValueFactory = _ => defaults.ReattachDelayMin.TotalSeconds };
@@ -38,7 +39,7 @@ var outageNode = new Option<string?>("--outage-node") { Description = "The switc
 
 var root = new RootCommand("CallRecovery traffic simulator: publishes realistic network events (drops, clearings, both legs, redials, re-attaches after radio loss, and with --outage-every a cell that fails and comes back) to Kafka.")
 {
-    bootstrapServers, topic, rate, duration, maxCalls, subscribers, seed, runId, jsonRatio, redialRatio, customerReplyRatio, poisonRatio, bothLegsRatio,
+    bootstrapServers, topic, rate, duration, maxCalls, subscribers, seed, runId, jsonRatio, redialRatio, customerReplyRatio, vulnerableRatio, poisonRatio, bothLegsRatio,
     reattachMin, reattachMax, neverReattachRatio, outageEvery, outageFirstAfter, outageDuration, outageCount, outageCalls, outageCell, outageNode,
 };
 root.SetAction(async (parse, cancellationToken) =>
@@ -56,6 +57,7 @@ root.SetAction(async (parse, cancellationToken) =>
         JsonRatio = parse.GetValue(jsonRatio),
         RedialRatio = parse.GetValue(redialRatio),
         CustomerReplyRatio = parse.GetValue(customerReplyRatio),
+        VulnerableRatio = parse.GetValue(vulnerableRatio),
         PoisonRatio = parse.GetValue(poisonRatio),
         BothLegsRatio = parse.GetValue(bothLegsRatio),
         ReattachDelayMin = Seconds(parse.GetValue(reattachMin)),

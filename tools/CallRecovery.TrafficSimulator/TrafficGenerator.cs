@@ -187,6 +187,7 @@ public sealed class TrafficGenerator
             AccessTechnology = access,
             Emergency = emergency,
             Reporter = Reporter(cause, ims, access),
+            Vulnerable = IsVulnerable(droppedParty == Party.Callee ? callee : caller),
         };
         if (inOutageCell)
         {
@@ -326,6 +327,7 @@ public sealed class TrafficGenerator
                 Emergency = false,
                 Reporter = ims ? "ims" : "msc",
             };
+            drop.Vulnerable = IsVulnerable(drop.DroppedParty == Party.Callee ? callee : caller);
             var message = Schedule(SimulatedMessageKind.Report, due, callId, new NetworkEvent { CallDropped = drop }, _extra);
             calls.Add(new SimulatedCall(sequence, callId, caller, callee, CallOutcome.NetworkDrop, Emergency: false, RepeatDropper: false, RedialCallId: null, [message], number));
             lastDue = due;
@@ -592,6 +594,27 @@ public sealed class TrafficGenerator
         Span<byte> buffer = stackalloc byte[bytes];
         random.NextBytes(buffer);
         return Convert.ToHexStringLower(buffer);
+    }
+
+    /// <summary>
+    /// Whether the operator's systems flag this customer vulnerable (<see cref="TrafficOptions.VulnerableRatio"/>): a
+    /// property of the person, the same for every drop of theirs, and no draw from the random streams (so a seed's
+    /// traffic is the same with the flag on or off).
+    /// </summary>
+    private bool IsVulnerable(string number)
+    {
+        if (_options.VulnerableRatio <= 0)
+        {
+            return false;
+        }
+
+        var hash = 2166136261u;
+        foreach (var c in number)
+        {
+            hash = unchecked((hash ^ c) * 16777619u);
+        }
+
+        return hash % 10_000 < _options.VulnerableRatio * 10_000;
     }
 
     private bool Chance(double ratio) => Chance(_random, ratio);

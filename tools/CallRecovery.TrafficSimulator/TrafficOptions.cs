@@ -69,6 +69,9 @@ public sealed record TrafficOptions
     /// <summary>How long after a drop the customer's own answer is published. Default 1 s (before a 20 s grace period ends).</summary>
     public TimeSpan CustomerReplyDelay { get; init; } = TimeSpan.FromSeconds(1);
 
+    /// <summary>Share of customers the operator's systems flag vulnerable on their drop events (their callbacks go first). Default 0.</summary>
+    public double VulnerableRatio { get; init; }
+
     /// <summary>Share of calls to "112" flagged emergency. Default 0.005.</summary>
     public double EmergencyRatio { get; init; } = 0.005;
 
@@ -181,6 +184,7 @@ public sealed record TrafficOptions
         CheckRatio(RepeatDropperPoolRatio, nameof(RepeatDropperPoolRatio));
         CheckRatio(RedialRatio, nameof(RedialRatio));
         CheckRatio(CustomerReplyRatio, nameof(CustomerReplyRatio));
+        CheckRatio(VulnerableRatio, nameof(VulnerableRatio));
         CheckRatio(EmergencyRatio, nameof(EmergencyRatio));
         CheckRatio(JsonRatio, nameof(JsonRatio));
         CheckRatio(PoisonRatio, nameof(PoisonRatio));

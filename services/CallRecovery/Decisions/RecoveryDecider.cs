@@ -143,7 +143,7 @@ public sealed partial class RecoveryDecider(
                     }
 
                     var classification = classified[drop];
-                    var plan = classification.IsCandidate ? router.Plan(drop.SwitchingNode, drop.DropTime) : null;
+                    var plan = classification.IsCandidate ? router.Plan(drop.SwitchingNode, drop.DropTime, drop.Vulnerable) : null;
                     if (plan is not null && plan.Deadline <= now)
                     {
                         // A backlog read after an outage: too late to call, and it must not use a place in the window.
@@ -221,13 +221,14 @@ public sealed partial class RecoveryDecider(
 
         var recorded = store.RecordedAsync([.. candidates.Select(i => pending[i].Draft)]);
         var stored = moves.ReadAsync([.. candidates.Select(i => pending[i].Draft.CallId)]);
-        var facts = subscribers.FactsAsync([.. candidates.SelectMany(i => new[] { pending[i].Candidate!.CallBack, pending[i].Candidate!.OtherParty })], now);
+        var facts = subscribers.FactsAsync([.. candidates.SelectMany(i => new[] { pending[i].Candidate!.CallBack, pending[i].Candidate!.OtherParty })], now, callBackPairs: true);
         var reconnected = subscribers.ConnectedSinceAsync([.. candidates.Select(i => (pending[i].Candidate!.CallBack, pending[i].Candidate!.OtherParty, pending[i].Drop!.DropTime))]);
         var indexed = subscribers.IndexCallsAsync([.. pending.Select(p => p.Drop).OfType<CallDrop>().SelectMany(d => new[] { (d.Caller, d.CallId, d.DropTime), (d.Callee, d.CallId, d.DropTime) })]);
         await Task.WhenAll(recorded, stored, facts, reconnected, indexed).ConfigureAwait(false);
 
         var decisions = new DecisionRecord?[pending.Count];
         var replayed = new bool[pending.Count];
+        var flaggedByCrm = new bool[pending.Count];
         var releases = new List<(string Number, string CallId)>();
         var open = new List<int>();
         for (var i = 0; i < pending.Count; i++)
@@ -243,6 +244,7 @@ public sealed partial class RecoveryDecider(
             var i = candidates[n];
             var (candidate, draft) = (pending[i].Candidate!, pending[i].Draft);
             var (callBack, other) = (facts.Result[2 * n], facts.Result[(2 * n) + 1]);
+            flaggedByCrm[i] = callBack.Vulnerable;
             // An invalid note is no decision: the report was dead-lettered, and is read again now (a redrive) and decided.
             if (recorded.Result[n] is { Reason: not DecisionReason.Invalid } prior)
             {
@@ -305,7 +307,7 @@ public sealed partial class RecoveryDecider(
 
         // Round 3: places given back first, then the recoveries created (the first accepted report of a call wins) and queued.
         await store.ReleaseAsync(releases).ConfigureAwait(false);
-        var created = await moves.CreateAsync([.. creates.Select(i => NewRecovery(pending[i], now, rollout))]).ConfigureAwait(false);
+        var created = await moves.CreateAsync([.. creates.Select(i => NewRecovery(pending[i], now, flaggedByCrm[i]))]).ConfigureAwait(false);
         var lost = new List<(string Number, string CallId)>();
         for (var n = 0; n < creates.Count; n++)
         {
@@ -314,6 +316,10 @@ public sealed partial class RecoveryDecider(
             if (recovery.EventId == pending[i].Draft.EventId)
             {
                 decisions[i] = pending[i].Draft with { RecoveryId = recovery.RecoveryId };
+                if (recovery.Vulnerable && created[n].Verdict == RecoveryVerdict.Applied)
+                {
+                    telemetry.VulnerableRecovery(pending[i].Drop!.Vulnerable ? "event" : "crm");
+                }
             }
             else
             {
@@ -442,11 +448,15 @@ public sealed partial class RecoveryDecider(
             (c.Caller == a && c.Callee == b) || (c.Caller == b && c.Callee == a);
     }
 
-    /// <summary>The recovery a decision creates; live or in shadow by the rollout in force now (Rollout:Mode, the canary).</summary>
-    private static RecoveryRecord NewRecovery(PendingDecision pending, DateTimeOffset now, RolloutPolicy rollout)
+    /// <summary>
+    /// The recovery a decision creates; live or in shadow by the rollout in force now (Rollout:Mode, the canary); a
+    /// vulnerable customer's (flagged on the drop or by CRM) first in its switch's queue, with their deadline.
+    /// </summary>
+    private RecoveryRecord NewRecovery(PendingDecision pending, DateTimeOffset now, bool flaggedByCrm)
     {
         var drop = pending.Drop!;
         var plan = pending.Plan!;
+        var vulnerable = drop.Vulnerable || flaggedByCrm;
         return new RecoveryRecord
         {
             RecoveryId = RecoveryIds.For(drop.CallId),
@@ -466,11 +476,14 @@ public sealed partial class RecoveryDecider(
             AccessTechnology = drop.AccessTechnology.ToString(),
             SwitchId = plan.SwitchId,
             DueAt = plan.DueAt,
-            Deadline = plan.Deadline,
+            Deadline = vulnerable ? Max(plan.Deadline, router.DeadlineOf(drop.DropTime, vulnerable: true)) : plan.Deadline,
+            Vulnerable = vulnerable,
             TraceParent = drop.TraceParent,
             Shadow = rollout.IsShadow(drop.SwitchingNode, drop.ServingCell, pending.Candidate.CallBack),
         };
     }
+
+    private static DateTimeOffset Max(DateTimeOffset a, DateTimeOffset b) => a > b ? a : b;
 
     private static DecisionRecord Draft(CallDrop drop, Classification classification, DateTimeOffset now) => new()
     {

@@ -21,7 +21,7 @@ public sealed class CallbackCommands(SwitchRouter router, IOptions<SwitchingOpti
         Charging = new Charging { ReconnectLegFree = true, ChargingReference = recovery.RecoveryId },
         Deadline = Timestamp.FromDateTimeOffset(recovery.Deadline),
         Attempt = (uint)recovery.Attempts,
-        Priority = recovery.Attempts > 1 ? Priority.High : Priority.Normal,
+        Priority = recovery.Vulnerable || recovery.Attempts > 1 ? Priority.High : Priority.Normal,
         Traceparent = recovery.TraceParent,
         DropTime = Timestamp.FromDateTimeOffset(recovery.DropTime),
         ReleaseCause = recovery.Cause,

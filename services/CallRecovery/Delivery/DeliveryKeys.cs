@@ -11,6 +11,12 @@ public sealed class DeliveryKeys(RedisKeys keys)
     /// <summary>A switch's commands waiting to be sent (call id scored by due time).</summary>
     public RedisKey Due(string switchId) => keys.Switch(switchId, "due");
 
+    /// <summary>A switch's vulnerable customers' commands waiting to be sent (call id scored by due time): claimed before any in <see cref="Due"/>.</summary>
+    public RedisKey PriorityDue(string switchId) => keys.Switch(switchId, "due:priority");
+
+    /// <summary>The call ids of a switch's vulnerable customers' commands, queued or out, so one given back is queued first again.</summary>
+    public RedisKey PriorityCalls(string switchId) => keys.Switch(switchId, "priority");
+
     /// <summary>A switch's commands sent and not acknowledged (call id scored by acknowledgement deadline).</summary>
     public RedisKey InFlight(string switchId) => keys.Switch(switchId, "inflight");
 

@@ -133,7 +133,8 @@ public sealed partial class DispatchLoop(
         // Commands that missed their send slots (a slow round, a busy machine): new slots of the switch's pace.
         foreach (var connection in connections.All())
         {
-            var missed = connection.TakeMissedSlots();
+            // Vulnerable customers' commands (and retries running out of time) take the earliest of the new slots.
+            var missed = connection.TakeMissedSlots().OrderByDescending(m => m.Command.Command?.Priority == Priority.High).ToList();
             if (missed.Count > 0)
             {
                 var slots = await queues.ReslotAsync(connection.SwitchId, [.. missed.Select(m => m.CallId)], now, _options.AcknowledgementTimeout, connection.AdmissionRate).ConfigureAwait(false);

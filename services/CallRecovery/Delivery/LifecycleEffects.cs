@@ -62,7 +62,7 @@ public sealed partial class LifecycleEffects(
             // and the dispatch sends it once more (see DispatchLoop), to whichever instance takes it.
             foreach (var accepted in acting.Where(t => t.Trigger == RecoveryTrigger.Accept && t.Verdict == RecoveryVerdict.Applied && t.Recovery!.Attempts == 1))
             {
-                await queues.EnqueueAsync(accepted.Recovery!.SwitchId, [new QueuedCommand(accepted.Recovery.CallId, now, accepted.Recovery.Deadline, Move: true)]).ConfigureAwait(false);
+                await queues.EnqueueAsync(accepted.Recovery!.SwitchId, [new QueuedCommand(accepted.Recovery.CallId, now, accepted.Recovery.Deadline, Move: true, accepted.Recovery.Vulnerable)]).ConfigureAwait(false);
                 await AnnounceDueAsync(accepted.Recovery.SwitchId, now).ConfigureAwait(false);
             }
         }
@@ -148,7 +148,7 @@ public sealed partial class LifecycleEffects(
                 if (effects.HasFlag(RecoveryEffects.Enqueue))
                 {
                     // A move that set a new due time puts it there; a repeated one, or a scheduling, only makes sure it is queued.
-                    enqueued.Add(new QueuedCommand(recovery.CallId, recovery.DueAt, recovery.Deadline, Move: transition.Verdict == RecoveryVerdict.Applied));
+                    enqueued.Add(new QueuedCommand(recovery.CallId, recovery.DueAt, recovery.Deadline, Move: transition.Verdict == RecoveryVerdict.Applied, recovery.Vulnerable));
                 }
 
                 if (effects.HasFlag(RecoveryEffects.Park))

@@ -26,8 +26,11 @@ public static class Pace
     public static readonly TimeSpan LateWrite = TimeSpan.FromMilliseconds(20);
 }
 
-/// <summary>A command to queue: due then (mode "ensure": only if not queued or in flight already; "move": due then, whatever it was).</summary>
-public readonly record struct QueuedCommand(string CallId, DateTimeOffset DueAt, DateTimeOffset Deadline, bool Move);
+/// <summary>
+/// A command to queue: due then (mode "ensure": only if not queued or in flight already; "move": due then, whatever it
+/// was); a vulnerable customer's (<paramref name="Priority"/>) is claimed before every other command of its switch.
+/// </summary>
+public readonly record struct QueuedCommand(string CallId, DateTimeOffset DueAt, DateTimeOffset Deadline, bool Move, bool Priority = false);
 
 /// <summary>
 /// Each switch's queue in Redis (slot <c>{w:switchId}</c>): commands due to be sent, in flight until acknowledged,
@@ -59,7 +62,7 @@ public sealed class SwitchQueues(IConnectionMultiplexer redis, IOptions<RedisOpt
 
     public Task EnqueueAsync(string switchId, IReadOnlyList<QueuedCommand> commands) =>
         commands.Count == 0 ? Task.CompletedTask : _enqueues.EvaluateAsync(Keys(switchId), [.. commands.SelectMany(c => new RedisValue[]
-            { c.CallId, c.DueAt.ToUnixTimeMilliseconds(), c.Deadline.ToUnixTimeMilliseconds(), c.Move ? "move" : "ensure", _ttlMs })]);
+            { c.CallId, c.DueAt.ToUnixTimeMilliseconds(), c.Deadline.ToUnixTimeMilliseconds(), c.Move ? "move" : "ensure", c.Priority ? "1" : "0", _ttlMs })]);
 
     /// <summary>Held: out of the due and in-flight sets, the deadline kept (or added).</summary>
     public Task ParkAsync(string switchId, IReadOnlyList<(string CallId, DateTimeOffset Deadline)> commands) =>
@@ -106,7 +109,7 @@ public sealed class SwitchQueues(IConnectionMultiplexer redis, IOptions<RedisOpt
     /// </summary>
     public async Task<(IReadOnlyList<(string CallId, DateTimeOffset? SendAt)> Claimed, DateTimeOffset? NextDue)> ClaimDueAsync(string switchId, int count, DateTimeOffset now, TimeSpan acknowledgementTimeout, int admissionRate = 0)
     {
-        var result = (RedisResult[])(await Db.EvaluateAsync(ClaimDue, [_keys.Due(switchId), _keys.InFlight(switchId), _keys.Admission(switchId)],
+        var result = (RedisResult[])(await Db.EvaluateAsync(ClaimDue, [_keys.Due(switchId), _keys.InFlight(switchId), _keys.Admission(switchId), _keys.PriorityDue(switchId)],
             [now.ToUnixTimeMilliseconds(), count, (long)acknowledgementTimeout.TotalMilliseconds, _ttlMs, admissionRate,
                 (long)Pace.Lead.TotalMilliseconds, (long)Pace.Horizon.TotalMilliseconds, (long)Pace.Tolerance.TotalMilliseconds]).ConfigureAwait(false))!;
         var ids = (RedisResult[])result[0]!;
@@ -136,8 +139,9 @@ public sealed class SwitchQueues(IConnectionMultiplexer redis, IOptions<RedisOpt
     public async Task<(long Due, long InFlight)> QueueLengthsAsync(string switchId)
     {
         var due = Db.SortedSetLengthAsync(_keys.Due(switchId));
+        var priority = Db.SortedSetLengthAsync(_keys.PriorityDue(switchId));
         var inFlight = Db.SortedSetLengthAsync(_keys.InFlight(switchId));
-        return (await due.ConfigureAwait(false), await inFlight.ConfigureAwait(false));
+        return (await due.ConfigureAwait(false) + await priority.ConfigureAwait(false), await inFlight.ConfigureAwait(false));
     }
 
     /// <summary>Tells every replica that <paramref name="switchId"/> has a command due at <paramref name="dueAt"/> (the one serving it wakes then).</summary>
@@ -156,5 +160,6 @@ public sealed class SwitchQueues(IConnectionMultiplexer redis, IOptions<RedisOpt
             }
         });
 
-    private RedisKey[] Keys(string switchId) => [_keys.Due(switchId), _keys.InFlight(switchId), _keys.Deadlines(switchId), _keys.Supervised(switchId)];
+    private RedisKey[] Keys(string switchId) =>
+        [_keys.Due(switchId), _keys.InFlight(switchId), _keys.Deadlines(switchId), _keys.Supervised(switchId), _keys.PriorityDue(switchId), _keys.PriorityCalls(switchId)];
 }

@@ -21,7 +21,7 @@ public static partial class CallLookupEndpoints
     /// <summary>The log category of opt-out changes, so an audit pipeline can pick them out.</summary>
     public const string AuditCategory = "CallRecovery.Audit.OptOut";
 
-    private const string NumberFormat = "The subscriber number must be E.164, e.g. +447700900123.";
+    internal const string NumberFormat = "The subscriber number must be E.164, e.g. +447700900123.";
 
     public static IEndpointRouteBuilder MapCallLookup(this IEndpointRouteBuilder endpoints)
     {
@@ -109,12 +109,12 @@ public static partial class CallLookupEndpoints
     /// <summary>A recovery as shown outside: numbers masked.</summary>
     public sealed record RecoveryView(string RecoveryId, string State, string CallBack, string OtherParty, DateTimeOffset DropTime, DateTimeOffset AcceptedAt, string Cause, string SwitchingNode,
         int CallbackAttempt, string Hold, string Incident, DateTimeOffset DueAt, string Outcome, string Detail, IReadOnlyList<CallbackAttemptOutcome> EarlierCallbacks,
-        CompensationView? Compensation, bool Shadow, DateTimeOffset? WouldHaveCalledAt)
+        CompensationView? Compensation, bool Shadow, DateTimeOffset? WouldHaveCalledAt, bool Vulnerable, DateTimeOffset Deadline)
     {
         public static RecoveryView From(RecoveryRecord r, Contracts.V1.Compensation? compensation) =>
             new(r.RecoveryId, r.State.ToString(), PhoneNumberMask.Mask(r.CallBack), PhoneNumberMask.Mask(r.OtherParty), r.DropTime, r.AcceptedAt, r.Cause, r.SwitchingNode,
                 r.CallbackAttempt, r.Hold, r.Incident, r.DueAt, r.Outcome, r.Detail, r.EarlierCallbacks, compensation is null ? null : CompensationView.From(compensation),
-                r.Shadow, r.Shadow && r.Outcome == nameof(Contracts.V1.Outcome.WouldHaveCalled) ? r.CompletedAt : null);
+                r.Shadow, r.Shadow && r.Outcome == nameof(Contracts.V1.Outcome.WouldHaveCalled) ? r.CompletedAt : null, r.Vulnerable, r.Deadline);
     }
 
     /// <summary>The amends made for a failed recovery, as shown outside (the customer's number left out).</summary>

@@ -146,7 +146,7 @@ public sealed class NetworkEventReader(IOptions<EventValidationOptions> options,
             e.SwitchingNode,
             e.AccessTechnology,
             e.Emergency,
-            e.Reporter));
+            e.Reporter) { Vulnerable = e.Vulnerable });
     }
 
     private IngestedEvent Validate(CallConnected e)

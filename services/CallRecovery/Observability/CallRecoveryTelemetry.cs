@@ -20,6 +20,7 @@ public sealed class CallRecoveryTelemetry : IDisposable
     private readonly Counter<long> _compensations;
     private readonly Counter<long> _wouldHaveCalled;
     private readonly Counter<long> _held;
+    private readonly Counter<long> _vulnerable;
     private readonly Counter<long> _released;
     private readonly Counter<long> _incidents;
     private readonly Histogram<double> _dropToCallback;
@@ -42,6 +43,7 @@ public sealed class CallRecoveryTelemetry : IDisposable
         _deferred = _meter.CreateCounter<long>("callrecovery.callbacks.deferred", "{callback}", "Delayed callbacks that came due in the customer's quiet hours and wait for their end.");
         _held = _meter.CreateCounter<long>("callrecovery.recoveries.held", "{recovery}", "Recoveries held instead of queued, by hold (reachability: waiting for the customer's coverage; outage: an outage incident).");
         _released = _meter.CreateCounter<long>("callrecovery.recoveries.released", "{recovery}", "Held recoveries released to their switch's queue, by hold.");
+        _vulnerable = _meter.CreateCounter<long>("callrecovery.recoveries.vulnerable", "{recovery}", "Recoveries of vulnerable customers (first in their switch's queue, priority high), by where the flag came from (event: the drop report; crm: the API).");
         _incidents = _meter.CreateCounter<long>("callrecovery.outage.incidents", "{incident}", "Outage incidents declared, by scope (cell, node).");
         // Rare events start at zero, so that dashboards and alerts see a series before the first one (not an absent one).
         foreach (var hold in (string[])["reachability", "outage"])
@@ -53,6 +55,11 @@ public sealed class CallRecoveryTelemetry : IDisposable
         foreach (var scope in (string[])["cell", "node"])
         {
             _incidents.Add(0, new KeyValuePair<string, object?>("callrecovery.outage.scope", scope));
+        }
+
+        foreach (var source in (string[])["event", "crm"])
+        {
+            _vulnerable.Add(0, new KeyValuePair<string, object?>("callrecovery.vulnerable.source", source));
         }
 
         _retried.Add(0);
@@ -101,6 +108,10 @@ public sealed class CallRecoveryTelemetry : IDisposable
 
     public void Compensated(string outcome, string credit) =>
         _compensations.Add(1, new KeyValuePair<string, object?>("callrecovery.outcome", outcome), new KeyValuePair<string, object?>("callrecovery.compensation.credit", credit));
+
+    /// <summary>A vulnerable customer's recovery created; <paramref name="source"/>: event or crm.</summary>
+    public void VulnerableRecovery(string source) =>
+        _vulnerable.Add(1, new KeyValuePair<string, object?>("callrecovery.vulnerable.source", source));
 
     public void CallbackDeferred(string switchId) =>
         _deferred.Add(1, new KeyValuePair<string, object?>("callrecovery.switch.id", switchId));

@@ -174,7 +174,7 @@ public sealed partial class OutageGuard(
         {
             foreach (var lot in callIds.Chunk(ReleaseLot))
             {
-                await moves.ApplyAsync([.. lot.Select(callId => (RecoveryMove)new IncidentRelease(callId, incidentId))]).ConfigureAwait(false);
+                await ReleaseAsync([.. lot.Select(callId => new IncidentRelease(callId, incidentId))]).ConfigureAwait(false);
             }
         }
     }
@@ -269,10 +269,22 @@ public sealed partial class OutageGuard(
                 return;
             }
 
-            var releases = lot.Select(m => m.Split('|', 2)).Where(p => p.Length == 2).Select(p => (RecoveryMove)new IncidentRelease(p[1], p[0])).ToList();
-            await moves.ApplyAsync(releases).ConfigureAwait(false);
+            await ReleaseAsync([.. lot.Select(m => m.Split('|', 2)).Where(p => p.Length == 2).Select(p => new IncidentRelease(p[1], p[0]))]).ConfigureAwait(false);
             await db.SetRemoveAsync(key, [.. lot.Select(m => (RedisValue)m)]).ConfigureAwait(false);
         }
+    }
+
+    /// <summary>
+    /// Releases through the door, vulnerable customers' recoveries first: they are queued (their own queue, claimed
+    /// first) before any other of the lot is, so the first claim after an outage takes them, whichever replica
+    /// releases, or releases again (a repeated release of a queued recovery queues it again, idempotently).
+    /// </summary>
+    private async Task ReleaseAsync(IReadOnlyList<IncidentRelease> releases)
+    {
+        var read = await moves.ReadAsync([.. releases.Select(r => r.CallId)]).ConfigureAwait(false);
+        var lot = releases.Select((release, i) => (Read: read[i], Move: (RecoveryMove)release)).ToList();
+        await moves.ApplyAsync([.. lot.Where(r => r.Read?.Record.Vulnerable == true)]).ConfigureAwait(false);
+        await moves.ApplyAsync([.. lot.Where(r => r.Read?.Record.Vulnerable != true)]).ConfigureAwait(false);
     }
 
     private Task MarkReleasingAsync(IDatabase db, IEnumerable<string> scopes) =>

@@ -22,6 +22,9 @@ public sealed record CallDrop(
 
     /// <summary>W3C trace context of the span that processed this report; a recovery's trace continues from it.</summary>
     public string TraceParent { get; init; } = string.Empty;
+
+    /// <summary>The operator's own systems flag the customer to call back as vulnerable: their callback goes first.</summary>
+    public bool Vulnerable { get; init; }
 }
 
 /// <summary>A release cause as "protocol:code" (q850:41) or "protocol:name" (radio:radio-connection-with-ue-lost).</summary>

@@ -45,6 +45,18 @@ public sealed class RecoveryPolicyOptions
     [Range(typeof(TimeSpan), "1.00:00:00", "3650.00:00:00")]
     public TimeSpan OptOutDuration { get; set; } = TimeSpan.FromDays(365);
 
+    /// <summary>
+    /// The callback deadline of a vulnerable customer's recovery (flagged by CRM or on the drop event), from the drop:
+    /// longer than <c>Switching:CallbackDeadline</c> gives them more time through a storm or an outage; shorter or unset
+    /// keeps the switching deadline. Default unset.
+    /// </summary>
+    [Range(typeof(TimeSpan), "00:00:00", "1.00:00:00")]
+    public TimeSpan? VulnerableDeadline { get; set; }
+
+    /// <summary>The longest a CRM vulnerability flag may last before it must be set again (every Redis key has a TTL). Default 365 days.</summary>
+    [Range(typeof(TimeSpan), "1.00:00:00", "3650.00:00:00")]
+    public TimeSpan VulnerableFlagLimit { get; set; } = TimeSpan.FromDays(365);
+
     /// <summary>Who is called back. Default <see cref="CallbackParty.DroppedParty"/>: the party whose leg dropped, the caller when unknown.</summary>
     public CallbackParty CallBack { get; set; } = CallbackParty.DroppedParty;
 }

@@ -3,15 +3,20 @@ using Microsoft.Extensions.Options;
 namespace CallRecovery.Policy;
 
 /// <summary>Which switch places a recovery's callback, when, until when, and in which language.</summary>
-public sealed class SwitchRouter(IOptions<SwitchingOptions> options)
+public sealed class SwitchRouter(IOptions<SwitchingOptions> options, IOptions<RecoveryPolicyOptions> policy)
 {
     private readonly SwitchingOptions _options = options.Value;
+    private readonly TimeSpan? _vulnerableDeadline = policy.Value.VulnerableDeadline;
     private readonly KeyValuePair<string, string>[] _languages = [.. options.Value.Announcement.Languages.OrderByDescending(l => l.Key.Length)];
 
-    public RecoveryPlan Plan(string switchingNode, DateTimeOffset dropTime) => new(
+    public RecoveryPlan Plan(string switchingNode, DateTimeOffset dropTime, bool vulnerable = false) => new(
         _options.Routes.TryGetValue(switchingNode, out var routed) ? routed : _options.DefaultSwitch,
         dropTime + _options.GracePeriod,
-        dropTime + _options.CallbackDeadline);
+        DeadlineOf(dropTime, vulnerable));
+
+    /// <summary>The callback deadline: the switching one, or for a vulnerable customer <c>Policy:VulnerableDeadline</c> when longer.</summary>
+    public DateTimeOffset DeadlineOf(DateTimeOffset dropTime, bool vulnerable) =>
+        dropTime + (vulnerable && _vulnerableDeadline > _options.CallbackDeadline ? _vulnerableDeadline.Value : _options.CallbackDeadline);
 
     public string LanguageFor(string customer)
     {

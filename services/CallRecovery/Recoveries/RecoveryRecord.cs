@@ -31,6 +31,7 @@ public static class RecoveryFields
     public const string Incident = "incident";
     public const string Delayed = "delayed";
     public const string Shadow = "shadow";
+    public const string Vulnerable = "vulnerable";
     public const string DispatchedAt = "dispatchedAt";
     public const string FirstDispatchedAt = "firstDispatchedAt";
     public const string Connection = "connection";
@@ -153,6 +154,9 @@ public sealed record RecoveryRecord
     /// <summary>Run in shadow (Rollout:Mode, or outside the canary when it was decided): everything but the call; its updates go to the shadow topic.</summary>
     public bool Shadow { get; init; }
 
+    /// <summary>A vulnerable customer's (flagged on the drop or by CRM): first in its switch's queue, priority high, their deadline.</summary>
+    public bool Vulnerable { get; init; }
+
     public DateTimeOffset? HeldAt { get; init; }
 
     public DateTimeOffset? ReleasedAt { get; init; }
@@ -207,6 +211,7 @@ public sealed record RecoveryRecord
         new(RecoveryFields.Hold, Hold),
         new(RecoveryFields.Incident, Incident),
         .. Shadow ? [new KeyValuePair<string, string>(RecoveryFields.Shadow, "1")] : Array.Empty<KeyValuePair<string, string>>(),
+        .. Vulnerable ? [new KeyValuePair<string, string>(RecoveryFields.Vulnerable, "1")] : Array.Empty<KeyValuePair<string, string>>(),
         .. HeldAt is { } held ? [new KeyValuePair<string, string>(RecoveryFields.HeldAt, Ms(held))] : Array.Empty<KeyValuePair<string, string>>(),
     ];
 
@@ -262,6 +267,7 @@ public sealed record RecoveryRecord
             Incident = Field(RecoveryFields.Incident),
             Delayed = Field(RecoveryFields.Delayed) == "1",
             Shadow = Field(RecoveryFields.Shadow) == "1",
+            Vulnerable = Field(RecoveryFields.Vulnerable) == "1",
             HeldAt = Maybe(RecoveryFields.HeldAt),
             ReleasedAt = Maybe(RecoveryFields.ReleasedAt),
             DeferredAt = Maybe(RecoveryFields.DeferredAt),

@@ -29,11 +29,15 @@ public static class ApiScopes
     /// <summary>Pause or resume every callback (the kill switch); never anonymously.</summary>
     public const string RolloutWrite = "rollout:write";
 
+    /// <summary>Flag or unflag a customer vulnerable (CRM); never anonymously.</summary>
+    public const string SubscribersWrite = "subscribers:write";
+
     /// <summary>Cancel a customer's queued callback on their behalf (CRM, the app); never anonymously.</summary>
     public const string RecoveriesWrite = "recoveries:write";
 
     internal static void AddPolicies(AuthorizationOptions authorization)
     {
+        authorization.AddPolicy(SubscribersWrite, p => p.AddRequirements(new ScopeRequirement(SubscribersWrite, IdentityRequired: true)));
         authorization.AddPolicy(RecoveriesWrite, p => p.AddRequirements(new ScopeRequirement(RecoveriesWrite, IdentityRequired: true)));
         authorization.AddPolicy(CallsRead, p => p.AddRequirements(new ScopeRequirement(CallsRead, IdentityRequired: false)));
         authorization.AddPolicy(SubscribersRead, p => p.AddRequirements(new ScopeRequirement(SubscribersRead, IdentityRequired: false)));

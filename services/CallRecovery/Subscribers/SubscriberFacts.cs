@@ -24,8 +24,11 @@ public sealed record OptOutChange(bool OptedOut, DateTimeOffset At, string By, s
             : new OptOutChange(true, DateTimeOffset.TryParse(stored, CultureInfo.InvariantCulture, DateTimeStyles.RoundtripKind, out var at) ? at : DateTimeOffset.UnixEpoch, "unknown (set before opt-outs were audited)", "unknown");
 }
 
-/// <summary>Whether a party may be called now: not opted out, not under an emergency call's protection.</summary>
-public readonly record struct PartyFacts(bool OptedOut, bool Protected, bool NotNow = false);
+/// <summary>Whether a party may be called now: not opted out, not under an emergency call's protection; and whether CRM flags them vulnerable.</summary>
+public readonly record struct PartyFacts(bool OptedOut, bool Protected, bool NotNow = false, bool Vulnerable = false);
+
+/// <summary>A CRM vulnerability flag: until when, set when, by whom (the authenticated principal), from where.</summary>
+public sealed record VulnerableFlag(DateTimeOffset Until, DateTimeOffset At, string By, string From);
 
 /// <summary>Two parties reached each other in a call answered then.</summary>
 public sealed record PartiesConnected(string CallId, string Caller, string Callee, DateTimeOffset AnsweredAt);
@@ -54,12 +57,17 @@ public sealed class SubscriberFacts(IConnectionMultiplexer redis, IOptions<Redis
     private readonly RecoveryPolicyOptions _policy = policy.Value;
     private readonly TimeSpan _deadline = switching.Value.CallbackDeadline;
 
-    /// <summary>Each party's opt-out and emergency protection as of <paramref name="now"/>, in the order asked; one run for all.</summary>
-    public async Task<IReadOnlyList<PartyFacts>> FactsAsync(IReadOnlyList<string> numbers, DateTimeOffset now)
+    /// <summary>
+    /// Each party's opt-out and emergency protection as of <paramref name="now"/>, in the order asked; one run for all.
+    /// With <paramref name="callBackPairs"/> the numbers come as (customer, other party) pairs and each customer's
+    /// vulnerability flag is read too.
+    /// </summary>
+    public async Task<IReadOnlyList<PartyFacts>> FactsAsync(IReadOnlyList<string> numbers, DateTimeOffset now, bool callBackPairs = false)
     {
-        var replies = await redis.GetDatabase().EvaluateEachAsync(PartyFactsScript, [.. numbers.Select(n =>
-            new ScriptCall([_keys.OptOut(n), _keys.EmergencyProtection(n), _keys.NotNow(n)], [now.ToUnixTimeMilliseconds()]))]).ConfigureAwait(false);
-        return [.. replies.Select(r => (long[])r!).Select(f => new PartyFacts(f[0] > 0, f[1] > 0, f[2] > 0))];
+        var replies = await redis.GetDatabase().EvaluateEachAsync(PartyFactsScript, [.. numbers.Select((n, i) =>
+            new ScriptCall(callBackPairs && i % 2 == 0 ? [_keys.OptOut(n), _keys.EmergencyProtection(n), _keys.NotNow(n), _keys.Vulnerable(n)] : [_keys.OptOut(n), _keys.EmergencyProtection(n), _keys.NotNow(n)],
+                [now.ToUnixTimeMilliseconds()]))]).ConfigureAwait(false);
+        return [.. replies.Select(r => (long[])r!).Select(f => new PartyFacts(f[0] > 0, f[1] > 0, f[2] > 0, f[3] > 0))];
     }
 
     /// <summary>
@@ -90,6 +98,31 @@ public sealed class SubscriberFacts(IConnectionMultiplexer redis, IOptions<Redis
     /// <summary>Until when a customer asked for no callbacks, if they did and it lasts.</summary>
     public async Task<DateTimeOffset?> NotNowUntilAsync(string number) =>
         (await redis.GetDatabase().StringGetAsync(_keys.NotNow(number)).ConfigureAwait(false)).TryParse(out long ms) ? DateTimeOffset.FromUnixTimeMilliseconds(ms) : null;
+
+    /// <summary>
+    /// Flags a customer vulnerable until <see cref="VulnerableFlag.Until"/> (at most <see cref="RecoveryPolicyOptions.VulnerableFlagLimit"/>
+    /// from now, by the service's clock), or removes the flag (null): their next recoveries go first in their switch's queue.
+    /// </summary>
+    public Task SetVulnerableAsync(string number, VulnerableFlag? flag, DateTimeOffset now)
+    {
+        var db = redis.GetDatabase();
+        if (flag is null)
+        {
+            return db.KeyDeleteAsync(_keys.Vulnerable(number));
+        }
+
+        var lasts = flag.Until - now;
+        return lasts <= TimeSpan.Zero
+            ? db.KeyDeleteAsync(_keys.Vulnerable(number))
+            : db.StringSetAsync(_keys.Vulnerable(number), JsonSerializer.Serialize(flag, SubscriberJson.Default.VulnerableFlag), lasts);
+    }
+
+    /// <summary>A customer's vulnerability flag, while it lasts.</summary>
+    public async Task<VulnerableFlag?> VulnerableAsync(string number)
+    {
+        var stored = await redis.GetDatabase().StringGetAsync(_keys.Vulnerable(number)).ConfigureAwait(false);
+        return stored.IsNull ? null : JsonSerializer.Deserialize(stored.ToString(), SubscriberJson.Default.VulnerableFlag);
+    }
 
     /// <summary>Remembers when subscribers were reachable (the latest time wins), as long as a callback could wait for it: one run for a batch's subscribers.</summary>
     public Task MarkReachableAsync(IReadOnlyList<(string Number, DateTimeOffset At)> subscribers) =>
@@ -162,4 +195,5 @@ public sealed class SubscriberFacts(IConnectionMultiplexer redis, IOptions<Redis
 
 [JsonSourceGenerationOptions(PropertyNamingPolicy = JsonKnownNamingPolicy.CamelCase, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
 [JsonSerializable(typeof(OptOutChange))]
+[JsonSerializable(typeof(VulnerableFlag))]
 internal sealed partial class SubscriberJson : JsonSerializerContext;

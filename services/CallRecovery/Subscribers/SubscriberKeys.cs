@@ -19,6 +19,9 @@ public sealed class SubscriberKeys(RedisKeys keys)
     /// <summary>Until when a customer asked for no callbacks (unix ms), kept until then.</summary>
     public RedisKey NotNow(string number) => keys.Subscriber(number, "not-now");
 
+    /// <summary>A customer flagged vulnerable by CRM (who, when, until), kept until the flag ends.</summary>
+    public RedisKey Vulnerable(string number) => keys.Subscriber(number, "vulnerable");
+
     /// <summary>When a subscriber was last reachable (re-attached, re-registered), unix ms; kept as long as a callback could wait for it.</summary>
     public RedisKey Reachable(string number) => keys.Subscriber(number, "reachable");
 

@@ -7,14 +7,14 @@ public class SwitchRouterTests
 {
     private static readonly DateTimeOffset Dropped = new(2026, 11, 22, 10, 0, 0, TimeSpan.Zero);
 
-    private static SwitchRouter Router() => new(Options.Create(new SwitchingOptions
+    private static SwitchRouter Router(TimeSpan? vulnerableDeadline = null) => new(Options.Create(new SwitchingOptions
     {
         DefaultSwitch = "switch-default",
         Routes = { ["msc-lon-1"] = "switch-lon" },
         GracePeriod = TimeSpan.FromSeconds(20),
         CallbackDeadline = TimeSpan.FromMinutes(5),
         Announcement = { DefaultLanguage = "en", Languages = { ["+44"] = "en-GB", ["+4428"] = "ga-IE" } },
-    }));
+    }), Options.Create(new RecoveryPolicyOptions { VulnerableDeadline = vulnerableDeadline }));
 
     [Fact]
     public void The_switching_node_picks_the_switch_and_unknown_nodes_go_to_the_default()
@@ -29,6 +29,15 @@ public class SwitchRouterTests
         var plan = Router().Plan("msc-lon-1", Dropped);
         Assert.Equal(Dropped.AddSeconds(20), plan.DueAt);
         Assert.Equal(Dropped.AddMinutes(5), plan.Deadline);
+    }
+
+    [Fact]
+    public void A_vulnerable_customer_gets_the_vulnerable_deadline_only_when_it_is_longer()
+    {
+        Assert.Equal(Dropped.AddMinutes(30), Router(TimeSpan.FromMinutes(30)).Plan("msc-lon-1", Dropped, vulnerable: true).Deadline);
+        Assert.Equal(Dropped.AddMinutes(5), Router(TimeSpan.FromMinutes(30)).Plan("msc-lon-1", Dropped).Deadline);
+        Assert.Equal(Dropped.AddMinutes(5), Router(TimeSpan.FromMinutes(2)).Plan("msc-lon-1", Dropped, vulnerable: true).Deadline);
+        Assert.Equal(Dropped.AddMinutes(5), Router().Plan("msc-lon-1", Dropped, vulnerable: true).Deadline);
     }
 
     [Theory]

@@ -5,8 +5,10 @@
 -- only commands whose slot falls within `horizon` from now are taken. A replica writes each command to the switch at
 -- its slot; if it writes within `tolerance` of it, no second at the switch, however it is cut, carries more than the
 -- rate, whichever replicas send.
+-- Vulnerable customers' commands (their own due set) are taken first, so they get the earliest slots: none waits behind
+-- another customer's command but those already given a slot (at most the horizon ahead).
 -- KEYS[1] due set, KEYS[2] in-flight set (call id scored by acknowledgement deadline), KEYS[3] the switch's admission
--- state (rate, rateAt: the lowest rate declared lately; next: the next free slot, unix ms)
+-- state (rate, rateAt: the lowest rate declared lately; next: the next free slot, unix ms), KEYS[4] priority due set
 -- ARGV[1] now (ms), ARGV[2] how many, ARGV[3] acknowledgement timeout (ms), ARGV[4] key TTL (ms), ARGV[5] the admission
 -- rate the switch's instances connected to the caller declared (commands per second for the whole pool; 0: none),
 -- ARGV[6] lead (ms), ARGV[7] horizon (ms), ARGV[8] tolerance (ms)
@@ -34,7 +36,12 @@ if rate > 0 then
 end
 local members = {}
 if want > 0 then
-  members = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, want)
+  members = redis.call('ZRANGEBYSCORE', KEYS[4], '-inf', ARGV[1], 'LIMIT', 0, want)
+  if #members < want then
+    for _, member in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, want - #members)) do
+      members[#members + 1] = member
+    end
+  end
 end
 local slots = {}
 for i = 1, #members do
@@ -54,6 +61,7 @@ for lotStart = 1, #members, 500 do
     scored[#scored + 1] = members[i]
   end
   redis.call('ZREM', KEYS[1], unpack(lot))
+  redis.call('ZREM', KEYS[4], unpack(lot))
   redis.call('ZADD', KEYS[2], unpack(scored))
 end
 if #members > 0 then
@@ -62,8 +70,13 @@ end
 -- And when to claim again: when the next command left is due (whichever replica queued it: a batch's recoveries fall
 -- due over a few milliseconds, and only the batch's earliest due time is announced), or, with a rate, when the next
 -- slot comes within the horizon.
-local next = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-local nextDue = next[2] and tonumber(next[2]) or false
+local nextDue = false
+for _, key in ipairs({KEYS[4], KEYS[1]}) do
+  local first = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+  if first[2] and (not nextDue or tonumber(first[2]) < nextDue) then
+    nextDue = tonumber(first[2])
+  end
+end
 if nextDue and rate > 0 then
   local nextSlot = math.max(tonumber(redis.call('HGET', KEYS[3], 'next') or '0'), now + lead)
   nextDue = math.max(nextDue, nextSlot - horizon)

@@ -1,8 +1,8 @@
 -- Accepted callbacks await their outcome: out of the switch's due, in-flight and deadline sets, into its supervision
 -- set until the switch's silence would end them. Per command: call id, supervised until (unix ms), key TTL (ms).
--- KEYS[1] due set, KEYS[2] in-flight set, KEYS[3] deadlines, KEYS[4] supervision set
+-- KEYS[1] due set, KEYS[2] in-flight set, KEYS[3] deadlines, KEYS[4] supervision set, KEYS[5] priority due set
 for i = 1, #ARGV, 3 do
-  for k = 1, 3 do
+  for _, k in ipairs({1, 2, 3, 5}) do
     redis.call('ZREM', KEYS[k], ARGV[i])
   end
   redis.call('ZADD', KEYS[4], ARGV[i + 1], ARGV[i])
