@@ -25,8 +25,13 @@ public sealed class DemoRun(double callsPerSecond, bool plain, bool quietHours =
         ["Switching:Routes:msc-lon-1"] = "switch-lon",
         ["Switching:Routes:msc-man-1"] = "switch-man",
         ["Switching:DefaultSwitch"] = "switch-ims",
-        // Redials in the simulated traffic come 3 s after the drop; the grace period lets them cancel.
+        // Redials in the simulated traffic come 3-12 s after the drop, by area; the grace period learns each cell's and
+        // area's (5 s until it has seen 10 drops there), so most redials cancel their recovery before its callback.
         ["Switching:GracePeriod"] = "00:00:05",
+        ["Switching:LearnedGrace:Enabled"] = "true",
+        ["Switching:LearnedGrace:Min"] = "00:00:02",
+        ["Switching:LearnedGrace:Max"] = "00:00:30",
+        ["Switching:LearnedGrace:MinDrops"] = "10",
         ["Switching:Announcement:Languages:+44"] = "en-GB",
 
         // Shorter than the service's defaults (5 min, 60 s) so that a demo shows customers who never came back
@@ -108,6 +113,8 @@ public sealed class DemoRun(double callsPerSecond, bool plain, bool quietHours =
                 CustomerReplyRatio = 0.03,
                 // A few customers are flagged vulnerable by the operator's systems: their callbacks go first.
                 VulnerableRatio = 0.02,
+                // The network's own cells (40 areas of 10), so each is seen often enough to learn its redials.
+                CellAreas = 40,
                 RunId = "demo" + DateTimeOffset.UtcNow.ToString("HHmmss", CultureInfo.InvariantCulture),
                 OutageEvery = OutageEvery,
                 OutageFirstAfter = OutageFirstAfter,

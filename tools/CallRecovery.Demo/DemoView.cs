@@ -86,12 +86,25 @@ public sealed class DemoView(TrafficSimulator.TrafficSimulator simulator, IReadO
             ("Decisions", _service.Decisions.Count == 0 ? "-" : string.Join("  ", _service.Decisions.Select(d => $"{d.Key} {d.Value:0}"))),
             ("Held", $"outage incidents open {_service.OpenIncidents:0}, holding {_service.OutageHeld:0}  held so far: {(_service.HeldTotal.Count == 0 ? "-" : string.Join(", ", _service.HeldTotal.Select(h => $"{h.Key} {h.Value:0}")))}"),
             ("Callbacks", $"sent {switches.Sum(s => s.Received.Count)}  accepted {switches.Sum(s => s.Placed.Count)}  reconnected {feed.Outcomes.GetValueOrDefault(Outcome.Reconnected)}  retries {switches.Sum(s => s.Received.Count(c => c.Attempt > 1))}  called again {_service.Retried:0}  vulnerable customers first {switches.Sum(s => s.Received.Count(c => c.Priority == Priority.High && c.Attempt <= 1))}"),
+            ("Grace", Grace()),
             ("Outcomes", Outcomes()),
             ("Amends", feed.Compensations is var (all, credited, capped) && all > 0 ? $"compensated {all} failed recoveries: apologies {all}, credits {credited}, past the daily cap {capped}" : "-"),
             ("Drop to callback", latencies.Length == 0 ? "-" : $"p50 {Percentile(latencies, 0.50):0.0} s  p99 {Percentile(latencies, 0.99):0.0} s  ({latencies.Length} callbacks, held ones included)"),
             ("Switches", string.Join("  ", switches.Select(s => $"{s.Options.InstanceId} {(s.IsConnected ? "up" : "down")}{(s.Options.FirstCallbackOutcome is { } first ? $" (first callbacks: {Label(first)})" : string.Empty)}"))
                 + (switches.Count > 0 && switches[0].Options.MaxCommandsPerSecond > 0 ? $"  admission {switches[0].Options.MaxCommandsPerSecond}/s per switch" : string.Empty)),
         ];
+    }
+
+    /// <summary>The learned grace periods (mean by where they were learned) and what the redials cancelled: callbacks never sent, or sent already.</summary>
+    private string Grace()
+    {
+        if (_service.Grace.Count == 0)
+        {
+            return "-";
+        }
+
+        var chosen = string.Join(", ", _service.Grace.Where(g => g.Value.Count > 0).Select(g => $"{g.Key} {g.Value.Count:0} (mean {g.Value.Sum / g.Value.Count:0.0} s)"));
+        return $"learned: {chosen}  redials cancelled {_service.Redialled.GetValueOrDefault("false"):0} callbacks before they went, {_service.Redialled.GetValueOrDefault("true"):0} after";
     }
 
     /// <summary>Final outcomes, then the callbacks being tried again ("no answer, retrying").</summary>

@@ -9,14 +9,19 @@ namespace CallRecovery.Demo;
 /// <param name="OutageHeld">Recoveries held by open outage incidents now (callrecovery_outage_held_recoveries).</param>
 /// <param name="HeldTotal">Recoveries held so far, by hold: reachability, outage (callrecovery_recoveries_held_total).</param>
 /// <param name="Retried">Callbacks tried again after no answer, busy or a passing failure (callrecovery_callbacks_retried_total).</param>
+/// <param name="Grace">The learned grace periods chosen, by basis: how many and their sum in seconds (callrecovery_grace_duration_seconds).</param>
+/// <param name="Redialled">Recoveries cancelled by the parties' own redial, by whether the callback had gone out (callrecovery_recoveries_redialled_total).</param>
 public sealed record ServiceFigures(
     IReadOnlyDictionary<string, double> Decisions,
     double OpenIncidents,
     double OutageHeld,
     IReadOnlyDictionary<string, double> HeldTotal,
-    double Retried)
+    double Retried,
+    IReadOnlyDictionary<string, (double Count, double Sum)> Grace,
+    IReadOnlyDictionary<string, double> Redialled)
 {
-    public static ServiceFigures None { get; } = new(new Dictionary<string, double>(), 0, 0, new Dictionary<string, double>(), 0);
+    public static ServiceFigures None { get; } = new(new Dictionary<string, double>(), 0, 0, new Dictionary<string, double>(), 0,
+        new Dictionary<string, (double, double)>(), new Dictionary<string, double>());
 }
 
 /// <summary>Reads the service's Prometheus endpoint, as a dashboard would.</summary>
@@ -31,6 +36,8 @@ public sealed partial class ServiceMetrics(Uri serviceHttp) : IDisposable
         var decisions = new SortedDictionary<string, double>(StringComparer.Ordinal);
         var held = new SortedDictionary<string, double>(StringComparer.Ordinal);
         double openIncidents = 0, outageHeld = 0, retried = 0;
+        var grace = new SortedDictionary<string, (double Count, double Sum)>(StringComparer.Ordinal);
+        var redialled = new SortedDictionary<string, double>(StringComparer.Ordinal);
         foreach (Match match in SampleLine().Matches(text))
         {
             if (!double.TryParse(match.Groups["value"].Value, NumberStyles.Float, CultureInfo.InvariantCulture, out var value) || !double.IsFinite(value))
@@ -57,10 +64,19 @@ public sealed partial class ServiceMetrics(Uri serviceHttp) : IDisposable
                 case "callrecovery_callbacks_retried_total":
                     retried += value;
                     break;
+                case "callrecovery_grace_duration_seconds_count" when Label(labels, "callrecovery_grace_basis") is { } basis:
+                    grace[basis] = (grace.GetValueOrDefault(basis).Count + value, grace.GetValueOrDefault(basis).Sum);
+                    break;
+                case "callrecovery_grace_duration_seconds_sum" when Label(labels, "callrecovery_grace_basis") is { } basis:
+                    grace[basis] = (grace.GetValueOrDefault(basis).Count, grace.GetValueOrDefault(basis).Sum + value);
+                    break;
+                case "callrecovery_recoveries_redialled_total" when Label(labels, "callrecovery_callback_sent") is { } sent:
+                    redialled[sent] = redialled.GetValueOrDefault(sent) + value;
+                    break;
             }
         }
 
-        return new ServiceFigures(decisions, openIncidents, outageHeld, held, retried);
+        return new ServiceFigures(decisions, openIncidents, outageHeld, held, retried, grace, redialled);
     }
 
     public void Dispose() => _http.Dispose();

@@ -24,6 +24,8 @@ var jsonRatio = new Option<double>("--json-ratio") { Description = "Share of mes
 var redialRatio = new Option<double>("--redial-ratio") { Description = "Share of drops the parties redial themselves.", DefaultValueFactory = _ => defaults.RedialRatio };
 var customerReplyRatio = new Option<double>("--customer-reply-ratio") { Description = "Share of drops whose customer answers \"not now\" themselves (SMS reply, USSD, app).", DefaultValueFactory = _ => defaults.CustomerReplyRatio };
 var vulnerableRatio = new Option<double>("--vulnerable-ratio") { Description = "Share of customers flagged vulnerable on their drop events (the same customers every drop; their callbacks go first).", DefaultValueFactory = _ => defaults.VulnerableRatio };
+var cellAreas = new Option<int>("--cell-areas") { Description = "Cells from this many areas of --cells-per-area cells (people redial 1-4 times --redial-delay after a drop, by area); 0: cells spread over the whole id space.", DefaultValueFactory = _ => defaults.CellAreas };
+var cellsPerArea = new Option<int>("--cells-per-area") { Description = "Cells per area with --cell-areas.", DefaultValueFactory = _ => defaults.CellsPerArea };
 var poisonRatio = new Option<double>("--poison-ratio") { Description = "Share of calls replaced by garbage or invalid messages.", DefaultValueFactory = _ => defaults.PoisonRatio };
 var bothLegsRatio = new Option<double>("--both-legs-ratio") { Description = "Share of drops reported by both legs.", DefaultValueFactory = _ => defaults.BothLegsRatio };
 var reattachMin = new Option<double>("--reattach-min") { Description = "Seconds after a radio-loss drop (radio connection lost, Q.850 27) that its party re-attaches at the earliest (a SubscriberReachable is published).", DefaultValueFactory = _ => defaults.ReattachDelayMin.TotalSeconds };
@@ -39,7 +41,7 @@ var outageNode = new Option<string?>("--outage-node") { Description = "The switc
 
 var root = new RootCommand("CallRecovery traffic simulator: publishes realistic network events (drops, clearings, both legs, redials, re-attaches after radio loss, and with --outage-every a cell that fails and comes back) to Kafka.")
 {
-    bootstrapServers, topic, rate, duration, maxCalls, subscribers, seed, runId, jsonRatio, redialRatio, customerReplyRatio, vulnerableRatio, poisonRatio, bothLegsRatio,
+    bootstrapServers, topic, rate, duration, maxCalls, subscribers, seed, runId, jsonRatio, redialRatio, customerReplyRatio, vulnerableRatio, cellAreas, cellsPerArea, poisonRatio, bothLegsRatio,
     reattachMin, reattachMax, neverReattachRatio, outageEvery, outageFirstAfter, outageDuration, outageCount, outageCalls, outageCell, outageNode,
 };
 root.SetAction(async (parse, cancellationToken) =>
@@ -58,6 +60,8 @@ root.SetAction(async (parse, cancellationToken) =>
         RedialRatio = parse.GetValue(redialRatio),
         CustomerReplyRatio = parse.GetValue(customerReplyRatio),
         VulnerableRatio = parse.GetValue(vulnerableRatio),
+        CellAreas = parse.GetValue(cellAreas),
+        CellsPerArea = parse.GetValue(cellsPerArea),
         PoisonRatio = parse.GetValue(poisonRatio),
         BothLegsRatio = parse.GetValue(bothLegsRatio),
         ReattachDelayMin = Seconds(parse.GetValue(reattachMin)),

@@ -221,7 +221,7 @@ public sealed class TrafficGenerator
         {
             redialCallId = FormattableString.Invariant($"icid-{_tag}-{sequence:x6}r-{Hex(4)}");
             var swap = _random.Next(2) == 0;
-            var delay = _options.RedialDelay;
+            var delay = RedialDelayIn(first.ServingCell);
             var answeredAgain = dropTime + delay - TimeSpan.FromMilliseconds(_random.Next(0, (int)Math.Min(1000, delay.TotalMilliseconds) + 1));
             redialAnswered = answeredAgain < dropTime ? dropTime : answeredAgain;
             var redial = new CallConnected
@@ -583,9 +583,20 @@ public sealed class TrafficGenerator
 
     private string EventId(long sequence, int report) => FormattableString.Invariant($"ev-{_tag}-{sequence:x6}-{report}");
 
-    private string ServingCell() => RandomCell(_random);
+    private string ServingCell() => _options.CellAreas > 0
+        ? FormattableString.Invariant($"234-15-{_random.Next(_options.CellAreas):x4}-{_random.Next(_options.CellsPerArea):x2}")
+        : RandomCell(_random);
 
     private static string RandomCell(Random random) => FormattableString.Invariant($"234-15-{random.Next(0x10000):x4}-{random.Next(0x100):x2}");
+
+    /// <summary>
+    /// How long after a drop its parties redial: <see cref="TrafficOptions.RedialDelay"/>, or, with a bounded set of
+    /// areas, that many times 1 to 4 by area (people redial sooner in some places than in others).
+    /// </summary>
+    private TimeSpan RedialDelayIn(string cell) =>
+        _options.CellAreas > 0 && cell.Split('-') is [_, _, var area, _] && int.TryParse(area, System.Globalization.NumberStyles.HexNumber, System.Globalization.CultureInfo.InvariantCulture, out var index)
+            ? _options.RedialDelay * (1 + (index % 4))
+            : _options.RedialDelay;
 
     private string Hex(int bytes) => Hex(_random, bytes);
 

@@ -56,6 +56,16 @@ public sealed record TrafficOptions
     /// <summary>Share of (non-emergency) drops after which the two parties redial by themselves: a CallConnected with a new call id. Default 0.2.</summary>
     public double RedialRatio { get; init; } = 0.2;
 
+    /// <summary>
+    /// Cells come from this many areas of <see cref="CellsPerArea"/> cells each (a network's own cells, each seeing
+    /// many drops), and people in each area redial <see cref="RedialDelay"/> times 1 to 4 after the drop. Default 0:
+    /// cells spread over the whole id space (each rarely seen twice), every redial after <see cref="RedialDelay"/>.
+    /// </summary>
+    public int CellAreas { get; init; }
+
+    /// <summary>Cells per area with <see cref="CellAreas"/>. Default 10.</summary>
+    public int CellsPerArea { get; init; } = 10;
+
     /// <summary>How long after a drop the parties' own redial is published (its answer time lies just before). Default 3 s.</summary>
     public TimeSpan RedialDelay { get; init; } = TimeSpan.FromSeconds(3);
 
@@ -185,6 +195,11 @@ public sealed record TrafficOptions
         CheckRatio(RedialRatio, nameof(RedialRatio));
         CheckRatio(CustomerReplyRatio, nameof(CustomerReplyRatio));
         CheckRatio(VulnerableRatio, nameof(VulnerableRatio));
+        if (CellAreas is < 0 or > 0x10000 || CellsPerArea is < 1 or > 0x100)
+        {
+            throw Invalid("CellAreas must be 0-65536 and CellsPerArea 1-256.");
+        }
+
         CheckRatio(EmergencyRatio, nameof(EmergencyRatio));
         CheckRatio(JsonRatio, nameof(JsonRatio));
         CheckRatio(PoisonRatio, nameof(PoisonRatio));

@@ -33,7 +33,10 @@ public static class DecisionTracing
                 .SetTag(RecoveryTracing.RecoveryId, decision.RecoveryId)
                 .SetTag(RecoveryTracing.SwitchId, plan.SwitchId)
                 .SetTag("callrecovery.due_at", plan.DueAt.ToString("O", CultureInfo.InvariantCulture))
-                .SetTag("callrecovery.deadline", plan.Deadline.ToString("O", CultureInfo.InvariantCulture));
+                .SetTag("callrecovery.deadline", plan.Deadline.ToString("O", CultureInfo.InvariantCulture))
+                .SetTag("callrecovery.grace.seconds", plan.Grace?.Grace.TotalSeconds)
+                .SetTag("callrecovery.grace.basis", plan.Grace?.Basis)
+                .SetTag("callrecovery.grace.why", plan.Grace?.Why);
         }
     }
 }

@@ -7,6 +7,7 @@ public static class DecisionsServiceCollectionExtensions
     {
         services.AddSingleton<DecisionStore>();
         services.AddSingleton<RecoveryDecider>();
+        services.AddSingleton<LearnedGrace>();
         services.AddSingleton<OptOuts>();
         return services;
     }

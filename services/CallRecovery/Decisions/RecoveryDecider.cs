@@ -32,6 +32,7 @@ public sealed partial class RecoveryDecider(
     SubscriberFacts subscribers,
     RecoveryMoves moves,
     RecoveryIndex index,
+    LearnedGrace grace,
     CallRecoveryTelemetry telemetry,
     IOptions<RecoveryPolicyOptions> policy,
     TimeProvider time,
@@ -53,6 +54,7 @@ public sealed partial class RecoveryDecider(
         }
 
         var outageCount = await outages.CountAsync([.. classified.Where(c => c.Value.IsCandidate).Select(c => c.Key)]).ConfigureAwait(false);
+        await grace.PrepareAsync(classified.Where(c => c.Value.IsCandidate).Select(c => c.Key.ServingCell), now).ConfigureAwait(false);
         var batch = Read(events, now, classified, outageCount);
         // A customer's "not for N days" counts for the drops of this batch already.
         await subscribers.NotNowAsync([.. batch.Responses.Where(r => r.NotFor is not null && r.At + r.NotFor!.Value > now).Select(r => (r.Number, r.At + r.NotFor!.Value))], now).ConfigureAwait(false);
@@ -144,6 +146,13 @@ public sealed partial class RecoveryDecider(
 
                     var classification = classified[drop];
                     var plan = classification.IsCandidate ? router.Plan(drop.SwitchingNode, drop.DropTime, drop.Vulnerable) : null;
+                    if (plan is not null && grace.Enabled)
+                    {
+                        // The grace its cell (or area) taught: long enough for most of the redials seen there.
+                        var chosen = grace.ChoiceFor(drop.ServingCell);
+                        plan = plan with { DueAt = drop.DropTime + chosen.Grace, Grace = chosen };
+                    }
+
                     if (plan is not null && plan.Deadline <= now)
                     {
                         // A backlog read after an outage: too late to call, and it must not use a place in the window.
@@ -316,7 +325,7 @@ public sealed partial class RecoveryDecider(
             if (recovery.EventId == pending[i].Draft.EventId)
             {
                 decisions[i] = pending[i].Draft with { RecoveryId = recovery.RecoveryId };
-                if (recovery.Vulnerable && created[n].Verdict == RecoveryVerdict.Applied)
+                if (recovery.Vulnerable && created[n].Move is ScheduleMove { Created: true })
                 {
                     telemetry.VulnerableRecovery(pending[i].Drop!.Vulnerable ? "event" : "crm");
                 }
@@ -334,6 +343,13 @@ public sealed partial class RecoveryDecider(
         }
 
         await store.ReleaseAsync(lost).ConfigureAwait(false);
+        var learnt = created.Where(t => t.Move is ScheduleMove { Created: true } && t.Recovery is { Grace: not null }).Select(t => t.Recovery!).ToList();
+        await grace.CountDropsAsync([.. learnt.Select(r => r.ServingCell)]).ConfigureAwait(false);
+        foreach (var recovery in learnt)
+        {
+            telemetry.GraceChosen(recovery.Grace!.Value, recovery.GraceBasis);
+        }
+
         await SettleHeldAsync([.. created.Select(t => t.Recovery!).Where(r => r.State == RecoveryState.Held)]).ConfigureAwait(false);
 
         // A replayed acceptance: its recovery as stored is queued (again, idempotently): a crash may have come between the two.
@@ -424,11 +440,20 @@ public sealed partial class RecoveryDecider(
         }
 
         await subscribers.RecordConnectionsAsync([.. connected.Select(c => new PartiesConnected(c.CallId, c.Caller, c.Callee, c.AnswerTime))], now).ConfigureAwait(false);
+        var redials = new List<(string Cell, TimeSpan AfterDrop)>();
         foreach (var c in connected)
         {
             var recoveries = await index.OfPairAsync(c.Caller, c.Callee).ConfigureAwait(false);
-            await moves.ApplyAsync([.. recoveries.Select(callId => (RecoveryMove)new CancelMove(callId, new Redialled(c.CallId, c.AnswerTime)))]).ConfigureAwait(false);
+            var cancelled = await moves.ApplyAsync([.. recoveries.Select(callId => (RecoveryMove)new CancelMove(callId, new Redialled(c.CallId, c.AnswerTime)))]).ConfigureAwait(false);
+            foreach (var t in cancelled.Where(t => t.Verdict == RecoveryVerdict.Applied && t.Recovery is not null))
+            {
+                // What the grace learns from; and whether the callback had gone out already (a redial the grace did not wait for).
+                redials.Add((t.Recovery!.ServingCell, c.AnswerTime - t.Recovery.DropTime));
+                telemetry.RedialCancelled(callbackSent: t.From is not (RecoveryState.Pending or RecoveryState.Held));
+            }
         }
+
+        await grace.CountRedialsAsync(redials).ConfigureAwait(false);
     }
 
     /// <summary>Did the two parties reach each other after the drop (a call-connected event, remembered in Redis or in this batch)?</summary>
@@ -478,6 +503,8 @@ public sealed partial class RecoveryDecider(
             DueAt = plan.DueAt,
             Deadline = vulnerable ? Max(plan.Deadline, router.DeadlineOf(drop.DropTime, vulnerable: true)) : plan.Deadline,
             Vulnerable = vulnerable,
+            Grace = plan.Grace?.Grace,
+            GraceBasis = plan.Grace is { } chosen ? $"{chosen.Basis}: {chosen.Why}" : string.Empty,
             TraceParent = drop.TraceParent,
             Shadow = rollout.IsShadow(drop.SwitchingNode, drop.ServingCell, pending.Candidate.CallBack),
         };

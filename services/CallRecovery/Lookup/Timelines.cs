@@ -53,7 +53,7 @@ public static class Timelines
             }
 
             entries.Add((recovery.DueAt, recovery.CallbackAttempt > 1 ? $"callback {recovery.CallbackAttempt} due" : "callback due",
-                $"{(recovery.Delayed ? "delayed (quiet hours apply)" : "after the grace period")}, to switch {recovery.SwitchId}; deadline {recovery.Deadline:HH:mm:ss.fff}"
+                $"{(recovery.Delayed ? "delayed (quiet hours apply)" : recovery.Grace is { } grace ? $"after a learned grace of {grace.TotalSeconds:0} s ({recovery.GraceBasis})" : "after the grace period")}, to switch {recovery.SwitchId}; deadline {recovery.Deadline:HH:mm:ss.fff}"
                 + (recovery.Vulnerable ? "; vulnerable customer: first in the switch's queue, priority high" : string.Empty)
                 + (recovery.Shadow ? "; shadow (Rollout): nothing is sent" : string.Empty)));
             if (recovery.FirstDispatchedAt is { } sent)

@@ -21,6 +21,8 @@ public sealed class CallRecoveryTelemetry : IDisposable
     private readonly Counter<long> _wouldHaveCalled;
     private readonly Counter<long> _held;
     private readonly Counter<long> _vulnerable;
+    private readonly Counter<long> _redialled;
+    private readonly Histogram<double> _grace;
     private readonly Counter<long> _released;
     private readonly Counter<long> _incidents;
     private readonly Histogram<double> _dropToCallback;
@@ -44,6 +46,9 @@ public sealed class CallRecoveryTelemetry : IDisposable
         _held = _meter.CreateCounter<long>("callrecovery.recoveries.held", "{recovery}", "Recoveries held instead of queued, by hold (reachability: waiting for the customer's coverage; outage: an outage incident).");
         _released = _meter.CreateCounter<long>("callrecovery.recoveries.released", "{recovery}", "Held recoveries released to their switch's queue, by hold.");
         _vulnerable = _meter.CreateCounter<long>("callrecovery.recoveries.vulnerable", "{recovery}", "Recoveries of vulnerable customers (first in their switch's queue, priority high), by where the flag came from (event: the drop report; crm: the API).");
+        _redialled = _meter.CreateCounter<long>("callrecovery.recoveries.redialled", "{recovery}", "Recoveries cancelled because the parties redialled by themselves, by whether the callback had been sent already (true: the grace period did not wait long enough).");
+        _grace = _meter.CreateHistogram<double>("callrecovery.grace.duration", "s", "The grace period chosen for each recovery when it is learned (Switching:LearnedGrace), by basis (cell, area, rare, default).",
+            advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [1, 2, 3, 5, 7, 10, 15, 20, 30, 45, 60, 120, 300] });
         _incidents = _meter.CreateCounter<long>("callrecovery.outage.incidents", "{incident}", "Outage incidents declared, by scope (cell, node).");
         // Rare events start at zero, so that dashboards and alerts see a series before the first one (not an absent one).
         foreach (var hold in (string[])["reachability", "outage"])
@@ -64,6 +69,8 @@ public sealed class CallRecoveryTelemetry : IDisposable
 
         _retried.Add(0);
         _deferred.Add(0);
+        _redialled.Add(0, new KeyValuePair<string, object?>("callrecovery.callback_sent", true));
+        _redialled.Add(0, new KeyValuePair<string, object?>("callrecovery.callback_sent", false));
         _dropToCallback = _meter.CreateHistogram<double>("callrecovery.drop_to_callback.duration", "s", "From the drop to the first callback command sent to a switch.",
             advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 15, 19, 20, 20.05, 20.1, 20.25, 20.5, 21, 22, 25, 30, 45, 60, 120, 300] });
         _callbackLateness = _meter.CreateHistogram<double>("callrecovery.callback.lateness", "s", "From when a callback was due (the end of the grace period) to its first command sent: the service's own delay.",
@@ -112,6 +119,13 @@ public sealed class CallRecoveryTelemetry : IDisposable
     /// <summary>A vulnerable customer's recovery created; <paramref name="source"/>: event or crm.</summary>
     public void VulnerableRecovery(string source) =>
         _vulnerable.Add(1, new KeyValuePair<string, object?>("callrecovery.vulnerable.source", source));
+
+    public void RedialCancelled(bool callbackSent) =>
+        _redialled.Add(1, new KeyValuePair<string, object?>("callrecovery.callback_sent", callbackSent));
+
+    /// <summary>A learned grace chosen; <paramref name="basis"/> as stored ("cell: ..."), its kind before the colon is the tag.</summary>
+    public void GraceChosen(TimeSpan grace, string basis) =>
+        _grace.Record(grace.TotalSeconds, new KeyValuePair<string, object?>("callrecovery.grace.basis", basis.Split(':', 2)[0]));
 
     public void CallbackDeferred(string switchId) =>
         _deferred.Add(1, new KeyValuePair<string, object?>("callrecovery.switch.id", switchId));

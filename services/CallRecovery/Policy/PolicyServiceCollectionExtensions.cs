@@ -1,3 +1,4 @@
+using System.ComponentModel.DataAnnotations;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 
 namespace CallRecovery.Policy;
@@ -19,6 +20,10 @@ public static class PolicyServiceCollectionExtensions
         services.AddOptions<SwitchingOptions>().BindConfiguration(SwitchingOptions.Section).ValidateDataAnnotations()
             .Validate(o => o.Routes.Values.All(SwitchIds.IsValid), "Switching:Routes values must be switch ids: 1-64 letters, digits, '.', '_' or '-'.")
             .Validate(o => o.CallbackDeadline > o.GracePeriod, "Switching:CallbackDeadline must be longer than Switching:GracePeriod.")
+            .Validate(o => !o.LearnedGrace.Enabled || (o.LearnedGrace.Min <= o.LearnedGrace.Max && o.LearnedGrace.Max < o.CallbackDeadline),
+                "Switching:LearnedGrace:Min must not exceed :Max, and :Max must be shorter than Switching:CallbackDeadline.")
+            .Validate(o => Validator.TryValidateObject(o.LearnedGrace, new ValidationContext(o.LearnedGrace), null, validateAllProperties: true),
+                "Switching:LearnedGrace values are out of range (Min/Max 0-10 min, Coverage 0.5-1, RareShare 0-1, MinDrops >= 1, Memory >= 10, Refresh <= 1 h).")
             .Validate(o => o.AllowInsecure || File.Exists(o.ClientCertificateAuthorityPath),
                 "The switching port requires client certificates: set Switching:ClientCertificateAuthorityPath to a PEM file of the CA that signs switch certificates (and serve Kestrel:Endpoints:Switching over https with the service's certificate), or, on a laptop only, Switching:AllowInsecure=true.")
             .Validate(o => !o.AllowInsecureOnNetwork || o.AllowInsecure, "Switching:AllowInsecureOnNetwork only means something with Switching:AllowInsecure=true.")

@@ -36,4 +36,11 @@ public sealed class SwitchRouter(IOptions<SwitchingOptions> options, IOptions<Re
 /// The switch that gets the command, when it is due (after the grace period) and its deadline; and what it waits
 /// for first, if anything (<paramref name="Hold"/>: the customer's coverage, or the outage <paramref name="Incident"/>).
 /// </summary>
-public sealed record RecoveryPlan(string SwitchId, DateTimeOffset DueAt, DateTimeOffset Deadline, string Hold = "", string Incident = "");
+public sealed record RecoveryPlan(string SwitchId, DateTimeOffset DueAt, DateTimeOffset Deadline, string Hold = "", string Incident = "")
+{
+    /// <summary>The grace period it waits after the drop, when learned (<c>Switching:LearnedGrace</c>), and why that long.</summary>
+    public LearnedGraceChoice? Grace { get; init; }
+}
+
+/// <summary>A grace period chosen from what a cell or its area taught (<paramref name="Basis"/>: cell, area, rare, default), and why, in words.</summary>
+public sealed record LearnedGraceChoice(TimeSpan Grace, string Basis, string Why);

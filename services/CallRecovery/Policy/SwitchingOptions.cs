@@ -2,6 +2,46 @@ using System.ComponentModel.DataAnnotations;
 
 namespace CallRecovery.Policy;
 
+/// <summary>
+/// A grace period that learns: per serving cell (else its area, else <see cref="SwitchingOptions.GracePeriod"/>) the
+/// share of drops whose parties redialled by themselves and how soon; the first callback waits until most of those
+/// redials have happened (<see cref="Coverage"/>) and a second more for their report to arrive, within
+/// <see cref="Min"/> and <see cref="Max"/>. Bound from "Switching:LearnedGrace".
+/// </summary>
+public sealed class LearnedGraceOptions
+{
+    /// <summary>Learn and use it. Default false: every drop waits <see cref="SwitchingOptions.GracePeriod"/>.</summary>
+    public bool Enabled { get; set; }
+
+    /// <summary>The shortest learned grace. Default 5 s (CCBS guard times are 0-15 s).</summary>
+    [Range(typeof(TimeSpan), "00:00:00", "00:10:00")]
+    public TimeSpan Min { get; set; } = TimeSpan.FromSeconds(5);
+
+    /// <summary>The longest learned grace. Default 60 s (contact-centre practice waits up to about a minute).</summary>
+    [Range(typeof(TimeSpan), "00:00:00", "00:10:00")]
+    public TimeSpan Max { get; set; } = TimeSpan.FromSeconds(60);
+
+    /// <summary>The share of a place's own redials the grace lets happen first. Default 0.9.</summary>
+    [Range(0.5, 1.0)]
+    public double Coverage { get; set; } = 0.9;
+
+    /// <summary>Drops a cell (or area) must have shown before its own figures are used. Default 20.</summary>
+    [Range(1, 100_000)]
+    public int MinDrops { get; set; } = 20;
+
+    /// <summary>Below this share of drops redialled by themselves, people there do not redial: the grace is <see cref="Min"/>. Default 0.05.</summary>
+    [Range(0.0, 1.0)]
+    public double RareShare { get; set; } = 0.05;
+
+    /// <summary>Once a place has shown this many drops, its counts are halved, so old evidence fades. Default 2,000.</summary>
+    [Range(10, 10_000_000)]
+    public int Memory { get; set; } = 2_000;
+
+    /// <summary>How long a replica keeps a place's learned grace before reading it again. Default 30 s.</summary>
+    [Range(typeof(TimeSpan), "00:00:00", "01:00:00")]
+    public TimeSpan Refresh { get; set; } = TimeSpan.FromSeconds(30);
+}
+
 /// <summary>How recoveries are scheduled and delivered to the switching platform. Bound from the "Switching" section.</summary>
 public sealed class SwitchingOptions
 {
@@ -144,6 +184,9 @@ public sealed class SwitchingOptions
 
     /// <summary>The announcement played to the customer.</summary>
     public AnnouncementOptions Announcement { get; set; } = new();
+
+    /// <summary>A grace period learned per cell from the redials seen there, within bounds (off by default).</summary>
+    public LearnedGraceOptions LearnedGrace { get; set; } = new();
 }
 
 public sealed class AnnouncementOptions

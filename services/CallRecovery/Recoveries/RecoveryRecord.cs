@@ -32,6 +32,8 @@ public static class RecoveryFields
     public const string Delayed = "delayed";
     public const string Shadow = "shadow";
     public const string Vulnerable = "vulnerable";
+    public const string Grace = "grace";
+    public const string GraceBasis = "graceBasis";
     public const string DispatchedAt = "dispatchedAt";
     public const string FirstDispatchedAt = "firstDispatchedAt";
     public const string Connection = "connection";
@@ -157,6 +159,12 @@ public sealed record RecoveryRecord
     /// <summary>A vulnerable customer's (flagged on the drop or by CRM): first in its switch's queue, priority high, their deadline.</summary>
     public bool Vulnerable { get; init; }
 
+    /// <summary>The grace period learned for its cell (<c>Switching:LearnedGrace</c>), null when the configured one applied.</summary>
+    public TimeSpan? Grace { get; init; }
+
+    /// <summary>Why that grace: where it was learned (cell, area, rare, default) and from what.</summary>
+    public string GraceBasis { get; init; } = string.Empty;
+
     public DateTimeOffset? HeldAt { get; init; }
 
     public DateTimeOffset? ReleasedAt { get; init; }
@@ -212,6 +220,7 @@ public sealed record RecoveryRecord
         new(RecoveryFields.Incident, Incident),
         .. Shadow ? [new KeyValuePair<string, string>(RecoveryFields.Shadow, "1")] : Array.Empty<KeyValuePair<string, string>>(),
         .. Vulnerable ? [new KeyValuePair<string, string>(RecoveryFields.Vulnerable, "1")] : Array.Empty<KeyValuePair<string, string>>(),
+        .. Grace is { } grace ? [new KeyValuePair<string, string>(RecoveryFields.Grace, ((long)grace.TotalMilliseconds).ToString(CultureInfo.InvariantCulture)), new KeyValuePair<string, string>(RecoveryFields.GraceBasis, GraceBasis)] : Array.Empty<KeyValuePair<string, string>>(),
         .. HeldAt is { } held ? [new KeyValuePair<string, string>(RecoveryFields.HeldAt, Ms(held))] : Array.Empty<KeyValuePair<string, string>>(),
     ];
 
@@ -268,6 +277,8 @@ public sealed record RecoveryRecord
             Delayed = Field(RecoveryFields.Delayed) == "1",
             Shadow = Field(RecoveryFields.Shadow) == "1",
             Vulnerable = Field(RecoveryFields.Vulnerable) == "1",
+            Grace = long.TryParse(Field(RecoveryFields.Grace), NumberStyles.None, CultureInfo.InvariantCulture, out var graceMs) ? TimeSpan.FromMilliseconds(graceMs) : null,
+            GraceBasis = Field(RecoveryFields.GraceBasis),
             HeldAt = Maybe(RecoveryFields.HeldAt),
             ReleasedAt = Maybe(RecoveryFields.ReleasedAt),
             DeferredAt = Maybe(RecoveryFields.DeferredAt),
