@@ -25,17 +25,7 @@ public sealed class CallbackTimingTests(Infrastructure infrastructure)
     public async Task An_outage_of_one_cell_is_one_incident_nothing_is_dispatched_until_the_cell_is_back_and_then_never_faster_than_the_switch_declared()
     {
         await using var scenario = await infrastructure.NewScenarioAsync();
-        var settings = scenario.Settings();
-        settings["Outage:Enabled"] = "true";
-        settings["Outage:CellThreshold"] = "20";
-        settings["Outage:Window"] = "00:00:30";
-        // Only the cell's outage here (the node carries other cells too), and released callbacks go whatever the hour.
-        settings["Outage:NodeThreshold"] = "100000";
-        settings["QuietHours:Enabled"] = "false";
-        // Long enough that the drops decided before the threshold are still queued (not sent) when the incident is declared.
-        settings["Switching:GracePeriod"] = "00:00:05";
-        settings["Switching:AcknowledgementTimeout"] = "00:01:00";
-        await using var service = new ServiceHost(settings).Started();
+        await using var service = new ServiceHost(scenario.OutageSettings()).Started();
         const uint rate = 100;
         await using var emulator = Emulator(service, rate: rate);
         using var stop = new CancellationTokenSource();
@@ -70,10 +60,7 @@ public sealed class CallbackTimingTests(Infrastructure infrastructure)
         Assert.True(incident.GetProperty("drops").GetInt64() >= 20);
 
         // The cell is back: everything goes, paced at the rate the switch declared.
-        await scenario.PublishRawAsync(new NetworkEvent
-        {
-            CellInService = new CellInService { EventId = "cell-back", ServingCell = OutageCell, At = Timestamp.FromDateTimeOffset(DateTimeOffset.UtcNow), SwitchingNode = "msc-lon-1" },
-        }.ToByteArray(), OutageCell);
+        await scenario.CellBackAsync(OutageCell);
         await Eventually.TrueAsync(() => emulator.Placements.Count == drops, "every held recovery dispatched after the cell came back", TimeSpan.FromMinutes(2));
         var times = emulator.Placements.Select(p => p.At).Order().ToList();
         var busiestSecond = times.Select((t, i) => times.Skip(i).TakeWhile(u => u - t < TimeSpan.FromSeconds(1)).Count()).Max();

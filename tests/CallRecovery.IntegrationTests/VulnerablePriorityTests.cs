@@ -5,8 +5,6 @@ using CallRecovery.Contracts.V1;
 using CallRecovery.IntegrationTests.Fixtures;
 using CallRecovery.Recoveries;
 using CallRecovery.SwitchEmulator;
-using Google.Protobuf;
-using Timestamp = Google.Protobuf.WellKnownTypes.Timestamp;
 
 namespace CallRecovery.IntegrationTests;
 
@@ -25,15 +23,8 @@ public sealed class VulnerablePriorityTests(Infrastructure infrastructure) : IDi
     public async Task When_an_outage_ends_the_five_flagged_customers_are_among_the_first_commands_the_switch_receives()
     {
         await using var scenario = await infrastructure.NewScenarioAsync();
-        var settings = scenario.Settings();
+        var settings = scenario.OutageSettings();
         _certificates.ApplyJwtTo(settings);
-        settings["Outage:Enabled"] = "true";
-        settings["Outage:CellThreshold"] = "20";
-        settings["Outage:Window"] = "00:00:30";
-        settings["Outage:NodeThreshold"] = "100000";
-        settings["QuietHours:Enabled"] = "false";
-        settings["Switching:GracePeriod"] = "00:00:05";
-        settings["Switching:AcknowledgementTimeout"] = "00:01:00";
         settings["Policy:VulnerableDeadline"] = "00:30:00";
         await using var service = new ServiceHost(settings).Started();
         using var crm = _certificates.Client(service, "crm-7", "subscribers:write subscribers:read");
@@ -83,20 +74,11 @@ public sealed class VulnerablePriorityTests(Infrastructure infrastructure) : IDi
         var lookup = await reader.GetFromJsonAsync<JsonElement>(new Uri("/v1/calls/first-crm-0", UriKind.Relative));
         Assert.True(lookup.GetProperty("recovery").GetProperty("vulnerable").GetBoolean());
 
-        const uint rate = 50;
-        await using var emulator = new EmulatedSwitch(TestSwitch.Options(service) with
-        {
-            MaxCommandsPerSecond = rate,
-            MaxUnacknowledged = 64,
-            OutcomeMix = new Dictionary<Outcome, double> { [Outcome.Reconnected] = 1 },
-        });
+        await using var emulator = Paced(service, rate: 50);
         using var stop = new CancellationTokenSource();
         var running = emulator.RunAsync(stop.Token);
         await Eventually.TrueAsync(() => emulator.IsConnected, "the switch connected");
-        await scenario.PublishRawAsync(new NetworkEvent
-        {
-            CellInService = new CellInService { EventId = "cell-back", ServingCell = OutageCell, At = Timestamp.FromDateTimeOffset(DateTimeOffset.UtcNow), SwitchingNode = "msc-lon-1" },
-        }.ToByteArray(), OutageCell);
+        await scenario.CellBackAsync(OutageCell);
         await Eventually.TrueAsync(() => emulator.Received.Count == drops.Count, "every held recovery dispatched after the cell came back", TimeSpan.FromMinutes(2));
 
         // Published last, and last in due order too: in first-come order they would be the last five of 205. Each
@@ -120,12 +102,7 @@ public sealed class VulnerablePriorityTests(Infrastructure infrastructure) : IDi
         settings["Switching:AcknowledgementTimeout"] = "00:01:00";
         await using var service = new ServiceHost(settings).Started();
         const uint rate = 20;
-        await using var emulator = new EmulatedSwitch(TestSwitch.Options(service) with
-        {
-            MaxCommandsPerSecond = rate,
-            MaxUnacknowledged = 64,
-            OutcomeMix = new Dictionary<Outcome, double> { [Outcome.Reconnected] = 1 },
-        });
+        await using var emulator = Paced(service, rate);
         using var stop = new CancellationTokenSource();
         var running = emulator.RunAsync(stop.Token);
         await Eventually.TrueAsync(() => emulator.IsConnected, "the switch connected");
@@ -155,6 +132,15 @@ public sealed class VulnerablePriorityTests(Infrastructure infrastructure) : IDi
         await stop.CancelAsync();
         await running.DefaultTimeout();
     }
+
+    /// <summary>A switch that takes at most <paramref name="rate"/> commands a second, and reconnects every callback.</summary>
+    private static EmulatedSwitch Paced(ServiceHost service, uint rate) =>
+        new(TestSwitch.Options(service) with
+        {
+            MaxCommandsPerSecond = rate,
+            MaxUnacknowledged = 64,
+            OutcomeMix = new Dictionary<Outcome, double> { [Outcome.Reconnected] = 1 },
+        });
 
     public void Dispose() => _certificates.Dispose();
 }

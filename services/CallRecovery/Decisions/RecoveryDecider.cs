@@ -448,7 +448,12 @@ public sealed partial class RecoveryDecider(
             foreach (var t in cancelled.Where(t => t.Verdict == RecoveryVerdict.Applied && t.Recovery is not null))
             {
                 // What the grace learns from; and whether the callback had gone out already (a redial the grace did not wait for).
-                redials.Add((t.Recovery!.ServingCell, c.AnswerTime - t.Recovery.DropTime));
+                if (t.Recovery!.Grace is not null)
+                {
+                    // Learned from recoveries whose drop was counted too (decided while learning was on).
+                    redials.Add((t.Recovery.ServingCell, c.AnswerTime - t.Recovery.DropTime));
+                }
+
                 telemetry.RedialCancelled(callbackSent: t.From is not (RecoveryState.Pending or RecoveryState.Held));
             }
         }

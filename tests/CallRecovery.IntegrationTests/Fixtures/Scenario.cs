@@ -85,6 +85,31 @@ public sealed class Scenario(string id, IKafkaEndpoint kafka, IRedisEndpoint red
         ["Outage:Enabled"] = "false",
     };
 
+    /// <summary>
+    /// Settings for an outage of one cell: incidents at 20 drops of a cell within 30 s (the node never counts), callbacks
+    /// sent whatever the hour, a grace long enough that the drops decided before the threshold are still queued (not
+    /// sent) when the incident is declared, and acknowledgements that wait.
+    /// </summary>
+    public Dictionary<string, string?> OutageSettings()
+    {
+        var settings = Settings();
+        settings["Outage:Enabled"] = "true";
+        settings["Outage:CellThreshold"] = "20";
+        settings["Outage:Window"] = "00:00:30";
+        settings["Outage:NodeThreshold"] = "100000";
+        settings["QuietHours:Enabled"] = "false";
+        settings["Switching:GracePeriod"] = "00:00:05";
+        settings["Switching:AcknowledgementTimeout"] = "00:01:00";
+        return settings;
+    }
+
+    /// <summary>The cell carries traffic again (a CellInService event, now): its outage incident ends.</summary>
+    public Task CellBackAsync(string cell) =>
+        PublishRawAsync(new NetworkEvent
+        {
+            CellInService = new CellInService { EventId = "cell-back", ServingCell = cell, At = Timestamp.FromDateTimeOffset(DateTimeOffset.UtcNow), SwitchingNode = "msc-lon-1" },
+        }.ToByteArray(), cell);
+
     /// <summary>A drop report, dropped a second before <paramref name="now"/> (the service's clock; real time when not given).</summary>
     public static CallDropped Drop(string callId, string caller, string callee, Party dropped = Party.Caller, string? eventId = null, int q850 = 41, double answeredSeconds = 95, DateTimeOffset? now = null) => new()
     {
