@@ -8,6 +8,9 @@ namespace CallRecovery.IntegrationTests;
 /// <summary>The README's first command and the service's start-up, as a new user meets them.</summary>
 public sealed partial class LocalRunTests
 {
+    /// <summary>Spans every recovery's trace has, from the decision to the outcome's publish.</summary>
+    private static readonly string[] TraceSpans = ["recovery decide", "recovery schedule", "recovery dispatch", "recovery acknowledge", "recovery outcome", "callrecovery.outcomes.v1 publish"];
+
     [Fact]
     public async Task The_demo_runs_shows_recoveries_and_stops_cleanly_on_ctrl_c()
     {
@@ -32,6 +35,22 @@ public sealed partial class LocalRunTests
             Assert.False(FullNumber().IsMatch(await response.Content.ReadAsStringAsync()), "the call record shows numbers masked");
         }
 
+        // The Aspire dashboard it started has a callback story's recovery trace, from the decision to the outcome's publish.
+        var dashboard = DashboardLine().Match(demo.Output);
+        Assert.True(dashboard.Success, "the demo prints the dashboard's link");
+        var traced = TraceLink().Match(demo.Output);
+        Assert.True(traced.Success, "a story of a callback links to its trace");
+        using (var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) })
+        {
+            http.DefaultRequestHeaders.Add("x-api-key", dashboard.Groups["token"].Value);
+            var trace = new Uri(new Uri(dashboard.Groups["base"].Value), "api/telemetry/traces/" + traced.Groups["trace"].Value);
+            await Eventually.TrueAsync(async () =>
+            {
+                var spans = await http.GetStringAsync(trace);
+                return TraceSpans.All(name => spans.Contains($"\"name\":\"{name}\"", StringComparison.Ordinal));
+            }, "the dashboard shows the story's recovery trace", TimeSpan.FromSeconds(60));
+        }
+
         demo.Signal("INT");
         await demo.WaitForExitAsync();
 
@@ -39,7 +58,7 @@ public sealed partial class LocalRunTests
         Assert.Contains("Stopped:", demo.Output, StringComparison.Ordinal);
         
         Assert.False(FullNumber().IsMatch(demo.Output), "no full phone number on the console");
-        foreach (var pid in new[] { processes.Groups["redis"].Value, processes.Groups["service"].Value })
+        foreach (var pid in new[] { processes.Groups["redis"].Value, processes.Groups["service"].Value, dashboard.Groups["pid"].Value })
         {
             Assert.False(IsRunning(int.Parse(pid, System.Globalization.CultureInfo.InvariantCulture)), $"process {pid} was stopped");
         }
@@ -200,4 +219,10 @@ public sealed partial class LocalRunTests
 
     [GeneratedRegex(@"\[call (?<call>[^\]\s]+)\]")]
     private static partial Regex StoryCallId();
+
+    [GeneratedRegex(@"Aspire dashboard, process (?<pid>\d+);[^:]*: (?<base>http://127\.0\.0\.1:\d+/)login\?t=(?<token>[0-9a-f]+)")]
+    private static partial Regex DashboardLine();
+
+    [GeneratedRegex(@"we called back[^\n]*trace: http://127\.0\.0\.1:\d+/traces/detail/(?<trace>[0-9a-f]{32})")]
+    private static partial Regex TraceLink();
 }

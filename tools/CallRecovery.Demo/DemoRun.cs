@@ -17,7 +17,8 @@ namespace CallRecovery.Demo;
 /// <param name="callsPerSecond">Simulated calls per second.</param>
 /// <param name="plain">Plain text blocks instead of the live dashboard.</param>
 /// <param name="quietHours">Keep the service's quiet hours (its default); false turns them off, for a demo at night.</param>
-public sealed class DemoRun(double callsPerSecond, bool plain, bool quietHours = true)
+/// <param name="dashboard">Start the Aspire dashboard and send it the service's traces, logs and metrics (a link in each story).</param>
+public sealed class DemoRun(double callsPerSecond, bool plain, bool quietHours = true, bool dashboard = true)
 {
     /// <summary>Switching nodes of the simulated network and the switch pools that place their callbacks.</summary>
     private static readonly Dictionary<string, string> ServiceSettings = new()
@@ -65,8 +66,9 @@ public sealed class DemoRun(double callsPerSecond, bool plain, bool quietHours =
 
     public async Task<int> RunAsync(CancellationToken cancellationToken)
     {
-        Say("Starting embedded Kafka (librdkafka mock cluster), redis-server and the service...");
+        Say("Starting embedded Kafka (librdkafka mock cluster), redis-server" + (dashboard ? ", the Aspire dashboard" : string.Empty) + " and the service...");
         LocalServices stack;
+        TraceDashboard? traces = null;
         try
         {
             var settings = new Dictionary<string, string>(ServiceSettings);
@@ -75,15 +77,33 @@ public sealed class DemoRun(double callsPerSecond, bool plain, bool quietHours =
                 settings["QuietHours:Enabled"] = "false";
             }
 
+            if (dashboard)
+            {
+                traces = await TraceDashboard.StartAsync(Path.Combine(Path.GetTempPath(), $"callrecovery-dashboard-{Environment.ProcessId}.log"), cancellationToken);
+                // The service sends its traces, logs and metrics there (OpenTelemetry's standard variable).
+                settings["OTEL_EXPORTER_OTLP_ENDPOINT"] = traces.Otlp.ToString();
+            }
+
             stack = await LocalServices.StartAsync(settings, cancellationToken);
         }
         catch (OperationCanceledException)
         {
+            if (traces is not null)
+            {
+                await traces.DisposeAsync();
+            }
+
             return 0;
         }
 
+        await using (traces)
         await using (stack)
         {
+            if (traces is not null)
+            {
+                Say($"Traces, logs and metrics in a browser (Aspire dashboard, process {traces.ProcessId}; this link signs in with this run's token): {traces.SignIn}");
+            }
+
             Say($"Kafka {stack.BootstrapServers}  Redis 127.0.0.1:{stack.RedisPort}  service {stack.ServiceHttp} (switch API {stack.ServiceSwitching})");
             Say($"Processes: redis-server {stack.RedisProcessId}, service {stack.ServiceProcessId}. Service log: {stack.ServiceLog}");
             Say($"Why was a call recovered or not? While this runs, in another terminal: dotnet run --project tools/CallRecovery.Lookup -- --service {stack.ServiceSwitching} call <call id from a story>");
@@ -126,7 +146,7 @@ public sealed class DemoRun(double callsPerSecond, bool plain, bool quietHours =
                 $"{simulator.Options.CustomerReplyRatio:P0} of customers answer \"not now\" themselves {simulator.Options.CustomerReplyDelay.TotalSeconds:0} s after the drop; " +
                 $"{simulator.Options.VulnerableRatio:P0} are flagged vulnerable (their callbacks go first in the switch's queue); " +
                 $"switches take {AdmissionRate} commands/s; {FirstCallbackUnanswered} leaves first callbacks unanswered; callback deadline 2 min, retries 20 s apart; quiet hours {(quietHours ? "on (21:00-09:00 local: delayed callbacks end as QuietHours)" : "off")}.");
-            var feed = new RecoveryFeed(stack.BootstrapServers);
+            var feed = new RecoveryFeed(stack.BootstrapServers, traces);
             using var metrics = new ServiceMetrics(stack.ServiceHttp);
 
             var background = new List<Task>(switches.Select(s => s.RunAsync(cancellationToken)))

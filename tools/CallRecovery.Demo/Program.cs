@@ -18,9 +18,10 @@ internal static class Program
         {
             Description = "Turn the service's quiet hours off (21:00-09:00 customer's local time: delayed callbacks - after a re-attach, an outage, or a retry - are not placed then and end as QuietHours). For a demo at night.",
         };
+        var noDashboard = new Option<bool>("--no-dashboard") { Description = "Leave out the Aspire dashboard (traces, logs and metrics in a browser)." };
         var root = new RootCommand("CallRecovery demo: embedded Kafka, redis-server, the service, simulated network traffic (with radio-loss re-attaches and a cell outage 30 s in, then every 2 min) and emulated switches, live.")
         {
-            rate, duration, plain, noQuietHours,
+            rate, duration, plain, noQuietHours, noDashboard,
         };
         root.SetAction(async (parse, cancellationToken) =>
         {
@@ -30,7 +31,7 @@ internal static class Program
                 stop.CancelAfter(TimeSpan.FromSeconds(seconds));
             }
 
-            var run = new DemoRun(parse.GetValue(rate), parse.GetValue(plain), quietHours: !parse.GetValue(noQuietHours));
+            var run = new DemoRun(parse.GetValue(rate), parse.GetValue(plain), quietHours: !parse.GetValue(noQuietHours), dashboard: !parse.GetValue(noDashboard));
             return await run.RunAsync(stop.Token);
         });
         return await root.Parse(args).InvokeAsync();

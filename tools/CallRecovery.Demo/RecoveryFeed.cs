@@ -12,7 +12,7 @@ namespace CallRecovery.Demo;
 /// callback that is tried again (an outcome with next_attempt_at: no answer, busy) as one too; and the compensation
 /// topic, as CRM and billing would: the apology and credit for each recovery that failed.
 /// </summary>
-public sealed class RecoveryFeed(string bootstrapServers)
+public sealed class RecoveryFeed(string bootstrapServers, TraceDashboard? traces = null)
 {
     // Stages reached, per recovery and callback attempt ("recovery id/attempt").
     private readonly ConcurrentDictionary<string, Dictionary<Stage, DateTimeOffset>> _stages = new(StringComparer.Ordinal);
@@ -54,7 +54,7 @@ public sealed class RecoveryFeed(string bootstrapServers)
                 }
                 else if (result is { Message.Value: { } value })
                 {
-                    Take(RecoveryUpdate.Parser.ParseFrom(value));
+                    Take(RecoveryUpdate.Parser.ParseFrom(value), TraceIdOf(result.Message.Headers));
                 }
             }
             catch (ConsumeException)
@@ -84,7 +84,11 @@ public sealed class RecoveryFeed(string bootstrapServers)
             $"{compensation.At.ToDateTimeOffset():HH:mm:ss} We made amends to {Mask(compensation.Customer)}: an apology by {compensation.Apology.Channel} ({compensation.Apology.TemplateId}, {compensation.Apology.Language}), {credit}. [call {compensation.CallId}]"));
     }
 
-    private void Take(RecoveryUpdate update)
+    /// <summary>The trace id of the recovery's trace, from the outcome's traceparent header (W3C: version-traceid-spanid-flags).</summary>
+    private static string? TraceIdOf(Headers? headers) =>
+        headers is not null && headers.TryGetLastBytes("traceparent", out var bytes) && System.Text.Encoding.ASCII.GetString(bytes).Split('-') is [_, { Length: 32 } traceId, _, _] ? traceId : null;
+
+    private void Take(RecoveryUpdate update, string? traceId)
     {
         var attempt = Math.Max(1u, update.CallbackAttempt);
         var stages = _stages.GetOrAdd(StagesKey(update.RecoveryId, attempt), _ => []);
@@ -115,7 +119,7 @@ public sealed class RecoveryFeed(string bootstrapServers)
 
         lock (stages)
         {
-            _stories.Enqueue(Story(update, stages));
+            _stories.Enqueue(Story(update, stages) + (traces is not null && traceId is not null ? $" trace: {traces.TraceLink(traceId)}" : string.Empty));
         }
 
         while (_stories.Count > 50)

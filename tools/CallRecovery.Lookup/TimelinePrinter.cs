@@ -20,6 +20,10 @@ public static class TimelinePrinter
             if (call.RecoveryId.Length > 0)
             {
                 output.WriteLine($"  recovery {call.RecoveryId} via switch {call.SwitchId}: call back {call.CustomerMasked}, reconnect to {call.OtherPartyMasked}");
+                if (call.TraceId.Length > 0)
+                {
+                    output.WriteLine($"  trace {call.TraceId}");
+                }
             }
 
             foreach (var entry in call.Entries)

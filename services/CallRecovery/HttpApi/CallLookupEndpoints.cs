@@ -109,12 +109,12 @@ public static partial class CallLookupEndpoints
     /// <summary>A recovery as shown outside: numbers masked.</summary>
     public sealed record RecoveryView(string RecoveryId, string State, string CallBack, string OtherParty, DateTimeOffset DropTime, DateTimeOffset AcceptedAt, string Cause, string SwitchingNode,
         int CallbackAttempt, string Hold, string Incident, DateTimeOffset DueAt, string Outcome, string Detail, IReadOnlyList<CallbackAttemptOutcome> EarlierCallbacks,
-        CompensationView? Compensation, bool Shadow, DateTimeOffset? WouldHaveCalledAt, bool Vulnerable, DateTimeOffset Deadline, double? GraceSeconds, string GraceBasis)
+        CompensationView? Compensation, bool Shadow, DateTimeOffset? WouldHaveCalledAt, bool Vulnerable, DateTimeOffset Deadline, double? GraceSeconds, string GraceBasis, string TraceId)
     {
         public static RecoveryView From(RecoveryRecord r, Contracts.V1.Compensation? compensation) =>
             new(r.RecoveryId, r.State.ToString(), PhoneNumberMask.Mask(r.CallBack), PhoneNumberMask.Mask(r.OtherParty), r.DropTime, r.AcceptedAt, r.Cause, r.SwitchingNode,
                 r.CallbackAttempt, r.Hold, r.Incident, r.DueAt, r.Outcome, r.Detail, r.EarlierCallbacks, compensation is null ? null : CompensationView.From(compensation),
-                r.Shadow, r.Shadow && r.Outcome == nameof(Contracts.V1.Outcome.WouldHaveCalled) ? r.CompletedAt : null, r.Vulnerable, r.Deadline, r.Grace?.TotalSeconds, r.GraceBasis);
+                r.Shadow, r.Shadow && r.Outcome == nameof(Contracts.V1.Outcome.WouldHaveCalled) ? r.CompletedAt : null, r.Vulnerable, r.Deadline, r.Grace?.TotalSeconds, r.GraceBasis, r.TraceId);
     }
 
     /// <summary>The amends made for a failed recovery, as shown outside (the customer's number left out).</summary>

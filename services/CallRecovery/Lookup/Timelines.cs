@@ -95,6 +95,7 @@ public static class Timelines
             OtherPartyMasked = PhoneNumberMask.Mask(recovery?.OtherParty),
             SwitchId = recovery?.SwitchId ?? string.Empty,
             Outcome = recovery?.Outcome ?? string.Empty,
+            TraceId = recovery?.TraceId ?? string.Empty,
         };
         foreach (var (at, what, detail) in entries.OrderBy(e => e.At))
         {

@@ -103,6 +103,9 @@ public sealed record RecoveryRecord
     /// <summary>W3C trace context of the recovery's trace, carried to the switch and into outcome events.</summary>
     public string TraceParent { get; init; } = string.Empty;
 
+    /// <summary>The W3C trace id of the recovery's trace (from <see cref="TraceParent"/>), empty when it has none.</summary>
+    public string TraceId => TraceParent.Split('-') is [_, { Length: 32 } traceId, _, _] ? traceId : string.Empty;
+
     /// <summary>Deliveries of commands so far (all callbacks): the number of the latest one.</summary>
     public int Attempts { get; init; }
 
