@@ -155,7 +155,7 @@ public sealed class DemoRun(double callsPerSecond, bool plain, bool quietHours =
                 feed.RunAsync(cancellationToken),
                 KillSwitchDrillAsync(stack.ServiceHttp, await File.ReadAllTextAsync(stack.Credentials.TokenPath, cancellationToken), cancellationToken),
             };
-            var view = new DemoView(simulator, switches, feed, metrics);
+            var view = new DemoView(simulator, switches, feed, metrics, quietHours);
             await (plain ? view.PrintAsync(cancellationToken) : view.LiveAsync(cancellationToken));
 
             Say("Stopping...");

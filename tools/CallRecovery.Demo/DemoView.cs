@@ -11,7 +11,7 @@ namespace CallRecovery.Demo;
 /// What the demo shows: traffic (with the simulated outage and re-attaches), decisions, holds, callbacks, latency, and
 /// the latest recoveries as stories.
 /// </summary>
-public sealed class DemoView(TrafficSimulator.TrafficSimulator simulator, IReadOnlyList<EmulatedSwitch> switches, RecoveryFeed feed, ServiceMetrics metrics)
+public sealed class DemoView(TrafficSimulator.TrafficSimulator simulator, IReadOnlyList<EmulatedSwitch> switches, RecoveryFeed feed, ServiceMetrics metrics, bool quietHours = false)
 {
     private readonly DateTimeOffset _started = DateTimeOffset.UtcNow;
     private ServiceFigures _service = ServiceFigures.None;
@@ -45,6 +45,11 @@ public sealed class DemoView(TrafficSimulator.TrafficSimulator simulator, IReadO
     public string Summary()
     {
         var text = new StringBuilder();
+        if (NightBanner() is { } night)
+        {
+            text.Append(night).Append('\n');
+        }
+
         foreach (var (name, value) in Figures())
         {
             text.Append(CultureInfo.InvariantCulture, $"{name}: {value}\n");
@@ -85,7 +90,8 @@ public sealed class DemoView(TrafficSimulator.TrafficSimulator simulator, IReadO
             ("Network", Network(counters)),
             ("Decisions", _service.Decisions.Count == 0 ? "-" : string.Join("  ", _service.Decisions.Select(d => $"{d.Key} {d.Value:0}"))),
             ("Held", $"outage incidents open {_service.OpenIncidents:0}, holding {_service.OutageHeld:0}  held so far: {(_service.HeldTotal.Count == 0 ? "-" : string.Join(", ", _service.HeldTotal.Select(h => $"{h.Key} {h.Value:0}")))}"),
-            ("Callbacks", $"sent {switches.Sum(s => s.Received.Count)}  accepted {switches.Sum(s => s.Placed.Count)}  reconnected {feed.Outcomes.GetValueOrDefault(Outcome.Reconnected)}  retries {switches.Sum(s => s.Received.Count(c => c.Attempt > 1))}  called again {_service.Retried:0}  vulnerable customers first {switches.Sum(s => s.Received.Count(c => c.Priority == Priority.High && c.Attempt <= 1))}"),
+            ("Callbacks", $"sent {switches.Sum(s => s.Received.Count)}  accepted {switches.Sum(s => s.Placed.Count)}  reconnected {feed.Outcomes.GetValueOrDefault(Outcome.Reconnected)}  resent {switches.Sum(s => s.Received.Count(c => c.Attempt > 1))}  called again {_service.Retried:0}  vulnerable customers first {switches.Sum(s => s.Received.Count(c => c.Priority == Priority.High && c.Attempt <= 1))}"),
+            ("Meaning", "resent: deliveries of a command sent again (not acknowledged in time, or rejected); called again: callbacks tried again after no answer or busy, counted when scheduled (20 s later; a delayed callback keeps out of quiet hours)"),
             ("Grace", Grace()),
             ("Outcomes", Outcomes()),
             ("Amends", feed.Compensations is var (all, credited, capped) && all > 0 ? $"compensated {all} failed recoveries: apologies {all}, credits {credited}, past the daily cap {capped}" : "-"),
@@ -156,7 +162,20 @@ public sealed class DemoView(TrafficSimulator.TrafficSimulator simulator, IReadO
         var stories = feed.LatestStories(6);
         var panel = new Panel(stories.Count == 0 ? new Text("(waiting for the first recoveries...)") : new Rows(stories.Select(s => new Text("- " + s))))
             .Header("Latest recoveries").Expand();
-        return new Rows(table, panel, new Markup("[grey]Ctrl-C stops everything.[/]"));
+        var footer = new Markup("[grey]Ctrl-C stops everything.[/]");
+        return NightBanner() is { } night ? new Rows(new Markup($"[yellow]{Markup.Escape(night)}[/]"), table, panel, footer) : new Rows(table, panel, footer);
+    }
+
+    /// <summary>
+    /// At night in the UK (the simulated customers' numbers are +44), with quiet hours on: why most delayed callbacks
+    /// (retries, after a re-attach or an outage) end QUIET_HOURS, and how to see the daytime behaviour.
+    /// </summary>
+    private string? NightBanner()
+    {
+        var hour = TimeZoneInfo.ConvertTime(DateTimeOffset.UtcNow, TimeZoneInfo.FindSystemTimeZoneById("Europe/London")).Hour;
+        return quietHours && (hour >= 21 || hour < 9)
+            ? "Night in the UK (quiet hours 21:00-09:00, the customers' local time): delayed callbacks - retries, callbacks after a re-attach or an outage - may not ring now; they wait for 09:00 or, past their 2-minute deadline, end QUIET_HOURS. First callbacks go as by day. For the daytime behaviour: ./demo.sh --no-quiet-hours"
+            : null;
     }
 
     private static double Percentile(double[] sorted, double p) => sorted[Math.Min(sorted.Length - 1, (int)Math.Ceiling(p * sorted.Length) - 1)];
