@@ -9,7 +9,11 @@ namespace CallRecovery.IntegrationTests;
 public sealed partial class LocalRunTests
 {
     /// <summary>Spans every recovery's trace has, from the decision to the outcome's publish.</summary>
-    private static readonly string[] TraceSpans = ["recovery decide", "recovery schedule", "recovery dispatch", "recovery acknowledge", "recovery outcome", "callrecovery.outcomes.v1 publish"];
+    private static readonly string[] TraceSpans =
+    [
+        "recovery decide", "recovery schedule", "recovery dispatch", "recovery acknowledge",
+        "switch place callback", "switch customer answered", "switch reconnect bridged", "recovery outcome", "callrecovery.outcomes.v1 publish",
+    ];
 
     [Fact]
     public async Task The_demo_runs_shows_recoveries_and_stops_cleanly_on_ctrl_c()
@@ -35,11 +39,12 @@ public sealed partial class LocalRunTests
             Assert.False(FullNumber().IsMatch(await response.Content.ReadAsStringAsync()), "the call record shows numbers masked");
         }
 
-        // The Aspire dashboard it started has a callback story's recovery trace, from the decision to the outcome's publish.
+        // The Aspire dashboard it started has a reconnected customer's recovery trace, from the decision through the
+        // emulated switch's own spans (placing the call, answered, bridged) to the outcome's publish.
         var dashboard = DashboardLine().Match(demo.Output);
         Assert.True(dashboard.Success, "the demo prints the dashboard's link");
+        await Eventually.TrueAsync(() => TraceLink().IsMatch(demo.Output), "a reconnected customer's story, with its trace link", TimeSpan.FromSeconds(90));
         var traced = TraceLink().Match(demo.Output);
-        Assert.True(traced.Success, "a story of a callback links to its trace");
         using (var http = new HttpClient { Timeout = TimeSpan.FromSeconds(10) })
         {
             http.DefaultRequestHeaders.Add("x-api-key", dashboard.Groups["token"].Value);
@@ -223,6 +228,6 @@ public sealed partial class LocalRunTests
     [GeneratedRegex(@"Aspire dashboard, process (?<pid>\d+);[^:]*: (?<base>http://127\.0\.0\.1:\d+/)login\?t=(?<token>[0-9a-f]+)")]
     private static partial Regex DashboardLine();
 
-    [GeneratedRegex(@"we called back[^\n]*trace: http://127\.0\.0\.1:\d+/traces/detail/(?<trace>[0-9a-f]{32})")]
+    [GeneratedRegex(@"took the free reconnection[^\n]*trace: http://127\.0\.0\.1:\d+/traces/detail/(?<trace>[0-9a-f]{32})")]
     private static partial Regex TraceLink();
 }

@@ -3,6 +3,9 @@ using System.Net.Http.Json;
 using CallRecovery.Contracts.V1;
 using CallRecovery.SwitchEmulator;
 using CallRecovery.TrafficSimulator;
+using OpenTelemetry;
+using OpenTelemetry.Resources;
+using OpenTelemetry.Trace;
 using Spectre.Console;
 
 namespace CallRecovery.Demo;
@@ -99,6 +102,12 @@ public sealed class DemoRun(double callsPerSecond, bool plain, bool quietHours =
         await using (traces)
         await using (stack)
         {
+            // The emulated switches' own spans (placing each callback, its stages) join the recoveries' traces there.
+            using var switchTraces = traces is null ? null : Sdk.CreateTracerProviderBuilder()
+                .ConfigureResource(r => r.AddService("switch-emulator"))
+                .AddSource(EmulatedSwitch.ActivitySource.Name)
+                .AddOtlpExporter(o => o.Endpoint = traces.Otlp)
+                .Build();
             if (traces is not null)
             {
                 Say($"Traces, logs and metrics in a browser (Aspire dashboard, process {traces.ProcessId}; this link signs in with this run's token): {traces.SignIn}");

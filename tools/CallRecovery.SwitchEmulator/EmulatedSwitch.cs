@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Diagnostics;
 using System.Threading.Channels;
 using CallRecovery.Contracts;
 using CallRecovery.Contracts.V1;
@@ -19,6 +20,12 @@ namespace CallRecovery.SwitchEmulator;
 public sealed class EmulatedSwitch : IAsyncDisposable
 {
     private static readonly Stage[] Stages = [Stage.CustomerRinging, Stage.CustomerAnswered, Stage.OfferAccepted, Stage.OtherPartyRinging, Stage.Bridged];
+
+    /// <summary>
+    /// The switch's own spans in the recovery's trace (placing the call, then each stage), continuing the command's
+    /// traceparent; created only when something listens (the demo exports them to its dashboard).
+    /// </summary>
+    public static ActivitySource ActivitySource { get; } = new("CallRecovery.SwitchEmulator");
 
     private readonly SwitchEmulatorOptions _options;
     private readonly GrpcChannel _channel;
@@ -377,11 +384,21 @@ public sealed class EmulatedSwitch : IAsyncDisposable
             Outcome.NoAnswer => Stages[..1],
             _ => [],
         };
+        ActivityContext.TryParse(command.Traceparent, command.Tracestate, out var parent);
+        using var placing = ActivitySource.StartActivity("switch place callback", ActivityKind.Server, parent);
+        placing?.SetTag("rpc.system", "grpc").SetTag("rpc.service", "callrecovery.v1.Switching").SetTag("callrecovery.recovery_id", command.RecoveryId)
+            .SetTag("callrecovery.callback_attempt", callback).SetTag("callrecovery.switch.instance", _options.InstanceId);
         foreach (var stage in stages)
         {
-            await Task.Delay(_options.StageDelay).ConfigureAwait(false);
+            using (var step = ActivitySource.StartActivity("switch " + StageName(stage), ActivityKind.Internal))
+            {
+                step?.SetTag("callrecovery.recovery_id", command.RecoveryId);
+                await Task.Delay(_options.StageDelay).ConfigureAwait(false);
+            }
+
             if (_cancelled.TryGetValue(command.RecoveryId, out var withdrawn) && withdrawn >= callback)
             {
+                placing?.SetTag("callrecovery.outcome", "withdrawn");
                 return;
             }
 
@@ -403,8 +420,20 @@ public sealed class EmulatedSwitch : IAsyncDisposable
         }
 
         _outcomes[command.RecoveryId] = outcome;
+        placing?.SetTag("callrecovery.outcome", outcome.ToString());
         Report(new SwitchMessage { Outcome = report }, ReportKey(command.RecoveryId, callback, Stage.Unspecified, outcome));
     }
+
+    /// <summary>A stage as its span names it: "customer answered", "reconnect bridged".</summary>
+    private static string StageName(Stage stage) => stage switch
+    {
+        Stage.CustomerRinging => "customer ringing",
+        Stage.CustomerAnswered => "customer answered",
+        Stage.OfferAccepted => "offer accepted",
+        Stage.OtherPartyRinging => "other party ringing",
+        Stage.Bridged => "reconnect bridged",
+        _ => stage.ToString(),
+    };
 
     /// <summary>Kept until confirmed; sent now if connected, else on the next connection.</summary>
     private void Report(SwitchMessage message, string key)
