@@ -198,7 +198,8 @@ public sealed class LocalServices : IAsyncDisposable
         process.Dispose();
     }
 
-    private static void Write(StreamWriter log, string? line)
+    /// <summary>A line of a child process's output to its log (several readers write at once).</summary>
+    internal static void Write(StreamWriter log, string? line)
     {
         if (line is null)
         {
@@ -211,7 +212,8 @@ public sealed class LocalServices : IAsyncDisposable
         }
     }
 
-    private static int FreePort()
+    /// <summary>A free loopback port, as the system hands one out.</summary>
+    internal static int FreePort()
     {
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();

@@ -1,7 +1,5 @@
 using System.Diagnostics;
 using System.Globalization;
-using System.Net;
-using System.Net.Sockets;
 using System.Reflection;
 using System.Security.Cryptography;
 
@@ -56,7 +54,7 @@ public sealed class TraceDashboard : IAsyncDisposable
             throw new FileNotFoundException($"The Aspire dashboard is not where the demo's restore put it ({executable}); run ./demo.sh again, or --no-dashboard.", executable);
         }
 
-        var (web, otlp) = (FreePort(), FreePort());
+        var (web, otlp) = (LocalServices.FreePort(), LocalServices.FreePort());
         var token = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(16));
         var start = new ProcessStartInfo(executable)
         {
@@ -79,8 +77,8 @@ public sealed class TraceDashboard : IAsyncDisposable
         };
         var process = Process.Start(start) ?? throw new InvalidOperationException("The Aspire dashboard could not start.");
         var log = new StreamWriter(logPath) { AutoFlush = true };
-        process.OutputDataReceived += (_, e) => Write(log, e.Data);
-        process.ErrorDataReceived += (_, e) => Write(log, e.Data);
+        process.OutputDataReceived += (_, e) => LocalServices.Write(log, e.Data);
+        process.ErrorDataReceived += (_, e) => LocalServices.Write(log, e.Data);
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
         var dashboard = new TraceDashboard(process, new Uri($"http://127.0.0.1:{web.ToString(CultureInfo.InvariantCulture)}/"), new Uri($"http://127.0.0.1:{otlp.ToString(CultureInfo.InvariantCulture)}"), token);
@@ -118,23 +116,5 @@ public sealed class TraceDashboard : IAsyncDisposable
         }
 
         _process.Dispose();
-    }
-
-    private static void Write(StreamWriter log, string? line)
-    {
-        if (line is not null)
-        {
-            lock (log)
-            {
-                log.WriteLine(line);
-            }
-        }
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 }
