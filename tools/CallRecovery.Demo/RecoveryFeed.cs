@@ -86,7 +86,9 @@ public sealed class RecoveryFeed(string bootstrapServers, TraceDashboard? traces
 
     /// <summary>The trace id of the recovery's trace, from the outcome's traceparent header (W3C: version-traceid-spanid-flags).</summary>
     private static string? TraceIdOf(Headers? headers) =>
-        headers is not null && headers.TryGetLastBytes("traceparent", out var bytes) && System.Text.Encoding.ASCII.GetString(bytes).Split('-') is [_, { Length: 32 } traceId, _, _] ? traceId : null;
+        headers is not null && headers.TryGetLastBytes("traceparent", out var bytes) && System.Diagnostics.ActivityContext.TryParse(Encoding.ASCII.GetString(bytes), null, out var context)
+            ? context.TraceId.ToHexString()
+            : null;
 
     private void Take(RecoveryUpdate update, string? traceId)
     {

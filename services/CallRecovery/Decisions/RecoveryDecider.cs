@@ -440,22 +440,23 @@ public sealed partial class RecoveryDecider(
         }
 
         await subscribers.RecordConnectionsAsync([.. connected.Select(c => new PartiesConnected(c.CallId, c.Caller, c.Callee, c.AnswerTime))], now).ConfigureAwait(false);
+        // Every pair's index read at once, then one pass through the door (a pair that redialled twice: its first answer).
+        var ordered = connected.OrderBy(c => c.AnswerTime).ToList();
+        var filed = await Task.WhenAll(ordered.Select(c => index.OfPairAsync(c.Caller, c.Callee))).ConfigureAwait(false);
+        var cancels = ordered.Zip(filed).SelectMany(p => p.Second.Select(callId => new CancelMove(callId, new Redialled(p.First.CallId, p.First.AnswerTime))))
+            .DistinctBy(m => m.CallId, StringComparer.Ordinal).Select(m => (RecoveryMove)m).ToList();
+        var cancelled = await moves.ApplyAsync(cancels).ConfigureAwait(false);
         var redials = new List<(string Cell, TimeSpan AfterDrop)>();
-        foreach (var c in connected)
+        foreach (var t in cancelled.Where(t => t.Verdict == RecoveryVerdict.Applied && t.Recovery is not null && t.Move is CancelMove { Reason: Redialled }))
         {
-            var recoveries = await index.OfPairAsync(c.Caller, c.Callee).ConfigureAwait(false);
-            var cancelled = await moves.ApplyAsync([.. recoveries.Select(callId => (RecoveryMove)new CancelMove(callId, new Redialled(c.CallId, c.AnswerTime)))]).ConfigureAwait(false);
-            foreach (var t in cancelled.Where(t => t.Verdict == RecoveryVerdict.Applied && t.Recovery is not null))
+            // What the grace learns from (recoveries whose drop it counted, decided while learning was on), and whether
+            // the callback had gone out already (a redial the grace did not wait for).
+            if (t.Recovery!.Grace is not null)
             {
-                // What the grace learns from; and whether the callback had gone out already (a redial the grace did not wait for).
-                if (t.Recovery!.Grace is not null)
-                {
-                    // Learned from recoveries whose drop was counted too (decided while learning was on).
-                    redials.Add((t.Recovery.ServingCell, c.AnswerTime - t.Recovery.DropTime));
-                }
-
-                telemetry.RedialCancelled(callbackSent: t.From is not (RecoveryState.Pending or RecoveryState.Held));
+                redials.Add((t.Recovery.ServingCell, ((Redialled)((CancelMove)t.Move).Reason).AnsweredAt - t.Recovery.DropTime));
             }
+
+            telemetry.RedialCancelled(callbackSent: t.From is not (RecoveryState.Pending or RecoveryState.Held));
         }
 
         await grace.CountRedialsAsync(redials).ConfigureAwait(false);
@@ -506,7 +507,7 @@ public sealed partial class RecoveryDecider(
             AccessTechnology = drop.AccessTechnology.ToString(),
             SwitchId = plan.SwitchId,
             DueAt = plan.DueAt,
-            Deadline = vulnerable ? Max(plan.Deadline, router.DeadlineOf(drop.DropTime, vulnerable: true)) : plan.Deadline,
+            Deadline = router.DeadlineOf(drop.DropTime, vulnerable),
             Vulnerable = vulnerable,
             Grace = plan.Grace?.Grace,
             GraceBasis = plan.Grace is { } chosen ? $"{chosen.Basis}: {chosen.Why}" : string.Empty,
@@ -514,8 +515,6 @@ public sealed partial class RecoveryDecider(
             Shadow = rollout.IsShadow(drop.SwitchingNode, drop.ServingCell, pending.Candidate.CallBack),
         };
     }
-
-    private static DateTimeOffset Max(DateTimeOffset a, DateTimeOffset b) => a > b ? a : b;
 
     private static DecisionRecord Draft(CallDrop drop, Classification classification, DateTimeOffset now) => new()
     {

@@ -4,7 +4,6 @@ using CallRecovery.Lookup;
 using CallRecovery.Observability;
 using CallRecovery.Outages;
 using CallRecovery.Policy;
-using CallRecovery.Probes;
 using CallRecovery.Redis;
 using CallRecovery.Recoveries;
 using CallRecovery.Security;
@@ -67,16 +66,15 @@ public static partial class CallLookupEndpoints
         }
 
         var change = new OptOutChange(optedOut, time.GetUtcNow(), Principal(http), http.Connection.RemoteIpAddress?.ToString() ?? "unknown");
-        try
+        // Not confirmed: CRM sends it again (setting an opt-out twice changes nothing).
+        var (_, refused) = await DurableWrite.ConfirmAsync(http, durability, async () =>
         {
             await optOuts.SetAsync(number, change).ConfigureAwait(false);
-            await durability.WaitAsync().ConfigureAwait(false);
-        }
-        catch (Exception e) when (TransientErrors.IsTransient(e))
+            return true;
+        }, "opt-out", retryAfterSeconds: 5).ConfigureAwait(false);
+        if (refused is not null)
         {
-            // Not confirmed: CRM sends it again (setting an opt-out twice changes nothing).
-            http.Response.Headers.RetryAfter = "5";
-            return Results.Problem(statusCode: StatusCodes.Status503ServiceUnavailable, title: "The opt-out is not recorded yet; send it again.", detail: TransientErrors.Describe(e));
+            return refused;
         }
 
         var audit = logs.CreateLogger(AuditCategory);

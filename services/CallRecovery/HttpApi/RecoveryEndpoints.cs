@@ -1,7 +1,6 @@
 using CallRecovery.Lookup;
 using CallRecovery.Observability;
 using CallRecovery.Policy;
-using CallRecovery.Probes;
 using CallRecovery.Recoveries;
 using CallRecovery.Redis;
 using CallRecovery.Security;
@@ -46,17 +45,12 @@ public static partial class RecoveryEndpoints
 
         var by = CallLookupEndpoints.Principal(http);
         var from = http.Connection.RemoteIpAddress?.ToString() ?? "unknown";
-        RecoveryTransition transition;
-        try
+        // Not confirmed: the caller sends it again (cancelling twice changes nothing).
+        var (transition, refused) = await DurableWrite.ConfirmAsync(http, durability,
+            () => moves.ApplyAsync(new CancelMove(callId, new CancelledOnRequest(by))), "cancel", retryAfterSeconds: 2).ConfigureAwait(false);
+        if (refused is not null)
         {
-            transition = await moves.ApplyAsync(new CancelMove(callId, new CancelledOnRequest(by))).ConfigureAwait(false);
-            await durability.WaitAsync().ConfigureAwait(false);
-        }
-        catch (Exception e) when (TransientErrors.IsTransient(e))
-        {
-            // Not confirmed: the caller sends it again (cancelling twice changes nothing).
-            http.Response.Headers.RetryAfter = "2";
-            return Results.Problem(statusCode: StatusCodes.Status503ServiceUnavailable, title: "The cancel is not recorded yet; send it again.", detail: TransientErrors.Describe(e));
+            return refused;
         }
 
         if (transition.Recovery is not { } recovery)

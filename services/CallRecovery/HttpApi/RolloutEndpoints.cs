@@ -1,6 +1,5 @@
 using CallRecovery.Delivery;
 using CallRecovery.Policy;
-using CallRecovery.Probes;
 using CallRecovery.Redis;
 using CallRecovery.Security;
 
@@ -40,19 +39,15 @@ public static partial class RolloutEndpoints
 
         var by = CallLookupEndpoints.Principal(http);
         var from = http.Connection.RemoteIpAddress?.ToString() ?? "unknown";
-        DispatchPause.PauseState before, after;
-        IReadOnlyList<DispatchPause.PauseChange> changes;
-        try
+        // Not confirmed: the operator sends it again (pausing twice changes nothing but the reason).
+        var ((before, after, changes), refused) = await DurableWrite.ConfirmAsync(http, durability, async () =>
         {
-            (before, after) = await pause.SetAsync(paused, change.Reason.Trim(), by, from).ConfigureAwait(false);
-            await durability.WaitAsync().ConfigureAwait(false);
-            changes = await pause.ChangesAsync().ConfigureAwait(false);
-        }
-        catch (Exception e) when (TransientErrors.IsTransient(e))
+            var (was, now) = await pause.SetAsync(paused, change.Reason.Trim(), by, from).ConfigureAwait(false);
+            return (was, now, await pause.ChangesAsync().ConfigureAwait(false));
+        }, "change", retryAfterSeconds: 2).ConfigureAwait(false);
+        if (refused is not null)
         {
-            // Not confirmed: the operator sends it again (pausing twice changes nothing but the reason).
-            http.Response.Headers.RetryAfter = "2";
-            return Results.Problem(statusCode: StatusCodes.Status503ServiceUnavailable, title: "The change is not recorded yet; send it again.", detail: TransientErrors.Describe(e));
+            return refused;
         }
 
         LogChanged(logs.CreateLogger(AuditCategory), before.Paused, after.Paused, by, from, after.Reason);

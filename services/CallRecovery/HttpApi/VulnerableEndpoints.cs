@@ -1,6 +1,5 @@
 using CallRecovery.Observability;
 using CallRecovery.Policy;
-using CallRecovery.Probes;
 using CallRecovery.Redis;
 using CallRecovery.Security;
 using CallRecovery.Subscribers;
@@ -58,16 +57,15 @@ public static partial class VulnerableEndpoints
     private static async Task<IResult> ChangeAsync(string number, VulnerableFlag? flag, HttpContext http, SubscriberFacts subscribers, DurabilityBarrier durability,
         DateTimeOffset now, ILoggerFactory logs, string by, string from)
     {
-        try
+        // Not confirmed: CRM sends it again (setting or removing a flag twice changes nothing).
+        var (_, refused) = await DurableWrite.ConfirmAsync(http, durability, async () =>
         {
             await subscribers.SetVulnerableAsync(number, flag, now).ConfigureAwait(false);
-            await durability.WaitAsync().ConfigureAwait(false);
-        }
-        catch (Exception e) when (TransientErrors.IsTransient(e))
+            return true;
+        }, "flag", retryAfterSeconds: 5).ConfigureAwait(false);
+        if (refused is not null)
         {
-            // Not confirmed: CRM sends it again (setting or removing a flag twice changes nothing).
-            http.Response.Headers.RetryAfter = "5";
-            return Results.Problem(statusCode: StatusCodes.Status503ServiceUnavailable, title: "The flag is not recorded yet; send it again.", detail: TransientErrors.Describe(e));
+            return refused;
         }
 
         LogFlagChanged(logs.CreateLogger(AuditCategory), number, flag?.Until, by, from);

@@ -104,7 +104,7 @@ public sealed record RecoveryRecord
     public string TraceParent { get; init; } = string.Empty;
 
     /// <summary>The W3C trace id of the recovery's trace (from <see cref="TraceParent"/>), empty when it has none.</summary>
-    public string TraceId => TraceParent.Split('-') is [_, { Length: 32 } traceId, _, _] ? traceId : string.Empty;
+    public string TraceId => ActivityContext.TryParse(TraceParent, null, out var context) ? context.TraceId.ToHexString() : string.Empty;
 
     /// <summary>Deliveries of commands so far (all callbacks): the number of the latest one.</summary>
     public int Attempts { get; init; }
