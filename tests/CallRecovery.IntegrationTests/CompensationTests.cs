@@ -95,6 +95,8 @@ public sealed class CompensationTests(Infrastructure infrastructure)
         var settings = scenario.Settings();
         // No switch connected: the callbacks expire at their deadline.
         settings["Switching:CallbackDeadline"] = "00:00:02";
+        // ...but the redialled call's (its customer flagged vulnerable) waits long enough for the redial on a loaded machine.
+        settings["Policy:VulnerableDeadline"] = "00:10:00";
         settings["Compensation:DailyCreditCap"] = "1";
         settings["Compensation:Credits:EXPIRED:Currency"] = "INR";
         settings["Compensation:Credits:EXPIRED:MinorUnits"] = "100";
@@ -105,7 +107,9 @@ public sealed class CompensationTests(Infrastructure infrastructure)
         await scenario.PublishAsync(Scenario.Drop("first", customer, scenario.Number(2)));
         await scenario.PublishAsync(Scenario.Drop("second", customer, scenario.Number(3)));
         // The parties of this one reach each other again by themselves while its callback waits: cancelled, nothing owed.
-        await scenario.PublishAsync(Scenario.Drop("redialled", redialler, scenario.Number(6)));
+        var redialled = Scenario.Drop("redialled", redialler, scenario.Number(6));
+        redialled.Vulnerable = true;
+        await scenario.PublishAsync(redialled);
         await Eventually.TrueAsync(async () => (await scenario.RecoveryAsync("redialled"))?.State == RecoveryState.Pending, "the redialled call's callback waits");
         await scenario.PublishAsync(new CallConnected { EventId = "redial", CallId = "call-redial", Caller = redialler, Callee = scenario.Number(6), AnswerTime = Google.Protobuf.WellKnownTypes.Timestamp.FromDateTimeOffset(DateTimeOffset.UtcNow) });
         await Eventually.TrueAsync(async () => (await scenario.RecoveryAsync("redialled"))?.State == RecoveryState.Cancelled, "the redial cancels it");
