@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Runs every test (fast and integration). Installs what is missing first: redis-server (Debian package), and
+# Runs every test (fast and integration). Installs what is missing first: redis-server and chromium (Debian
+# packages; chromium for the browser test of the trace dashboard), and
 # the Node.js packages of the deployment checks (npm ci). Kafka needs nothing: the tests start librdkafka's
 # mock cluster, shipped inside the Confluent.Kafka package. The Kubernetes manifests are rendered by kubectl.
 set -euo pipefail
@@ -11,6 +12,12 @@ if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq nodejs npm >/dev/null
+fi
+if ! command -v chromium >/dev/null 2>&1; then
+  echo "Installing Chromium (Debian package) for the browser test of the trace dashboard..."
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
 fi
 command -v kubectl >/dev/null 2>&1 || echo "warning: kubectl not found; the Kubernetes manifest tests will fail (they render with 'kubectl kustomize')" >&2
 (cd tools/deployment-checks && npm ci --no-audit --no-fund --loglevel=error)

@@ -2,17 +2,32 @@ using System.Diagnostics;
 using System.Text.RegularExpressions;
 using CallRecovery.Contracts.V1;
 using CallRecovery.IntegrationTests.Fixtures;
+using Xunit.Abstractions;
 
 namespace CallRecovery.IntegrationTests;
 
 /// <summary>The README's first command and the service's start-up, as a new user meets them.</summary>
-public sealed partial class LocalRunTests
+public sealed partial class LocalRunTests(ITestOutputHelper output)
 {
-    /// <summary>Spans every recovery's trace has, from the decision to the outcome's publish.</summary>
+    /// <summary>Spans every recovery's trace has in the demo, from the simulated network's report to the outcome's publish.</summary>
     private static readonly string[] TraceSpans =
     [
-        "recovery decide", "recovery schedule", "recovery dispatch", "recovery acknowledge",
+        "callrecovery.network-events.v1 publish", "callrecovery.network-events.v1 process", "recovery decide", "recovery schedule", "recovery dispatch", "recovery acknowledge",
         "switch place callback", "switch customer answered", "switch reconnect bridged", "recovery outcome", "callrecovery.outcomes.v1 publish",
+    ];
+
+    /// <summary>What sends the demo's dashboard traces, logs and metrics: the service, the traffic simulator, the emulated switches.</summary>
+    private static readonly string[] TelemetryResources = ["callrecovery", "traffic-simulator", "switch-emulator"];
+
+    /// <summary>
+    /// The same story as the dashboard's trace page shows it: the resources, span names, and the dashboard's own
+    /// summaries of messaging and RPC spans ("MSG kafka {topic}", "RPC {service}/{method}" for the dispatch).
+    /// </summary>
+    private static readonly string[] TracePage =
+    [
+        "traffic-simulator: callrecovery.network-events.v1 publish", "MSG kafka callrecovery.network-events.v1", "recovery decide", "recovery schedule",
+        "RPC callrecovery.v1.Switching/Connect", "switch-emulator", "switch place callback", "switch customer answered", "switch reconnect bridged",
+        "recovery acknowledge", "recovery outcome", "MSG kafka callrecovery.outcomes.v1",
     ];
 
     [Fact]
@@ -54,7 +69,34 @@ public sealed partial class LocalRunTests
                 var spans = await http.GetStringAsync(trace);
                 return TraceSpans.All(name => spans.Contains($"\"name\":\"{name}\"", StringComparison.Ordinal));
             }, "the dashboard shows the story's recovery trace", TimeSpan.FromSeconds(60));
+
+            // The service, the traffic simulator and the emulated switches each send it traces, logs and metrics.
+            var resources = new Uri(new Uri(dashboard.Groups["base"].Value), "api/telemetry/resources");
+            await Eventually.TrueAsync(async () =>
+            {
+                using var listed = System.Text.Json.JsonDocument.Parse(await http.GetStringAsync(resources));
+                var complete = listed.RootElement.EnumerateArray()
+                    .Where(r => r.GetProperty("hasTraces").GetBoolean() && r.GetProperty("hasLogs").GetBoolean() && r.GetProperty("hasMetrics").GetBoolean())
+                    .Select(r => r.GetProperty("name").GetString());
+                return TelemetryResources.All(complete.Contains);
+            }, "traces, logs and metrics from the service, the simulator and the switches", TimeSpan.FromSeconds(60));
         }
+
+        // And an engineer's browser shows it: the printed trace link, opened in headless Chromium after the printed
+        // sign-in link, lists the same spans (the screenshot is kept with the test results).
+        var screenshot = Repository.PathOf(Path.Combine("TestResults", "trace-in-dashboard.png"));
+        await using (var browser = await HeadlessBrowser.StartAsync())
+        {
+            var shown = await browser.ShowAsync(
+                new Uri(dashboard.Groups["base"].Value + "login?t=" + dashboard.Groups["token"].Value),
+                new Uri(traced.Groups["link"].Value),
+                TracePage,
+                screenshot,
+                TimeSpan.FromSeconds(60));
+            Assert.False(FullNumber().IsMatch(shown), "no full phone number on the trace page");
+        }
+
+        output.WriteLine("The trace page as the browser showed it: " + screenshot);
 
         demo.Signal("INT");
         await demo.WaitForExitAsync();
@@ -228,6 +270,6 @@ public sealed partial class LocalRunTests
     [GeneratedRegex(@"Aspire dashboard, process (?<pid>\d+);[^:]*: (?<base>http://127\.0\.0\.1:\d+/)login\?t=(?<token>[0-9a-f]+)")]
     private static partial Regex DashboardLine();
 
-    [GeneratedRegex(@"took the free reconnection[^\n]*trace: http://127\.0\.0\.1:\d+/traces/detail/(?<trace>[0-9a-f]{32})")]
+    [GeneratedRegex(@"took the free reconnection[^\n]*trace: (?<link>http://127\.0\.0\.1:\d+/traces/detail/(?<trace>[0-9a-f]{32}))")]
     private static partial Regex TraceLink();
 }

@@ -3,9 +3,6 @@ using System.Net.Http.Json;
 using CallRecovery.Contracts.V1;
 using CallRecovery.SwitchEmulator;
 using CallRecovery.TrafficSimulator;
-using OpenTelemetry;
-using OpenTelemetry.Resources;
-using OpenTelemetry.Trace;
 using Spectre.Console;
 
 namespace CallRecovery.Demo;
@@ -85,6 +82,8 @@ public sealed class DemoRun(double callsPerSecond, bool plain, bool quietHours =
                 traces = await TraceDashboard.StartAsync(Path.Combine(Path.GetTempPath(), $"callrecovery-dashboard-{Environment.ProcessId}.log"), cancellationToken);
                 // The service sends its traces, logs and metrics there (OpenTelemetry's standard variable).
                 settings["OTEL_EXPORTER_OTLP_ENDPOINT"] = traces.Otlp.ToString();
+                // Metrics every 5 s instead of the SDK's default minute, so the dashboard's charts move while one watches.
+                settings["OTEL_METRIC_EXPORT_INTERVAL"] = "5000";
             }
 
             stack = await LocalServices.StartAsync(settings, cancellationToken);
@@ -102,12 +101,6 @@ public sealed class DemoRun(double callsPerSecond, bool plain, bool quietHours =
         await using (traces)
         await using (stack)
         {
-            // The emulated switches' own spans (placing each callback, its stages) join the recoveries' traces there.
-            using var switchTraces = traces is null ? null : Sdk.CreateTracerProviderBuilder()
-                .ConfigureResource(r => r.AddService("switch-emulator"))
-                .AddSource(EmulatedSwitch.ActivitySource.Name)
-                .AddOtlpExporter(o => o.Endpoint = traces.Otlp)
-                .Build();
             if (traces is not null)
             {
                 Say($"Traces, logs and metrics in a browser (Aspire dashboard, process {traces.ProcessId}; this link signs in with this run's token): {traces.SignIn}");
@@ -155,6 +148,9 @@ public sealed class DemoRun(double callsPerSecond, bool plain, bool quietHours =
                 $"{simulator.Options.CustomerReplyRatio:P0} of customers answer \"not now\" themselves {simulator.Options.CustomerReplyDelay.TotalSeconds:0} s after the drop; " +
                 $"{simulator.Options.VulnerableRatio:P0} are flagged vulnerable (their callbacks go first in the switch's queue); " +
                 $"switches take {AdmissionRate} commands/s; {FirstCallbackUnanswered} leaves first callbacks unanswered; callback deadline 2 min, retries 20 s apart; quiet hours {(quietHours ? "on (21:00-09:00 local: delayed callbacks end as QuietHours)" : "off")}.");
+            // The simulator's and the switches' own spans (a report's publish; placing each callback, its stages) join the
+            // recoveries' traces there, with their counts and log lines.
+            await using var tools = traces is null ? null : new DemoTelemetry(traces.Otlp, simulator, switches);
             var feed = new RecoveryFeed(stack.BootstrapServers, traces);
             using var metrics = new ServiceMetrics(stack.ServiceHttp);
 

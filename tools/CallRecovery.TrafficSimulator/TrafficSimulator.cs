@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Globalization;
 using CallRecovery.Contracts;
 using Confluent.Kafka;
@@ -11,6 +12,12 @@ namespace CallRecovery.TrafficSimulator;
 /// </summary>
 public sealed class TrafficSimulator
 {
+    /// <summary>
+    /// One span per message published (the network's report leaving its probe), the root of the trace the service
+    /// continues: its W3C <c>traceparent</c> goes with the message as a Kafka header. Costs nothing when nobody listens.
+    /// </summary>
+    public static ActivitySource ActivitySource { get; } = new("CallRecovery.TrafficSimulator");
+
     private readonly TrafficOptions _options;
     private readonly TimeProvider _time;
     private readonly TextWriter? _diagnostics;
@@ -92,7 +99,7 @@ public sealed class TrafficSimulator
             while (pending.TryPeek(out var part, out var key) && key.Due <= now)
             {
                 pending.Dequeue();
-                inFlight.Add(new InFlight(producer.ProduceAsync(_options.Topic, part.Message.Message, CancellationToken.None), part));
+                inFlight.Add(new InFlight(producer.ProduceAsync(_options.Topic, Traced(part), CancellationToken.None), part));
                 if (inFlight.Count >= _options.MaxInFlight)
                 {
                     await SettleAsync(inFlight);
@@ -190,6 +197,45 @@ public sealed class TrafficSimulator
         {
             await failed;
         }
+    }
+
+    /// <summary>The message as scheduled, or with the traceparent of its publish span when someone listens.</summary>
+    private Message<byte[]?, byte[]?> Traced(InFlightCall.Part part)
+    {
+        var message = part.Message.Message;
+        if (!ActivitySource.HasListeners())
+        {
+            return message;
+        }
+
+        // Each report starts a trace of its own, never a child of whatever span is ambient.
+        Activity.Current = null;
+        using var publish = ActivitySource.StartActivity(_options.Topic + " publish", ActivityKind.Producer);
+        Activity.Current = null;
+        if (publish?.Id is not { } traceParent)
+        {
+            return message;
+        }
+
+        // Messaging semantic conventions; the call id and the event's kind, never a number.
+        publish.SetTag("messaging.system", "kafka")
+            .SetTag("messaging.operation.type", "send")
+            .SetTag("messaging.operation.name", "publish")
+            .SetTag("messaging.destination.name", _options.Topic)
+            .SetTag("callrecovery.event", part.Message.Kind.ToString());
+        if (part.Call is not null)
+        {
+            publish.SetTag("callrecovery.call_id", part.Call.Call.CallId);
+        }
+
+        var headers = new Headers();
+        foreach (var header in message.Headers ?? [])
+        {
+            headers.Add(header.Key, header.GetValueBytes());
+        }
+
+        headers.Add("traceparent", System.Text.Encoding.ASCII.GetBytes(traceParent));
+        return new Message<byte[]?, byte[]?> { Key = message.Key, Value = message.Value, Headers = headers, Timestamp = message.Timestamp };
     }
 
     private IProducer<byte[]?, byte[]?> BuildProducer()

@@ -83,6 +83,9 @@ public sealed class Scenario(string id, IKafkaEndpoint kafka, IRedisEndpoint red
         // One callback per recovery and no outage guard (every drop here comes from one cell), unless a test turns them on.
         ["Retries:MaxCallbackAttempts"] = "1",
         ["Outage:Enabled"] = "false",
+        // Whatever the hour of the run: a retry or a delayed callback at night would end QUIET_HOURS. The quiet-hours
+        // tests turn them on with a clock of their own.
+        ["QuietHours:Enabled"] = "false",
     };
 
     /// <summary>
