@@ -117,10 +117,12 @@ public sealed class VulnerablePriorityTests(Infrastructure infrastructure) : IDi
         await scenario.PublishAsync(drop);
         await Eventually.TrueAsync(() => emulator.Received.Any(c => c.CallId == "flagged"), "the flagged customer's callback sent", TimeSpan.FromMinutes(1));
         var flagged = (await scenario.RecoveryAsync("flagged"))!;
+        // The switch records a placement just after the command's arrival.
+        await Eventually.TrueAsync(() => emulator.Placements.Any(p => p.RecoveryId == flagged.RecoveryId), "the flagged customer's callback placed");
         // When it joined the queue: decided, and past its grace period.
         var queuedAt = flagged.AcceptedAt > flagged.DueAt ? flagged.AcceptedAt : flagged.DueAt;
         var placements = emulator.Placements.OrderBy(p => p.At).ToList();
-        var flaggedAt = placements.Single(p => p.RecoveryId == flagged.RecoveryId).At;
+        var flaggedAt = placements.First(p => p.RecoveryId == flagged.RecoveryId).At;
         var waitingThen = normal - placements.Count(p => p.At <= queuedAt);
         var aheadOfIt = placements.Count(p => p.At > queuedAt && p.At < flaggedAt);
 
