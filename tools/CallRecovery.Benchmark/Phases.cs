@@ -61,6 +61,9 @@ public sealed class Phases(Rig rig, BenchmarkOptions options, TextWriter log)
     // The fast switch's rate with durability Local (2i), for the row that runs without (2iv).
     private double? _localRate;
 
+    // What the bare gRPC exchange costs per recovery (CPU, allocations of client and server together), phase 1c.
+    private Costs? _bareCost;
+
     public async Task BareAsync()
     {
         log.WriteLine($"bare: Kafka consumer over {options.Drops:N0} drops...");
@@ -73,8 +76,9 @@ public sealed class Phases(Rig rig, BenchmarkOptions options, TextWriter log)
         log.WriteLine("bare: gRPC streams...");
         // A first, untimed round warms up the JIT and the HTTP/2 connections, as the service's are warm in steady state.
         await BareLimits.GrpcStreamsAsync(Math.Min(5_000, options.Drops), options.SwitchInstances, (int)options.SwitchWindow);
-        var grpc = await BareLimits.GrpcStreamsAsync(options.Drops, options.SwitchInstances, (int)options.SwitchWindow);
-        Add("1c bare gRPC switching", "recoveries/s", Rate(grpc), $"command, ack, outcome, report-received; {options.SwitchInstances} h2c streams, window {options.SwitchWindow}");
+        var (grpc, cost) = await BareGrpcAsync();
+        _bareCost = cost;
+        Add("1c bare gRPC switching", "recoveries/s", Rate(grpc), $"command, ack, outcome, report-received; {options.SwitchInstances} h2c streams, window {options.SwitchWindow}; per recovery {Micros(cost.ServiceCpuMicros)} µs CPU and {cost.ServiceAllocatedBytes / 1024:0.0} KiB allocated (client and server together)");
         var (limit, name) = new[] { (kafka, "Kafka"), (redis, "Redis"), (grpc, "gRPC") }.MinBy(c => c.Item1);
         BareLimit = limit;
         _bareStores = (kafka, redis);
@@ -96,7 +100,8 @@ public sealed class Phases(Rig rig, BenchmarkOptions options, TextWriter log)
         if (_bareStores is { } stores)
         {
             log.WriteLine($"{phase}: bare gRPC limit just before...");
-            var grpcNow = await BareLimits.GrpcStreamsAsync(options.Drops, options.SwitchInstances, (int)options.SwitchWindow);
+            var (grpcNow, costNow) = await BareGrpcAsync();
+            _bareCost = costNow;
             limitNow = Math.Min(grpcNow, Math.Min(stores.Kafka, stores.Redis));
             limitNote = $" measured just before ({Rate(limitNow.Value)}/s; phase 1: {Rate(BareLimit!.Value)}/s)";
         }
@@ -110,6 +115,7 @@ public sealed class Phases(Rig rig, BenchmarkOptions options, TextWriter log)
             await profile.StartAsync();
         }
 
+        var redisBefore = await Costs.RedisAsync(rig.RedisConnectionString);
         var (serviceCpu, ownCpu, wall) = (run.CpuSeconds(), Environment.CpuUsage.TotalTime.TotalSeconds, Stopwatch.GetTimestamp());
         var callIds = Enumerable.Range(0, options.Drops).Select(i => $"{phase}-{i}").ToArray();
         log.WriteLine($"{phase}: publishing {options.Drops:N0} drops...");
@@ -126,6 +132,8 @@ public sealed class Phases(Rig rig, BenchmarkOptions options, TextWriter log)
         await publishing;
         var after = await run.ScrapeAsync();
         var elapsed = Poll.Seconds(wall, Stopwatch.GetTimestamp());
+        var serviceCpuUsed = run.CpuSeconds() - serviceCpu;
+        var redisAfter = await Costs.RedisAsync(rig.RedisConnectionString);
         var cpu = string.Create(CultureInfo.InvariantCulture,
             $"CPU: service {(run.CpuSeconds() - serviceCpu) / elapsed:0.00} cores, benchmark process (broker, switch, reader) {(Environment.CpuUsage.TotalTime.TotalSeconds - ownCpu) / elapsed:0.00} cores");
         var arrivals = callIds.Select(c => run.OutcomeArrivals.TryGetValue(c, out var t) ? t : (long?)null).OfType<long>().Order().ToArray();
@@ -148,6 +156,10 @@ public sealed class Phases(Rig rig, BenchmarkOptions options, TextWriter log)
         {
             _localRate = rate;
         }
+        var costs = Costs.PerRecovery(Math.Max(1.0, arrivals.Length), serviceCpuUsed, after.Sum(AllocatedMetric) - before.Sum(AllocatedMetric), redisBefore, redisAfter);
+        Add(label, "cost per recovery", costs.Describe(_bareCost),
+            (_bareCost is { } bareCost ? string.Create(CultureInfo.InvariantCulture, $"bare gRPC exchange per recovery {bareCost.ServiceCpuMicros:0} µs CPU, {bareCost.ServiceAllocatedBytes / 1024:0.0} KiB (measured just before); ") : string.Empty) +
+            "service: /proc CPU and dotnet.gc.heap.total_allocated over the phase; redis-server: INFO cpu and commandstats (commands scripts run included; script calls are round trips, other commands too); commands per recovery: " + costs.TopCommands());
         Add(label, "recoveries/s", Rate(rate),
             $"{ratio}; middle 80% of outcome arrivals on the outcome topic; {Decided(before, after)}; outcomes missing {lost}{(complete ? "" : " (stalled)")}; evicted {rig.Evicted(run.Topics.Input)}; RSS {run.RssMiB():0} MiB; {cpu}");
         Summary.Add($"{(kind == SwitchKind.Fast ? "fast" : "realistic")} switch{(replicas > 1 ? $" x{replicas} replicas" : "")} {Rate(rate)}/s{(limitNow is { } bare ? $" ({rate / bare * 100:0}% of the bare limit just before)" : "")}");
@@ -411,6 +423,7 @@ public sealed class Phases(Rig rig, BenchmarkOptions options, TextWriter log)
         Summary.Add(string.Create(CultureInfo.InvariantCulture, $"outage storm {callIds.Length:N0} held, released at <= {busiest:N0}/s against {rate:N0}/s declared, lost {lost}"));
     }
 
+    private const string AllocatedMetric = "dotnet_gc_heap_total_allocated_bytes_total";
     private const string HeldMetric = "callrecovery_recoveries_held_total";
     private const string DecisionsMetric = "callrecovery_decisions_total";
     private const string ConsumedMetric = "callrecovery_events_consumed_total";
@@ -425,6 +438,17 @@ public sealed class Phases(Rig rig, BenchmarkOptions options, TextWriter log)
 
     private static string Decided(Metrics before, Metrics after) => string.Create(CultureInfo.InvariantCulture,
         $"service metrics: {after.Sum(ConsumedMetric) - before.Sum(ConsumedMetric):N0} consumed, {after.Sum(DecisionsMetric) - before.Sum(DecisionsMetric):N0} decided");
+
+    /// <summary>The bare gRPC exchange (phase 1c) timed, with its CPU and allocations per recovery (client and server are this process).</summary>
+    private async Task<(double Rate, Costs Cost)> BareGrpcAsync()
+    {
+        var (cpu, allocated) = (Environment.CpuUsage.TotalTime.TotalSeconds, GC.GetTotalAllocatedBytes());
+        var rate = await BareLimits.GrpcStreamsAsync(options.Drops, options.SwitchInstances, (int)options.SwitchWindow);
+        var count = (double)options.Drops;
+        return (rate, new Costs((Environment.CpuUsage.TotalTime.TotalSeconds - cpu) * 1e6 / count, (GC.GetTotalAllocatedBytes() - allocated) / count, 0, 0, 0));
+    }
+
+    private static string Micros(double micros) => micros.ToString("0", CultureInfo.InvariantCulture);
 
     private static string Rate(double perSecond) => perSecond.ToString("N0", CultureInfo.InvariantCulture);
 

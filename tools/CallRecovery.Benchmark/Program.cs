@@ -4,7 +4,7 @@
 //   dotnet tools/CallRecovery.Benchmark/bin/Release/net10.0/CallRecovery.Benchmark.dll --quick --output bench.md
 //
 // --quick       a few-minute run (10,000 drops, a 50,000-event long backlog, a 20,000-drop storm, 10 s per latency rate)
-// --only <p>    one phase: bare, e2e, long, latency, storm or outage
+// --only <p>    one phase: bare, e2e, long, latency, storm or outage; or cost (bare, then the fast switch's e2e row)
 // --output <f>  also writes the Markdown table to this file
 // --set K=V     a service setting for every phase (repeatable), e.g. --set Switching:PollInterval=00:00:00.020
 // Phases: 1 the bare limit of the components (Kafka consumer, Redis Lua, gRPC stream), 2 the service end to end
@@ -16,7 +16,7 @@ using System.Globalization;
 using CallRecovery.Benchmark;
 
 var quick = new Option<bool>("--quick") { Description = "A few-minute run: smaller backlogs and shorter latency phases." };
-var only = new Option<string?>("--only") { Description = "Run one phase: bare, e2e, long, latency, storm or outage." };
+var only = new Option<string?>("--only") { Description = "Run one phase: bare, e2e, long, latency, storm or outage; or cost (bare, then the fast switch's end-to-end row)." };
 var output = new Option<FileInfo?>("--output") { Description = "Also write the Markdown table to this file." };
 var drops = new Option<int?>("--drops") { Description = "Backlog of the bare limit and end-to-end phases (default 100,000; quick 10,000)." };
 var longEvents = new Option<int?>("--long-events") { Description = "Events of the long backlog (default 1,000,000; quick 50,000)." };
@@ -45,8 +45,9 @@ root.SetAction(async (parse, cancellationToken) =>
         ServiceSettings = (parse.GetValue(set) ?? []).Select(s => s.Split('=', 2)).ToDictionary(p => p[0], p => p.Length > 1 ? p[1] : "", StringComparer.Ordinal),
     };
     string[] phases = ["bare", "e2e", "long", "latency", "storm", "outage"];
+    string[] extra = ["cost"];
     var selected = parse.GetValue(only) is { } one ? [one.ToLowerInvariant()] : phases;
-    if (selected.Except(phases).FirstOrDefault() is { } unknown)
+    if (selected.Except(phases).Except(extra).FirstOrDefault() is { } unknown)
     {
         Console.Error.WriteLine($"Unknown phase '{unknown}'; one of: {string.Join(", ", phases)}.");
         return 2;
@@ -64,6 +65,7 @@ root.SetAction(async (parse, cancellationToken) =>
             "long" => run.LongBacklogAsync(),
             "latency" => run.LatencyAsync(),
             "storm" => run.StormAsync(),
+            "cost" => CostAsync(run),
             _ => run.OutageStormAsync(),
         };
         await task;
@@ -71,7 +73,7 @@ root.SetAction(async (parse, cancellationToken) =>
 
     var table = new List<string>
     {
-        string.Create(CultureInfo.InvariantCulture, $"CallRecovery benchmark, {(isQuick ? "quick" : "full")} run, {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, {Environment.ProcessorCount} cores, {(DateTime.UtcNow - started).TotalMinutes:0.0} min; service consumer fetch.wait.max.ms={options.FetchWaitMaxMs} (mock broker), {options.SwitchInstances} switch instances x window {options.SwitchWindow}, grace period 0 except phase 4{string.Concat(options.ServiceSettings.Select(kv => $", {kv.Key}={kv.Value}"))}."),
+        string.Create(CultureInfo.InvariantCulture, $"CallRecovery benchmark, {(isQuick ? "quick" : "full")} run, {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, {Environment.ProcessorCount} cores, {(DateTime.UtcNow - started).TotalMinutes:0.0} min; service consumer fetch.wait.max.ms={options.FetchWaitMaxMs} (mock broker), {options.SwitchInstances} switch instances x window {options.SwitchWindow}; the service's defaults (outage guard on, quiet hours, Redis:Durability Local) except: grace period 0 except phase 4, one callback per recovery (the fast switch answers busy), no per-subscriber cool-off (every drop a new pair), deadline 1 h; drops spread over {Rig.Cells:N0} cells and {Rig.Nodes:N0} nodes (phase 6: one cell){string.Concat(options.ServiceSettings.Select(kv => $", {kv.Key}={kv.Value}"))}."),
         "",
         "| phase | measure | value | notes |",
         "| --- | --- | --- | --- |",
@@ -93,6 +95,13 @@ root.SetAction(async (parse, cancellationToken) =>
     return 0;
 });
 return await root.Parse(args).InvokeAsync();
+
+// What a recovery costs, set against the bare gRPC exchange: the bare limits, then the fast switch's phase alone.
+static async Task CostAsync(Phases run)
+{
+    await run.BareAsync();
+    await run.EndToEndAsync(SwitchKind.Fast);
+}
 
 static async Task RunBoth(Phases run)
 {

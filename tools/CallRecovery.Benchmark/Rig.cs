@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text;
 using CallRecovery.Contracts;
 using CallRecovery.Contracts.V1;
@@ -75,10 +76,24 @@ public sealed class Rig : IDisposable
         return topics;
     }
 
-    /// <summary>Queues one eligible drop (<see cref="EligibleDrops"/>) dropped now; returns its call id.</summary>
+    /// <summary>Cells and switching nodes the drops are spread over, as a national network's are (outage guard on: no incident).</summary>
+    public const int Cells = 50_000;
+
+    /// <inheritdoc cref="Cells"/>
+    public const int Nodes = 1_000;
+
+    /// <summary>
+    /// Queues one eligible drop (<see cref="EligibleDrops"/>) dropped now; returns its call id. Spread over
+    /// <see cref="Cells"/> cells (in areas of 256) and <see cref="Nodes"/> nodes, or from <paramref name="servingCell"/>
+    /// on one node when given (an outage).
+    /// </summary>
     public string Publish(string topic, string callId, string servingCell = "")
     {
-        PublishEvent(topic, callId, EligibleDrops.Create(callId, Interlocked.Increment(ref _numbers), DateTimeOffset.UtcNow, "msc-bench-1", servingCell));
+        var n = Interlocked.Increment(ref _numbers);
+        var (cell, node) = servingCell.Length > 0
+            ? (servingCell, "msc-bench-1")
+            : (string.Create(CultureInfo.InvariantCulture, $"234-15-{n % Cells / 256:x4}-{n % Cells % 256:x2}"), string.Create(CultureInfo.InvariantCulture, $"msc-bench-{n % Nodes}"));
+        PublishEvent(topic, callId, EligibleDrops.Create(callId, n, DateTimeOffset.UtcNow, node, cell));
         return callId;
     }
 

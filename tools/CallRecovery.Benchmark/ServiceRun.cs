@@ -57,8 +57,7 @@ public sealed class ServiceRun : IAsyncDisposable
             ["Policy:CoolOff"] = "00:00:00",
             ["Policy:MaxRecoveriesPerWindow"] = "1000",
             ["Switching:DefaultSwitch"] = SwitchId,
-            // The backlogs come from one node by design: the outage guard would hold them (the storm row turns it on).
-            ["Outage:Enabled"] = "false",
+            // The outage guard on, as operators run it (default thresholds): drops come from many cells and nodes (Rig.Publish).
             // One callback per recovery: the fast switch answers busy, which would otherwise be tried again.
             ["Retries:MaxCallbackAttempts"] = "1",
             ["Switching:GracePeriod"] = "00:00:00",

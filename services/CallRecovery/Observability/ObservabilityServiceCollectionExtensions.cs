@@ -36,6 +36,8 @@ public static class ObservabilityServiceCollectionExtensions
             })
             .WithMetrics(metrics => metrics
                 .AddMeter(CallRecoveryTelemetry.Name)
+                // The runtime's own meter (.NET 9+): GC, allocations, thread pool, CPU, exceptions; no labels of ours.
+                .AddMeter("System.Runtime")
                 .AddPrometheusExporter())
             .WithTracing(tracing => tracing
                 .AddSource(CallRecoveryTelemetry.Name)
