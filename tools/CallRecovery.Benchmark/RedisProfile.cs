@@ -11,7 +11,7 @@ namespace CallRecovery.Benchmark;
 /// </summary>
 public sealed class RedisProfile(string connectionString) : IAsyncDisposable
 {
-    private readonly ConnectionMultiplexer _redis = ConnectionMultiplexer.Connect(connectionString + ",allowAdmin=true");
+    private readonly ConnectionMultiplexer _redis = ConnectionMultiplexer.Connect(connectionString + ",allowAdmin=true,asyncTimeout=300000,syncTimeout=300000");
 
     public async Task StartAsync()
     {
