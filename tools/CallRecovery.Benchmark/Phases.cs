@@ -264,8 +264,12 @@ public sealed class Phases(Rig rig, BenchmarkOptions options, TextWriter log)
         {
             ["Switching:GracePeriod"] = options.LatencyGracePeriod.ToString("c", CultureInfo.InvariantCulture),
         });
-        foreach (var rate in options.LatencyRates)
+        // Issue 27's real-time target is set against the bare limit: an offered rate of a tenth of it, when phase 1 ran.
+        var tenth = BareLimit is { } bare ? (int)Math.Round(bare / 10) : 0;
+        var rates = tenth > 0 ? options.LatencyRates.Append(tenth).Distinct().Order().ToList() : [.. options.LatencyRates];
+        foreach (var rate in rates)
         {
+            var row = rate == tenth ? $"4 latency {rate}/s (0.1 x bare limit)" : $"4 latency {rate}/s";
             log.WriteLine($"{Phase}: {rate}/s for {options.LatencyDuration.TotalSeconds:0} s...");
             var before = await run.ScrapeAsync();
             var samplesBefore = run.Instances.Select(i => i.DropToCommand.Count).ToArray();
@@ -292,14 +296,14 @@ public sealed class Phases(Rig rig, BenchmarkOptions options, TextWriter log)
                 .Select(d => (d - options.LatencyGracePeriod).TotalMilliseconds).Order().ToArray();
             if (beyondGrace.Length == 0)
             {
-                Add($"4 latency {rate}/s", "drop-to-command beyond grace", "NO COMMANDS", run.RecentLog());
+                Add(row, "drop-to-command beyond grace", "NO COMMANDS", run.RecentLog());
                 continue;
             }
 
-            Add($"4 latency {rate}/s", "drop-to-command beyond grace p50 / p99 / max",
+            Add(row, "drop-to-command beyond grace p50 / p99 / max",
                 string.Create(CultureInfo.InvariantCulture, $"{At(beyondGrace, 0.5):0} / {At(beyondGrace, 0.99):0} / {beyondGrace[^1]:0} ms"),
                 string.Create(CultureInfo.InvariantCulture, $"at the switch from drop_time; published {achieved:0}/s for {options.LatencyDuration.TotalSeconds:0} s, grace {options.LatencyGracePeriod.TotalSeconds:0} s; commands {beyondGrace.Length:N0} of {published:N0}{(complete ? "" : " (stalled)")}"));
-            Add($"4 latency {rate}/s", "callback lateness p50 / p99 (service metric)",
+            Add(row, "callback lateness p50 / p99 (service metric)",
                 string.Create(CultureInfo.InvariantCulture, $"<= {after.Quantile(LatenessMetric, 0.5, before) * 1000:0} / <= {after.Quantile(LatenessMetric, 0.99, before) * 1000:0} ms"),
                 "callrecovery_callback_lateness_seconds: due time to first command sent, bucket upper bounds");
             Summary.Add(string.Create(CultureInfo.InvariantCulture, $"p99 beyond grace at {rate}/s {At(beyondGrace, 0.99):0} ms"));
