@@ -111,8 +111,6 @@ public sealed class CallbackTimingTests(Infrastructure infrastructure)
     {
         await using var scenario = await infrastructure.NewScenarioAsync();
         var settings = scenario.Settings();
-        // A callback that waited is a delayed one: quiet hours would put it off if the test ran at night.
-        settings["QuietHours:Enabled"] = "false";
         await using var service = new ServiceHost(settings).Started();
         await using var emulator = Emulator(service);
         using var stop = new CancellationTokenSource();
@@ -282,7 +280,6 @@ public sealed class CallbackTimingTests(Infrastructure infrastructure)
         var settings = scenario.Settings();
         settings["Retries:MaxCallbackAttempts"] = "3";
         settings["Retries:Gap"] = "00:00:01";
-        settings["QuietHours:Enabled"] = "false";
         settings["Switching:AcknowledgementTimeout"] = "00:01:00";
         return settings;
     }

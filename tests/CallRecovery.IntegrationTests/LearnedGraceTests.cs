@@ -33,7 +33,6 @@ public sealed partial class LearnedGraceTests(Infrastructure infrastructure)
         settings["Switching:LearnedGrace:Max"] = "00:00:20";
         settings["Switching:LearnedGrace:MinDrops"] = "10";
         settings["Switching:LearnedGrace:Refresh"] = "00:00:00";
-        settings["QuietHours:Enabled"] = "false";
         await using var service = new ServiceHost(settings).Started();
         using var channel = GrpcChannel.ForAddress(service.SwitchingAddress);
         // A switch that takes commands and never answers: a callback sent stays out until a redial cancels it there.

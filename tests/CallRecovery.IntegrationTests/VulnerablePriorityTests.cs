@@ -98,7 +98,6 @@ public sealed class VulnerablePriorityTests(Infrastructure infrastructure) : IDi
     {
         await using var scenario = await infrastructure.NewScenarioAsync();
         var settings = scenario.Settings();
-        settings["QuietHours:Enabled"] = "false";
         settings["Switching:AcknowledgementTimeout"] = "00:01:00";
         await using var service = new ServiceHost(settings).Started();
         const uint rate = 20;

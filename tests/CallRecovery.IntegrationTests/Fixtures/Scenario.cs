@@ -89,9 +89,9 @@ public sealed class Scenario(string id, IKafkaEndpoint kafka, IRedisEndpoint red
     };
 
     /// <summary>
-    /// Settings for an outage of one cell: incidents at 20 drops of a cell within 30 s (the node never counts), callbacks
-    /// sent whatever the hour, a grace long enough that the drops decided before the threshold are still queued (not
-    /// sent) when the incident is declared, and acknowledgements that wait.
+    /// Settings for an outage of one cell: incidents at 20 drops of a cell within 30 s (the node never counts), a grace
+    /// long enough that the drops decided before the threshold are still queued (not sent) when the incident is
+    /// declared, and acknowledgements that wait.
     /// </summary>
     public Dictionary<string, string?> OutageSettings()
     {
@@ -100,7 +100,6 @@ public sealed class Scenario(string id, IKafkaEndpoint kafka, IRedisEndpoint red
         settings["Outage:CellThreshold"] = "20";
         settings["Outage:Window"] = "00:00:30";
         settings["Outage:NodeThreshold"] = "100000";
-        settings["QuietHours:Enabled"] = "false";
         settings["Switching:GracePeriod"] = "00:00:05";
         settings["Switching:AcknowledgementTimeout"] = "00:01:00";
         return settings;
