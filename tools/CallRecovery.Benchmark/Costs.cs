@@ -11,7 +11,7 @@ public sealed record RedisCounters(double CpuSeconds, IReadOnlyDictionary<string
 /// redis-server's CPU and commands (<c>INFO cpu</c>, <c>INFO commandstats</c>: every command, those a script runs
 /// included; the benchmark's own INFO/CONFIG/SLOWLOG calls are left out).
 /// </summary>
-public sealed record Costs(double ServiceCpuMicros, double ServiceAllocatedBytes, double RedisCpuMicros, double RedisCommands, double ScriptCalls)
+public sealed record Costs(double ServiceCpuMicros, double ServiceAllocatedBytes, double RedisCpuMicros)
 {
     /// <summary>Commands a client never sends for the service (the benchmark's and the multiplexer's own).</summary>
     private static readonly HashSet<string> Admin = new(StringComparer.OrdinalIgnoreCase) { "info", "config", "slowlog", "ping", "client", "cluster", "echo", "subscribe", "hello", "command" };
@@ -43,8 +43,7 @@ public sealed record Costs(double ServiceCpuMicros, double ServiceAllocatedBytes
     public static Costs PerRecovery(double recoveries, double serviceCpuSeconds, double allocatedBytes, RedisCounters before, RedisCounters after)
     {
         var commands = after.Calls.ToDictionary(c => c.Key, c => (c.Value - before.Calls.GetValueOrDefault(c.Key)) / recoveries, StringComparer.OrdinalIgnoreCase);
-        return new Costs(serviceCpuSeconds * 1e6 / recoveries, allocatedBytes / recoveries, (after.CpuSeconds - before.CpuSeconds) * 1e6 / recoveries,
-            commands.Values.Sum(), commands.Where(c => Scripts.Contains(c.Key)).Sum(c => c.Value))
+        return new Costs(serviceCpuSeconds * 1e6 / recoveries, allocatedBytes / recoveries, (after.CpuSeconds - before.CpuSeconds) * 1e6 / recoveries)
         {
             Commands = commands,
         };
@@ -52,6 +51,12 @@ public sealed record Costs(double ServiceCpuMicros, double ServiceAllocatedBytes
 
     /// <summary>Redis commands per recovery by name (a script's own commands under theirs).</summary>
     public IReadOnlyDictionary<string, double> Commands { get; init; } = new Dictionary<string, double>();
+
+    /// <summary>Redis commands per recovery, those scripts run included.</summary>
+    public double RedisCommands => Commands.Values.Sum();
+
+    /// <summary>Script calls per recovery: round trips (the other commands are round trips too, or ride in a script).</summary>
+    public double ScriptCalls => Commands.Where(c => Scripts.Contains(c.Key)).Sum(c => c.Value);
 
     /// <summary>The commands a recovery costs most of, per recovery.</summary>
     public string TopCommands(int count = 10) => string.Join(", ", Commands.Where(c => c.Value >= 0.05).OrderByDescending(c => c.Value).Take(count)

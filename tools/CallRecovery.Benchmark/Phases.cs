@@ -449,7 +449,7 @@ public sealed class Phases(Rig rig, BenchmarkOptions options, TextWriter log)
         var (cpu, allocated) = (Environment.CpuUsage.TotalTime.TotalSeconds, GC.GetTotalAllocatedBytes());
         var rate = await BareLimits.GrpcStreamsAsync(options.Drops, options.SwitchInstances, (int)options.SwitchWindow);
         var count = (double)options.Drops;
-        return (rate, new Costs((Environment.CpuUsage.TotalTime.TotalSeconds - cpu) * 1e6 / count, (GC.GetTotalAllocatedBytes() - allocated) / count, 0, 0, 0));
+        return (rate, new Costs((Environment.CpuUsage.TotalTime.TotalSeconds - cpu) * 1e6 / count, (GC.GetTotalAllocatedBytes() - allocated) / count, 0));
     }
 
     private static string Micros(double micros) => micros.ToString("0", CultureInfo.InvariantCulture);

@@ -2,12 +2,12 @@ using System.Text;
 using BenchmarkDotNet.Attributes;
 using CallRecovery.Contracts.V1;
 using CallRecovery.Delivery;
+using CallRecovery.FaultMatrix;
 using CallRecovery.Ingest;
 using CallRecovery.Policy;
 using CallRecovery.Recoveries;
 using Confluent.Kafka;
 using Google.Protobuf;
-using Timestamp = Google.Protobuf.WellKnownTypes.Timestamp;
 using Microsoft.Extensions.Options;
 
 namespace CallRecovery.MicroBenchmarks;
@@ -39,24 +39,8 @@ public class HotPathBenchmarks
         _commands = new CallbackCommands(new SwitchRouter(switching, policy), switching);
 
         var now = DateTimeOffset.UtcNow;
-        var dropped = new NetworkEvent
-        {
-            CallDropped = new CallDropped
-            {
-                EventId = "icid-4711/msc",
-                CallId = "icid-4711",
-                Caller = "+447911123456",
-                Callee = "+447700900123",
-                DroppedParty = Party.Caller,
-                ReleaseCause = new ReleaseCause { Protocol = CauseProtocol.Q850, Code = 41 },
-                AnswerTime = Timestamp.FromDateTimeOffset(now.AddSeconds(-96)),
-                DropTime = Timestamp.FromDateTimeOffset(now.AddSeconds(-1)),
-                ServingCell = "234-15-1a2b-0c",
-                SwitchingNode = "msc-lon-1",
-                AccessTechnology = AccessTechnology.Eutran,
-                Reporter = "msc-lon-1",
-            },
-        };
+        // The eligible drop the benchmark and the fault matrix publish (an answered call, Q.850 cause 41).
+        var dropped = EligibleDrops.Create("icid-4711", 4711, now.AddSeconds(-1), "msc-lon-1", "234-15-1a2b-0c");
         _binary = new Message<byte[]?, byte[]?> { Key = Encoding.UTF8.GetBytes("icid-4711"), Value = dropped.ToByteArray() };
         _json = new Message<byte[]?, byte[]?>
         {
