@@ -12,6 +12,12 @@ public sealed record BenchmarkOptions
 
     public int StormDrops { get; init; } = 200_000;
 
+    /// <summary>
+    /// Drops each service run decides before a phase measures anything: a pod in production has long since compiled
+    /// its hot code (tiered JIT, dynamic PGO), as the bare gRPC phase's untimed first round has too.
+    /// </summary>
+    public int WarmUpDrops { get; init; } = 10_000;
+
     /// <summary>Drops of the outage storm (one cell fails, then comes back), and the admission rate the switch declares.</summary>
     public int OutageDrops { get; init; } = 20_000;
 
@@ -116,6 +122,8 @@ public sealed class Phases(Rig rig, BenchmarkOptions options, TextWriter log)
         }
 
         var redisBefore = await Costs.RedisAsync(rig.RedisConnectionString);
+        // The first drops and the warm-up's reached their outcomes before this phase's.
+        var warmedUp = run.OutcomeArrivals.Count;
         var (serviceCpu, ownCpu, wall) = (run.CpuSeconds(), Environment.CpuUsage.TotalTime.TotalSeconds, Stopwatch.GetTimestamp());
         var callIds = Enumerable.Range(0, options.Drops).Select(i => $"{phase}-{i}").ToArray();
         log.WriteLine($"{phase}: publishing {options.Drops:N0} drops...");
@@ -128,7 +136,7 @@ public sealed class Phases(Rig rig, BenchmarkOptions options, TextWriter log)
 
             rig.Flush();
         });
-        var complete = await Poll.ProgressAsync(() => run.OutcomeArrivals.Count, callIds.Length + 20, Stall);
+        var complete = await Poll.ProgressAsync(() => run.OutcomeArrivals.Count, callIds.Length + warmedUp, Stall);
         await publishing;
         var after = await run.ScrapeAsync();
         var elapsed = Poll.Seconds(wall, Stopwatch.GetTimestamp());
@@ -159,7 +167,9 @@ public sealed class Phases(Rig rig, BenchmarkOptions options, TextWriter log)
         var costs = Costs.PerRecovery(Math.Max(1.0, arrivals.Length), serviceCpuUsed, after.Sum(AllocatedMetric) - before.Sum(AllocatedMetric), redisBefore, redisAfter);
         Add(label, "cost per recovery", costs.Describe(_bareCost),
             (_bareCost is { } bareCost ? string.Create(CultureInfo.InvariantCulture, $"bare gRPC exchange per recovery {bareCost.ServiceCpuMicros:0} µs CPU, {bareCost.ServiceAllocatedBytes / 1024:0.0} KiB (measured just before); ") : string.Empty) +
-            "service: /proc CPU and dotnet.gc.heap.total_allocated over the phase; redis-server: INFO cpu and commandstats (commands scripts run included; script calls are round trips, other commands too); commands per recovery: " + costs.TopCommands());
+            "service: /proc CPU and dotnet.gc.heap.total_allocated over the phase" +
+            string.Create(CultureInfo.InvariantCulture, $" (of its CPU, the JIT's: {(after.Sum(JitTimeMetric) - before.Sum(JitTimeMetric)) * 1e6 / Math.Max(1.0, arrivals.Length):0} µs per recovery; {run.WarmUp})") +
+            "; redis-server: INFO cpu and commandstats (commands scripts run included; script calls are round trips, other commands too); commands per recovery: " + costs.TopCommands());
         Add(label, "recoveries/s", Rate(rate),
             $"{ratio}; middle 80% of outcome arrivals on the outcome topic; {Decided(before, after)}; outcomes missing {lost}{(complete ? "" : " (stalled)")}; evicted {rig.Evicted(run.Topics.Input)}; RSS {run.RssMiB():0} MiB; {cpu}");
         Summary.Add($"{(kind == SwitchKind.Fast ? "fast" : "realistic")} switch{(replicas > 1 ? $" x{replicas} replicas" : "")} {Rate(rate)}/s{(limitNow is { } bare ? $" ({rate / bare * 100:0}% of the bare limit just before)" : "")}");
@@ -428,6 +438,8 @@ public sealed class Phases(Rig rig, BenchmarkOptions options, TextWriter log)
     }
 
     private const string AllocatedMetric = "dotnet_gc_heap_total_allocated_bytes_total";
+
+    private const string JitTimeMetric = "dotnet_jit_compilation_time_seconds_total";
     private const string HeldMetric = "callrecovery_recoveries_held_total";
     private const string DecisionsMetric = "callrecovery_decisions_total";
     private const string ConsumedMetric = "callrecovery_events_consumed_total";

@@ -23,11 +23,12 @@ var longEvents = new Option<int?>("--long-events") { Description = "Events of th
 var stormDrops = new Option<int?>("--storm-drops") { Description = "Drops of the storm (default 200,000; quick 20,000)." };
 var instances = new Option<int>("--switch-instances") { Description = "Emulated switch instances (streams), also the bare gRPC streams.", DefaultValueFactory = _ => 4 };
 var window = new Option<uint>("--switch-window") { Description = "Unacknowledged commands each instance asks for (the service's default cap is 32).", DefaultValueFactory = _ => 32 };
+var warmUp = new Option<int?>("--warm-up") { Description = "Drops each service run decides at least before its phase measures, more until the JIT has settled (default 10,000; quick 5,000): the JIT's warm-up is not what a long-running pod costs." };
 var redisProfile = new Option<bool>("--redis-profile") { Description = "Log every Redis command of the fast-switch phase (slow log, threshold 0) and show where Redis's time goes." };
 var set = new Option<string[]>("--set") { Description = "A service setting for every phase, Section:Key=value (repeatable), e.g. --set Switching:PollInterval=00:00:00.020." };
 var root = new RootCommand("CallRecovery performance benchmark: bare component limits, then the service end to end, a long backlog, latency and a storm.")
 {
-    quick, only, output, drops, longEvents, stormDrops, instances, window, set, redisProfile,
+    quick, only, output, drops, longEvents, stormDrops, warmUp, instances, window, set, redisProfile,
 };
 root.SetAction(async (parse, cancellationToken) =>
 {
@@ -38,6 +39,7 @@ root.SetAction(async (parse, cancellationToken) =>
         LongEvents = parse.GetValue(longEvents) ?? (isQuick ? 50_000 : 1_000_000),
         StormDrops = parse.GetValue(stormDrops) ?? (isQuick ? 20_000 : 200_000),
         OutageDrops = isQuick ? 5_000 : 20_000,
+        WarmUpDrops = parse.GetValue(warmUp) ?? (isQuick ? 5_000 : 10_000),
         LatencyDuration = TimeSpan.FromSeconds(isQuick ? 10 : 20),
         SwitchInstances = parse.GetValue(instances),
         SwitchWindow = parse.GetValue(window),
@@ -73,7 +75,7 @@ root.SetAction(async (parse, cancellationToken) =>
 
     var table = new List<string>
     {
-        string.Create(CultureInfo.InvariantCulture, $"CallRecovery benchmark, {(isQuick ? "quick" : "full")} run, {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, {Environment.ProcessorCount} cores, {(DateTime.UtcNow - started).TotalMinutes:0.0} min; service consumer fetch.wait.max.ms={options.FetchWaitMaxMs} (mock broker), {options.SwitchInstances} switch instances x window {options.SwitchWindow}; the service's defaults (outage guard on, quiet hours, Redis:Durability Local) except: grace period 0 except phase 4, one callback per recovery (the fast switch answers busy), no per-subscriber cool-off (every drop a new pair), deadline 1 h; drops spread over {Rig.Cells:N0} cells and {Rig.Nodes:N0} nodes (phase 6: one cell){string.Concat(options.ServiceSettings.Select(kv => $", {kv.Key}={kv.Value}"))}."),
+        string.Create(CultureInfo.InvariantCulture, $"CallRecovery benchmark, {(isQuick ? "quick" : "full")} run, {DateTime.UtcNow:yyyy-MM-dd HH:mm} UTC, {Environment.ProcessorCount} cores, {(DateTime.UtcNow - started).TotalMinutes:0.0} min; service consumer fetch.wait.max.ms={options.FetchWaitMaxMs} (mock broker), {options.SwitchInstances} switch instances x window {options.SwitchWindow}; every service run decides at least {options.WarmUpDrops:N0} drops before its phase measures, and more until the JIT has settled (a long-running pod's state); the service's defaults (outage guard on, quiet hours, Redis:Durability Local) except: grace period 0 except phase 4, one callback per recovery (the fast switch answers busy), no per-subscriber cool-off (every drop a new pair), deadline 1 h; drops spread over {Rig.Cells:N0} cells and {Rig.Nodes:N0} nodes (phase 6: one cell){string.Concat(options.ServiceSettings.Select(kv => $", {kv.Key}={kv.Value}"))}."),
         "",
         "| phase | measure | value | notes |",
         "| --- | --- | --- | --- |",

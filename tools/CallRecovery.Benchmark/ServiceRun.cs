@@ -123,11 +123,36 @@ public sealed class ServiceRun : IAsyncDisposable
         run._runs = [.. run._instances.Select(i => i.RunAsync(run._stop.Token))];
         run._outcomeReader = Task.Factory.StartNew(run.ReadOutcomes, TaskCreationOptions.LongRunning);
         await Poll.UntilAsync(() => run._instances.All(i => i.IsConnected), TimeSpan.FromSeconds(30), "switch instances connected");
-        var warmUp = Enumerable.Range(0, 20).Select(i => rig.Publish(run.Topics.Input, $"{phase}-warm-{i}")).ToList();
+        var joined = Enumerable.Range(0, 20).Select(i => rig.Publish(run.Topics.Input, $"{phase}-join-{i}")).ToList();
         rig.Flush();
-        await Poll.UntilAsync(() => warmUp.All(run._outcomeArrivals.ContainsKey), TimeSpan.FromSeconds(90), "warm-up drops reached their outcomes");
-        return run;
+        await Poll.UntilAsync(() => joined.All(run._outcomeArrivals.ContainsKey), TimeSpan.FromSeconds(90), "first drops reached their outcomes (group joined)");
+        // Then backlogs, untimed, so the phase measures a warm service, not the JIT's warm-up: at least WarmUpDrops,
+        // and on until a lot of drops has the JIT compile at most a few methods (tiered compilation settles late on two
+        // busy cores), or six times as many.
+        var (warmed, lot, compiled) = (0, 2_000, (await run.ScrapeAsync()).Sum(JitMethodsMetric));
+        while (true)
+        {
+            var warmUp = Enumerable.Range(warmed, lot).Select(i => rig.Publish(run.Topics.Input, $"{phase}-warm-{i}")).ToList();
+            rig.Flush();
+            await Poll.UntilAsync(() => warmUp.All(run._outcomeArrivals.ContainsKey), TimeSpan.FromSeconds(300), "warm-up drops reached their outcomes");
+            warmed += lot;
+            var compiledNow = (await run.ScrapeAsync()).Sum(JitMethodsMetric);
+            (var lastLot, compiled) = (compiledNow - compiled, compiledNow);
+            if ((warmed >= options.WarmUpDrops && lastLot <= SettledJitMethods) || warmed >= 6 * Math.Max(lot, options.WarmUpDrops))
+            {
+                run.WarmUp = string.Create(CultureInfo.InvariantCulture, $"warmed up by {warmed:N0} drops (the JIT compiled {lastLot:N0} methods in the last {lot:N0})");
+                return run;
+            }
+        }
     }
+
+    /// <summary>Methods the JIT compiled (the runtime's meter), and how few in a lot of warm-up drops count as settled.</summary>
+    public const string JitMethodsMetric = "dotnet_jit_compiled_methods_total";
+
+    private const int SettledJitMethods = 100;
+
+    /// <summary>How the service was warmed up before the phase measured.</summary>
+    public string WarmUp { get; private set; } = string.Empty;
 
     /// <summary>The service's Prometheus metrics, summed over label sets and replicas (histogram buckets kept per bound).</summary>
     public async Task<Metrics> ScrapeAsync()
