@@ -184,6 +184,52 @@ public sealed class LifecycleSeamTests(Infrastructure infrastructure)
         await stream.RequestStream.CompleteAsync();
     }
 
+    [Fact]
+    public async Task An_opt_out_finds_a_callback_the_switch_accepted_for_as_long_as_it_is_supervised_past_its_deadline()
+    {
+        // Recoveries are filed for cancels when created, for their deadline and one outcome timeout after it; an
+        // acceptance is not filed again (the filing covers its supervision), parties bridged are (hours of it).
+        await using var scenario = await infrastructure.NewScenarioAsync(partitions: 1);
+        var settings = scenario.Settings();
+        settings["Switching:AcknowledgementTimeout"] = "00:05:00";
+        using var clock = new ShiftedClock();
+        await using var service = new ServiceHost(settings, clock: clock).Started();
+        using var http = service.CreateHttpClient();
+        using var channel = GrpcChannel.ForAddress(service.SwitchingAddress);
+        using var stream = await RawSwitch.HelloAsync(channel, "accepts-and-goes-on");
+        var (accepted, bridged) = (scenario.Number(1), scenario.Number(3));
+        await scenario.PublishAsync(Scenario.Drop("call-accepted", accepted, scenario.Number(2), now: clock.GetUtcNow()));
+        await scenario.PublishAsync(Scenario.Drop("call-bridged", bridged, scenario.Number(4), now: clock.GetUtcNow()));
+        var commands = new Dictionary<string, CallbackCommand>(StringComparer.Ordinal);
+        while (commands.Count < 2)
+        {
+            var command = (await RawSwitch.NextAsync(stream, ServiceMessage.MessageOneofCase.Command)).Command;
+            commands[command.RecoveryId] = command;
+        }
+
+        foreach (var command in commands.Values)
+        {
+            await stream.RequestStream.WriteAsync(new SwitchMessage { Ack = new CommandAck { RecoveryId = command.RecoveryId, Attempt = command.Attempt, Accepted = true } });
+        }
+
+        await stream.RequestStream.WriteAsync(new SwitchMessage { Progress = new ProgressReport { RecoveryId = RecoveryIds.For("call-bridged"), Stage = Stage.Bridged, At = Timestamp.FromDateTimeOffset(clock.GetUtcNow()) } });
+        await Eventually.TrueAsync(async () => (await scenario.RecoveryAsync("call-accepted"))?.State == RecoveryState.Acknowledged, "the first callback accepted");
+        await Eventually.TrueAsync(async () => (await scenario.RecoveryAsync("call-bridged"))?.StageTimes.ContainsKey(nameof(Stage.Bridged)) == true, "the second callback's parties bridged");
+
+        // Ten minutes on: past the deadline (5 min), within the outcome timeout (15 min) of the acceptance.
+        clock.Offset = TimeSpan.FromMinutes(10);
+        (await http.PutAsync(new Uri($"/v1/subscribers/{Uri.EscapeDataString(accepted)}/opt-out", UriKind.Relative), null)).EnsureSuccessStatusCode();
+        Assert.Equal(RecoveryIds.For("call-accepted"), (await RawSwitch.NextAsync(stream, ServiceMessage.MessageOneofCase.Cancel)).Cancel.RecoveryId);
+        Assert.Equal(RecoveryState.Cancelled, (await scenario.RecoveryAsync("call-accepted"))!.State);
+
+        // Two hours on: past the deadline and an outcome timeout after it, within the bridged call's supervision (4 h).
+        clock.Offset = TimeSpan.FromHours(2);
+        (await http.PutAsync(new Uri($"/v1/subscribers/{Uri.EscapeDataString(bridged)}/opt-out", UriKind.Relative), null)).EnsureSuccessStatusCode();
+        Assert.Equal(RecoveryIds.For("call-bridged"), (await RawSwitch.NextAsync(stream, ServiceMessage.MessageOneofCase.Cancel)).Cancel.RecoveryId);
+        Assert.Equal(RecoveryState.Cancelled, (await scenario.RecoveryAsync("call-bridged"))!.State);
+        await stream.RequestStream.CompleteAsync();
+    }
+
     /// <summary>
     /// A clock at 12:00 UTC yesterday (midday in London: no quiet hours for the scenario's +44 numbers), 12 to 36 hours
     /// behind Redis's own clock whenever the test runs: what the service keeps must expire by its clock, not Redis's.

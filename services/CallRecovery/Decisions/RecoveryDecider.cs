@@ -488,6 +488,7 @@ public sealed partial class RecoveryDecider(
         var drop = pending.Drop!;
         var plan = pending.Plan!;
         var vulnerable = drop.Vulnerable || flaggedByCrm;
+        var deadline = router.DeadlineOf(drop.DropTime, vulnerable);
         return new RecoveryRecord
         {
             RecoveryId = RecoveryIds.For(drop.CallId),
@@ -507,7 +508,8 @@ public sealed partial class RecoveryDecider(
             AccessTechnology = drop.AccessTechnology.ToString(),
             SwitchId = plan.SwitchId,
             DueAt = plan.DueAt,
-            Deadline = router.DeadlineOf(drop.DropTime, vulnerable),
+            Deadline = deadline,
+            FiledUntil = index.FiledUntilFor(deadline),
             Vulnerable = vulnerable,
             Grace = plan.Grace?.Grace,
             GraceBasis = plan.Grace is { } chosen ? $"{chosen.Basis}: {chosen.Why}" : string.Empty,

@@ -186,7 +186,9 @@ public sealed partial class LifecycleEffects(
         }
 
         // Accepted callbacks live past their deadline, as long as they are supervised: kept filed for cancels as long.
-        var kept = acting.Where(t => t.Effects.HasFlag(RecoveryEffects.Supervise)).Select(t => (t.Recovery!, SupervisedUntil(t.Recovery!))).ToList();
+        // A new recovery was filed for its first supervision already; only longer supervision files it again.
+        var kept = acting.Where(t => t.Effects.HasFlag(RecoveryEffects.Supervise)).Select(t => (t.Recovery!, SupervisedUntil(t.Recovery!)))
+            .Where(k => RecoveryIndex.OutlastsFiling(k.Item1, k.Item2)).ToList();
         if (kept.Count > 0)
         {
             work.Add(index.KeepUntilAsync(kept, now));

@@ -1,3 +1,4 @@
+using CallRecovery.Policy;
 using CallRecovery.Redis;
 using Microsoft.Extensions.Options;
 using StackExchange.Redis;
@@ -9,7 +10,7 @@ namespace CallRecovery.Recoveries;
 /// them) and under each party (an opt-out, an emergency call, a re-attach). Every recovery until a minute past its
 /// deadline, not a trimmed list: a subscriber who dropped many calls since is still found.
 /// </summary>
-public sealed class RecoveryIndex(IConnectionMultiplexer redis, IOptions<RedisOptions> options)
+public sealed class RecoveryIndex(IConnectionMultiplexer redis, IOptions<RedisOptions> options, IOptions<SwitchingOptions> switching)
 {
     private static readonly RedisScript FilePair = LuaResources.Load("file_pair.lua");
     private static readonly RedisScript FileParty = LuaResources.Load("file_party.lua");
@@ -18,9 +19,23 @@ public sealed class RecoveryIndex(IConnectionMultiplexer redis, IOptions<RedisOp
 
     private readonly RecoveryKeys _keys = RecoveryKeys.For(options.Value);
 
-    /// <summary>Files recoveries under their pair and both parties; one run per script for all of them.</summary>
+    /// <summary>
+    /// Until when a new recovery is filed (<see cref="RecoveryRecord.FiledUntil"/>): its deadline and one outcome timeout
+    /// after it, so a callback the switch accepts by its deadline stays findable while it is supervised without being
+    /// filed again; only supervision that runs longer (a report late in it, the parties bridged) files it again.
+    /// </summary>
+    public DateTimeOffset FiledUntilFor(DateTimeOffset deadline) => deadline + switching.Value.OutcomeTimeout;
+
+    /// <summary>Does supervision until <paramref name="supervisedUntil"/> outlast what the recovery was filed for?</summary>
+    public static bool OutlastsFiling(RecoveryRecord recovery, DateTimeOffset supervisedUntil)
+    {
+        ArgumentNullException.ThrowIfNull(recovery);
+        return supervisedUntil > (recovery.FiledUntil ?? recovery.Deadline);
+    }
+
+    /// <summary>Files recoveries under their pair and both parties (until <see cref="RecoveryRecord.FiledUntil"/>); one run per script for all of them.</summary>
     public Task FileAsync(IReadOnlyList<RecoveryRecord> recoveries, DateTimeOffset now) =>
-        KeepUntilAsync([.. recoveries.Select(r => (r, r.Deadline))], now);
+        KeepUntilAsync([.. recoveries.Select(r => (r, r.FiledUntil ?? r.Deadline))], now);
 
     /// <summary>
     /// Keeps recoveries filed until a minute past <c>Until</c> (at least past their deadline): one the switch accepted

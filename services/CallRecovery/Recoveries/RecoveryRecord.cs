@@ -44,6 +44,7 @@ public static class RecoveryFields
     public const string AckTimeouts = "ackTimeouts";
     public const string Stage = "stage";
     public const string HeldAt = "heldAt";
+    public const string FiledUntil = "filedUntil";
     public const string ReleasedAt = "releasedAt";
     public const string DeferredAt = "deferredAt";
     public const string Deferral = "deferral";
@@ -170,6 +171,12 @@ public sealed record RecoveryRecord
 
     public DateTimeOffset? HeldAt { get; init; }
 
+    /// <summary>
+    /// Until when the recovery was filed under its pair and parties when it was created (absent on recoveries stored
+    /// before it was written: their deadline): supervision that ends later files it again.
+    /// </summary>
+    public DateTimeOffset? FiledUntil { get; init; }
+
     public DateTimeOffset? ReleasedAt { get; init; }
 
     /// <summary>When it was last put off for quiet hours, and why.</summary>
@@ -225,6 +232,7 @@ public sealed record RecoveryRecord
         .. Vulnerable ? [new KeyValuePair<string, string>(RecoveryFields.Vulnerable, "1")] : Array.Empty<KeyValuePair<string, string>>(),
         .. Grace is { } grace ? [new KeyValuePair<string, string>(RecoveryFields.Grace, ((long)grace.TotalMilliseconds).ToString(CultureInfo.InvariantCulture)), new KeyValuePair<string, string>(RecoveryFields.GraceBasis, GraceBasis)] : Array.Empty<KeyValuePair<string, string>>(),
         .. HeldAt is { } held ? [new KeyValuePair<string, string>(RecoveryFields.HeldAt, Ms(held))] : Array.Empty<KeyValuePair<string, string>>(),
+        .. FiledUntil is { } filed ? [new KeyValuePair<string, string>(RecoveryFields.FiledUntil, Ms(filed))] : Array.Empty<KeyValuePair<string, string>>(),
     ];
 
     /// <summary>Unix milliseconds, as times are stored.</summary>
@@ -283,6 +291,7 @@ public sealed record RecoveryRecord
             Grace = long.TryParse(Field(RecoveryFields.Grace), NumberStyles.None, CultureInfo.InvariantCulture, out var graceMs) ? TimeSpan.FromMilliseconds(graceMs) : null,
             GraceBasis = Field(RecoveryFields.GraceBasis),
             HeldAt = Maybe(RecoveryFields.HeldAt),
+            FiledUntil = Maybe(RecoveryFields.FiledUntil),
             ReleasedAt = Maybe(RecoveryFields.ReleasedAt),
             DeferredAt = Maybe(RecoveryFields.DeferredAt),
             Deferral = Field(RecoveryFields.Deferral),

@@ -6,11 +6,17 @@
 -- ARGV[1] call id, ARGV[2] drop time (ms), ARGV[3] window (ms), ARGV[4] max recoveries in window, ARGV[5] cool-off (ms),
 -- ARGV[6] now (ms)
 -- Returns {verdict, detail}; verdict: admitted | rate_limited
+local drop = tonumber(ARGV[2])
+local window = tonumber(ARGV[3])
+if tonumber(ARGV[4]) > 0 and redis.call('EXISTS', KEYS[1]) == 0 then
+  -- Most customers have had no recovery in the window: nothing to count, trim or be near; the first is admitted.
+  redis.call('ZADD', KEYS[1], drop, ARGV[1])
+  redis.call('PEXPIRE', KEYS[1], window + math.max(0, drop - tonumber(ARGV[6])))
+  return {'admitted', ''}
+end
 if redis.call('ZSCORE', KEYS[1], ARGV[1]) then
   return {'admitted', 'replay'}
 end
-local drop = tonumber(ARGV[2])
-local window = tonumber(ARGV[3])
 local coolOff = tonumber(ARGV[5])
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. (math.min(drop, tonumber(ARGV[6])) - window))
 local count = redis.call('ZCOUNT', KEYS[1], '(' .. (drop - window), '+inf')

@@ -20,10 +20,11 @@ local function file(ids)
   end
   redis.call('PEXPIRE', KEYS[4], ARGV[4])
 end
+-- Most scopes have no incident open and none ended lately: one EXISTS tells, instead of reading both.
+local quiet = redis.call('EXISTS', KEYS[2], KEYS[3]) == 0
 -- Drops up to the start of the scope's last incident belong to it (a retried batch must not declare it again).
-local ended = tonumber(redis.call('GET', KEYS[3]) or '0')
-local added, counted = 0, {}
-local latest = tonumber((redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES'))[2] or '0')
+local ended = quiet and 0 or tonumber(redis.call('GET', KEYS[3]) or '0')
+local added, counted, newest = 0, {}, 0
 -- A drop older than the longest incident (a replay from long ago) cannot be part of an outage still going on.
 local horizon = now - tonumber(ARGV[4])
 for i = 8, #ARGV, 2 do
@@ -31,14 +32,21 @@ for i = 8, #ARGV, 2 do
   if at > ended and at > horizon then
     added = added + redis.call('ZADD', KEYS[1], 'NX', at, ARGV[i])
     counted[#counted + 1] = ARGV[i]
-    if at > latest then
-      latest = at
+    if at > newest then
+      newest = at
     end
   end
 end
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. (latest - tonumber(ARGV[2])))
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
-local open = redis.call('HGET', KEYS[2], 'id')
+local open = not quiet and redis.call('HGET', KEYS[2], 'id')
+if not open and redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[3]) then
+  -- Fewer drops in the set than the threshold, window or not: no incident, and nothing to trim yet (the set holds at
+  -- most a threshold's worth beyond the window before it is trimmed, and expires a window after its last drop).
+  return {false, 0, {}, {}}
+end
+-- The window ends at the latest drop the scope has seen.
+local latest = math.max(newest, tonumber((redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES'))[2] or '0'))
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. (latest - tonumber(ARGV[2])))
 if open then
   redis.call('HINCRBY', KEYS[2], 'count', added)
   if #counted > 0 then

@@ -4,10 +4,19 @@
 -- KEYS[1] the party's recoveries (sorted set: call id scored by keep-until, unix ms)
 -- ARGV[1] call id, ARGV[2] keep until (unix ms), ARGV[3] now (unix ms, the service's clock: the expiry is set relative
 -- to it, never as an instant on Redis's own clock, which may differ)
-redis.call('ZADD', KEYS[1], 'GT', ARGV[2], ARGV[1])
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[3])
 local keep = tonumber(ARGV[2]) - tonumber(ARGV[3])
-if keep > 0 and redis.call('PTTL', KEYS[1]) < keep then
+if keep <= 0 then
+  -- Kept until a time gone by: nothing to file; what expired goes.
+  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[3])
+  return 1
+end
+local ttl = redis.call('PTTL', KEYS[1])
+redis.call('ZADD', KEYS[1], 'GT', ARGV[2], ARGV[1])
+if ttl ~= -2 then
+  -- The party had recoveries filed: those kept until before now go (a new key has only this one).
+  redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[3])
+end
+if ttl < keep then
   redis.call('PEXPIRE', KEYS[1], keep)
 end
 return 1

@@ -4,6 +4,10 @@
 -- end of the no-callbacks time they asked for, if they did, KEYS[4] (when asked) their vulnerability flag (CRM's)
 -- ARGV[1] now (unix ms)
 -- Returns {opted out, protected, asked for no callbacks now, flagged vulnerable} as 0/1
+-- Most parties have none of these: one EXISTS over all the keys answers for them.
+if redis.call('EXISTS', unpack(KEYS)) == 0 then
+  return {0, 0, 0, 0}
+end
 local optedOut = redis.call('EXISTS', KEYS[1])
 local protected = 0
 if redis.call('EXISTS', KEYS[2]) == 1 then
