@@ -323,6 +323,13 @@ public sealed record StoredRecovery(IReadOnlyDictionary<string, string> Fields, 
             fields[fieldsAndValues[i]] = fieldsAndValues[i + 1];
         }
 
+        return Of(fields);
+    }
+
+    /// <summary>From the fields as stored (a recovery stored before versions were written is at version 0).</summary>
+    public static StoredRecovery Of(IReadOnlyDictionary<string, string> fields)
+    {
+        ArgumentNullException.ThrowIfNull(fields);
         return new StoredRecovery(fields, long.TryParse(fields.GetValueOrDefault(RecoveryFields.Version), NumberStyles.Integer, CultureInfo.InvariantCulture, out var version) ? version : 0);
     }
 

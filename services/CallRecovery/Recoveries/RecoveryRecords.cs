@@ -44,7 +44,16 @@ internal sealed class RedisRecoveryRecords(IConnectionMultiplexer redis, IOption
         for (var i = 0; i < reads.Length; i++)
         {
             var entries = await reads[i].ConfigureAwait(false);
-            stored[i] = entries.Length == 0 ? null : StoredRecovery.FromFlatList([.. entries.SelectMany(e => new[] { e.Name.ToString(), e.Value.ToString() })]);
+            if (entries.Length > 0)
+            {
+                var fields = new Dictionary<string, string>(entries.Length, StringComparer.Ordinal);
+                foreach (var entry in entries)
+                {
+                    fields[entry.Name.ToString()] = entry.Value.ToString();
+                }
+
+                stored[i] = StoredRecovery.Of(fields);
+            }
         }
 
         return stored;
@@ -52,7 +61,7 @@ internal sealed class RedisRecoveryRecords(IConnectionMultiplexer redis, IOption
 
     public async Task<RecordWrite> WriteAsync(string callId, long version, IReadOnlyList<KeyValuePair<string, string>> writes)
     {
-        var reply = await _writes.EvaluateAsync([_keys.Recovery(callId)], [version, .. writes.SelectMany(w => new RedisValue[] { w.Key, w.Value })]).ConfigureAwait(false);
+        var reply = await _writes.EvaluateAsync([_keys.Recovery(callId)], Arguments(version, writes)).ConfigureAwait(false);
         if (reply.Resp2Type == ResultType.Integer)
         {
             return new RecordWrite(true, null);
@@ -65,9 +74,23 @@ internal sealed class RedisRecoveryRecords(IConnectionMultiplexer redis, IOption
     public async Task<(StoredRecovery Stored, bool Created)> CreateAsync(RecoveryRecord recovery)
     {
         var fields = recovery.ToFields();
-        var reply = await _creates.EvaluateAsync([_keys.Recovery(recovery.CallId)], [_retentionMs, .. fields.SelectMany(f => new RedisValue[] { f.Key, f.Value })]).ConfigureAwait(false);
+        var reply = await _creates.EvaluateAsync([_keys.Recovery(recovery.CallId)], Arguments(_retentionMs, fields)).ConfigureAwait(false);
         return reply.Resp2Type == ResultType.Integer
             ? (new StoredRecovery(fields.Append(new(RecoveryFields.Version, "1")).ToDictionary(f => f.Key, f => f.Value, StringComparer.Ordinal), 1), true)
             : (StoredRecovery.FromFlatList([.. ((RedisResult[])reply!).Select(r => r.ToString() ?? string.Empty)]), false);
+    }
+
+    /// <summary>A script's arguments: <paramref name="first"/>, then each field and its value.</summary>
+    private static RedisValue[] Arguments(long first, IReadOnlyList<KeyValuePair<string, string>> fields)
+    {
+        var values = new RedisValue[1 + (2 * fields.Count)];
+        values[0] = first;
+        for (var i = 0; i < fields.Count; i++)
+        {
+            values[1 + (2 * i)] = fields[i].Key;
+            values[2 + (2 * i)] = fields[i].Value;
+        }
+
+        return values;
     }
 }

@@ -188,20 +188,32 @@ public static class RedisScriptExtensions
 
         async Task Together(int[] chunk)
         {
-            var keys = new List<RedisKey>();
-            var values = new List<RedisValue>();
+            // The run's keys and arguments, each in one array of its final size (this is the hot path of every batch).
+            var (keyCount, valueCount) = (0, 0);
             foreach (var i in chunk)
             {
-                keys.AddRange(calls[i].Keys);
-                values.Add(calls[i].Keys.Length);
-                values.Add(calls[i].Values.Length);
-                values.AddRange(calls[i].Values);
+                keyCount += calls[i].Keys.Length;
+                valueCount += 2 + calls[i].Values.Length;
+            }
+
+            var keys = new RedisKey[keyCount];
+            var values = new RedisValue[valueCount];
+            var (k, v) = (0, 0);
+            foreach (var i in chunk)
+            {
+                var call = calls[i];
+                call.Keys.CopyTo(keys, k);
+                k += call.Keys.Length;
+                values[v++] = call.Keys.Length;
+                values[v++] = call.Values.Length;
+                call.Values.CopyTo(values, v);
+                v += call.Values.Length;
             }
 
             RedisResult[] together, failed;
             try
             {
-                var reply = (RedisResult[])(await db.EvaluateAsync(script.Many!, [.. keys], [.. values]).ConfigureAwait(false))!;
+                var reply = (RedisResult[])(await db.EvaluateAsync(script.Many!, keys, values).ConfigureAwait(false))!;
                 (together, failed) = ((RedisResult[])reply[0]!, (RedisResult[])reply[1]!);
             }
             catch (RedisServerException e) when (e.Message.StartsWith("CROSSSLOT", StringComparison.Ordinal))

@@ -65,8 +65,21 @@ public sealed class ScriptBatcher(Func<IDatabaseAsync> database, RedisScript scr
     {
         try
         {
-            // Which call of the run answers each caller: its own, or the merged call of its keys (one list of
-            // arguments per key set, so merging stays linear however many callers share the keys).
+            if (!mergeSameKeys)
+            {
+                // Each caller's own call, as it came.
+                var own = new ScriptCall[batch.Count];
+                for (var n = 0; n < batch.Count; n++)
+                {
+                    own[n] = batch[n].Call;
+                }
+
+                Answer(batch, await database().EvaluateEachOnItsOwnAsync(script, own).ConfigureAwait(false), n => n);
+                return;
+            }
+
+            // Which call of the run answers each caller: the merged call of its keys (one list of arguments per key
+            // set, so merging stays linear however many callers share the keys).
             var keys = new List<RedisKey[]>();
             var values = new List<List<RedisValue>>();
             var answeredBy = new int[batch.Count];
@@ -74,8 +87,8 @@ public sealed class ScriptBatcher(Func<IDatabaseAsync> database, RedisScript scr
             for (var n = 0; n < batch.Count; n++)
             {
                 var call = batch[n].Call;
-                var name = mergeSameKeys ? string.Join('\n', call.Keys) : null;
-                if (name is not null && byKeys.TryGetValue(name, out var merged))
+                var name = string.Join('\n', call.Keys);
+                if (byKeys.TryGetValue(name, out var merged))
                 {
                     values[merged].AddRange(call.Values);
                     answeredBy[n] = merged;
@@ -83,24 +96,13 @@ public sealed class ScriptBatcher(Func<IDatabaseAsync> database, RedisScript scr
                 }
 
                 answeredBy[n] = keys.Count;
-                if (name is not null)
-                {
-                    byKeys[name] = keys.Count;
-                }
-
+                byKeys[name] = keys.Count;
                 keys.Add(call.Keys);
                 values.Add([.. call.Values]);
             }
 
             var calls = keys.Select((k, i) => new ScriptCall(k, [.. values[i]])).ToArray();
-            var replies = await database().EvaluateEachOnItsOwnAsync(script, calls).ConfigureAwait(false);
-            for (var n = 0; n < batch.Count; n++)
-            {
-                var reply = replies[answeredBy[n]];
-                _ = reply.Resp2Type == ResultType.Error
-                    ? batch[n].Reply.TrySetException(RedisScriptExtensions.ErrorOf(reply))
-                    : batch[n].Reply.TrySetResult(reply);
-            }
+            Answer(batch, await database().EvaluateEachOnItsOwnAsync(script, calls).ConfigureAwait(false), n => answeredBy[n]);
         }
         catch (Exception e)
         {
@@ -114,6 +116,18 @@ public sealed class ScriptBatcher(Func<IDatabaseAsync> database, RedisScript scr
         {
             Interlocked.Decrement(ref _inFlight);
             SendWhileRoom();
+        }
+    }
+
+    /// <summary>Each caller gets the reply of the call that answers it, or its error.</summary>
+    private static void Answer(List<(ScriptCall Call, TaskCompletionSource<RedisResult> Reply)> batch, RedisResult[] replies, Func<int, int> answeredBy)
+    {
+        for (var n = 0; n < batch.Count; n++)
+        {
+            var reply = replies[answeredBy(n)];
+            _ = reply.Resp2Type == ResultType.Error
+                ? batch[n].Reply.TrySetException(RedisScriptExtensions.ErrorOf(reply))
+                : batch[n].Reply.TrySetResult(reply);
         }
     }
 }
