@@ -180,13 +180,26 @@ public sealed partial class DispatchLoop(
     /// </summary>
     private async Task<IReadOnlyList<string>> SendAsync(string switchId, IReadOnlyList<(string CallId, DateTimeOffset? SendAt)> claimed, DateTimeOffset now)
     {
-        var read = await moves.ReadAsync([.. claimed.Select(c => c.CallId)]).ConfigureAwait(false);
+        // As this replica last knew them (most were created or moved here a moment ago): each dispatch is written only
+        // at the version it was decided on, so one changed meanwhile is not sent (and is read again at its next claim).
+        var read = await moves.ReadForMovesAsync([.. claimed.Select(c => c.CallId)]).ConfigureAwait(false);
+        var unusual = Enumerable.Range(0, read.Count).Where(i => read[i] is { Recent: true, Record.State: not (RecoveryState.Pending or RecoveryState.Dispatched) }).ToList();
+        if (unusual.Count > 0)
+        {
+            // Held, accepted or ended as this replica last knew it, yet claimed as due: read as stored now.
+            var current = await moves.ReadAsync([.. unusual.Select(i => claimed[i].CallId)]).ConfigureAwait(false);
+            read = [.. read.Select((r, i) => unusual.IndexOf(i) is var n and >= 0 ? current[n] : r)];
+        }
+
         var slots = claimed.ToDictionary(c => c.CallId, c => c.SendAt, StringComparer.Ordinal);
         var gone = claimed.Where((_, i) => read[i] is null || read[i]!.Record.SwitchId != switchId).Select(c => c.CallId).ToList();
         var present = Enumerable.Range(0, claimed.Count).Where(i => read[i] is { } s && s.Record.SwitchId == switchId).Select(i => read[i]!).ToList();
         var checking = present.Where(s => s.Record.State is RecoveryState.Pending or RecoveryState.Dispatched && s.Record.Deadline > now).ToList();
-        var facts = await subscribers.FactsAsync([.. checking.SelectMany(s => new[] { s.Record.CallBack, s.Record.OtherParty })], now).ConfigureAwait(false);
-        var connected = await subscribers.ConnectedSinceAsync([.. checking.Select(s => (s.Record.CallBack, s.Record.OtherParty, s.Record.DropTime))]).ConfigureAwait(false);
+        // The parties' facts and their calls since the drop, read side by side (one round trip, not two).
+        var reading = subscribers.FactsAsync([.. checking.SelectMany(s => new[] { s.Record.CallBack, s.Record.OtherParty })], now);
+        var connecting = subscribers.ConnectedSinceAsync([.. checking.Select(s => (s.Record.CallBack, s.Record.OtherParty, s.Record.DropTime))]);
+        await Task.WhenAll(reading, connecting).ConfigureAwait(false);
+        var (facts, connected) = (reading.Result, connecting.Result);
         var problems = new Dictionary<string, string>(StringComparer.Ordinal);
         for (var n = 0; n < checking.Count; n++)
         {

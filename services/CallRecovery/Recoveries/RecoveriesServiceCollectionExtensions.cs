@@ -6,6 +6,7 @@ public static class RecoveriesServiceCollectionExtensions
     public static IServiceCollection AddRecoveries(this IServiceCollection services)
     {
         services.AddSingleton<IRecoveryRecords, RedisRecoveryRecords>();
+        services.AddSingleton<RecentRecoveries>();
         services.AddSingleton<RecoveryMoves>();
         services.AddSingleton<RecoveryIndex>();
         return services;

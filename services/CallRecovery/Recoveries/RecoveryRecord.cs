@@ -314,6 +314,9 @@ public sealed record StoredRecovery(IReadOnlyDictionary<string, string> Fields, 
 {
     public RecoveryRecord Record { get; } = RecoveryRecord.FromFields(Fields);
 
+    /// <summary>As this replica last read or wrote it (<see cref="RecentRecoveries"/>), not read now: it may be behind.</summary>
+    public bool Recent { get; init; }
+
     /// <summary>From a flat field/value list, as HGETALL returns it (a recovery stored before versions were written is at version 0).</summary>
     public static StoredRecovery FromFlatList(IReadOnlyList<string> fieldsAndValues)
     {

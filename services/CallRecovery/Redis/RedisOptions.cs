@@ -44,6 +44,14 @@ public sealed class RedisOptions
     /// <summary>How long a durability wait may take before the writes count as not durable (nothing confirmed, the work retried, the replica not ready). Default 2 s.</summary>
     [Range(typeof(TimeSpan), "00:00:00.050", "00:01:00")]
     public TimeSpan DurabilityTimeout { get; set; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>
+    /// How many recoveries each replica keeps as it last read or wrote them (for a minute at most), so the moves that
+    /// follow one another (a dispatch after the creation, the acknowledgement, the outcome) need not read them again;
+    /// a move is still written only if the recovery is at the version it was decided on. 0 turns it off. Default 4,096.
+    /// </summary>
+    [Range(0, 1_000_000)]
+    public int RecentRecoveries { get; set; } = 4_096;
 }
 
 /// <summary>What must hold before a write is confirmed to anyone outside (see <see cref="RedisOptions.Durability"/>).</summary>

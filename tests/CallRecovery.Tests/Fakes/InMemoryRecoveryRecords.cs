@@ -40,8 +40,16 @@ public sealed class InMemoryRecoveryRecords : IRecoveryRecords
         }
     }
 
-    public Task<IReadOnlyList<StoredRecovery?>> ReadAsync(IReadOnlyList<string> callIds) =>
-        Task.FromResult<IReadOnlyList<StoredRecovery?>>([.. callIds.Select(Get)]);
+    /// <summary>Recoveries read (each id of each read).</summary>
+    public int Reads => _reads;
+
+    private int _reads;
+
+    public Task<IReadOnlyList<StoredRecovery?>> ReadAsync(IReadOnlyList<string> callIds)
+    {
+        Interlocked.Add(ref _reads, callIds.Count);
+        return Task.FromResult<IReadOnlyList<StoredRecovery?>>([.. callIds.Select(Get)]);
+    }
 
     public Task<RecordWrite> WriteAsync(string callId, long version, IReadOnlyList<KeyValuePair<string, string>> writes)
     {
