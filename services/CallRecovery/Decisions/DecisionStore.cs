@@ -46,7 +46,8 @@ public sealed class DecisionStore([FromKeyedServices(RedisServiceCollectionExten
         var replies = await redis.GetDatabase().EvaluateEachAsync(SettleCall, [.. decisions.Select(d =>
             new ScriptCall([_keys.CallDecisions(d.CallId)], [d.EventId, d.ToJson(), _retentionMs, DecisionRecord.ReasonProperty,
                 d.Reason == DecisionReason.Invalid ? string.Empty : invalid, DecisionKeys.DeadLetteredNote(d.EventId)]))]).ConfigureAwait(false);
-        return [.. replies.Select(r => (RedisResult[])r!).Select(r => (DecisionRecord.FromJson((string)r[1]!), (string?)r[0] != "replay"))];
+        // Recorded now: the decision as made (not read back from its JSON); a replay: the first decision, as recorded.
+        return [.. replies.Select((r, i) => (RedisResult[])r! is { } reply && (string?)reply[0] == "replay" ? (DecisionRecord.FromJson((string)reply[1]!), false) : (decisions[i], true))];
     }
 
     /// <summary>

@@ -71,9 +71,16 @@ public sealed class RedisScript
         local out, failed, k, a, n = {}, {}, 0, 1, 0
         while a <= #ARGV do
           local kc, ac = tonumber(ARGV[a]), tonumber(ARGV[a + 1])
-          local keys, args = {}, {}
-          for i = 1, kc do keys[i] = KEYS[k + i] end
-          for i = 1, ac do args[i] = ARGV[a + 1 + i] end
+          -- Table constructors over unpack copy in C, not element by element in Lua; unpack takes a few thousand
+          -- values at most, so a call with more arguments (merged calls) is copied one by one.
+          local keys = kc > 0 and {unpack(KEYS, k + 1, k + kc)} or {}
+          local args
+          if ac <= 4000 then
+            args = ac > 0 and {unpack(ARGV, a + 2, a + 1 + ac)} or {}
+          else
+            args = {}
+            for i = 1, ac do args[i] = ARGV[a + 1 + i] end
+          end
           n = n + 1
           local ok, reply = pcall(one, keys, args)
           if ok and not (type(reply) == 'table' and reply.err) then

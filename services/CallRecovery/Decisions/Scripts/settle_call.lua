@@ -5,7 +5,7 @@
 -- ARGV[1] event id, ARGV[2] decision JSON, ARGV[3] retention in ms,
 -- ARGV[4] the JSON property holding a decision's reason, ARGV[5] the invalid reason's name when this decision may
 -- take an invalid note's place ('' when it may not), ARGV[6] the field a replaced note is kept under
--- Returns {'replay', decision} | {'new', decision}
+-- Returns {'replay', the decision recorded before} | {'new'} (this one recorded)
 local prior = redis.call('HGET', KEYS[1], ARGV[1])
 if prior then
   local ok, decoded = pcall(cjson.decode, prior)
@@ -16,4 +16,4 @@ if prior then
 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
-return {'new', ARGV[2]}
+return {'new'}
