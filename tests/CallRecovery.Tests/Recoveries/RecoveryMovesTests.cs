@@ -362,7 +362,7 @@ public sealed class RecoveryMovesTests
         return callId;
     }
 
-    private static RecoveryRecord Record(string callId, RecoveryState state, bool deadlinePassed = false) => new()
+    internal static RecoveryRecord Record(string callId, RecoveryState state, bool deadlinePassed = false) => new()
     {
         RecoveryId = RecoveryIds.For(callId),
         CallId = callId,
