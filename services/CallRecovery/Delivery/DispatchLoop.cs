@@ -188,7 +188,13 @@ public sealed partial class DispatchLoop(
         {
             // Held, accepted or ended as this replica last knew it, yet claimed as due: read as stored now.
             var current = await moves.ReadAsync([.. unusual.Select(i => claimed[i].CallId)]).ConfigureAwait(false);
-            read = [.. read.Select((r, i) => unusual.IndexOf(i) is var n and >= 0 ? current[n] : r)];
+            var fresh = read.ToArray();
+            for (var n = 0; n < unusual.Count; n++)
+            {
+                fresh[unusual[n]] = current[n];
+            }
+
+            read = fresh;
         }
 
         var slots = claimed.ToDictionary(c => c.CallId, c => c.SendAt, StringComparer.Ordinal);
