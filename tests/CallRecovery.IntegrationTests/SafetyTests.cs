@@ -87,6 +87,36 @@ public sealed class SafetyTests(Infrastructure infrastructure)
     }
 
     [Fact]
+    public async Task A_redial_during_the_grace_period_cancels_only_the_callback_between_those_two()
+    {
+        await using var scenario = await infrastructure.NewScenarioAsync(partitions: 1);
+        await using var service = new ServiceHost(WithGrace(scenario)).Started();
+        await using var emulator = Emulator(service);
+        using var stop = new CancellationTokenSource();
+        var running = emulator.RunAsync(stop.Token);
+
+        var (customer, friend, someoneElse) = (scenario.Number(1), scenario.Number(2), scenario.Number(3));
+        var (other, otherFriend) = (scenario.Number(4), scenario.Number(5));
+        await scenario.PublishAsync(Scenario.Drop("call-0", customer, friend));
+        await scenario.PublishAsync(Scenario.Drop("call-1", other, otherFriend));
+        await Eventually.TrueAsync(async () => await scenario.RecoveryAsync("call-0") is not null && await scenario.RecoveryAsync("call-1") is not null, "both recoveries are decided");
+        // In the grace period the customer calls someone else (the service finds their recovery through them, and must
+        // leave it), and the other pair reach each other (that callback is not needed any more).
+        var now = Timestamp.FromDateTimeOffset(DateTimeOffset.UtcNow);
+        await scenario.PublishAsync(new CallConnected { EventId = "elsewhere", CallId = "call-elsewhere", Caller = customer, Callee = someoneElse, AnswerTime = now });
+        await scenario.PublishAsync(new CallConnected { EventId = "redial", CallId = "call-redial", Caller = otherFriend, Callee = other, AnswerTime = now });
+
+        await Eventually.TrueAsync(async () => (await scenario.RecoveryAsync("call-1"))?.State == RecoveryState.Cancelled, "the redialled recovery is cancelled");
+        // One partition, read in order: the call to someone else was handled by now too.
+        Assert.NotEqual(RecoveryState.Cancelled, (await scenario.RecoveryAsync("call-0"))!.State);
+        await Eventually.TrueAsync(() => emulator.Received.Any(c => c.CallId == "call-0"), "the customer is called back");
+        Assert.NotEqual(RecoveryState.Cancelled, (await scenario.RecoveryAsync("call-0"))!.State);
+        Assert.DoesNotContain(emulator.Received, c => c.CallId == "call-1");
+        await stop.CancelAsync();
+        await running.DefaultTimeout();
+    }
+
+    [Fact]
     public async Task An_emergency_centre_calling_back_protects_the_person_it_calls()
     {
         await using var scenario = await infrastructure.NewScenarioAsync(partitions: 1);

@@ -440,11 +440,13 @@ public sealed partial class RecoveryDecider(
         }
 
         await subscribers.RecordConnectionsAsync([.. connected.Select(c => new PartiesConnected(c.CallId, c.Caller, c.Callee, c.AnswerTime))], now).ConfigureAwait(false);
-        // Every pair's index read at once, then one pass through the door (a pair that redialled twice: its first answer).
+        // Every recovery between the two is filed under each of them: the caller's open recoveries are read (most
+        // people have none), all at once, then one pass through the door, which cancels only those between the two
+        // (a pair that redialled twice: its first answer).
         var ordered = connected.OrderBy(c => c.AnswerTime).ToList();
-        var filed = await Task.WhenAll(ordered.Select(c => index.OfPairAsync(c.Caller, c.Callee))).ConfigureAwait(false);
-        var cancels = ordered.Zip(filed).SelectMany(p => p.Second.Select(callId => new CancelMove(callId, new Redialled(p.First.CallId, p.First.AnswerTime))))
-            .DistinctBy(m => m.CallId, StringComparer.Ordinal).Select(m => (RecoveryMove)m).ToList();
+        var filed = await Task.WhenAll(ordered.Select(c => index.OfPartyAsync(c.Caller, now))).ConfigureAwait(false);
+        var cancels = ordered.Zip(filed).SelectMany(p => p.Second.Select(callId => new CancelMove(callId, new Redialled(p.First.CallId, p.First.AnswerTime, p.First.Caller, p.First.Callee))))
+            .DistinctBy(m => (m.CallId, Pair((Redialled)m.Reason))).Select(m => (RecoveryMove)m).ToList();
         var cancelled = await moves.ApplyAsync(cancels).ConfigureAwait(false);
         var redials = new List<(string Cell, TimeSpan AfterDrop)>();
         foreach (var t in cancelled.Where(t => t.Verdict == RecoveryVerdict.Applied && t.Recovery is not null && t.Move is CancelMove { Reason: Redialled }))
@@ -460,6 +462,8 @@ public sealed partial class RecoveryDecider(
         }
 
         await grace.CountRedialsAsync(redials).ConfigureAwait(false);
+
+        static (string, string) Pair(Redialled r) => string.CompareOrdinal(r.Caller, r.Callee) <= 0 ? (r.Caller, r.Callee) : (r.Callee, r.Caller);
     }
 
     /// <summary>Did the two parties reach each other after the drop (a call-connected event, remembered in Redis or in this batch)?</summary>

@@ -6,13 +6,14 @@ using StackExchange.Redis;
 namespace CallRecovery.Recoveries;
 
 /// <summary>
-/// Where recoveries are filed so that what happens to their parties finds them: under the pair (a redial between
-/// them) and under each party (an opt-out, an emergency call, a re-attach). Every recovery until a minute past its
-/// deadline, not a trimmed list: a subscriber who dropped many calls since is still found.
+/// Where recoveries are filed so that what happens to their parties finds them: under each party (an opt-out, an
+/// emergency call, a re-attach, a redial between the two: read under one of them, the door cancels only recoveries
+/// between both). Every recovery until a minute past its deadline, not a trimmed list: a subscriber who dropped many
+/// calls since is still found. (Recoveries were also filed under their pair until 2026-12; the pair's set is no longer
+/// written or read, and expires.)
 /// </summary>
 public sealed class RecoveryIndex(IConnectionMultiplexer redis, IOptions<RedisOptions> options, IOptions<SwitchingOptions> switching)
 {
-    private static readonly RedisScript FilePair = LuaResources.Load("file_pair.lua");
     private static readonly RedisScript FileParty = LuaResources.Load("file_party.lua");
 
     private static readonly TimeSpan Margin = TimeSpan.FromMinutes(1);
@@ -33,7 +34,7 @@ public sealed class RecoveryIndex(IConnectionMultiplexer redis, IOptions<RedisOp
         return supervisedUntil > (recovery.FiledUntil ?? recovery.Deadline);
     }
 
-    /// <summary>Files recoveries under their pair and both parties (until <see cref="RecoveryRecord.FiledUntil"/>); one run per script for all of them.</summary>
+    /// <summary>Files recoveries under both parties (until <see cref="RecoveryRecord.FiledUntil"/>); one run per script for all of them.</summary>
     public Task FileAsync(IReadOnlyList<RecoveryRecord> recoveries, DateTimeOffset now) =>
         KeepUntilAsync([.. recoveries.Select(r => (r, r.FiledUntil ?? r.Deadline))], now);
 
@@ -48,16 +49,9 @@ public sealed class RecoveryIndex(IConnectionMultiplexer redis, IOptions<RedisOp
             return Task.CompletedTask;
         }
 
-        var db = redis.GetDatabase();
-        var pairs = db.EvaluateEachAsync(FilePair, [.. recoveries.Select(k => new ScriptCall([_keys.PairRecoveries(k.Recovery.CallBack, k.Recovery.OtherParty)], [k.Recovery.CallId, Until(k.Recovery, k.Until), now.ToUnixTimeMilliseconds()]))]);
-        var parties = db.EvaluateEachAsync(FileParty, [.. recoveries.SelectMany(k => new[] { k.Recovery.CallBack, k.Recovery.OtherParty }.Distinct(StringComparer.Ordinal)
+        return redis.GetDatabase().EvaluateEachAsync(FileParty, [.. recoveries.SelectMany(k => new[] { k.Recovery.CallBack, k.Recovery.OtherParty }.Distinct(StringComparer.Ordinal)
             .Select(number => new ScriptCall([_keys.PartyRecoveries(number)], [k.Recovery.CallId, Until(k.Recovery, k.Until), now.ToUnixTimeMilliseconds()])))]);
-        return Task.WhenAll(pairs, parties);
     }
-
-    /// <summary>The recoveries between two parties (either direction) that may still be open.</summary>
-    public async Task<IReadOnlyList<string>> OfPairAsync(string a, string b) =>
-        [.. (await redis.GetDatabase().SetMembersAsync(_keys.PairRecoveries(a, b)).ConfigureAwait(false)).Select(v => v.ToString())];
 
     /// <summary>A subscriber's recoveries (as either party) that may still be open at <paramref name="now"/>.</summary>
     public async Task<IReadOnlyList<string>> OfPartyAsync(string number, DateTimeOffset now) =>

@@ -11,9 +11,6 @@ public sealed class RecoveryKeys(RedisKeys keys)
     /// <summary>A call's recovery: a hash moved only through the door (<see cref="RecoveryMoves"/>).</summary>
     public RedisKey Recovery(string callId) => keys.Call(callId, "recovery");
 
-    /// <summary>Recoveries between two parties (either direction), so a redial between them can cancel.</summary>
-    public RedisKey PairRecoveries(string a, string b) => keys.Pair(a, b, "recoveries");
-
-    /// <summary>A subscriber's recoveries, as either party (call id scored by deadline), so an opt-out, emergency call or re-attach finds every one, however many calls the subscriber made since.</summary>
+    /// <summary>A subscriber's recoveries, as either party (call id scored by deadline), so an opt-out, emergency call, re-attach or redial finds every one, however many calls the subscriber made since.</summary>
     public RedisKey PartyRecoveries(string number) => keys.Subscriber(number, "open-recoveries");
 }

@@ -301,9 +301,10 @@ public static class RecoveryLifecycle
             case HoldMove hold when state == RecoveryState.Held && r.Hold == HoldForOutage && r.Incident.StartsWith("cell-", StringComparison.Ordinal) && hold.IncidentId.StartsWith("node-", StringComparison.Ordinal):
                 // Held by its cell's outage already: only the cell carrying traffic again releases it, not the node.
                 return Kept(state, trigger);
-            case CancelMove { Reason: Redialled redial } when state == RecoveryState.Acknowledged || redial.ConnectedCallId == r.CallId || redial.AnsweredAt <= r.DropTime - clockTolerance:
-                // Not a redial after the drop (the dropped call itself, or earlier); or the switch is calling, and the
-                // connection may be our own reconnect leg.
+            case CancelMove { Reason: Redialled redial } when !redial.Between(r.CallBack, r.OtherParty) || state == RecoveryState.Acknowledged || redial.ConnectedCallId == r.CallId || redial.AnsweredAt <= r.DropTime - clockTolerance:
+                // Not between this recovery's parties (one of them reached someone else); not a redial after the drop
+                // (the dropped call itself, or earlier); or the switch is calling, and the connection may be our own
+                // reconnect leg.
                 return Kept(state, trigger);
             case CancelMove { Reason: PartyBarred party } when party.Number != r.CallBack && party.Number != r.OtherParty:
                 return Kept(state, trigger);

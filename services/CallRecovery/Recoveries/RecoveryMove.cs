@@ -94,9 +94,18 @@ public abstract record CancelReason(string Detail);
 /// <summary>The dispatch step found a reason not to call (an opt-out, an emergency call, a reconnection since the drop).</summary>
 public sealed record FoundAtDispatch(string Detail) : CancelReason(Detail);
 
-/// <summary>The two parties reached each other in <paramref name="ConnectedCallId"/> (not the dropped call), answered then.</summary>
-public sealed record Redialled(string ConnectedCallId, DateTimeOffset AnsweredAt)
-    : CancelReason("the parties reached each other before the callback");
+/// <summary>
+/// <paramref name="Caller"/> and <paramref name="Callee"/> reached each other in <paramref name="ConnectedCallId"/>
+/// (not the dropped call), answered then: cancels only recoveries between those two (either way round).
+/// </summary>
+public sealed record Redialled(string ConnectedCallId, DateTimeOffset AnsweredAt, string Caller, string Callee)
+    : CancelReason("the parties reached each other before the callback")
+{
+    /// <summary>Is this a call between <paramref name="a"/> and <paramref name="b"/> (either way round)?</summary>
+    public bool Between(string a, string b) =>
+        (string.Equals(Caller, a, StringComparison.Ordinal) && string.Equals(Callee, b, StringComparison.Ordinal))
+        || (string.Equals(Caller, b, StringComparison.Ordinal) && string.Equals(Callee, a, StringComparison.Ordinal));
+}
 
 /// <summary>A party may no longer be called (opted out, in or after an emergency call): cancels only recoveries that have <paramref name="Number"/> as a party.</summary>
 public sealed record PartyBarred(string Number, string Detail) : CancelReason(Detail);

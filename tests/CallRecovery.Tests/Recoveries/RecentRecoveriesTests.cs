@@ -72,7 +72,7 @@ public sealed class RecentRecoveriesTests : IDisposable
 
         // The parties reached each other: accepted (as last known here), a call between them is kept (it may be our
         // own reconnect); pending (as stored), it cancels the callback.
-        var redial = await _here.ApplyAsync(new CancelMove("call-1", new Redialled("redial", Now)));
+        var redial = await _here.ApplyAsync(new CancelMove("call-1", new Redialled("redial", Now, RecoveryMovesTests.Customer, RecoveryMovesTests.Friend)));
 
         Assert.Equal((RecoveryVerdict.Applied, RecoveryState.Cancelled), (redial.Verdict, redial.To));
         Assert.Equal(RecoveryState.Cancelled, _records.Get("call-1")!.Record.State);

@@ -15,8 +15,8 @@ namespace CallRecovery.Tests.Recoveries;
 public sealed class RecoveryMovesTests
 {
     private static readonly DateTimeOffset Now = new(2026, 12, 6, 10, 0, 0, TimeSpan.Zero);
-    private const string Customer = "+447700900001";
-    private const string Friend = "+447700900002";
+    internal const string Customer = "+447700900001";
+    internal const string Friend = "+447700900002";
     private const string Incident = "cell-0123456789abcdef-1765000000000";
 
     private readonly InMemoryRecoveryRecords _records = new();
@@ -93,7 +93,7 @@ public sealed class RecoveryMovesTests
     public async Task A_switch_calling_is_not_cancelled_by_a_call_between_the_parties_which_may_be_our_own_reconnect()
     {
         var callId = New(RecoveryState.Acknowledged);
-        var redial = await _moves.ApplyAsync(new CancelMove(callId, new Redialled("reconnect-leg", Now)));
+        var redial = await _moves.ApplyAsync(new CancelMove(callId, new Redialled("reconnect-leg", Now, Friend, Customer)));
         Assert.Equal((RecoveryVerdict.Kept, RecoveryState.Acknowledged), (redial.Verdict, redial.To));
     }
 
@@ -203,11 +203,14 @@ public sealed class RecoveryMovesTests
 
         var early = New(RecoveryState.Pending);
         Assert.Equal(RecoveryVerdict.Kept, (await _moves.ApplyAsync(new ExpireMove(early))).Verdict);
-        Assert.Equal(RecoveryVerdict.Kept, (await _moves.ApplyAsync(new CancelMove(early, new Redialled("older-call", Now.AddMinutes(-5))))).Verdict);
+        Assert.Equal(RecoveryVerdict.Kept, (await _moves.ApplyAsync(new CancelMove(early, new Redialled("older-call", Now.AddMinutes(-5), Customer, Friend)))).Verdict);
         Assert.Equal(RecoveryVerdict.Kept, (await _moves.ApplyAsync(new CancelMove(early, new PartyBarred("+449999999999", "opted out")))).Verdict);
+        // The customer reached someone else (their open recoveries are read under them, this one among them): not a redial of this call.
+        Assert.Equal(RecoveryVerdict.Kept, (await _moves.ApplyAsync(new CancelMove(early, new Redialled("call-to-someone-else", Now, Customer, "+449999999999")))).Verdict);
+        Assert.Equal(RecoveryState.Cancelled, (await _moves.ApplyAsync(new CancelMove(early, new Redialled("redial", Now, Customer, Friend)))).To);
 
         var own = New(RecoveryState.Held);
-        Assert.Equal(RecoveryVerdict.Kept, (await _moves.ApplyAsync(new CancelMove(own, new Redialled(own, Now)))).Verdict);
+        Assert.Equal(RecoveryVerdict.Kept, (await _moves.ApplyAsync(new CancelMove(own, new Redialled(own, Now, Customer, Friend)))).Verdict);
 
         var late = New(RecoveryState.Pending, deadlinePassed: true);
         var dispatched = await _moves.ApplyAsync(new DispatchMove(late, "switch-a", "c1"));
@@ -229,7 +232,7 @@ public sealed class RecoveryMovesTests
 
         // A redial answered 1 s before the drop time: the parties reached each other after the drop.
         var redialled = New(RecoveryState.Pending);
-        Assert.Equal(RecoveryState.Cancelled, (await _moves.ApplyAsync(new CancelMove(redialled, new Redialled("redial", drop.AddSeconds(-1))))).To);
+        Assert.Equal(RecoveryState.Cancelled, (await _moves.ApplyAsync(new CancelMove(redialled, new Redialled("redial", drop.AddSeconds(-1), Friend, Customer)))).To);
 
         // Beyond the tolerance (2 s by default): before the drop, so no evidence of anything after it.
         var earlier = New(RecoveryState.Held, hold: RecoveryLifecycle.HoldForReachability);

@@ -25,12 +25,12 @@ public sealed class RedisKeysTests
         var all = new[]
         {
             subscribers.OptOut(Number), subscribers.OptOutAudit(Number), subscribers.EmergencyProtection(Number), decisions.SubscriberWindow(Number), subscribers.Calls(Number),
-            subscribers.Reachable(Number), recoveries.PartyRecoveries(Number), recoveries.PairRecoveries(Number, Other), subscribers.PairConnections(Other, Number),
+            subscribers.Reachable(Number), recoveries.PartyRecoveries(Number), subscribers.PairConnections(Other, Number),
         }.Select(k => k.ToString()).ToList();
         Assert.All(all, k => Assert.DoesNotContain("7700900", k, StringComparison.Ordinal));
         // One subscriber's keys share a hash tag (one Redis Cluster slot), whichever folder owns them; a party pair is the same either way round.
         Assert.Single(all.Take(7).Select(k => k[k.IndexOf('{', StringComparison.Ordinal)..(k.IndexOf('}', StringComparison.Ordinal) + 1)]).Distinct());
-        Assert.Equal(recoveries.PairRecoveries(Number, Other), recoveries.PairRecoveries(Other, Number));
+        Assert.Equal(subscribers.PairConnections(Number, Other), subscribers.PairConnections(Other, Number));
         Assert.Equal(subscribers.OptOut(Number), new SubscriberKeys(new RedisKeys("cr", Secret)).OptOut(Number));
         Assert.NotEqual(subscribers.OptOut(Number), new SubscriberKeys(new RedisKeys("cr", "another-secret-of-at-least-thirty-two-chars")).OptOut(Number));
     }
