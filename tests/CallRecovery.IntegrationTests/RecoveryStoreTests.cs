@@ -202,6 +202,30 @@ public sealed class RecoveryStoreTests(Infrastructure infrastructure) : IAsyncLi
         Assert.Equal(0, await _redis.GetDatabase().SetLengthAsync(new DeliveryKeys(new RedisKeys(_prefix)).PriorityCalls("switch-v")));
     }
 
+    [Fact]
+    public async Task A_replica_forgets_the_recoveries_it_remembered_when_its_connection_to_Redis_fails_and_when_it_comes_back()
+    {
+        // A Redis of its own, to fail: a failover or a crash may lose writes this replica remembers as stored.
+        await using var server = await RedisServer.StartNewAsync();
+        await using var connection = await ConnectionMultiplexer.ConnectAsync($"{server.ConnectionString},abortConnect=false,connectTimeout=1000,connectRetry=1");
+        using var recent = new RecentRecoveries(Options.Create(new RedisOptions()), connection);
+        var (stored, _) = await _records.CreateAsync(Record(NextCall()));
+        recent.Remember("call-a", stored);
+        Assert.NotNull(recent.Get("call-a"));
+
+        // Bounded well inside the minute an entry is kept anyway, so expiry cannot pass for forgetting.
+        var soon = TimeSpan.FromSeconds(20);
+        await server.StopAsync();
+        await Eventually.TrueAsync(() => recent.Get("call-a") is null, "forgotten when the connection failed", soon);
+
+        // Remembered while Redis was away (a read that raced the failure): forgotten again when the connection is back.
+        recent.Remember("call-b", stored);
+        await server.StartAsync();
+        await Eventually.TrueAsync(() => connection.IsConnected && recent.Get("call-b") is null, "forgotten when the connection came back", soon);
+        recent.Remember("call-c", stored);
+        Assert.NotNull(recent.Get("call-c"));
+    }
+
     private string NextCall() => $"call-{Interlocked.Increment(ref _calls)}";
 
     private static RecoveryRecord Record(string callId) => new()
