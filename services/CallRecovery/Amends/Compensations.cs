@@ -35,6 +35,9 @@ public sealed partial class Compensations(
     private static readonly TimeSpan CreditsKept = TimeSpan.FromDays(2);
 
     private readonly CompensationKeys _keys = CompensationKeys.For(redisOptions.Value);
+
+    // Recoveries end together (a switch's reports come in bursts): their credits go as many-runs, not one EVALSHA each.
+    private readonly ScriptBatcher _credits = new(() => redis.GetDatabase(), CreditScript);
     private readonly CompensationOptions _options = options.Value;
 
     /// <summary>Whether a recovery that ended so is compensated: every end without a reconnect, but a customer's choice or a cancel.</summary>
@@ -64,8 +67,7 @@ public sealed partial class Compensations(
         var wire = WireName(outcome);
         var credit = _options.Credits.TryGetValue(wire, out var configured) ? configured : _options.DefaultCredit;
         var day = TimeZoneInfo.ConvertTime(recovery.DropTime, timing.ZoneOf(recovery.CallBack)).ToString("yyyy-MM-dd", CultureInfo.InvariantCulture);
-        var db = redis.GetDatabase();
-        var granted = (RedisResult[])(await db.EvaluateAsync(CreditScript, [_keys.Credits(recovery.CallBack, day)],
+        var granted = (RedisResult[])(await _credits.EvaluateAsync([_keys.Credits(recovery.CallBack, day)],
             [recovery.RecoveryId, _options.DailyCreditCap, credit.IsNone ? 0 : 1, (long)CreditsKept.TotalMilliseconds]).ConfigureAwait(false))!;
         var (credited, today) = ((long)granted[0] == 1, (uint)(long)granted[1]);
 

@@ -36,6 +36,9 @@ public sealed class OutcomePublisher(IConnectionMultiplexer redis, IOptions<Redi
     private static readonly RedisScript PublishOnce = LuaResources.Load("publish_once.lua");
 
     private readonly OutboxKeys _keys = OutboxKeys.For(redisOptions.Value);
+
+    // Entries written once (compensations) for recoveries ending together go as many-runs, not one EVALSHA each.
+    private readonly ScriptBatcher _once = new(() => redis.GetDatabase(), PublishOnce);
     private readonly string _topic = options.Value.OutcomeTopic;
     private readonly TimeSpan _retention = redisOptions.Value.Retention;
     private readonly System.Collections.Concurrent.ConcurrentDictionary<string, long> _listed = new(StringComparer.Ordinal);
@@ -90,7 +93,7 @@ public sealed class OutcomePublisher(IConnectionMultiplexer redis, IOptions<Redi
     public async Task<bool> PublishOnceAsync(RecoveryRecord recovery, string kind, string name, byte[] value, string traceParent)
     {
         ArgumentNullException.ThrowIfNull(recovery);
-        return (long)await redis.GetDatabase().EvaluateAsync(PublishOnce, [_keys.Once(recovery.SwitchId, name), _keys.Outbox(recovery.SwitchId)],
+        return (long)await _once.EvaluateAsync([_keys.Once(recovery.SwitchId, name), _keys.Outbox(recovery.SwitchId)],
         [
             (long)_retention.TotalMilliseconds, value,
             KeyField, recovery.RecoveryId,
