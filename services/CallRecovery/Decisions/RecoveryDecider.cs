@@ -441,12 +441,14 @@ public sealed partial class RecoveryDecider(
 
         await subscribers.RecordConnectionsAsync([.. connected.Select(c => new PartiesConnected(c.CallId, c.Caller, c.Callee, c.AnswerTime))], now).ConfigureAwait(false);
         // Every recovery between the two is filed under each of them: the caller's open recoveries are read (most
-        // people have none), all at once, then one pass through the door, which cancels only those between the two
+        // people have none), each caller once, all at once, then one pass through the door, which cancels only those between the two
         // (a pair that redialled twice: its first answer).
         var ordered = connected.OrderBy(c => c.AnswerTime).ToList();
-        var filed = await Task.WhenAll(ordered.Select(c => index.OfPartyAsync(c.Caller, now))).ConfigureAwait(false);
-        var cancels = ordered.Zip(filed).SelectMany(p => p.Second.Select(callId => new CancelMove(callId, new Redialled(p.First.CallId, p.First.AnswerTime, p.First.Caller, p.First.Callee))))
-            .DistinctBy(m => (m.CallId, Pair((Redialled)m.Reason))).Select(m => (RecoveryMove)m).ToList();
+        var callers = ordered.Select(c => c.Caller).Distinct(StringComparer.Ordinal).ToList();
+        var filed = (await Task.WhenAll(callers.Select(number => index.OfPartyAsync(number, now))).ConfigureAwait(false))
+            .Select((callIds, i) => (Caller: callers[i], CallIds: callIds)).ToDictionary(f => f.Caller, f => f.CallIds, StringComparer.Ordinal);
+        var cancels = ordered.SelectMany(c => filed[c.Caller].Select(callId => new CancelMove(callId, new Redialled(c.CallId, c.AnswerTime, c.Caller, c.Callee))))
+            .DistinctBy(m => (m.CallId, ((Redialled)m.Reason).Pair)).Select(m => (RecoveryMove)m).ToList();
         var cancelled = await moves.ApplyAsync(cancels).ConfigureAwait(false);
         var redials = new List<(string Cell, TimeSpan AfterDrop)>();
         foreach (var t in cancelled.Where(t => t.Verdict == RecoveryVerdict.Applied && t.Recovery is not null && t.Move is CancelMove { Reason: Redialled }))
@@ -462,8 +464,6 @@ public sealed partial class RecoveryDecider(
         }
 
         await grace.CountRedialsAsync(redials).ConfigureAwait(false);
-
-        static (string, string) Pair(Redialled r) => string.CompareOrdinal(r.Caller, r.Callee) <= 0 ? (r.Caller, r.Callee) : (r.Callee, r.Caller);
     }
 
     /// <summary>Did the two parties reach each other after the drop (a call-connected event, remembered in Redis or in this batch)?</summary>

@@ -101,10 +101,13 @@ public sealed record FoundAtDispatch(string Detail) : CancelReason(Detail);
 public sealed record Redialled(string ConnectedCallId, DateTimeOffset AnsweredAt, string Caller, string Callee)
     : CancelReason("the parties reached each other before the callback")
 {
+    /// <summary>The two parties, in one order whichever called whom.</summary>
+    public (string, string) Pair => Unordered(Caller, Callee);
+
     /// <summary>Is this a call between <paramref name="a"/> and <paramref name="b"/> (either way round)?</summary>
-    public bool Between(string a, string b) =>
-        (string.Equals(Caller, a, StringComparison.Ordinal) && string.Equals(Callee, b, StringComparison.Ordinal))
-        || (string.Equals(Caller, b, StringComparison.Ordinal) && string.Equals(Callee, a, StringComparison.Ordinal));
+    public bool Between(string a, string b) => Pair == Unordered(a, b);
+
+    private static (string, string) Unordered(string a, string b) => string.CompareOrdinal(a, b) <= 0 ? (a, b) : (b, a);
 }
 
 /// <summary>A party may no longer be called (opted out, in or after an emergency call): cancels only recoveries that have <paramref name="Number"/> as a party.</summary>
