@@ -209,7 +209,7 @@ public sealed class RecoveryStoreTests(Infrastructure infrastructure) : IAsyncLi
         await using var server = await RedisServer.StartNewAsync();
         await using var connection = await ConnectionMultiplexer.ConnectAsync($"{server.ConnectionString},abortConnect=false,connectTimeout=1000,connectRetry=1");
         using var recent = new RecentRecoveries(Options.Create(new RedisOptions()), connection);
-        var (stored, _) = await _records.CreateAsync(Record(NextCall()));
+        var stored = StoredRecovery.Of(Record(NextCall()).ToFields().ToDictionary(f => f.Key, f => f.Value, StringComparer.Ordinal));
         recent.Remember("call-a", stored);
         Assert.NotNull(recent.Get("call-a"));
 
