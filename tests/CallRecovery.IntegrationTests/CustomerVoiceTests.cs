@@ -72,6 +72,27 @@ public sealed class CustomerVoiceTests(Infrastructure infrastructure) : IDisposa
     }
 
     [Fact]
+    public async Task Of_two_answers_read_together_the_one_from_before_the_drop_gives_way_to_the_other()
+    {
+        await using var scenario = await infrastructure.NewScenarioAsync(partitions: 1);
+        var settings = scenario.Settings();
+        // The callback stays queued while the answers are read, and the two answers are read as one batch.
+        settings["Switching:GracePeriod"] = "00:02:00";
+        settings["Kafka:MaxBatchDelay"] = "00:00:03";
+        await using var service = new ServiceHost(settings).Started();
+        var (customer, other) = (scenario.Number(1), scenario.Number(2));
+        await scenario.PublishAsync(Scenario.Drop("dropped", customer, other));
+        await Eventually.TrueAsync(async () => await scenario.RecoveryAsync("dropped") is not null, "the recovery was decided");
+
+        // The customer's answer (arriving late) was about a callback before this drop: it cancels nothing here. The other
+        // party's, read with it, is about this one, and must not be hidden behind it.
+        await PublishAnswerAsync(scenario, customer, CustomerAnswer.CancelCallbacks, at: DateTimeOffset.UtcNow.AddMinutes(-1));
+        await PublishAnswerAsync(scenario, other, CustomerAnswer.CancelCallbacks);
+        await Eventually.TrueAsync(async () => (await scenario.RecoveryAsync("dropped"))?.State == RecoveryState.Cancelled, "the other party's answer cancelled the callback");
+        Assert.Contains("asked us not to call back (sms reply)", (await scenario.RecoveryAsync("dropped"))!.Detail, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Crm_lists_a_customers_queued_callbacks_and_cancels_one_audited()
     {
         await using var scenario = await infrastructure.NewScenarioAsync(partitions: 1);

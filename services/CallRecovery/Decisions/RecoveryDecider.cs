@@ -92,11 +92,28 @@ public sealed partial class RecoveryDecider(
         }
 
         var filed = await Task.WhenAll(parties.Select(p => index.OfPartyAsync(p.Number, now))).ConfigureAwait(false);
-        var cancels = parties.Zip(filed).SelectMany(p => p.Second.Select(callId => (CallId: callId, p.First.Reason)))
-            .DistinctBy(c => c.CallId, StringComparer.Ordinal)
-            .Select(c => (RecoveryMove)new CancelMove(c.CallId, c.Reason)).ToList();
-        await moves.ApplyAsync(cancels).ConfigureAwait(false);
+        await ApplyInTurnAsync(parties.Zip(filed).SelectMany(p => p.Second.Select(callId => new CancelMove(callId, p.First.Reason)))
+            .GroupBy(m => m.CallId, StringComparer.Ordinal)).ConfigureAwait(false);
         return [.. filed.Select(f => f.Count)];
+    }
+
+    /// <summary>
+    /// Each group's moves on its recovery one at a time, in order, until the door applies one: a move the door keeps
+    /// (its condition does not hold: a party's answer from before the drop, the dropped call's own connect report)
+    /// gives way to the group's next. The groups go side by side, each round one pass through the door.
+    /// </summary>
+    private async Task<IReadOnlyList<RecoveryTransition>> ApplyInTurnAsync(IEnumerable<IEnumerable<CancelMove>> groups)
+    {
+        var waiting = groups.Select(g => new Queue<CancelMove>(g)).ToList();
+        var transitions = new List<RecoveryTransition>();
+        while (waiting.Count > 0)
+        {
+            var round = await moves.ApplyAsync([.. waiting.Select(q => (RecoveryMove)q.Dequeue())]).ConfigureAwait(false);
+            transitions.AddRange(round);
+            waiting = [.. waiting.Where((q, i) => round[i].Verdict == RecoveryVerdict.Kept && q.Count > 0)];
+        }
+
+        return transitions;
     }
 
     /// <summary>
@@ -441,15 +458,15 @@ public sealed partial class RecoveryDecider(
 
         await subscribers.RecordConnectionsAsync([.. connected.Select(c => new PartiesConnected(c.CallId, c.Caller, c.Callee, c.AnswerTime))], now).ConfigureAwait(false);
         // Every recovery between the two is filed under each of them: the caller's open recoveries are read (most
-        // people have none), each caller once, all at once, then one pass through the door, which cancels only those between the two
-        // (a pair that redialled twice: its first answer).
+        // people have none), each caller once, all at once; then the door, which cancels only those between the two.
+        // Per recovery and pair the earliest answer first (what the grace learns from); one the door keeps (the dropped
+        // call's own connect report, or a call before the drop, in the same batch) gives way to the pair's next.
         var ordered = connected.OrderBy(c => c.AnswerTime).ToList();
         var callers = ordered.Select(c => c.Caller).Distinct(StringComparer.Ordinal).ToList();
         var filed = (await Task.WhenAll(callers.Select(number => index.OfPartyAsync(number, now))).ConfigureAwait(false))
             .Select((callIds, i) => (Caller: callers[i], CallIds: callIds)).ToDictionary(f => f.Caller, f => f.CallIds, StringComparer.Ordinal);
-        var cancels = ordered.SelectMany(c => filed[c.Caller].Select(callId => new CancelMove(callId, new Redialled(c.CallId, c.AnswerTime, c.Caller, c.Callee))))
-            .DistinctBy(m => (m.CallId, ((Redialled)m.Reason).Pair)).Select(m => (RecoveryMove)m).ToList();
-        var cancelled = await moves.ApplyAsync(cancels).ConfigureAwait(false);
+        var cancelled = await ApplyInTurnAsync(ordered.SelectMany(c => filed[c.Caller].Select(callId => new CancelMove(callId, new Redialled(c.CallId, c.AnswerTime, c.Caller, c.Callee))))
+            .GroupBy(m => (m.CallId, ((Redialled)m.Reason).Pair))).ConfigureAwait(false);
         var redials = new List<(string Cell, TimeSpan AfterDrop)>();
         foreach (var t in cancelled.Where(t => t.Verdict == RecoveryVerdict.Applied && t.Recovery is not null && t.Move is CancelMove { Reason: Redialled }))
         {
