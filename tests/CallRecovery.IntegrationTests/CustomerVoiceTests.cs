@@ -75,11 +75,8 @@ public sealed class CustomerVoiceTests(Infrastructure infrastructure) : IDisposa
     public async Task Of_two_answers_read_together_the_one_from_before_the_drop_gives_way_to_the_other()
     {
         await using var scenario = await infrastructure.NewScenarioAsync(partitions: 1);
-        var settings = scenario.Settings();
         // The callback stays queued while the answers are read, and the two answers are read as one batch.
-        settings["Switching:GracePeriod"] = "00:02:00";
-        settings["Kafka:MaxBatchDelay"] = "00:00:03";
-        await using var service = new ServiceHost(settings).Started();
+        await using var service = new ServiceHost(scenario.ReadTogetherSettings()).Started();
         var (customer, other) = (scenario.Number(1), scenario.Number(2));
         await scenario.PublishAsync(Scenario.Drop("dropped", customer, other));
         await Eventually.TrueAsync(async () => await scenario.RecoveryAsync("dropped") is not null, "the recovery was decided");

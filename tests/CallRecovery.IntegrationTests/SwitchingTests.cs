@@ -183,13 +183,9 @@ public sealed class SwitchingTests(Infrastructure infrastructure)
     public async Task A_redial_between_the_parties_cancels_the_recovery()
     {
         await using var scenario = await infrastructure.NewScenarioAsync(partitions: 1);
-        var settings = scenario.Settings();
-        // The redial alone cancels (the callback is not due before the wait below ends, so the dispatch step's own check
-        // of the parties' calls never runs first), however busy the machine.
-        settings["Switching:GracePeriod"] = "00:02:00";
-        // The two connect reports below are read as one batch: the dropped call's own, which cancels nothing, once hid the redial after it.
-        settings["Kafka:MaxBatchDelay"] = "00:00:03";
-        await using var service = new ServiceHost(settings).Started();
+        // The redial alone cancels (nothing is due before the wait below ends), and the two connect reports below are read
+        // as one batch: the dropped call's own, which cancels nothing, once hid the redial after it.
+        await using var service = new ServiceHost(scenario.ReadTogetherSettings()).Started();
         await using var emulator = Emulator(service, "switch-a");
         using var stop = new CancellationTokenSource();
         var running = emulator.RunAsync(stop.Token);

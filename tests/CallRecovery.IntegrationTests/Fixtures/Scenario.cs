@@ -89,6 +89,19 @@ public sealed class Scenario(string id, IKafkaEndpoint kafka, IRedisEndpoint red
     };
 
     /// <summary>
+    /// Settings for reports that must be read together while a callback waits: reports published back to back are read
+    /// as one batch (a batch waits 3 s to fill), and a decided callback stays queued for two minutes, so what cancels
+    /// it is the reports, never the dispatch step's own checks at its due time, however busy the machine.
+    /// </summary>
+    public Dictionary<string, string?> ReadTogetherSettings()
+    {
+        var settings = Settings();
+        settings["Switching:GracePeriod"] = "00:02:00";
+        settings["Kafka:MaxBatchDelay"] = "00:00:03";
+        return settings;
+    }
+
+    /// <summary>
     /// Settings for an outage of one cell: incidents at 20 drops of a cell within 30 s (the node never counts), a grace
     /// long enough that the drops decided before the threshold are still queued (not sent) when the incident is
     /// declared, and acknowledgements that wait.
