@@ -81,10 +81,12 @@ public sealed class CustomerVoiceTests(Infrastructure infrastructure) : IDisposa
         await scenario.PublishAsync(Scenario.Drop("dropped", customer, other));
         await Eventually.TrueAsync(async () => await scenario.RecoveryAsync("dropped") is not null, "the recovery was decided");
 
-        // The customer's answer (arriving late) was about a callback before this drop: it cancels nothing here. The other
-        // party's, read with it, is about this one, and must not be hidden behind it.
-        await PublishAnswerAsync(scenario, customer, CustomerAnswer.CancelCallbacks, at: DateTimeOffset.UtcNow.AddMinutes(-1));
-        await PublishAnswerAsync(scenario, other, CustomerAnswer.CancelCallbacks);
+        // The customer's answer in the app (arriving late) was about a callback before this drop: it cancels nothing here.
+        // The other party's by SMS, published with it (in this order, one partition: one batch), is about this one, and
+        // must not be hidden behind it.
+        await Task.WhenAll(
+            PublishAnswerAsync(scenario, customer, CustomerAnswer.CancelCallbacks, at: DateTimeOffset.UtcNow.AddMinutes(-1), channel: ResponseChannel.App),
+            PublishAnswerAsync(scenario, other, CustomerAnswer.CancelCallbacks));
         await Eventually.TrueAsync(async () => (await scenario.RecoveryAsync("dropped"))?.State == RecoveryState.Cancelled, "the other party's answer cancelled the callback");
         Assert.Contains("asked us not to call back (sms reply)", (await scenario.RecoveryAsync("dropped"))!.Detail, StringComparison.Ordinal);
     }
@@ -130,14 +132,14 @@ public sealed class CustomerVoiceTests(Infrastructure infrastructure) : IDisposa
     public void Dispose() => _certificates.Dispose();
 
 
-    private static Task PublishAnswerAsync(Scenario scenario, string customer, CustomerAnswer answer, uint days = 0, DateTimeOffset? at = null) =>
+    private static Task PublishAnswerAsync(Scenario scenario, string customer, CustomerAnswer answer, uint days = 0, DateTimeOffset? at = null, ResponseChannel channel = ResponseChannel.SmsReply) =>
         scenario.PublishRawAsync(new NetworkEvent
         {
             CustomerResponded = new CustomerResponded
             {
                 EventId = $"answer-{Guid.NewGuid():N}",
                 Number = customer,
-                Channel = ResponseChannel.SmsReply,
+                Channel = channel,
                 Answer = answer,
                 Days = days,
                 At = Timestamp.FromDateTimeOffset(at ?? DateTimeOffset.UtcNow),

@@ -195,8 +195,10 @@ public sealed class SwitchingTests(Infrastructure infrastructure)
         await scenario.PublishAsync(drop);
         await Eventually.TrueAsync(async () => await scenario.RecoveryAsync("call-0") is not null, "the recovery was decided before the redial");
         // The dropped call's own connect report (older than the drop) cancels nothing; the callee calling back does.
-        await scenario.PublishAsync(new CallConnected { EventId = "c-own", CallId = "call-0", Caller = caller, Callee = callee, AnswerTime = drop.AnswerTime });
-        await scenario.PublishAsync(new CallConnected { EventId = "c-redial", CallId = "call-redial", Caller = callee, Callee = caller, AnswerTime = Timestamp.FromDateTimeOffset(DateTimeOffset.UtcNow) });
+        // Published together (in this order, one partition): read in one batch.
+        await Task.WhenAll(
+            scenario.PublishAsync(new CallConnected { EventId = "c-own", CallId = "call-0", Caller = caller, Callee = callee, AnswerTime = drop.AnswerTime }),
+            scenario.PublishAsync(new CallConnected { EventId = "c-redial", CallId = "call-redial", Caller = callee, Callee = caller, AnswerTime = Timestamp.FromDateTimeOffset(DateTimeOffset.UtcNow) }));
 
         await Eventually.TrueAsync(async () => (await scenario.RecoveryAsync("call-0"))?.State == RecoveryState.Cancelled, "the recovery was cancelled");
         var update = RecoveryUpdate.Parser.ParseFrom(Assert.Single(scenario.ReadTopic(scenario.OutcomeTopic, 2, expected: 1)).Message.Value);

@@ -92,17 +92,19 @@ public sealed partial class RecoveryDecider(
         }
 
         var filed = await Task.WhenAll(parties.Select(p => index.OfPartyAsync(p.Number, now))).ConfigureAwait(false);
+        // Whatever the door keeps of these it keeps for the move (another party's number, an answer from before the drop).
         await ApplyInTurnAsync(parties.Zip(filed).SelectMany(p => p.Second.Select(callId => new CancelMove(callId, p.First.Reason)))
-            .GroupBy(m => m.CallId, StringComparer.Ordinal)).ConfigureAwait(false);
+            .GroupBy(m => m.CallId, StringComparer.Ordinal), _ => true).ConfigureAwait(false);
         return [.. filed.Select(f => f.Count)];
     }
 
     /// <summary>
     /// Each group's moves on its recovery one at a time, in order, until the door applies one: a move the door keeps
-    /// (its condition does not hold: a party's answer from before the drop, the dropped call's own connect report)
-    /// gives way to the group's next. The groups go side by side, each round one pass through the door.
+    /// for a reason of the move's own (<paramref name="givesWay"/>: a party's answer from before the drop, the dropped
+    /// call's own connect report) gives way to the group's next; one kept for the recovery's sake (the switch is calling)
+    /// ends the group. The groups go side by side, each round one pass through the door.
     /// </summary>
-    private async Task<IReadOnlyList<RecoveryTransition>> ApplyInTurnAsync(IEnumerable<IEnumerable<CancelMove>> groups)
+    private async Task<IReadOnlyList<RecoveryTransition>> ApplyInTurnAsync(IEnumerable<IEnumerable<CancelMove>> groups, Func<RecoveryTransition, bool> givesWay)
     {
         var waiting = groups.Select(g => new Queue<CancelMove>(g)).ToList();
         var transitions = new List<RecoveryTransition>();
@@ -110,7 +112,7 @@ public sealed partial class RecoveryDecider(
         {
             var round = await moves.ApplyAsync([.. waiting.Select(q => (RecoveryMove)q.Dequeue())]).ConfigureAwait(false);
             transitions.AddRange(round);
-            waiting = [.. waiting.Where((q, i) => round[i].Verdict == RecoveryVerdict.Kept && q.Count > 0)];
+            waiting = [.. waiting.Where((q, i) => round[i].Verdict == RecoveryVerdict.Kept && givesWay(round[i]) && q.Count > 0)];
         }
 
         return transitions;
@@ -466,7 +468,8 @@ public sealed partial class RecoveryDecider(
         var filed = (await Task.WhenAll(callers.Select(number => index.OfPartyAsync(number, now))).ConfigureAwait(false))
             .Select((callIds, i) => (Caller: callers[i], CallIds: callIds)).ToDictionary(f => f.Caller, f => f.CallIds, StringComparer.Ordinal);
         var cancelled = await ApplyInTurnAsync(ordered.SelectMany(c => filed[c.Caller].Select(callId => new CancelMove(callId, new Redialled(c.CallId, c.AnswerTime, c.Caller, c.Callee))))
-            .GroupBy(m => (m.CallId, ((Redialled)m.Reason).Pair))).ConfigureAwait(false);
+            .GroupBy(m => (m.CallId, ((Redialled)m.Reason).Pair)),
+            t => t.Recovery is { } r && !RecoveryLifecycle.IsRedialAfterDrop(r, (Redialled)((CancelMove)t.Move).Reason, _clockTolerance)).ConfigureAwait(false);
         var redials = new List<(string Cell, TimeSpan AfterDrop)>();
         foreach (var t in cancelled.Where(t => t.Verdict == RecoveryVerdict.Applied && t.Recovery is not null && t.Move is CancelMove { Reason: Redialled }))
         {

@@ -89,14 +89,14 @@ public sealed class Scenario(string id, IKafkaEndpoint kafka, IRedisEndpoint red
     };
 
     /// <summary>
-    /// Settings for reports that must be read together while a callback waits: reports published back to back are read
-    /// as one batch (a batch waits 3 s to fill), and a decided callback stays queued for two minutes, so what cancels
-    /// it is the reports, never the dispatch step's own checks at its due time, however busy the machine.
+    /// Settings for reports that must be read together while a callback waits: reports published together are read as
+    /// one batch (a batch waits 3 s to fill), and a decided callback stays queued for four minutes (longer than a test's
+    /// waits), so what cancels it is the reports, never the dispatch step's own checks at its due time, however busy the machine.
     /// </summary>
     public Dictionary<string, string?> ReadTogetherSettings()
     {
         var settings = Settings();
-        settings["Switching:GracePeriod"] = "00:02:00";
+        settings["Switching:GracePeriod"] = "00:04:00";
         settings["Kafka:MaxBatchDelay"] = "00:00:03";
         return settings;
     }
