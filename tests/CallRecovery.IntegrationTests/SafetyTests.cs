@@ -152,6 +152,46 @@ public sealed class SafetyTests(Infrastructure infrastructure)
     }
 
     [Fact]
+    public async Task A_redial_read_in_the_same_batch_as_the_drop_means_no_callback_even_on_a_clock_a_second_behind()
+    {
+        await using var scenario = await infrastructure.NewScenarioAsync(partitions: 1);
+        await using var service = new ServiceHost(scenario.ReadTogetherSettings()).Started();
+
+        var (customer, friend) = (scenario.Number(1), scenario.Number(2));
+        var drop = Scenario.Drop("call-0", customer, friend);
+        // One batch: the drop, the dropped call's own connect report (not a redial), and the friend calling back, stamped
+        // by an element whose clock runs a second behind the one that reported the drop (inside the clock tolerance).
+        await Task.WhenAll(
+            scenario.PublishAsync(drop),
+            scenario.PublishAsync(new CallConnected { EventId = "own", CallId = "call-0", Caller = customer, Callee = friend, AnswerTime = drop.AnswerTime }),
+            scenario.PublishAsync(new CallConnected { EventId = "redial", CallId = "call-redial", Caller = friend, Callee = customer, AnswerTime = Timestamp.FromDateTimeOffset(drop.DropTime.ToDateTimeOffset().AddSeconds(-1)) }));
+
+        await Eventually.TrueAsync(async () => await scenario.DecisionCountAsync("call-0") == 1, "the drop is decided");
+        Assert.Equal(DecisionReason.ReconnectedAlready, Assert.Single(await scenario.DecisionsAsync("call-0")).Reason);
+        Assert.Null(await scenario.RecoveryAsync("call-0"));
+    }
+
+    [Fact]
+    public async Task The_dropped_calls_own_connect_report_in_the_same_batch_is_not_a_redial()
+    {
+        await using var scenario = await infrastructure.NewScenarioAsync(partitions: 1);
+        var settings = scenario.ReadTogetherSettings();
+        settings["Classification:MinimumAnsweredDuration"] = "00:00:00";
+        await using var service = new ServiceHost(settings).Started();
+
+        // A call dropped half a second after it was answered: its own connect report is inside the clock tolerance of the
+        // drop, so only its call id tells it from a redial.
+        var (customer, friend) = (scenario.Number(1), scenario.Number(2));
+        var drop = Scenario.Drop("call-0", customer, friend, answeredSeconds: 0.5);
+        await Task.WhenAll(
+            scenario.PublishAsync(drop),
+            scenario.PublishAsync(new CallConnected { EventId = "own", CallId = "call-0", Caller = customer, Callee = friend, AnswerTime = drop.AnswerTime }));
+
+        await Eventually.TrueAsync(async () => await scenario.RecoveryAsync("call-0") is not null, "the drop is recovered");
+        Assert.Equal(DecisionReason.Accepted, Assert.Single(await scenario.DecisionsAsync("call-0")).Reason);
+    }
+
+    [Fact]
     public async Task A_stale_drop_takes_no_place_and_the_next_fresh_drop_is_recovered()
     {
         await using var scenario = await infrastructure.NewScenarioAsync(partitions: 1);

@@ -465,19 +465,19 @@ public sealed partial class RecoveryDecider(
         // call's own connect report, or a call before the drop, in the same batch) gives way to the pair's next.
         var ordered = connected.OrderBy(c => c.AnswerTime).ToList();
         var callers = ordered.Select(c => c.Caller).Distinct(StringComparer.Ordinal).ToList();
-        var filed = (await Task.WhenAll(callers.Select(number => index.OfPartyAsync(number, now))).ConfigureAwait(false))
-            .Select((callIds, i) => (Caller: callers[i], CallIds: callIds)).ToDictionary(f => f.Caller, f => f.CallIds, StringComparer.Ordinal);
-        var cancelled = await ApplyInTurnAsync(ordered.SelectMany(c => filed[c.Caller].Select(callId => new CancelMove(callId, new Redialled(c.CallId, c.AnswerTime, c.Caller, c.Callee))))
+        var filed = callers.Zip(await Task.WhenAll(callers.Select(number => index.OfPartyAsync(number, now))).ConfigureAwait(false))
+            .ToDictionary(f => f.First, f => f.Second, StringComparer.Ordinal);
+        var cancelled = await ApplyInTurnAsync(ordered.SelectMany(c => filed[c.Caller].Select(callId => new CancelMove(callId, AsRedial(c))))
             .GroupBy(m => (m.CallId, ((Redialled)m.Reason).Pair)),
-            t => t.Recovery is { } r && !RecoveryLifecycle.IsRedialAfterDrop(r, (Redialled)((CancelMove)t.Move).Reason, _clockTolerance)).ConfigureAwait(false);
+            t => t is { Recovery: { } r, Move: CancelMove { Reason: Redialled redial } } && !redial.IsAfterDrop(r.CallId, r.DropTime, _clockTolerance)).ConfigureAwait(false);
         var redials = new List<(string Cell, TimeSpan AfterDrop)>();
-        foreach (var t in cancelled.Where(t => t.Verdict == RecoveryVerdict.Applied && t.Recovery is not null && t.Move is CancelMove { Reason: Redialled }))
+        foreach (var t in cancelled.Where(t => t.Verdict == RecoveryVerdict.Applied))
         {
             // What the grace learns from (recoveries whose drop it counted, decided while learning was on), and whether
             // the callback had gone out already (a redial the grace did not wait for).
-            if (t.Recovery!.Grace is not null)
+            if (t is { Recovery: { Grace: not null } recovery, Move: CancelMove { Reason: Redialled redial } })
             {
-                redials.Add((t.Recovery.ServingCell, ((Redialled)((CancelMove)t.Move).Reason).AnsweredAt - t.Recovery.DropTime));
+                redials.Add((recovery.ServingCell, redial.AnsweredAt - recovery.DropTime));
             }
 
             telemetry.RedialCancelled(callbackSent: t.From is not (RecoveryState.Pending or RecoveryState.Held));
@@ -492,16 +492,15 @@ public sealed partial class RecoveryDecider(
         var drop = pending.Drop!;
         var candidate = pending.Candidate!;
         if (remembered.Any(callId => callId != drop.CallId)
-            || batchConnections.Any(c => c.CallId != drop.CallId && c.AnswerTime > drop.DropTime - _clockTolerance && IsPair(c, candidate.CallBack, candidate.OtherParty)))
+            || batchConnections.Select(AsRedial).Any(c => c.Between(candidate.CallBack, candidate.OtherParty) && c.IsAfterDrop(drop.CallId, drop.DropTime, _clockTolerance)))
         {
             return "the parties reached each other after the drop";
         }
 
         return null;
-
-        static bool IsPair(ConnectionReported c, string a, string b) =>
-            (c.Caller == a && c.Callee == b) || (c.Caller == b && c.Callee == a);
     }
+
+    private static Redialled AsRedial(ConnectionReported c) => new(c.CallId, c.AnswerTime, c.Caller, c.Callee);
 
     /// <summary>
     /// The recovery a decision creates; live or in shadow by the rollout in force now (Rollout:Mode, the canary); a

@@ -301,7 +301,7 @@ public static class RecoveryLifecycle
             case HoldMove hold when state == RecoveryState.Held && r.Hold == HoldForOutage && r.Incident.StartsWith("cell-", StringComparison.Ordinal) && hold.IncidentId.StartsWith("node-", StringComparison.Ordinal):
                 // Held by its cell's outage already: only the cell carrying traffic again releases it, not the node.
                 return Kept(state, trigger);
-            case CancelMove { Reason: Redialled redial } when !redial.Between(r.CallBack, r.OtherParty) || state == RecoveryState.Acknowledged || !IsRedialAfterDrop(r, redial, clockTolerance):
+            case CancelMove { Reason: Redialled redial } when !redial.Between(r.CallBack, r.OtherParty) || state == RecoveryState.Acknowledged || !redial.IsAfterDrop(r.CallId, r.DropTime, clockTolerance):
                 // Not between this recovery's parties (one of them reached someone else); not a redial after the drop
                 // (the dropped call itself, or earlier); or the switch is calling, and the connection may be our own
                 // reconnect leg.
@@ -442,17 +442,6 @@ public static class RecoveryLifecycle
     private static string Bridged(RecoveryRecord r) => nameof(Stage.Bridged) + (r.CallbackAttempt > 1 ? "@" + r.CallbackAttempt.ToString(CultureInfo.InvariantCulture) : string.Empty);
 
     private static string Minutes(TimeSpan span) => span.TotalMinutes >= 1 ? $"{span.TotalMinutes:0.#} min" : $"{span.TotalSeconds:0} s";
-
-    /// <summary>
-    /// Is <paramref name="redial"/> a call after this recovery's drop (not the dropped call itself, nor one answered
-    /// before the drop, less the clock tolerance)? Only such a call between the two parties cancels the recovery.
-    /// </summary>
-    public static bool IsRedialAfterDrop(RecoveryRecord r, Redialled redial, TimeSpan clockTolerance)
-    {
-        ArgumentNullException.ThrowIfNull(r);
-        ArgumentNullException.ThrowIfNull(redial);
-        return redial.ConnectedCallId != r.CallId && redial.AnsweredAt > r.DropTime - clockTolerance;
-    }
 
     private static RecoveryDecision Kept(RecoveryState state, RecoveryTrigger trigger) => RecoveryDecision.Nothing(RecoveryVerdict.Kept, state, trigger);
 

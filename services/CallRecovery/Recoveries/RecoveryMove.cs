@@ -107,6 +107,13 @@ public sealed record Redialled(string ConnectedCallId, DateTimeOffset AnsweredAt
     /// <summary>Is this a call between <paramref name="a"/> and <paramref name="b"/> (either way round)?</summary>
     public bool Between(string a, string b) => Pair == Unordered(a, b);
 
+    /// <summary>
+    /// Is this a call after the drop of <paramref name="droppedCallId"/> at <paramref name="dropTime"/>: not the dropped
+    /// call itself, nor one answered before the drop (less the clock tolerance between network elements)?
+    /// </summary>
+    public bool IsAfterDrop(string droppedCallId, DateTimeOffset dropTime, TimeSpan clockTolerance) =>
+        ConnectedCallId != droppedCallId && AnsweredAt > dropTime - clockTolerance;
+
     private static (string, string) Unordered(string a, string b) => string.CompareOrdinal(a, b) <= 0 ? (a, b) : (b, a);
 }
 
