@@ -1,3 +1,4 @@
+using System.Globalization;
 using CallRecovery.IntegrationTests.Fixtures;
 using StackExchange.Redis;
 using CallRecovery.Redis;
@@ -65,6 +66,47 @@ public sealed class ScriptBatchingTests(Infrastructure infrastructure) : IAsyncL
 
         var sizes = await Task.WhenAll(Enumerable.Range(0, 3).Select(i => _redis.GetDatabase().SetLengthAsync($"{_prefix}:set{i}")));
         Assert.Equal([334L, 333L, 333L], sizes);
+    }
+
+    [Fact]
+    public async Task Each_call_of_a_many_run_gets_its_keys_and_arguments_byte_for_byte_as_if_sent_alone()
+    {
+        // Answers its key count, its keys and its arguments as it got them.
+        var echo = new RedisScript("local out = {#KEYS} for _, k in ipairs(KEYS) do out[#out + 1] = k end for _, a in ipairs(ARGV) do out[#out + 1] = a end return out");
+        byte[] binary = [0, 255, 13, 10, 0xc4, 0xd9, 0x90, 0];
+        var key = (int i) => (RedisKey)$"{{{_prefix}}}:k{i}";
+        ScriptCall[] calls =
+        [
+            new([key(0)], ["", "é€😀", binary, long.MaxValue, -42, 1.5, 0]),
+            new([], []),
+            new([.. Enumerable.Range(0, 200).Select(key)], [new string('x', 31), new string('y', 32), new string('z', 256), new string('w', 70_000)]),
+            new([key(1)], [.. Enumerable.Range(0, 70_000).Select(i => (RedisValue)i)]),
+        ];
+        var db = _redis.GetDatabase();
+
+        var together = await db.EvaluateEachAsync(echo, calls);
+        var alone = await Task.WhenAll(calls.Select(c => db.EvaluateEachAsync(echo, [c])));
+
+        Assert.Equal(calls.Length, together.Length);
+        for (var i = 0; i < calls.Length; i++)
+        {
+            var expected = ((RedisValue[])alone[i][0]!).Select(v => (byte[]?)v ?? []).ToArray();
+            var got = ((RedisValue[])together[i]!).Select(v => (byte[]?)v ?? []).ToArray();
+            Assert.Equal(1 + calls[i].Keys.Length + calls[i].Values.Length, got.Length);
+            Assert.Equal(expected, got);
+        }
+
+        var first = (RedisValue[])together[0]!;
+        Assert.Equal(binary, (byte[]?)first[4]);
+        Assert.Equal("é€😀", (string?)first[3]);
+        Assert.Equal(long.MaxValue.ToString(CultureInfo.InvariantCulture), (string?)first[5]);
+        Assert.Equal(70_000, ((string?)((RedisValue[])together[2]!)[^1])!.Length);
+        Assert.Equal(200, (long)((RedisValue[])together[2]!)[0]);
+
+        // A null argument is refused in a run as it is alone (the client does not send one).
+        ScriptCall nullArgument = new([key(2)], [RedisValue.Null]);
+        await Assert.ThrowsAnyAsync<ArgumentException>(() => db.EvaluateEachAsync(echo, [nullArgument]));
+        await Assert.ThrowsAnyAsync<ArgumentException>(() => db.EvaluateEachAsync(echo, [calls[0], nullArgument]));
     }
 
     [Fact]

@@ -55,8 +55,9 @@ public sealed class RedisScript
     public byte[] Hash { get; }
 
     /// <summary>
-    /// The same script run for several calls in one: ARGV is, per call, its key count, its argument count and its
-    /// arguments; KEYS is the calls' keys one after another. The reply is two arrays: the calls' replies in order
+    /// The same script run for several calls in one: KEYS is the calls' keys one after another; ARGV[1] is the calls'
+    /// arguments packed as one MessagePack array (<see cref="ManyRunArguments"/>): the calls' key counts, then each
+    /// call's arguments as an array of strings, each becoming that call's ARGV as it is. The reply is two arrays: the calls' replies in order
     /// (false for a call that failed), and the failed calls as pairs of position (1-based) and error text. Each call
     /// fails on its own (pcall), as it would sent alone; errors are not nested in the reply because a client cannot
     /// read an error inside an array. One EVALSHA instead of many saves most of the client's and Redis's work per
@@ -68,21 +69,15 @@ public sealed class RedisScript
     private static string ManyWrapper(string body) =>
         "local function one(KEYS, ARGV)\n" + body + "\nend\n" +
         """
-        local out, failed, k, a, n = {}, {}, 0, 1, 0
-        while a <= #ARGV do
-          local kc, ac = tonumber(ARGV[a]), tonumber(ARGV[a + 1])
-          -- Table constructors over unpack copy in C, not element by element in Lua; unpack takes a few thousand
-          -- values at most, so a call with more arguments (merged calls) is copied one by one.
+        -- One argument for the whole run, unpacked in C: sent as thousands of arguments, each one cost Redis and the
+        -- client a bulk string of its own and the wrapper a copy into the call's table.
+        local calls = cmsgpack.unpack(ARGV[1])
+        local counts = calls[1]
+        local out, failed, k = {}, {}, 0
+        for n = 1, #counts do
+          local kc = counts[n]
           local keys = kc > 0 and {unpack(KEYS, k + 1, k + kc)} or {}
-          local args
-          if ac <= 4000 then
-            args = ac > 0 and {unpack(ARGV, a + 2, a + 1 + ac)} or {}
-          else
-            args = {}
-            for i = 1, ac do args[i] = ARGV[a + 1 + i] end
-          end
-          n = n + 1
-          local ok, reply = pcall(one, keys, args)
+          local ok, reply = pcall(one, keys, calls[n + 1])
           if ok and not (type(reply) == 'table' and reply.err) then
             out[n] = reply or false
           else
@@ -91,7 +86,6 @@ public sealed class RedisScript
             failed[#failed + 1] = type(reply) == 'table' and reply.err or tostring(reply)
           end
           k = k + kc
-          a = a + 2 + ac
         end
         return {out, failed}
         """;
@@ -195,37 +189,33 @@ public static class RedisScriptExtensions
 
         async Task Together(int[] chunk)
         {
-            // The run's keys and arguments, each in one array of its final size (this is the hot path of every batch).
-            var (keyCount, valueCount) = (0, 0);
+            // The run's keys in one array of its final size (this is the hot path of every batch); its arguments in one.
+            var keyCount = 0;
             foreach (var i in chunk)
             {
                 keyCount += calls[i].Keys.Length;
-                valueCount += 2 + calls[i].Values.Length;
             }
 
             var keys = new RedisKey[keyCount];
-            var values = new RedisValue[valueCount];
-            var (k, v) = (0, 0);
+            var k = 0;
             foreach (var i in chunk)
             {
-                var call = calls[i];
-                call.Keys.CopyTo(keys, k);
-                k += call.Keys.Length;
-                values[v++] = call.Keys.Length;
-                values[v++] = call.Values.Length;
-                call.Values.CopyTo(values, v);
-                v += call.Values.Length;
+                calls[i].Keys.CopyTo(keys, k);
+                k += calls[i].Keys.Length;
             }
 
+            using var arguments = ManyRunArguments.Pack(calls, chunk);
             RedisResult[] together, failed;
             try
             {
-                var reply = (RedisResult[])(await db.EvaluateAsync(script.Many!, keys, values).ConfigureAwait(false))!;
+                var reply = (RedisResult[])(await db.EvaluateAsync(script.Many!, keys, [arguments.Value]).ConfigureAwait(false))!;
                 (together, failed) = ((RedisResult[])reply[0]!, (RedisResult[])reply[1]!);
+                arguments.Sent();
             }
             catch (RedisServerException e) when (e.Message.StartsWith("CROSSSLOT", StringComparison.Ordinal))
             {
                 // The slots were read before the client learnt it talks to a cluster: send them apart.
+                arguments.Sent();
                 await Apart(chunk).ConfigureAwait(false);
                 return;
             }
