@@ -6,14 +6,16 @@
 -- ARGV[4] the JSON property holding a decision's reason, ARGV[5] the invalid reason's name when this decision may
 -- take an invalid note's place ('' when it may not), ARGV[6] the field a replaced note is kept under
 -- Returns {'replay', the decision recorded before} | {'new'} (this one recorded)
-local prior = redis.call('HGET', KEYS[1], ARGV[1])
-if prior then
-  local ok, decoded = pcall(cjson.decode, prior)
-  if ARGV[5] == '' or not ok or type(decoded) ~= 'table' or decoded[ARGV[4]] ~= ARGV[5] then
-    return {'replay', prior}
-  end
-  redis.call('HSET', KEYS[1], ARGV[6], prior)
+-- Most reports are decided for the first time: written only if none is there (HSETNX), no read before.
+if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 1 then
+  redis.call('PEXPIRE', KEYS[1], ARGV[3])
+  return {'new'}
 end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+local prior = redis.call('HGET', KEYS[1], ARGV[1])
+local ok, decoded = pcall(cjson.decode, prior)
+if ARGV[5] == '' or not ok or type(decoded) ~= 'table' or decoded[ARGV[4]] ~= ARGV[5] then
+  return {'replay', prior}
+end
+redis.call('HSET', KEYS[1], ARGV[6], prior, ARGV[1], ARGV[2])
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 return {'new'}
