@@ -75,33 +75,45 @@ public sealed class ScriptBatchingTests(Infrastructure infrastructure) : IAsyncL
         var echo = new RedisScript("local out = {#KEYS} for _, k in ipairs(KEYS) do out[#out + 1] = k end for _, a in ipairs(ARGV) do out[#out + 1] = a end return out");
         byte[] binary = [0, 255, 13, 10, 0xc4, 0xd9, 0x90, 0];
         var key = (int i) => (RedisKey)$"{{{_prefix}}}:k{i}";
+        RedisKey[] Keys(int count) => [.. Enumerable.Range(0, count).Select(key)];
+        RedisValue[] Values(int count) => [.. Enumerable.Range(0, count).Select(i => (RedisValue)i)];
+        // Every size on both sides of each of the packing's format boundaries: strings of 31/32, 255/256 and
+        // 65,535/65,536 bytes; arrays of 15/16 and 65,535/65,536 values; 127/128 and 65,536 keys; runs of 15 and 16
+        // calls (the run's outer array holds one more than its calls).
         ScriptCall[] calls =
         [
             new([key(0)], ["", "é€😀", binary, long.MaxValue, -42, 1.5, 0]),
             new([], []),
-            new([.. Enumerable.Range(0, 200).Select(key)], [new string('x', 31), new string('y', 32), new string('z', 256), new string('w', 70_000)]),
-            new([key(1)], [.. Enumerable.Range(0, 70_000).Select(i => (RedisValue)i)]),
+            new(Keys(200), [new string('x', 31), new string('y', 32), new string('z', 255), new string('z', 256), new string('w', 65_535), new string('w', 65_536)]),
+            new(Keys(127), Values(15)),
+            new(Keys(128), Values(16)),
+            new([key(1)], Values(65_535)),
+            new([key(2)], Values(65_536)),
+            new(Keys(65_536), ["many keys"]),
+            .. Enumerable.Range(0, 8).Select(i => new ScriptCall([key(i)], [$"filler {i}"])),
         ];
         var db = _redis.GetDatabase();
 
-        var together = await db.EvaluateEachAsync(echo, calls);
         var alone = await Task.WhenAll(calls.Select(c => db.EvaluateEachAsync(echo, [c])));
-
-        Assert.Equal(calls.Length, together.Length);
-        for (var i = 0; i < calls.Length; i++)
+        foreach (var run in new[] { calls[..15], calls })
         {
-            var expected = ((RedisValue[])alone[i][0]!).Select(v => (byte[]?)v ?? []).ToArray();
-            var got = ((RedisValue[])together[i]!).Select(v => (byte[]?)v ?? []).ToArray();
-            Assert.Equal(1 + calls[i].Keys.Length + calls[i].Values.Length, got.Length);
-            Assert.Equal(expected, got);
+            var together = await db.EvaluateEachAsync(echo, run);
+
+            Assert.Equal(run.Length, together.Length);
+            for (var i = 0; i < run.Length; i++)
+            {
+                var got = ((RedisValue[])together[i]!).Select(v => (byte[]?)v ?? []).ToArray();
+                Assert.Equal(1 + run[i].Keys.Length + run[i].Values.Length, got.Length);
+                Assert.Equal(((RedisValue[])alone[i][0]!).Select(v => (byte[]?)v ?? []).ToArray(), got);
+            }
         }
 
-        var first = (RedisValue[])together[0]!;
+        var first = (RedisValue[])alone[0][0]!;
         Assert.Equal(binary, (byte[]?)first[4]);
         Assert.Equal("é€😀", (string?)first[3]);
         Assert.Equal(long.MaxValue.ToString(CultureInfo.InvariantCulture), (string?)first[5]);
-        Assert.Equal(70_000, ((string?)((RedisValue[])together[2]!)[^1])!.Length);
-        Assert.Equal(200, (long)((RedisValue[])together[2]!)[0]);
+        Assert.Equal(65_536, ((string?)((RedisValue[])alone[2][0]!)[^1])!.Length);
+        Assert.Equal(65_536, (long)((RedisValue[])alone[7][0]!)[0]);
 
         // A null argument is refused in a run as it is alone (the client does not send one).
         ScriptCall nullArgument = new([key(2)], [RedisValue.Null]);

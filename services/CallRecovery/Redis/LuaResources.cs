@@ -57,8 +57,9 @@ public sealed class RedisScript
     /// <summary>
     /// The same script run for several calls in one: KEYS is the calls' keys one after another; ARGV[1] is the calls'
     /// arguments packed as one MessagePack array (<see cref="ManyRunArguments"/>): the calls' key counts, then each
-    /// call's arguments as an array of strings, each becoming that call's ARGV as it is. The reply is two arrays: the calls' replies in order
-    /// (false for a call that failed), and the failed calls as pairs of position (1-based) and error text. Each call
+    /// call's arguments as an array of strings, each becoming that call's ARGV as it is. The reply is two arrays: the
+    /// calls' replies in order (false for a call that failed), and the failed calls as pairs of position (1-based) and
+    /// error text. Each call
     /// fails on its own (pcall), as it would sent alone; errors are not nested in the reply because a client cannot
     /// read an error inside an array. One EVALSHA instead of many saves most of the client's and Redis's work per
     /// call. Null for a script that is itself a many-run.
@@ -76,7 +77,15 @@ public sealed class RedisScript
         local out, failed, k = {}, {}, 0
         for n = 1, #counts do
           local kc = counts[n]
-          local keys = kc > 0 and {unpack(KEYS, k + 1, k + kc)} or {}
+          -- A table constructor over unpack copies in C; unpack takes a few thousand values at most, so the keys of a
+          -- call with more (merged calls) are copied one by one.
+          local keys
+          if kc <= 4000 then
+            keys = kc > 0 and {unpack(KEYS, k + 1, k + kc)} or {}
+          else
+            keys = {}
+            for i = 1, kc do keys[i] = KEYS[k + i] end
+          end
           local ok, reply = pcall(one, keys, calls[n + 1])
           if ok and not (type(reply) == 'table' and reply.err) then
             out[n] = reply or false
@@ -205,17 +214,23 @@ public static class RedisScriptExtensions
             }
 
             using var arguments = ManyRunArguments.Pack(calls, chunk);
+            if (arguments is null)
+            {
+                await Apart(chunk).ConfigureAwait(false);
+                return;
+            }
+
             RedisResult[] together, failed;
             try
             {
                 var reply = (RedisResult[])(await db.EvaluateAsync(script.Many!, keys, [arguments.Value]).ConfigureAwait(false))!;
                 (together, failed) = ((RedisResult[])reply[0]!, (RedisResult[])reply[1]!);
-                arguments.Sent();
+                arguments.Replied();
             }
             catch (RedisServerException e) when (e.Message.StartsWith("CROSSSLOT", StringComparison.Ordinal))
             {
                 // The slots were read before the client learnt it talks to a cluster: send them apart.
-                arguments.Sent();
+                arguments.Replied();
                 await Apart(chunk).ConfigureAwait(false);
                 return;
             }

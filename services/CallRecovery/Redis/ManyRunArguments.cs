@@ -14,14 +14,19 @@ namespace CallRecovery.Redis;
 /// serializer that would need a buffer writer and a copy per value.
 /// </summary>
 /// <remarks>
-/// The bytes live in a pooled buffer until the run's reply is in (<see cref="Sent"/>): a run that never got its reply
-/// (the connection failed, it timed out) may still be queued in the client, so its buffer is left to the collector
-/// rather than handed to the next run.
+/// The bytes live in a pooled buffer until the run's reply is in (<see cref="Replied"/>): a run without its reply (the
+/// connection failed, it timed out) may still be queued in the client, so its buffer, like that of a run answered
+/// with an error other than CROSSSLOT, is left to the collector rather than handed to the next run. A run is one
+/// bulk string for Redis, which refuses one longer than its <c>proto-max-bulk-len</c> (512 MB by default): a run
+/// that would pack to more than <see cref="MostBytes"/> is not packed (its calls go apart, as sent alone).
 /// </remarks>
 internal sealed class ManyRunArguments : IDisposable
 {
+    /// <summary>Most bytes one packed run takes, far below Redis's default limit for one bulk string (512 MB).</summary>
+    public const int MostBytes = 64 * 1024 * 1024;
+
     private byte[]? _buffer;
-    private bool _sent;
+    private bool _replied;
 
     private ManyRunArguments(byte[] buffer, int length)
     {
@@ -32,11 +37,14 @@ internal sealed class ManyRunArguments : IDisposable
     /// <summary>The packed arguments, as the run's ARGV[1].</summary>
     public RedisValue Value { get; }
 
-    /// <summary>Packs the arguments of <paramref name="calls"/> at the positions in <paramref name="chunk"/>, in that order.</summary>
-    public static ManyRunArguments Pack(IReadOnlyList<ScriptCall> calls, int[] chunk)
+    /// <summary>
+    /// Packs the arguments of <paramref name="calls"/> at the positions in <paramref name="chunk"/>, in that order;
+    /// null when they would take more than <see cref="MostBytes"/>.
+    /// </summary>
+    public static ManyRunArguments? Pack(IReadOnlyList<ScriptCall> calls, int[] chunk)
     {
-        // Sized exactly once: a header is at most 5 bytes (array 32, string 32, unsigned 32).
-        var size = 5 + 5 + (5 * chunk.Length);
+        // An upper bound, computed once: a header takes at most 5 bytes (array 32, string 32, unsigned 32).
+        var size = 5 + 5 + (5L * chunk.Length);
         foreach (var i in chunk)
         {
             size += 5;
@@ -52,7 +60,12 @@ internal sealed class ManyRunArguments : IDisposable
             }
         }
 
-        var buffer = ArrayPool<byte>.Shared.Rent(size);
+        if (size > MostBytes)
+        {
+            return null;
+        }
+
+        var buffer = ArrayPool<byte>.Shared.Rent((int)size);
         var at = ArrayHeader(buffer, 0, 1 + chunk.Length);
         at = ArrayHeader(buffer, at, chunk.Length);
         foreach (var i in chunk)
@@ -76,11 +89,11 @@ internal sealed class ManyRunArguments : IDisposable
     }
 
     /// <summary>The run's reply came in: Redis has read the arguments, and the buffer may serve another run.</summary>
-    public void Sent() => _sent = true;
+    public void Replied() => _replied = true;
 
     public void Dispose()
     {
-        if (_sent && _buffer is { } buffer)
+        if (_replied && _buffer is { } buffer)
         {
             ArrayPool<byte>.Shared.Return(buffer);
         }
