@@ -59,10 +59,9 @@ public sealed class RedisScript
     /// arguments packed as one MessagePack array (<see cref="ManyRunArguments"/>): the calls' key counts, then each
     /// call's arguments as an array of strings, each becoming that call's ARGV as it is. The reply is two arrays: the
     /// calls' replies in order (false for a call that failed), and the failed calls as pairs of position (1-based) and
-    /// error text. Each call
-    /// fails on its own (pcall), as it would sent alone; errors are not nested in the reply because a client cannot
-    /// read an error inside an array. One EVALSHA instead of many saves most of the client's and Redis's work per
-    /// call. Null for a script that is itself a many-run.
+    /// error text. Each call fails on its own (pcall), as it would sent alone; errors are not nested in the reply
+    /// because a client cannot read an error inside an array. One EVALSHA instead of many saves most of the client's
+    /// and Redis's work per call. Null for a script that is itself a many-run.
     /// </summary>
     public RedisScript? Many => _many?.Value;
 
@@ -198,7 +197,14 @@ public static class RedisScriptExtensions
 
         async Task Together(int[] chunk)
         {
-            // The run's keys in one array of its final size (this is the hot path of every batch); its arguments in one.
+            // The run's arguments in one string; its keys in one array of its final size (the hot path of every batch).
+            using var arguments = ManyRunArguments.Pack(calls, chunk);
+            if (arguments is null)
+            {
+                await Apart(chunk).ConfigureAwait(false);
+                return;
+            }
+
             var keyCount = 0;
             foreach (var i in chunk)
             {
@@ -211,13 +217,6 @@ public static class RedisScriptExtensions
             {
                 calls[i].Keys.CopyTo(keys, k);
                 k += calls[i].Keys.Length;
-            }
-
-            using var arguments = ManyRunArguments.Pack(calls, chunk);
-            if (arguments is null)
-            {
-                await Apart(chunk).ConfigureAwait(false);
-                return;
             }
 
             RedisResult[] together, failed;

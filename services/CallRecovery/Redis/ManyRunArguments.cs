@@ -39,33 +39,49 @@ internal sealed class ManyRunArguments : IDisposable
 
     /// <summary>
     /// Packs the arguments of <paramref name="calls"/> at the positions in <paramref name="chunk"/>, in that order;
-    /// null when they would take more than <see cref="MostBytes"/>.
+    /// null when they would take more than <paramref name="mostBytes"/>.
     /// </summary>
-    public static ManyRunArguments? Pack(IReadOnlyList<ScriptCall> calls, int[] chunk)
+    public static ManyRunArguments? Pack(IReadOnlyList<ScriptCall> calls, int[] chunk, int mostBytes = MostBytes)
     {
-        // An upper bound, computed once: a header takes at most 5 bytes (array 32, string 32, unsigned 32).
-        var size = 5 + 5 + (5L * chunk.Length);
+        var valueCount = 0;
         foreach (var i in chunk)
         {
-            size += 5;
-            foreach (var value in calls[i].Values)
-            {
-                // As the client refuses a null argument to a script sent alone.
-                if (value.IsNull)
-                {
-                    throw new ArgumentException("A script argument cannot be null.", nameof(calls));
-                }
-
-                size += 5 + value.GetByteCount();
-            }
+            valueCount += calls[i].Values.Length;
         }
 
-        if (size > MostBytes)
+        // Each value's length, counted once (a string's is a pass over its UTF-8), for the bound and for its header.
+        var lengths = ArrayPool<int>.Shared.Rent(valueCount);
+        try
         {
-            return null;
-        }
+            // An upper bound: a header takes at most 5 bytes (array 32, string 32, unsigned 32).
+            var (size, v) = (5 + 5 + (5L * chunk.Length), 0);
+            foreach (var i in chunk)
+            {
+                size += 5;
+                foreach (var value in calls[i].Values)
+                {
+                    // As the client refuses a null argument to a script sent alone.
+                    if (value.IsNull)
+                    {
+                        throw new ArgumentException("A script argument cannot be null.", nameof(calls));
+                    }
 
-        var buffer = ArrayPool<byte>.Shared.Rent((int)size);
+                    lengths[v] = value.GetByteCount();
+                    size += 5 + lengths[v++];
+                }
+            }
+
+            return size > mostBytes ? null : Write(calls, chunk, lengths, (int)size);
+        }
+        finally
+        {
+            ArrayPool<int>.Shared.Return(lengths);
+        }
+    }
+
+    private static ManyRunArguments Write(IReadOnlyList<ScriptCall> calls, int[] chunk, int[] lengths, int size)
+    {
+        var buffer = ArrayPool<byte>.Shared.Rent(size);
         var at = ArrayHeader(buffer, 0, 1 + chunk.Length);
         at = ArrayHeader(buffer, at, chunk.Length);
         foreach (var i in chunk)
@@ -73,13 +89,14 @@ internal sealed class ManyRunArguments : IDisposable
             at = Count(buffer, at, calls[i].Keys.Length);
         }
 
+        var v = 0;
         foreach (var i in chunk)
         {
             var values = calls[i].Values;
             at = ArrayHeader(buffer, at, values.Length);
             foreach (var value in values)
             {
-                var length = value.GetByteCount();
+                var length = lengths[v++];
                 at = StringHeader(buffer, at, length);
                 at += value.CopyTo(buffer.AsSpan(at, length));
             }
