@@ -126,6 +126,40 @@ public sealed class DurabilityTests(Infrastructure infrastructure)
         Assert.Equal(HttpStatusCode.OK, await OptOutAsync(http, scenario.Number(1)));
     }
 
+    [Fact]
+    public async Task In_local_mode_a_Redis_that_stops_fsyncing_before_it_answers_is_noticed_and_confirms_nothing_more()
+    {
+        // A Redis before 7.2 that writes through answers each wait from what was checked a moment ago, without a round
+        // of its own: that answer must still expire, so a change of policy at run time is seen within seconds.
+        await using var redis = await RedisServer.StartNewAsync();
+        await using var scenario = await infrastructure.NewScenarioAsync(partitions: 1, redis: redis);
+        var settings = scenario.Settings();
+        settings["Redis:Durability"] = "Local";
+        await using var service = new ServiceHost(settings).Started();
+        using var http = service.CreateHttpClient();
+        await Eventually.TrueAsync(async () => (await ReadyAsync(http)) == HttpStatusCode.OK, "ready");
+        Assert.Equal(HttpStatusCode.OK, await OptOutAsync(http, scenario.Number(1)));
+        if (await VersionAsync(redis) >= new Version(7, 2))
+        {
+            // WAITAOF: every wait asks Redis itself; the policy is not read at all.
+            return;
+        }
+
+        await using (var admin = await ConnectionMultiplexer.ConnectAsync($"{redis.ConnectionString},allowAdmin=true"))
+        {
+            await admin.GetServer(admin.GetEndPoints()[0]).ConfigSetAsync("appendfsync", "everysec");
+        }
+
+        await Eventually.TrueAsync(async () => (await OptOutAsync(http, scenario.Number(2))) == HttpStatusCode.ServiceUnavailable, "an opt-out no longer confirmed");
+        Assert.Contains("appendfsync everysec", await ReadyBodyAsync(http), StringComparison.Ordinal);
+    }
+
+    private static async Task<Version> VersionAsync(RedisServer redis)
+    {
+        await using var connection = await ConnectionMultiplexer.ConnectAsync(redis.ConnectionString);
+        return connection.GetServer(connection.GetEndPoints()[0]).Version;
+    }
+
     private static async Task<HttpStatusCode> OptOutAsync(HttpClient http, string number)
     {
         using var response = await http.PutAsync(new Uri($"/v1/subscribers/{Uri.EscapeDataString(number)}/opt-out", UriKind.Relative), null);

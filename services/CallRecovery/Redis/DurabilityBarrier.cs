@@ -42,13 +42,64 @@ public sealed partial class DurabilityBarrier : IDisposable
         _problems = problems;
         _time = time;
         _logger = logger;
-        _commits = [.. new[] { redis, decisions }.Distinct().Select(m => new GroupCommit(() => WaitOnAsync(m)))];
+        _commits = [.. new[] { redis, decisions }.Distinct().Select(m => new GroupCommit(m, () => WaitOnAsync(m)))];
     }
 
     /// <summary>Returns once every write this replica made before the call is durable; throws <see cref="HeldBackException"/> if they are not.</summary>
-    public Task WaitAsync() => _options.Durability == RedisDurability.None
+    public Task WaitAsync() => _options.Durability == RedisDurability.None || WrittenThrough()
         ? Task.CompletedTask
         : Task.WhenAll(_commits.Select(c => c.WaitAsync()));
+
+    /// <summary>
+    /// Whether every write already answered is durable with nothing to wait for: Local mode, and every primary is one
+    /// that fsyncs before it answers (before Redis 7.2: appendfsync always), as checked within the last few seconds.
+    /// Then a wait would only read that check again, through a round of the group commit (a thread hop for the wait
+    /// and one for each caller, three or more a recovery): it is answered here instead. Anything else (a primary not
+    /// connected, not checked lately or found wanting, WAITAOF or WAIT to send) goes through the wait.
+    /// </summary>
+    private bool WrittenThrough()
+    {
+        if (_options.Durability != RedisDurability.Local)
+        {
+            return false;
+        }
+
+        lock (_configs)
+        {
+            foreach (var commit in _commits)
+            {
+                if (!commit.Held)
+                {
+                    return false;
+                }
+
+                var primaries = 0;
+                foreach (var server in commit.Multiplexer.GetServers())
+                {
+                    if (server.IsReplica)
+                    {
+                        continue;
+                    }
+
+                    if (!server.IsConnected || server.Version >= WaitAofSince
+                        || !_configs.TryGetValue(server.EndPoint.ToString() ?? string.Empty, out var known)
+                        || known.Problem is not null || _time.GetElapsedTime(known.CheckedAt) >= ConfigRecheck)
+                    {
+                        return false;
+                    }
+
+                    primaries++;
+                }
+
+                if (primaries == 0)
+                {
+                    return false;
+                }
+            }
+        }
+
+        return true;
+    }
 
     private async Task WaitOnAsync(IConnectionMultiplexer multiplexer)
     {
@@ -156,8 +207,15 @@ public sealed partial class DurabilityBarrier : IDisposable
     private partial void LogNotWriteThrough(string problem);
 
     /// <summary>One wait at a time on one multiplexer; whoever asks while it runs shares the next.</summary>
-    private sealed class GroupCommit(Func<Task> wait)
+    private sealed class GroupCommit(IConnectionMultiplexer multiplexer, Func<Task> wait)
     {
+        public IConnectionMultiplexer Multiplexer { get; } = multiplexer;
+
+        /// <summary>The latest wait found every write durable (none has fallen short since).</summary>
+        public bool Held => Volatile.Read(ref _held);
+
+        private bool _held;
+
         private readonly Lock _lock = new();
         private TaskCompletionSource? _next;
         private bool _running;
@@ -203,10 +261,12 @@ public sealed partial class DurabilityBarrier : IDisposable
                 try
                 {
                     await wait().ConfigureAwait(false);
+                    Volatile.Write(ref _held, true);
                     round.SetResult();
                 }
                 catch (Exception e)
                 {
+                    Volatile.Write(ref _held, false);
                     round.SetException(e);
                 }
             }
