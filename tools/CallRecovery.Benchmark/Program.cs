@@ -16,7 +16,7 @@ using System.Globalization;
 using CallRecovery.Benchmark;
 
 var quick = new Option<bool>("--quick") { Description = "A few-minute run: smaller backlogs and shorter latency phases." };
-var only = new Option<string?>("--only") { Description = "Run one phase: bare, e2e, long, latency, storm or outage; or cost (bare, then the fast switch's end-to-end row)." };
+var only = new Option<string?>("--only") { Description = "Run only these phases, comma-separated, in this order: bare, e2e, long, latency, storm, outage, or cost (bare, then the fast switch's end-to-end row); e.g. bare,latency for the 0.1 x bare latency row." };
 var output = new Option<FileInfo?>("--output") { Description = "Also write the Markdown table to this file." };
 var drops = new Option<int?>("--drops") { Description = "Backlog of the bare limit and end-to-end phases (default 100,000; quick 10,000)." };
 var longEvents = new Option<int?>("--long-events") { Description = "Events of the long backlog (default 1,000,000; quick 50,000)." };
@@ -25,10 +25,11 @@ var instances = new Option<int>("--switch-instances") { Description = "Emulated 
 var window = new Option<uint>("--switch-window") { Description = "Unacknowledged commands each instance asks for (the service's default cap is 32).", DefaultValueFactory = _ => 32 };
 var warmUp = new Option<int?>("--warm-up") { Description = "Drops each service run decides at least before its phase measures, more until the JIT has settled (default 10,000; quick 5,000): the JIT's warm-up is not what a long-running pod costs." };
 var redisProfile = new Option<bool>("--redis-profile") { Description = "Log every Redis command of the fast-switch phase (slow log, threshold 0) and show where Redis's time goes." };
+var latencyRates = new Option<int[]>("--latency-rates") { Description = "Offered rates of the latency phase, drops/s (default 500 and 2,000; a tenth of the bare limit is added when the bare phase ran).", AllowMultipleArgumentsPerToken = true };
 var set = new Option<string[]>("--set") { Description = "A service setting for every phase, Section:Key=value (repeatable), e.g. --set Switching:PollInterval=00:00:00.020." };
 var root = new RootCommand("CallRecovery performance benchmark: bare component limits, then the service end to end, a long backlog, latency and a storm.")
 {
-    quick, only, output, drops, longEvents, stormDrops, warmUp, instances, window, set, redisProfile,
+    quick, only, output, drops, longEvents, stormDrops, warmUp, instances, window, latencyRates, set, redisProfile,
 };
 root.SetAction(async (parse, cancellationToken) =>
 {
@@ -41,6 +42,7 @@ root.SetAction(async (parse, cancellationToken) =>
         OutageDrops = isQuick ? 5_000 : 20_000,
         WarmUpDrops = parse.GetValue(warmUp) ?? (isQuick ? 5_000 : 10_000),
         LatencyDuration = TimeSpan.FromSeconds(isQuick ? 10 : 20),
+        LatencyRates = parse.GetValue(latencyRates) is { Length: > 0 } rates ? rates : [500, 2_000],
         SwitchInstances = parse.GetValue(instances),
         SwitchWindow = parse.GetValue(window),
         RedisProfile = parse.GetValue(redisProfile),
@@ -48,7 +50,7 @@ root.SetAction(async (parse, cancellationToken) =>
     };
     string[] phases = ["bare", "e2e", "long", "latency", "storm", "outage"];
     string[] extra = ["cost"];
-    var selected = parse.GetValue(only) is { } one ? [one.ToLowerInvariant()] : phases;
+    var selected = parse.GetValue(only) is { } chosen ? chosen.ToLowerInvariant().Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries) : phases;
     if (selected.Except(phases).Except(extra).FirstOrDefault() is { } unknown)
     {
         Console.Error.WriteLine($"Unknown phase '{unknown}'; one of: {string.Join(", ", phases)}.");
