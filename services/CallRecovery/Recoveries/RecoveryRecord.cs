@@ -69,6 +69,8 @@ public static class RecoveryFields
 /// <summary>An accepted recovery: who to call back, whom to reconnect, where and when, and how far it got.</summary>
 public sealed record RecoveryRecord
 {
+    private static readonly IReadOnlyDictionary<string, DateTimeOffset> NoStageTimes = new Dictionary<string, DateTimeOffset>(StringComparer.Ordinal);
+
     public required string RecoveryId { get; init; }
 
     public required string CallId { get; init; }
@@ -297,12 +299,27 @@ public sealed record RecoveryRecord
             Deferral = Field(RecoveryFields.Deferral),
             LastOutcome = Field(RecoveryFields.LastOutcome),
             AckTimeouts = Number(RecoveryFields.AckTimeouts),
-            EarlierCallbacks = [.. Enumerable.Range(1, callbackAttempt - 1)
+            // Read on every move of every recovery, most with neither: nothing is built for what is not there.
+            EarlierCallbacks = callbackAttempt == 1 ? [] : [.. Enumerable.Range(1, callbackAttempt - 1)
                 .Where(n => fields.ContainsKey(RecoveryFields.EarlierCallback(n, "outcome")))
                 .Select(n => new CallbackAttemptOutcome(n, Field(RecoveryFields.EarlierCallback(n, "outcome")), Time(RecoveryFields.EarlierCallback(n, "at")), Field(RecoveryFields.EarlierCallback(n, "detail"))))],
-            StageTimes = fields.Where(f => f.Key.StartsWith(RecoveryFields.StagePrefix, StringComparison.Ordinal))
-                .ToDictionary(f => f.Key[RecoveryFields.StagePrefix.Length..], f => DateTimeOffset.FromUnixTimeMilliseconds(long.Parse(f.Value, CultureInfo.InvariantCulture)), StringComparer.Ordinal),
+            StageTimes = StageTimesOf(fields),
         };
+    }
+
+    private static IReadOnlyDictionary<string, DateTimeOffset> StageTimesOf(IReadOnlyDictionary<string, string> fields)
+    {
+        Dictionary<string, DateTimeOffset>? times = null;
+        foreach (var (name, value) in fields)
+        {
+            if (name.StartsWith(RecoveryFields.StagePrefix, StringComparison.Ordinal))
+            {
+                times ??= new Dictionary<string, DateTimeOffset>(StringComparer.Ordinal);
+                times[name[RecoveryFields.StagePrefix.Length..]] = DateTimeOffset.FromUnixTimeMilliseconds(long.Parse(value, CultureInfo.InvariantCulture));
+            }
+        }
+
+        return times ?? NoStageTimes;
     }
 }
 
