@@ -8,13 +8,20 @@
 -- Returns {verdict, detail}; verdict: admitted | rate_limited
 local drop = tonumber(ARGV[2])
 local window = tonumber(ARGV[3])
-if tonumber(ARGV[4]) > 0 and redis.call('EXISTS', KEYS[1]) == 0 then
-  -- Most customers have had no recovery in the window: nothing to count, trim or be near; the first is admitted.
-  redis.call('ZADD', KEYS[1], drop, ARGV[1])
-  redis.call('PEXPIRE', KEYS[1], window + math.max(0, drop - tonumber(ARGV[6])))
-  return {'admitted', ''}
-end
-if redis.call('ZSCORE', KEYS[1], ARGV[1]) then
+local keep = window + math.max(0, drop - tonumber(ARGV[6]))
+if tonumber(ARGV[4]) > 0 then
+  -- The place is taken first: NX leaves a replay's place as it is (admitted again, no second place).
+  if redis.call('ZADD', KEYS[1], 'NX', drop, ARGV[1]) == 0 then
+    return {'admitted', 'replay'}
+  end
+  -- Most customers have had no recovery in the window: their window is the one just made, the only kind without an
+  -- expiry yet (each gets one as it is made), and the first place in it is theirs. Two calls, not three.
+  if redis.call('PEXPIRE', KEYS[1], keep, 'NX') == 1 then
+    return {'admitted', ''}
+  end
+  -- Others are in the window: the place goes back and the call is judged on them, as below.
+  redis.call('ZREM', KEYS[1], ARGV[1])
+elseif redis.call('ZSCORE', KEYS[1], ARGV[1]) then
   return {'admitted', 'replay'}
 end
 local coolOff = tonumber(ARGV[5])
@@ -30,5 +37,5 @@ if coolOff > 0 then
   end
 end
 redis.call('ZADD', KEYS[1], drop, ARGV[1])
-redis.call('PEXPIRE', KEYS[1], window + math.max(0, drop - tonumber(ARGV[6])))
+redis.call('PEXPIRE', KEYS[1], keep)
 return {'admitted', ''}
