@@ -1,3 +1,4 @@
+using System.Net;
 using CallRecovery.Probes;
 using Microsoft.Extensions.Options;
 using StackExchange.Redis;
@@ -28,7 +29,8 @@ public sealed partial class DurabilityBarrier : IDisposable
     private readonly GroupCommit[] _commits;
     private readonly Lock _adminLock = new();
     private ConnectionMultiplexer? _admin;
-    private readonly Dictionary<string, (long CheckedAt, string? Problem)> _configs = new(StringComparer.Ordinal);
+    // By endpoint (an IPEndPoint or DnsEndPoint compares by value): read on every wait, so no text is made for it.
+    private readonly Dictionary<EndPoint, (long CheckedAt, string? Problem)> _configs = [];
 
     public DurabilityBarrier(
         IConnectionMultiplexer redis,
@@ -82,7 +84,7 @@ public sealed partial class DurabilityBarrier : IDisposable
                     }
 
                     if (!server.IsConnected || server.Version >= WaitAofSince
-                        || !_configs.TryGetValue(server.EndPoint.ToString() ?? string.Empty, out var known)
+                        || !_configs.TryGetValue(server.EndPoint, out var known)
                         || known.Problem is not null || _time.GetElapsedTime(known.CheckedAt) >= ConfigRecheck)
                     {
                         return false;
@@ -150,7 +152,7 @@ public sealed partial class DurabilityBarrier : IDisposable
     /// </summary>
     private async Task<string?> WriteThroughProblemAsync(IServer primary)
     {
-        var key = primary.EndPoint.ToString() ?? string.Empty;
+        var key = primary.EndPoint;
         lock (_configs)
         {
             if (_configs.TryGetValue(key, out var known) && _time.GetElapsedTime(known.CheckedAt) < ConfigRecheck)
