@@ -66,7 +66,9 @@ public sealed partial class LocalRunTests(ITestOutputHelper output)
             var trace = new Uri(new Uri(dashboard.Groups["base"].Value), "api/telemetry/traces/" + traced.Groups["trace"].Value);
             await Eventually.TrueAsync(async () =>
             {
-                var spans = await http.GetStringAsync(trace);
+                // Not found until the first of its spans is exported (each process sends its spans every few seconds).
+                using var answer = await http.GetAsync(trace);
+                var spans = answer.IsSuccessStatusCode ? await answer.Content.ReadAsStringAsync() : string.Empty;
                 return TraceSpans.All(name => spans.Contains($"\"name\":\"{name}\"", StringComparison.Ordinal));
             }, "the dashboard shows the story's recovery trace", TimeSpan.FromSeconds(60));
 
