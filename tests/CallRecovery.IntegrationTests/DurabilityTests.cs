@@ -116,10 +116,7 @@ public sealed class DurabilityTests(Infrastructure infrastructure)
         Assert.Equal(HttpStatusCode.ServiceUnavailable, await OptOutAsync(http, scenario.Number(1)));
         Assert.Equal(0, scenario.CommittedTotal());
 
-        await using (var admin = await ConnectionMultiplexer.ConnectAsync($"{redis.ConnectionString},allowAdmin=true"))
-        {
-            await admin.GetServer(admin.GetEndPoints()[0]).ConfigSetAsync("appendfsync", "always");
-        }
+        await ConfigSetAsync(redis, "appendfsync", "always");
 
         await Eventually.TrueAsync(() => scenario.CommittedTotal() == 1, "committed once every write is fsynced before it is answered");
         await Eventually.TrueAsync(async () => (await ReadyAsync(http)) == HttpStatusCode.OK, "ready");
@@ -127,7 +124,7 @@ public sealed class DurabilityTests(Infrastructure infrastructure)
     }
 
     [Fact]
-    public async Task In_local_mode_a_Redis_that_stops_fsyncing_before_it_answers_is_noticed_and_confirms_nothing_more()
+    public async Task In_local_mode_a_Redis_that_stops_fsyncing_before_it_answers_is_noticed_and_an_opt_out_is_no_longer_confirmed()
     {
         // A Redis before 7.2 that writes through answers each wait from what was checked a moment ago, without a round
         // of its own: that answer must still expire, so a change of policy at run time is seen within seconds.
@@ -139,19 +136,20 @@ public sealed class DurabilityTests(Infrastructure infrastructure)
         using var http = service.CreateHttpClient();
         await Eventually.TrueAsync(async () => (await ReadyAsync(http)) == HttpStatusCode.OK, "ready");
         Assert.Equal(HttpStatusCode.OK, await OptOutAsync(http, scenario.Number(1)));
-        if (await VersionAsync(redis) >= new Version(7, 2))
-        {
-            // WAITAOF: every wait asks Redis itself; the policy is not read at all.
-            return;
-        }
+        // From 7.2 every wait is a WAITAOF that asks Redis itself, and the policy is not read (the test above, too,
+        // is about a Redis before it: Debian 12's is 7.0).
+        Assert.True(await VersionAsync(redis) < new Version(7, 2), "a Redis before 7.2, whose policy is read and kept a few seconds");
 
-        await using (var admin = await ConnectionMultiplexer.ConnectAsync($"{redis.ConnectionString},allowAdmin=true"))
-        {
-            await admin.GetServer(admin.GetEndPoints()[0]).ConfigSetAsync("appendfsync", "everysec");
-        }
+        await ConfigSetAsync(redis, "appendfsync", "everysec");
 
-        await Eventually.TrueAsync(async () => (await OptOutAsync(http, scenario.Number(2))) == HttpStatusCode.ServiceUnavailable, "an opt-out no longer confirmed");
+        await Eventually.TrueAsync(async () => (await OptOutAsync(http, scenario.Number(2))) == HttpStatusCode.ServiceUnavailable, "an opt-out answered 503 (not confirmed) once the change is seen");
         Assert.Contains("appendfsync everysec", await ReadyBodyAsync(http), StringComparison.Ordinal);
+    }
+
+    private static async Task ConfigSetAsync(RedisServer redis, string name, string value)
+    {
+        await using var admin = await ConnectionMultiplexer.ConnectAsync($"{redis.ConnectionString},allowAdmin=true");
+        await admin.GetServer(admin.GetEndPoints()[0]).ConfigSetAsync(name, value);
     }
 
     private static async Task<Version> VersionAsync(RedisServer redis)

@@ -29,8 +29,9 @@ public sealed partial class DurabilityBarrier : IDisposable
     private readonly GroupCommit[] _commits;
     private readonly Lock _adminLock = new();
     private ConnectionMultiplexer? _admin;
-    // By endpoint (an IPEndPoint or DnsEndPoint compares by value): read on every wait, so no text is made for it.
-    private readonly Dictionary<EndPoint, (long CheckedAt, string? Problem)> _configs = [];
+    // By the server's own endpoint object (StackExchange.Redis keeps one per server): read on every wait, and a
+    // DnsEndPoint's hash is made from its text. A server it has not seen (a failover's new primary) is checked anew.
+    private readonly Dictionary<EndPoint, (long CheckedAt, string? Problem)> _configs = new(ReferenceEqualityComparer.Instance);
 
     public DurabilityBarrier(
         IConnectionMultiplexer redis,
@@ -83,9 +84,7 @@ public sealed partial class DurabilityBarrier : IDisposable
                         continue;
                     }
 
-                    if (!server.IsConnected || server.Version >= WaitAofSince
-                        || !_configs.TryGetValue(server.EndPoint, out var known)
-                        || known.Problem is not null || _time.GetElapsedTime(known.CheckedAt) >= ConfigRecheck)
+                    if (!server.IsConnected || server.Version >= WaitAofSince || !CheckedLately(server.EndPoint, out var problem) || problem is not null)
                     {
                         return false;
                     }
@@ -155,12 +154,14 @@ public sealed partial class DurabilityBarrier : IDisposable
         var key = primary.EndPoint;
         lock (_configs)
         {
-            if (_configs.TryGetValue(key, out var known) && _time.GetElapsedTime(known.CheckedAt) < ConfigRecheck)
+            if (CheckedLately(key, out var known))
             {
-                return known.Problem;
+                return known;
             }
         }
 
+        // Stamped before the question: what the answer says holds from no later than this.
+        var asked = _time.GetTimestamp();
         string? problem;
         try
         {
@@ -179,7 +180,7 @@ public sealed partial class DurabilityBarrier : IDisposable
 
         lock (_configs)
         {
-            _configs[key] = (_time.GetTimestamp(), problem);
+            _configs[key] = (asked, problem);
         }
 
         if (problem is not null)
@@ -188,6 +189,14 @@ public sealed partial class DurabilityBarrier : IDisposable
         }
 
         return problem;
+    }
+
+    /// <summary>Whether the server's append-only policy was read within the last few seconds, and what it said (null: written through). Under the lock.</summary>
+    private bool CheckedLately(EndPoint server, out string? problem)
+    {
+        var known = _configs.TryGetValue(server, out var check) && _time.GetElapsedTime(check.CheckedAt) < ConfigRecheck;
+        problem = known ? check.Problem : null;
+        return known;
     }
 
     private ConnectionMultiplexer Admin()
