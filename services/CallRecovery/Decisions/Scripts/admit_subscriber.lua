@@ -15,11 +15,13 @@ if tonumber(ARGV[4]) > 0 then
     return {'admitted', 'replay'}
   end
   -- Most customers have had no recovery in the window: their window is the one just made, the only kind without an
-  -- expiry yet (each gets one as it is made), and the first place in it is theirs. Two calls, not three.
+  -- expiry yet (every window gets one in the script that makes it; one stripped of it by hand would admit its next
+  -- call uncounted, and get one), and the first place in it is theirs. Two calls, not three.
   if redis.call('PEXPIRE', KEYS[1], keep, 'NX') == 1 then
     return {'admitted', ''}
   end
-  -- Others are in the window: the place goes back and the call is judged on them, as below.
+  -- Others are in the window: the place goes back and the call is judged on them, as below (a call refused there
+  -- has written, and taken back, its place: two writes in the append-only file that asking first did not make).
   redis.call('ZREM', KEYS[1], ARGV[1])
 elseif redis.call('ZSCORE', KEYS[1], ARGV[1]) then
   return {'admitted', 'replay'}
