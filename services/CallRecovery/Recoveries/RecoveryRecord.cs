@@ -1,3 +1,4 @@
+using System.Collections.ObjectModel;
 using System.Diagnostics;
 using System.Globalization;
 using CallRecovery.Observability;
@@ -69,7 +70,7 @@ public static class RecoveryFields
 /// <summary>An accepted recovery: who to call back, whom to reconnect, where and when, and how far it got.</summary>
 public sealed record RecoveryRecord
 {
-    private static readonly IReadOnlyDictionary<string, DateTimeOffset> NoStageTimes = new Dictionary<string, DateTimeOffset>(StringComparer.Ordinal);
+    private static readonly IReadOnlyDictionary<string, DateTimeOffset> NoStageTimes = ReadOnlyDictionary<string, DateTimeOffset>.Empty;
 
     public required string RecoveryId { get; init; }
 
@@ -196,7 +197,7 @@ public sealed record RecoveryRecord
     public IReadOnlyList<CallbackAttemptOutcome> EarlierCallbacks { get; init; } = [];
 
     /// <summary>When each progress stage was first reported, by stage name (a later callback's as "Stage@n").</summary>
-    public IReadOnlyDictionary<string, DateTimeOffset> StageTimes { get; init; } = new Dictionary<string, DateTimeOffset>();
+    public IReadOnlyDictionary<string, DateTimeOffset> StageTimes { get; init; } = NoStageTimes;
 
     /// <summary>A step of this recovery (dispatch, progress, outcome, ...) as a span in its trace.</summary>
     public Activity? StartSpan(string step, ActivityKind kind = ActivityKind.Server) =>
