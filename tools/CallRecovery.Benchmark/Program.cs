@@ -4,7 +4,8 @@
 //   dotnet tools/CallRecovery.Benchmark/bin/Release/net10.0/CallRecovery.Benchmark.dll --quick --output bench.md
 //
 // --quick       a few-minute run (10,000 drops, a 50,000-event long backlog, a 20,000-drop storm, 10 s per latency rate)
-// --only <p>    one phase: bare, e2e, long, latency, storm or outage; or cost (bare, then the fast switch's e2e row)
+// --only <p,q>  these phases, in this order: bare, e2e, long, latency, storm, outage; or cost (bare, then the fast switch's e2e row)
+// --latency-rates <r ...>  the latency phase's offered rates (drops/s; a tenth of the bare limit is added after bare or cost)
 // --output <f>  also writes the Markdown table to this file
 // --set K=V     a service setting for every phase (repeatable), e.g. --set Switching:PollInterval=00:00:00.020
 // Phases: 1 the bare limit of the components (Kafka consumer, Redis Lua, gRPC stream), 2 the service end to end
@@ -50,10 +51,10 @@ root.SetAction(async (parse, cancellationToken) =>
     };
     string[] phases = ["bare", "e2e", "long", "latency", "storm", "outage"];
     string[] extra = ["cost"];
-    var selected = parse.GetValue(only) is { } chosen ? chosen.ToLowerInvariant().Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries) : phases;
+    var selected = parse.GetValue(only) is { } chosen ? [.. chosen.ToLowerInvariant().Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries).Distinct()] : phases;
     if (selected.Except(phases).Except(extra).FirstOrDefault() is { } unknown)
     {
-        Console.Error.WriteLine($"Unknown phase '{unknown}'; one of: {string.Join(", ", phases)}.");
+        Console.Error.WriteLine($"Unknown phase '{unknown}'; one of: {string.Join(", ", phases.Concat(extra))}.");
         return 2;
     }
 
