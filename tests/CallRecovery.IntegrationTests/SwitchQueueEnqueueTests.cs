@@ -1,0 +1,160 @@
+using System.Globalization;
+using CallRecovery.Delivery;
+using CallRecovery.IntegrationTests.Fixtures;
+using CallRecovery.Redis;
+using CsCheck;
+using Microsoft.Extensions.Options;
+using StackExchange.Redis;
+
+namespace CallRecovery.IntegrationTests;
+
+/// <summary>
+/// Queueing commands on a switch (<c>enqueue.lua</c> in a real redis-server) held to its rules written out plainly
+/// here, command by command in order: a priority command's id is remembered; "move" takes it out of in-flight and
+/// supervision and makes it due then; "ensure" queues it only if it is neither queued nor in flight (a replay never
+/// sends twice); every command gets a deadline if it has none. Over random queues and runs of commands, with call
+/// ids named once (done a key at a time) and named again (done command by command).
+/// </summary>
+[Collection(RealInfrastructure.Name)]
+public sealed class SwitchQueueEnqueueTests(Infrastructure infrastructure) : IAsyncLifetime
+{
+    private static readonly long Start = new DateTimeOffset(2026, 12, 7, 12, 0, 0, TimeSpan.Zero).ToUnixTimeMilliseconds();
+    private readonly RedisOptions _redisOptions = new() { KeyPrefix = "enqueue-" + Guid.NewGuid().ToString("N")[..8], Retention = TimeSpan.FromHours(2) };
+    private ConnectionMultiplexer _redis = null!;
+    private int _switches;
+
+    public async Task InitializeAsync() => _redis = await ConnectionMultiplexer.ConnectAsync(infrastructure.Redis.ConnectionString);
+
+    public async Task DisposeAsync() => await _redis.DisposeAsync();
+
+    [Fact]
+    public async Task Every_command_queued_at_once_ends_where_it_would_one_by_one()
+    {
+        // Where a call id starts: nowhere, due, due first (priority), in flight, or accepted and supervised; with or without a deadline.
+        var placed = Gen.Select(Gen.Int[0, 4], Gen.Bool, Gen.Int[0, 600]).Select((where, deadline, at) => new Placed(where, deadline, at));
+        var command = Gen.Select(Gen.Int[0, 600], Gen.Int[0, 3_600], Gen.Bool, Gen.Int[0, 9]).Select((due, deadline, move, priority) => (due, deadline, move, priority: priority == 0));
+        var ids = Gen.Int[8, 40];
+        await Gen.Select(placed.Array[40], ids, command.List[1, 30], Gen.Bool).SampleAsync(async sample =>
+        {
+            var (start, pool, commands, once) = sample;
+            // Named once: each command a call id of its own; otherwise from a small pool, so some come twice.
+            var run = commands.Select((c, n) => new QueuedCommand(
+                "call-" + (once ? n : n * 7 % Math.Min(pool, commands.Count + 3)).ToString(CultureInfo.InvariantCulture),
+                DateTimeOffset.FromUnixTimeMilliseconds(Start + (c.due * 1_000L)), DateTimeOffset.FromUnixTimeMilliseconds(Start + (c.deadline * 1_000L)), c.move, c.priority)).ToList();
+            await CheckAsync(start, run);
+        }, iter: 500);
+    }
+
+    [Fact]
+    public async Task A_run_of_thousands_of_commands_is_queued_in_lots_and_ends_as_one_by_one()
+    {
+        // More values than one command takes at once (1,000 a lot): 2,500 commands, half in flight or queued before.
+        var start = Enumerable.Range(0, 2_500).Select(n => new Placed(n % 5, n % 3 == 0, n % 600)).ToArray();
+        var run = Enumerable.Range(0, 2_500).Select(n => new QueuedCommand("call-" + n.ToString(CultureInfo.InvariantCulture),
+            DateTimeOffset.FromUnixTimeMilliseconds(Start + (n * 7 % 600 * 1_000L)), DateTimeOffset.FromUnixTimeMilliseconds(Start + 3_600_000L), n % 4 == 0, n % 10 == 0)).ToList();
+        await CheckAsync(start, run);
+    }
+
+    private async Task CheckAsync(Placed[] start, IReadOnlyList<QueuedCommand> run)
+    {
+        var switchId = "switch-" + Interlocked.Increment(ref _switches).ToString(CultureInfo.InvariantCulture);
+        var keys = DeliveryKeys.For(_redisOptions);
+        var model = new Queue();
+        var db = _redis.GetDatabase();
+        for (var n = 0; n < start.Length; n++)
+        {
+            var id = "call-" + n.ToString(CultureInfo.InvariantCulture);
+            var (set, into) = start[n].Where switch
+            {
+                1 => (model.Due, keys.Due(switchId)),
+                2 => (model.PriorityDue, keys.PriorityDue(switchId)),
+                3 => (model.InFlight, keys.InFlight(switchId)),
+                4 => (model.Supervised, keys.Supervised(switchId)),
+                _ => (null, default(RedisKey)),
+            };
+            var at = Start + (start[n].At * 1_000L);
+            if (set is not null)
+            {
+                set[id] = at;
+                await db.SortedSetAddAsync(into, id, at);
+            }
+
+            if (start[n].Where == 2)
+            {
+                model.Priority.Add(id);
+                await db.SetAddAsync(keys.PriorityCalls(switchId), id);
+            }
+
+            if (start[n].Deadline)
+            {
+                model.Deadlines[id] = at + 60_000;
+                await db.SortedSetAddAsync(keys.Deadlines(switchId), id, at + 60_000);
+            }
+        }
+
+        foreach (var command in run)
+        {
+            model.Enqueue(command);
+        }
+
+        await new SwitchQueues(_redis, Options.Create(_redisOptions)).EnqueueAsync(switchId, run);
+
+        Assert.Equal(Sorted(model.Due), await ReadAsync(keys.Due(switchId)));
+        Assert.Equal(Sorted(model.PriorityDue), await ReadAsync(keys.PriorityDue(switchId)));
+        Assert.Equal(Sorted(model.InFlight), await ReadAsync(keys.InFlight(switchId)));
+        Assert.Equal(Sorted(model.Supervised), await ReadAsync(keys.Supervised(switchId)));
+        Assert.Equal(Sorted(model.Deadlines), await ReadAsync(keys.Deadlines(switchId)));
+        Assert.Equal(model.Priority.Order(StringComparer.Ordinal), (await db.SetMembersAsync(keys.PriorityCalls(switchId))).Select(v => v.ToString()).Order(StringComparer.Ordinal));
+        // The queue's keys expire on their own, a retention after their last command.
+        foreach (var key in new[] { keys.Due(switchId), keys.Deadlines(switchId) })
+        {
+            Assert.InRange((await db.KeyTimeToLiveAsync(key))!.Value, _redisOptions.Retention - TimeSpan.FromMinutes(1), _redisOptions.Retention);
+        }
+
+        async Task<List<(string, long)>> ReadAsync(RedisKey key) =>
+            [.. (await db.SortedSetRangeByRankWithScoresAsync(key)).Select(e => (e.Element.ToString(), (long)e.Score)).OrderBy(e => e.Item1, StringComparer.Ordinal)];
+    }
+
+    private static List<(string, long)> Sorted(Dictionary<string, long> set) => [.. set.Select(e => (e.Key, e.Value)).OrderBy(e => e.Key, StringComparer.Ordinal)];
+
+    private sealed record Placed(int Where, bool Deadline, int At);
+
+    /// <summary>The rules, command by command.</summary>
+    private sealed class Queue
+    {
+        public Dictionary<string, long> Due { get; } = new(StringComparer.Ordinal);
+
+        public Dictionary<string, long> PriorityDue { get; } = new(StringComparer.Ordinal);
+
+        public Dictionary<string, long> InFlight { get; } = new(StringComparer.Ordinal);
+
+        public Dictionary<string, long> Supervised { get; } = new(StringComparer.Ordinal);
+
+        public Dictionary<string, long> Deadlines { get; } = new(StringComparer.Ordinal);
+
+        public HashSet<string> Priority { get; } = new(StringComparer.Ordinal);
+
+        public void Enqueue(QueuedCommand command)
+        {
+            var queue = Due;
+            if (command.Priority)
+            {
+                queue = PriorityDue;
+                Priority.Add(command.CallId);
+            }
+
+            if (command.Move)
+            {
+                InFlight.Remove(command.CallId);
+                Supervised.Remove(command.CallId);
+                queue[command.CallId] = command.DueAt.ToUnixTimeMilliseconds();
+            }
+            else if (!InFlight.ContainsKey(command.CallId))
+            {
+                queue.TryAdd(command.CallId, command.DueAt.ToUnixTimeMilliseconds());
+            }
+
+            Deadlines.TryAdd(command.CallId, command.Deadline.ToUnixTimeMilliseconds());
+        }
+    }
+}
