@@ -9,14 +9,15 @@ using StackExchange.Redis;
 namespace CallRecovery.IntegrationTests;
 
 /// <summary>
-/// Queueing commands on a switch (<c>enqueue.lua</c> in a real redis-server) held to its rules written out plainly
-/// here, command by command in order: a priority command's id is remembered; "move" takes it out of in-flight and
-/// supervision and makes it due then; "ensure" queues it only if it is neither queued nor in flight (a replay never
-/// sends twice); every command gets a deadline if it has none. Over random queues and runs of commands, with call
-/// ids named once (done a key at a time) and named again (done command by command).
+/// Queueing and holding commands on a switch (<c>enqueue.lua</c>, <c>park.lua</c> in a real redis-server) held to
+/// their rules written out plainly here, command by command in order: a priority command's id is remembered; "move"
+/// takes it out of in-flight and supervision and makes it due then; "ensure" queues it only if it is neither queued
+/// nor in flight (a replay never sends twice); every command gets a deadline if it has none; a held one is out of
+/// every due set and in-flight. Over random queues and runs of commands, with call ids named once (done a key at a
+/// time) and named again.
 /// </summary>
 [Collection(RealInfrastructure.Name)]
-public sealed class SwitchQueueEnqueueTests(Infrastructure infrastructure) : IAsyncLifetime
+public sealed class SwitchQueueScriptTests(Infrastructure infrastructure) : IAsyncLifetime
 {
     private static readonly long Start = new DateTimeOffset(2026, 12, 7, 12, 0, 0, TimeSpan.Zero).ToUnixTimeMilliseconds();
     private readonly RedisOptions _redisOptions = new() { KeyPrefix = "enqueue-" + Guid.NewGuid().ToString("N")[..8], Retention = TimeSpan.FromHours(2) };
@@ -46,6 +47,27 @@ public sealed class SwitchQueueEnqueueTests(Infrastructure infrastructure) : IAs
     }
 
     [Fact]
+    public async Task Commands_held_at_once_end_where_they_would_one_by_one()
+    {
+        // Held (an outage, a customer out of coverage): out of due, due first and in flight; a deadline kept or added
+        // (the first named, for a call id named twice).
+        var placed = Gen.Select(Gen.Int[0, 4], Gen.Bool, Gen.Int[0, 600]).Select((where, deadline, at) => new Placed(where, deadline, at));
+        var held = Gen.Select(Gen.Int[0, 50], Gen.Int[0, 3_600]).Select((call, deadline) => ("call-" + call.ToString(CultureInfo.InvariantCulture), deadline));
+        await Gen.Select(placed.Array[40], held.List[1, 700]).SampleAsync(async sample =>
+        {
+            var (start, run) = sample;
+            var parked = run.Select(h => (h.Item1, DateTimeOffset.FromUnixTimeMilliseconds(Start + (h.deadline * 1_000L)))).ToList();
+            await CheckAsync(start, model =>
+            {
+                foreach (var (callId, deadline) in parked)
+                {
+                    model.Park(callId, deadline.ToUnixTimeMilliseconds());
+                }
+            }, (queues, switchId) => queues.ParkAsync(switchId, parked));
+        }, iter: 200);
+    }
+
+    [Fact]
     public async Task A_run_of_thousands_of_commands_is_queued_in_lots_and_ends_as_one_by_one()
     {
         // More values than one command takes at once (1,000 a lot): 2,500 commands, half in flight or queued before.
@@ -55,7 +77,15 @@ public sealed class SwitchQueueEnqueueTests(Infrastructure infrastructure) : IAs
         await CheckAsync(start, run);
     }
 
-    private async Task CheckAsync(Placed[] start, IReadOnlyList<QueuedCommand> run)
+    private Task CheckAsync(Placed[] start, IReadOnlyList<QueuedCommand> run) => CheckAsync(start, model =>
+    {
+        foreach (var command in run)
+        {
+            model.Enqueue(command);
+        }
+    }, (queues, switchId) => queues.EnqueueAsync(switchId, run));
+
+    private async Task CheckAsync(Placed[] start, Action<Queue> expect, Func<SwitchQueues, string, Task> act)
     {
         var switchId = "switch-" + Interlocked.Increment(ref _switches).ToString(CultureInfo.InvariantCulture);
         var keys = DeliveryKeys.For(_redisOptions);
@@ -92,12 +122,8 @@ public sealed class SwitchQueueEnqueueTests(Infrastructure infrastructure) : IAs
             }
         }
 
-        foreach (var command in run)
-        {
-            model.Enqueue(command);
-        }
-
-        await new SwitchQueues(_redis, Options.Create(_redisOptions)).EnqueueAsync(switchId, run);
+        expect(model);
+        await act(new SwitchQueues(_redis, Options.Create(_redisOptions)), switchId);
 
         Assert.Equal(Sorted(model.Due), await ReadAsync(keys.Due(switchId)));
         Assert.Equal(Sorted(model.PriorityDue), await ReadAsync(keys.PriorityDue(switchId)));
@@ -105,11 +131,8 @@ public sealed class SwitchQueueEnqueueTests(Infrastructure infrastructure) : IAs
         Assert.Equal(Sorted(model.Supervised), await ReadAsync(keys.Supervised(switchId)));
         Assert.Equal(Sorted(model.Deadlines), await ReadAsync(keys.Deadlines(switchId)));
         Assert.Equal(model.Priority.Order(StringComparer.Ordinal), (await db.SetMembersAsync(keys.PriorityCalls(switchId))).Select(v => v.ToString()).Order(StringComparer.Ordinal));
-        // The queue's keys expire on their own, a retention after their last command.
-        foreach (var key in new[] { keys.Due(switchId), keys.Deadlines(switchId) })
-        {
-            Assert.InRange((await db.KeyTimeToLiveAsync(key))!.Value, _redisOptions.Retention - TimeSpan.FromMinutes(1), _redisOptions.Retention);
-        }
+        // The deadlines expire on their own, a retention after their last command.
+        Assert.InRange((await db.KeyTimeToLiveAsync(keys.Deadlines(switchId)))!.Value, _redisOptions.Retention - TimeSpan.FromMinutes(1), _redisOptions.Retention);
 
         async Task<List<(string, long)>> ReadAsync(RedisKey key) =>
             [.. (await db.SortedSetRangeByRankWithScoresAsync(key)).Select(e => (e.Element.ToString(), (long)e.Score)).OrderBy(e => e.Item1, StringComparer.Ordinal)];
@@ -155,6 +178,14 @@ public sealed class SwitchQueueEnqueueTests(Infrastructure infrastructure) : IAs
             }
 
             Deadlines.TryAdd(command.CallId, command.Deadline.ToUnixTimeMilliseconds());
+        }
+
+        public void Park(string callId, long deadline)
+        {
+            Due.Remove(callId);
+            PriorityDue.Remove(callId);
+            InFlight.Remove(callId);
+            Deadlines.TryAdd(callId, deadline);
         }
     }
 }
