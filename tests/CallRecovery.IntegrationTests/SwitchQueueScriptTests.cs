@@ -19,6 +19,7 @@ namespace CallRecovery.IntegrationTests;
 [Collection(RealInfrastructure.Name)]
 public sealed class SwitchQueueScriptTests(Infrastructure infrastructure) : IAsyncLifetime
 {
+    private static readonly RedisScript Requeue = LuaResources.Load("requeue.lua");
     private static readonly long Start = new DateTimeOffset(2026, 12, 7, 12, 0, 0, TimeSpan.Zero).ToUnixTimeMilliseconds();
     private readonly RedisOptions _redisOptions = new() { KeyPrefix = "enqueue-" + Guid.NewGuid().ToString("N")[..8], Retention = TimeSpan.FromHours(2) };
     private ConnectionMultiplexer _redis = null!;
@@ -31,11 +32,9 @@ public sealed class SwitchQueueScriptTests(Infrastructure infrastructure) : IAsy
     [Fact]
     public async Task Every_command_queued_at_once_ends_where_it_would_one_by_one()
     {
-        // Where a call id starts: nowhere, due, due first (priority), in flight, or accepted and supervised; with or without a deadline.
-        var placed = Gen.Select(Gen.Int[0, 4], Gen.Bool, Gen.Int[0, 600]).Select((where, deadline, at) => new Placed(where, deadline, at));
         var command = Gen.Select(Gen.Int[0, 600], Gen.Int[0, 3_600], Gen.Bool, Gen.Int[0, 9]).Select((due, deadline, move, priority) => (due, deadline, move, priority: priority == 0));
         var ids = Gen.Int[8, 40];
-        await Gen.Select(placed.Array[40], ids, command.List[1, 30], Gen.Bool).SampleAsync(async sample =>
+        await Gen.Select(Placed.Gen.Array[40], ids, command.List[1, 30], Gen.Bool).SampleAsync(async sample =>
         {
             var (start, pool, commands, once) = sample;
             // Named once: each command a call id of its own; otherwise from a small pool, so some come twice.
@@ -51,9 +50,8 @@ public sealed class SwitchQueueScriptTests(Infrastructure infrastructure) : IAsy
     {
         // Held (an outage, a customer out of coverage): out of due, due first and in flight; a deadline kept or added
         // (the first named, for a call id named twice).
-        var placed = Gen.Select(Gen.Int[0, 4], Gen.Bool, Gen.Int[0, 600]).Select((where, deadline, at) => new Placed(where, deadline, at));
         var held = Gen.Select(Gen.Int[0, 50], Gen.Int[0, 3_600]).Select((call, deadline) => ("call-" + call.ToString(CultureInfo.InvariantCulture), deadline));
-        await Gen.Select(placed.Array[40], held.List[1, 700]).SampleAsync(async sample =>
+        await Gen.Select(Placed.Gen.Array[40], held.List[1, 700]).SampleAsync(async sample =>
         {
             var (start, run) = sample;
             var parked = run.Select(h => (h.Item1, DateTimeOffset.FromUnixTimeMilliseconds(Start + (h.deadline * 1_000L)))).ToList();
@@ -71,10 +69,36 @@ public sealed class SwitchQueueScriptTests(Infrastructure infrastructure) : IAsy
     public async Task A_run_of_thousands_of_commands_is_queued_in_lots_and_ends_as_one_by_one()
     {
         // More values than one command takes at once (1,000 a lot): 2,500 commands, half in flight or queued before.
-        var start = Enumerable.Range(0, 2_500).Select(n => new Placed(n % 5, n % 3 == 0, n % 600)).ToArray();
+        var start = Enumerable.Range(0, 2_500).Select(n => new Placed(n % 5, n % 3 == 0, n % 600, n % 5 == 2 || n % 7 == 0)).ToArray();
         var run = Enumerable.Range(0, 2_500).Select(n => new QueuedCommand("call-" + n.ToString(CultureInfo.InvariantCulture),
             DateTimeOffset.FromUnixTimeMilliseconds(Start + (n * 7 % 600 * 1_000L)), DateTimeOffset.FromUnixTimeMilliseconds(Start + 3_600_000L), n % 4 == 0, n % 10 == 0)).ToList();
         await CheckAsync(start, run);
+    }
+
+    [Fact]
+    public async Task Commands_given_back_at_once_end_where_they_would_one_by_one()
+    {
+        // Given back (a rejection, a broken connection, an acknowledgement timed out): only those still in flight,
+        // to their due set (due first for a priority one); a call id named twice moves once, at its first due time.
+        // The run as callers' calls merged make it: each command with its own due time.
+        var back = Gen.Select(Gen.Int[0, 50], Gen.Int[0, 600]).Select((call, due) => ("call-" + call.ToString(CultureInfo.InvariantCulture), Start + (due * 1_000L)));
+        await Gen.Select(Placed.Gen.Array[40], back.List[1, 700]).SampleAsync(async sample =>
+        {
+            var (start, run) = sample;
+            await CheckAsync(start, model =>
+            {
+                foreach (var (callId, due) in run)
+                {
+                    model.Requeue(callId, due);
+                }
+            }, (_, switchId) =>
+            {
+                var keys = DeliveryKeys.For(_redisOptions);
+                return _redis.GetDatabase().EvaluateEachAsync(Requeue, [new ScriptCall(
+                    [keys.Due(switchId), keys.InFlight(switchId), keys.Deadlines(switchId), keys.Supervised(switchId), keys.PriorityDue(switchId), keys.PriorityCalls(switchId)],
+                    [.. run.SelectMany(b => new RedisValue[] { b.Item1, b.Item2 })])]);
+            }, keepsDeadlines: false);
+        }, iter: 200);
     }
 
     private Task CheckAsync(Placed[] start, IReadOnlyList<QueuedCommand> run) => CheckAsync(start, model =>
@@ -85,7 +109,7 @@ public sealed class SwitchQueueScriptTests(Infrastructure infrastructure) : IAsy
         }
     }, (queues, switchId) => queues.EnqueueAsync(switchId, run));
 
-    private async Task CheckAsync(Placed[] start, Action<Queue> expect, Func<SwitchQueues, string, Task> act)
+    private async Task CheckAsync(Placed[] start, Action<Queue> expect, Func<SwitchQueues, string, Task> act, bool keepsDeadlines = true)
     {
         var switchId = "switch-" + Interlocked.Increment(ref _switches).ToString(CultureInfo.InvariantCulture);
         var keys = DeliveryKeys.For(_redisOptions);
@@ -109,7 +133,7 @@ public sealed class SwitchQueueScriptTests(Infrastructure infrastructure) : IAsy
                 await db.SortedSetAddAsync(into, id, at);
             }
 
-            if (start[n].Where == 2)
+            if (start[n].Priority)
             {
                 model.Priority.Add(id);
                 await db.SetAddAsync(keys.PriorityCalls(switchId), id);
@@ -131,8 +155,11 @@ public sealed class SwitchQueueScriptTests(Infrastructure infrastructure) : IAsy
         Assert.Equal(Sorted(model.Supervised), await ReadAsync(keys.Supervised(switchId)));
         Assert.Equal(Sorted(model.Deadlines), await ReadAsync(keys.Deadlines(switchId)));
         Assert.Equal(model.Priority.Order(StringComparer.Ordinal), (await db.SetMembersAsync(keys.PriorityCalls(switchId))).Select(v => v.ToString()).Order(StringComparer.Ordinal));
-        // The deadlines expire on their own, a retention after their last command.
-        Assert.InRange((await db.KeyTimeToLiveAsync(keys.Deadlines(switchId)))!.Value, _redisOptions.Retention - TimeSpan.FromMinutes(1), _redisOptions.Retention);
+        // The deadlines expire on their own, a retention after their last command (giving back leaves them as they are).
+        if (keepsDeadlines)
+        {
+            Assert.InRange((await db.KeyTimeToLiveAsync(keys.Deadlines(switchId)))!.Value, _redisOptions.Retention - TimeSpan.FromMinutes(1), _redisOptions.Retention);
+        }
 
         async Task<List<(string, long)>> ReadAsync(RedisKey key) =>
             [.. (await db.SortedSetRangeByRankWithScoresAsync(key)).Select(e => (e.Element.ToString(), (long)e.Score)).OrderBy(e => e.Item1, StringComparer.Ordinal)];
@@ -140,7 +167,12 @@ public sealed class SwitchQueueScriptTests(Infrastructure infrastructure) : IAsy
 
     private static List<(string, long)> Sorted(Dictionary<string, long> set) => [.. set.Select(e => (e.Key, e.Value)).OrderBy(e => e.Key, StringComparer.Ordinal)];
 
-    private sealed record Placed(int Where, bool Deadline, int At);
+    /// <summary>Where a call id starts: nowhere, due, due first, in flight, or accepted and supervised; a vulnerable customer's or not; with or without a deadline.</summary>
+    private sealed record Placed(int Where, bool Deadline, int At, bool Priority = false)
+    {
+        public static readonly Gen<Placed> Gen = CsCheck.Gen.Select(CsCheck.Gen.Int[0, 4], CsCheck.Gen.Bool, CsCheck.Gen.Int[0, 600], CsCheck.Gen.Int[0, 3])
+            .Select((where, deadline, at, priority) => new Placed(where, deadline, at, where == 2 || priority == 0));
+    }
 
     /// <summary>The rules, command by command.</summary>
     private sealed class Queue
@@ -178,6 +210,14 @@ public sealed class SwitchQueueScriptTests(Infrastructure infrastructure) : IAsy
             }
 
             Deadlines.TryAdd(command.CallId, command.Deadline.ToUnixTimeMilliseconds());
+        }
+
+        public void Requeue(string callId, long due)
+        {
+            if (InFlight.Remove(callId))
+            {
+                (Priority.Contains(callId) ? PriorityDue : Due)[callId] = due;
+            }
         }
 
         public void Park(string callId, long deadline)
