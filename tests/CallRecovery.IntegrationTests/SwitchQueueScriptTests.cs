@@ -9,19 +9,20 @@ using StackExchange.Redis;
 namespace CallRecovery.IntegrationTests;
 
 /// <summary>
-/// Queueing and holding commands on a switch (<c>enqueue.lua</c>, <c>park.lua</c> in a real redis-server) held to
-/// their rules written out plainly here, command by command in order: a priority command's id is remembered; "move"
-/// takes it out of in-flight and supervision and makes it due then; "ensure" queues it only if it is neither queued
-/// nor in flight (a replay never sends twice); every command gets a deadline if it has none; a held one is out of
-/// every due set and in-flight. Over random queues and runs of commands, with call ids named once (done a key at a
-/// time) and named again.
+/// Queueing, holding and giving back commands on a switch (<c>enqueue.lua</c>, <c>park.lua</c>, <c>requeue.lua</c>
+/// in a real redis-server) held to their rules written out plainly here, command by command in order: a priority
+/// command's id is remembered; "move" takes it out of in-flight and supervision and makes it due then; "ensure"
+/// queues it only if it is neither queued nor in flight (a replay never sends twice); every command gets a deadline
+/// if it has none; a held one is out of every due set and in-flight; one given back moves to its due set only if it
+/// is still in flight. The scripts do each step for all of a run's commands at once: over random queues and runs,
+/// with call ids named once and named again, they must end where command by command would.
 /// </summary>
 [Collection(RealInfrastructure.Name)]
 public sealed class SwitchQueueScriptTests(Infrastructure infrastructure) : IAsyncLifetime
 {
     private static readonly RedisScript Requeue = LuaResources.Load("requeue.lua");
     private static readonly long Start = new DateTimeOffset(2026, 12, 7, 12, 0, 0, TimeSpan.Zero).ToUnixTimeMilliseconds();
-    private readonly RedisOptions _redisOptions = new() { KeyPrefix = "enqueue-" + Guid.NewGuid().ToString("N")[..8], Retention = TimeSpan.FromHours(2) };
+    private readonly RedisOptions _redisOptions = new() { KeyPrefix = "queue-" + Guid.NewGuid().ToString("N")[..8], Retention = TimeSpan.FromHours(2) };
     private ConnectionMultiplexer _redis = null!;
     private int _switches;
 
