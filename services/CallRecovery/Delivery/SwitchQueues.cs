@@ -41,10 +41,10 @@ public readonly record struct QueuedCommand(string CallId, DateTimeOffset DueAt,
 public sealed class SwitchQueues(IConnectionMultiplexer redis, IOptions<RedisOptions> options)
 {
     private static readonly RedisScript ClaimDue = LuaResources.Load("claim_due.lua");
-    private static readonly RedisScript Enqueue = LuaResources.Load("enqueue.lua");
-    private static readonly RedisScript Park = LuaResources.Load("park.lua");
+    private static readonly RedisScript Enqueue = LuaResources.Load("enqueue.lua", prelude: LuaResources.Each);
+    private static readonly RedisScript Park = LuaResources.Load("park.lua", prelude: LuaResources.Each);
     private static readonly RedisScript Settle = LuaResources.Load("settle.lua");
-    private static readonly RedisScript Supervise = LuaResources.Load("supervise.lua");
+    private static readonly RedisScript Supervise = LuaResources.Load("supervise.lua", prelude: LuaResources.Each);
     private static readonly RedisScript Requeue = LuaResources.Load("requeue.lua");
     private static readonly RedisScript Sweep = LuaResources.Load("sweep.lua");
     private static readonly RedisScript DeclareRate = LuaResources.Load("declare_rate.lua");

@@ -13,6 +13,12 @@ public static class LuaResources
     /// <summary>The script <paramref name="name"/>, after <paramref name="prelude"/> (Lua generated from C#, such as the lifecycle table).</summary>
     public static RedisScript Load(string name, string prelude = "") => new(Text(name), prelude);
 
+    /// <summary>
+    /// A prelude (<c>each.lua</c>) for scripts that write many members at once: <c>each(values, command, key, ...)</c>
+    /// sends one command per lot of 1,000 values.
+    /// </summary>
+    public static string Each { get; } = Text("each.lua");
+
     private static string Text(string name)
     {
         using var stream = typeof(LuaResources).Assembly.GetManifestResourceStream("CallRecovery.Scripts." + name)

@@ -36,18 +36,6 @@ if not once then
     redis.call('ZADD', KEYS[3], 'NX', deadline, id)
   end
 else
-  -- One command (name, key, options, then the values) for a list of values, in lots of 1,000 (an even number, so
-  -- score, member pairs stay whole; Lua's unpack takes a few thousand values at most).
-  local function each(values, ...)
-    local head = { ... }
-    for first = 1, #values, 1000 do
-      local args = { unpack(head) }
-      for n = first, math.min(first + 999, #values) do
-        args[#args + 1] = values[n]
-      end
-      redis.call(unpack(args))
-    end
-  end
   local priority, moved, ensured, deadlines = {}, {}, {}, {}
   local queued = { [KEYS[1]] = { moved = {}, ensured = {} }, [KEYS[5]] = { moved = {}, ensured = {} } }
   for i = 1, #ARGV, 6 do
