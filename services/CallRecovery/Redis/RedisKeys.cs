@@ -1,3 +1,4 @@
+using System.Globalization;
 using StackExchange.Redis;
 
 namespace CallRecovery.Redis;
@@ -7,7 +8,8 @@ namespace CallRecovery.Redis;
 /// folder builds its own keys with this (<c>RecoveryKeys</c>, <c>SubscriberKeys</c>, ...) and is the only one to use
 /// them: a folder's data is read and written through that folder's code. All keys of one call share a slot
 /// (<c>{c:callId}</c>), all keys of one subscriber (<c>{s:...}</c>), of one party pair (<c>{p:...}</c>), of one
-/// switch (<c>{w:...}</c>) and of one outage scope (<c>{o:...}</c>), so each Lua script touches one slot only.
+/// switch (<c>{w:...}</c>) and of one outage scope (<c>{o:...}</c>), so each Lua script touches one slot only; what
+/// many subscribers share is spread over shards, each a slot of its own (the call index: <c>{i:0}</c> to <c>{i:15}</c>).
 /// </summary>
 /// <remarks>
 /// With a subscriber key secret, a subscriber's keys carry a keyed hash of the number (HMAC-SHA256, 128 bits,
@@ -41,6 +43,11 @@ public sealed class RedisKeys(string prefix, string? subscriberKeySecret = null)
     /// <summary>An outage scope's key: <c>prefix:{o:scope}:name</c>.</summary>
     public RedisKey Scope(string scope, string name) => $"{prefix}:{{o:{scope}}}:{name}";
 
+    /// <summary>
+    /// One of a number of keys that many subscribers (or calls) share, on a hash slot of its own: <c>prefix:{kind:shard}:name</c>.
+    /// </summary>
+    public RedisKey Shard(string kind, int shard, string name) => $"{prefix}:{{{kind}:{shard.ToString(CultureInfo.InvariantCulture)}}}:{name}";
+
     /// <summary>A key of the whole deployment (no hash tag): <c>prefix:name</c>.</summary>
     public RedisKey Global(string name) => $"{prefix}:{name}";
 
@@ -52,8 +59,11 @@ public sealed class RedisKeys(string prefix, string? subscriberKeySecret = null)
         return string.CompareOrdinal(x, y) <= 0 ? $"{x}|{y}" : $"{y}|{x}";
     }
 
-    /// <summary>How a subscriber appears in key names: the number, or its keyed hash when a secret is configured.</summary>
-    private string SubscriberName(string number)
+    /// <summary>
+    /// How a subscriber appears in key names (and in the members of keys subscribers share): the number, or its keyed
+    /// hash when a secret is configured. Either way without '|' and of the characters E.164 and Base64Url allow.
+    /// </summary>
+    public string SubscriberName(string number)
     {
         if (_secret is null)
         {

@@ -39,12 +39,11 @@ public sealed record PartiesConnected(string CallId, string Caller, string Calle
 /// reachable, which calls they dropped (for lookups), and which parties reached each other. Decisions, dispatch, the
 /// HTTP API and the lookup read and write these through here only.
 /// </summary>
-public sealed class SubscriberFacts(IConnectionMultiplexer redis, IOptions<RedisOptions> redisOptions, IOptions<RecoveryPolicyOptions> policy, IOptions<SwitchingOptions> switching)
+public sealed class SubscriberFacts(IConnectionMultiplexer redis, IOptions<RedisOptions> redisOptions, IOptions<RecoveryPolicyOptions> policy, IOptions<SwitchingOptions> switching, TimeProvider time)
 {
     private static readonly RedisScript PartyFactsScript = LuaResources.Load("party_facts.lua");
     private static readonly RedisScript Protect = LuaResources.Load("protect.lua");
     private static readonly RedisScript MarkReachable = LuaResources.Load("mark_reachable.lua");
-    private static readonly RedisScript IndexCall = LuaResources.Load("index_call.lua");
     private static readonly RedisScript RecordConnection = LuaResources.Load("record_connection.lua");
     private static readonly RedisScript ConnectionsSince = LuaResources.Load("connections_since.lua");
     private static readonly RedisScript NotNow = LuaResources.Load("not_now.lua");
@@ -53,7 +52,7 @@ public sealed class SubscriberFacts(IConnectionMultiplexer redis, IOptions<Redis
     public const int OptOutAuditLength = 50;
 
     private readonly SubscriberKeys _keys = SubscriberKeys.For(redisOptions.Value);
-    private readonly long _retentionMs = (long)redisOptions.Value.Retention.TotalMilliseconds;
+    private readonly TimeSpan _retention = redisOptions.Value.Retention;
     private readonly RecoveryPolicyOptions _policy = policy.Value;
     private readonly TimeSpan _deadline = switching.Value.CallbackDeadline;
 
@@ -138,14 +137,62 @@ public sealed class SubscriberFacts(IConnectionMultiplexer redis, IOptions<Redis
         return [.. reads.Select(r => r.Result.TryParse(out long ms) ? DateTimeOffset.FromUnixTimeMilliseconds(ms) : (DateTimeOffset?)null)];
     }
 
-    /// <summary>Files dropped calls under their parties for engineers' lookups (the latest 100 or a few more per subscriber).</summary>
-    public Task IndexCallsAsync(IReadOnlyList<(string Number, string CallId, DateTimeOffset DropTime)> calls) =>
-        redis.GetDatabase().EvaluateEachAsync(IndexCall, [.. calls.Where(c => PhoneNumbers.IsE164(c.Number)).Select(c =>
-            new ScriptCall([_keys.Calls(c.Number)], [c.CallId, c.DropTime.ToUnixTimeMilliseconds(), _retentionMs]))]);
+    /// <summary>
+    /// Files dropped calls under their parties for engineers' lookups, kept for the retention (and until the end of
+    /// their drop's day): one <c>ZADD</c> and one <c>PEXPIRE NX</c> per shard and day a batch names, not per call.
+    /// </summary>
+    public Task IndexCallsAsync(IReadOnlyList<(string Number, string CallId, DateTimeOffset DropTime)> calls)
+    {
+        var now = time.GetUtcNow();
+        var db = redis.GetDatabase();
+        var writes = new List<Task>();
+        foreach (var day in calls.Where(c => PhoneNumbers.IsE164(c.Number))
+            .Select(c => (Name: _keys.Name(c.Number), c.CallId, c.DropTime))
+            .GroupBy(c => _keys.CallIndex(c.Name, DateOnly.FromDateTime(c.DropTime.UtcDateTime))))
+        {
+            // Kept until the retention has passed since the end of the day (by the service's clock, as every expiry).
+            var keep = DateOnly.FromDateTime(day.First().DropTime.UtcDateTime).AddDays(1).ToDateTime(TimeOnly.MinValue, DateTimeKind.Utc) + _retention - now.UtcDateTime;
+            if (keep <= TimeSpan.Zero)
+            {
+                // A replay of drops older than the retention: nothing to keep.
+                continue;
+            }
 
-    /// <summary>A subscriber's most recent dropped calls, newest first.</summary>
-    public async Task<IReadOnlyList<string>> CallsOfAsync(string number, int most) =>
-        [.. (await redis.GetDatabase().SortedSetRangeByRankAsync(_keys.Calls(number), 0, most - 1, Order.Descending).ConfigureAwait(false)).Select(v => v.ToString())];
+            writes.Add(db.SortedSetAddAsync(day.Key, [.. day.Select(c => new SortedSetEntry(SubscriberKeys.CallIndexEntry(c.Name, c.CallId, c.DropTime), 0))]));
+            writes.Add(db.KeyExpireAsync(day.Key, keep, ExpireWhen.HasNoExpiry));
+        }
+
+        return Task.WhenAll(writes);
+    }
+
+    /// <summary>
+    /// A subscriber's most recent dropped calls within the retention, newest first (by their latest report's drop time;
+    /// equal times by call id, descending), each once.
+    /// </summary>
+    public async Task<IReadOnlyList<string>> CallsOfAsync(string number, int most)
+    {
+        var now = time.GetUtcNow();
+        var since = now - _retention;
+        var name = _keys.Name(number);
+        var db = redis.GetDatabase();
+        // Each day from tomorrow (a network element's clock ahead of ours) back to the retention's start; a call's
+        // reports (each leg's) may name different drop times, so more than the calls wanted are read per day.
+        var days = new List<Task<RedisValue[]>>();
+        for (var day = DateOnly.FromDateTime(now.UtcDateTime).AddDays(1); day >= DateOnly.FromDateTime(since.UtcDateTime); day = day.AddDays(-1))
+        {
+            days.Add(db.SortedSetRangeByValueAsync(_keys.CallIndex(name, day), name + "|", name + "}", Exclude.Stop, Order.Descending, 0, 4L * most));
+        }
+
+        // Calls indexed under the subscriber's own set (before 2026-12-07), until it expires.
+        var before = db.SortedSetRangeByRankWithScoresAsync(_keys.Calls(number), 0, most - 1, Order.Descending);
+        await Task.WhenAll(days.Append<Task>(before)).ConfigureAwait(false);
+        var calls = days.SelectMany(d => d.Result).Select(member => member.ToString().Split('|', 3))
+            .Select(parts => (CallId: parts[2], At: long.Parse(parts[1], CultureInfo.InvariantCulture)))
+            .Concat(before.Result.Select(e => (CallId: e.Element.ToString(), At: (long)e.Score)));
+        return [.. calls.Where(c => c.At >= since.ToUnixTimeMilliseconds())
+            .OrderByDescending(c => c.At).ThenByDescending(c => c.CallId, StringComparer.Ordinal)
+            .Select(c => c.CallId).Distinct(StringComparer.Ordinal).Take(most)];
+    }
 
     /// <summary>Remembers that parties reached each other, until callbacks between them are past their deadline.</summary>
     public Task RecordConnectionsAsync(IReadOnlyList<PartiesConnected> connections, DateTimeOffset now) =>

@@ -1,3 +1,6 @@
+using System.Globalization;
+using System.IO.Hashing;
+using System.Text;
 using CallRecovery.Redis;
 using StackExchange.Redis;
 
@@ -25,8 +28,30 @@ public sealed class SubscriberKeys(RedisKeys keys)
     /// <summary>When a subscriber was last reachable (re-attached, re-registered), unix ms; kept as long as a callback could wait for it.</summary>
     public RedisKey Reachable(string number) => keys.Subscriber(number, "reachable");
 
-    /// <summary>A subscriber's dropped calls (call id scored by drop time), either party, for engineers' lookups: the latest 100 or so.</summary>
+    /// <summary>How many keys a day's index of dropped calls is spread over (by subscriber): changing it moves every subscriber's calls.</summary>
+    public const int CallIndexShards = 16;
+
+    /// <summary>
+    /// A subscriber's dropped calls (call id scored by drop time), either party, for engineers' lookups: written until
+    /// 2026-12-07, read until the retention has passed since (the shared <see cref="CallIndex"/> replaced it).
+    /// </summary>
     public RedisKey Calls(string number) => keys.Subscriber(number, "calls");
+
+    /// <summary>How <paramref name="number"/> appears in keys and in the call index's members.</summary>
+    public string Name(string number) => keys.SubscriberName(number);
+
+    /// <summary>
+    /// One day's (UTC, by drop time) dropped calls of the subscribers in one of <see cref="CallIndexShards"/> shards, either
+    /// party, for engineers' lookups (slot <c>{i:shard}</c>): members <see cref="CallIndexEntry"/>, all scored 0, so a
+    /// subscriber's calls are one range of the set by value, the newest last. Shared by many subscribers, so a batch
+    /// of drops writes each such key once (a set per subscriber cost two commands per party and drop).
+    /// </summary>
+    public RedisKey CallIndex(string name, DateOnly day) =>
+        keys.Shard("i", (int)(XxHash32.HashToUInt32(Encoding.UTF8.GetBytes(name)) % CallIndexShards), "calls:" + day.ToString("yyyyMMdd", CultureInfo.InvariantCulture));
+
+    /// <summary>A call in the <see cref="CallIndex"/>: <c>name|drop time (unix ms, 13 digits)|call id</c>.</summary>
+    public static string CallIndexEntry(string name, string callId, DateTimeOffset dropTime) =>
+        string.Create(CultureInfo.InvariantCulture, $"{name}|{dropTime.ToUnixTimeMilliseconds():D13}|{callId}");
 
     /// <summary>Calls in which two parties reached each other (call id scored by answer time), either direction, kept until callbacks between them are past their deadline.</summary>
     public RedisKey PairConnections(string a, string b) => keys.Pair(a, b, "connected");
