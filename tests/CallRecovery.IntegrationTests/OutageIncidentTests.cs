@@ -152,6 +152,23 @@ public sealed class OutageIncidentTests(Infrastructure infrastructure) : IAsyncL
         Assert.All(await StatesAsync([.. earlier, twentieth]), r => Assert.Equal(RecoveryState.Pending, r.State));
     }
 
+    [Fact]
+    public async Task A_drop_while_the_incident_is_open_is_held_by_it_even_once_the_window_holds_fewer_drops_than_the_threshold()
+    {
+        var storm = await CreateAsync(20);
+        var declared = await _guard.CountAsync([.. storm.Select(Drop)]);
+        var incident = Assert.Single(declared.Declared).IncidentId;
+        await _guard.HoldDeclaredAsync(declared);
+
+        // Half a minute on (the window is 10 s): the cell is still down, and its next drop is the incident's, not one
+        // of a window of one.
+        _time.Advance(TimeSpan.FromSeconds(30));
+        var later = (await CreateAsync(1, first: 20)).Single();
+        var count = await _guard.CountAsync([Drop(later)]);
+        Assert.Empty(count.Declared);
+        Assert.Equal(incident, count.IncidentOfCall.GetValueOrDefault(later));
+    }
+
     private CallDrop Drop(string callId) => new(
         "e-" + callId, callId, "+441110000001", "+441110000002", Contracts.V1.Party.Caller, new ReleaseCauseKey("q850:41"),
         _time.GetUtcNow().AddMinutes(-2), _time.GetUtcNow().AddSeconds(-1), Cell, "msc-test", Contracts.V1.AccessTechnology.Eutran, false, "test");
