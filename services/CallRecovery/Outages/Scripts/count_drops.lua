@@ -20,8 +20,13 @@ local function file(ids)
   end
   redis.call('PEXPIRE', KEYS[4], ARGV[4])
 end
--- Most scopes have no incident open and none ended lately: one EXISTS tells, instead of reading both.
-local quiet = redis.call('EXISTS', KEYS[2], KEYS[3]) == 0
+-- Most scopes have no incident open and none ended lately, and most cells no drop in the window either: one EXISTS
+-- tells both, instead of reading each. The window's key is named three times, so the answer is 3 x (the window has
+-- drops) + (an incident is open) + (one ended lately).
+local seen = redis.call('EXISTS', KEYS[2], KEYS[3], KEYS[1], KEYS[1], KEYS[1])
+local quiet = seen % 3 == 0
+-- A window made by this call holds exactly the drops it added: no need to count them.
+local fresh = seen < 3
 -- Drops up to the start of the scope's last incident belong to it (a retried batch must not declare it again).
 local ended = quiet and 0 or tonumber(redis.call('GET', KEYS[3]) or '0')
 local added, counted, newest = 0, {}, 0
@@ -39,7 +44,7 @@ for i = 8, #ARGV, 2 do
 end
 redis.call('PEXPIRE', KEYS[1], ARGV[2])
 local open = not quiet and redis.call('HGET', KEYS[2], 'id')
-if not open and redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[3]) then
+if not open and (fresh and added or redis.call('ZCARD', KEYS[1])) < tonumber(ARGV[3]) then
   -- Fewer drops in the set than the threshold, window or not: no incident, and nothing to trim yet (the set holds at
   -- most a threshold's worth beyond the window before it is trimmed, and expires a window after its last drop).
   return {false, 0, {}, {}}
