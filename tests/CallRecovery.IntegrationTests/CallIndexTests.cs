@@ -19,7 +19,9 @@ namespace CallRecovery.IntegrationTests;
 [Collection(RealInfrastructure.Name)]
 public sealed class CallIndexTests(Infrastructure infrastructure) : IAsyncLifetime
 {
-    private static readonly string[] Numbers = ["+4479001", "+44790012", "+447900123", "+447900124", "+15550001"];
+    // Numbers that begin with one another and share the index's shard (found through the key scheme, not by luck: a
+    // range that took in a longer number would list its calls), and one of another shard.
+    private static readonly string[] Numbers = [.. SharingAShard("+4479001", 4), "+15550001"];
     private static readonly bool[] Legs = [false, true];
     private ConnectionMultiplexer _redis = null!;
 
@@ -90,6 +92,16 @@ public sealed class CallIndexTests(Infrastructure infrastructure) : IAsyncLifeti
 
         Assert.Equal(["new-2", "old-2", "new-1", "old-1"], await facts.CallsOfAsync(number, 10));
         Assert.Equal(["new-2", "old-2"], await facts.CallsOfAsync(number, 2));
+    }
+
+    /// <summary><paramref name="number"/> and the first <paramref name="count"/> - 1 numbers beginning with it whose calls the index files in the same shard.</summary>
+    private static IEnumerable<string> SharingAShard(string number, int count)
+    {
+        var keys = SubscriberKeys.For(new RedisOptions());
+        var day = new DateOnly(2026, 12, 7);
+        var shard = keys.CallIndex(keys.Name(number), day);
+        return Enumerable.Range(0, 10_000).Select(n => number + n.ToString(CultureInfo.InvariantCulture))
+            .Where(longer => keys.CallIndex(keys.Name(longer), day) == shard).Take(count - 1).Prepend(number);
     }
 
     private SubscriberFacts Facts(bool secret, RedisOptions? options = null)

@@ -146,20 +146,21 @@ public sealed class SubscriberFacts(IConnectionMultiplexer redis, IOptions<Redis
         var now = time.GetUtcNow();
         var db = redis.GetDatabase();
         var writes = new List<Task>();
-        foreach (var day in calls.Where(c => PhoneNumbers.IsE164(c.Number))
-            .Select(c => (Name: _keys.Name(c.Number), c.CallId, c.DropTime))
-            .GroupBy(c => _keys.CallIndex(c.Name, DateOnly.FromDateTime(c.DropTime.UtcDateTime))))
+        foreach (var shardDay in calls.Where(c => PhoneNumbers.IsE164(c.Number))
+            .Select(c => (Name: _keys.Name(c.Number), c.CallId, c.DropTime, Day: DateOnly.FromDateTime(c.DropTime.UtcDateTime)))
+            .GroupBy(c => (Key: _keys.CallIndex(c.Name, c.Day), c.Day)))
         {
             // Kept until the retention has passed since the end of the day (by the service's clock, as every expiry).
-            var keep = DateOnly.FromDateTime(day.First().DropTime.UtcDateTime).AddDays(1).ToDateTime(TimeOnly.MinValue, DateTimeKind.Utc) + _retention - now.UtcDateTime;
+            var (key, day) = shardDay.Key;
+            var keep = day.AddDays(1).ToDateTime(TimeOnly.MinValue, DateTimeKind.Utc) + _retention - now.UtcDateTime;
             if (keep <= TimeSpan.Zero)
             {
                 // A replay of drops older than the retention: nothing to keep.
                 continue;
             }
 
-            writes.Add(db.SortedSetAddAsync(day.Key, [.. day.Select(c => new SortedSetEntry(SubscriberKeys.CallIndexEntry(c.Name, c.CallId, c.DropTime), 0))]));
-            writes.Add(db.KeyExpireAsync(day.Key, keep, ExpireWhen.HasNoExpiry));
+            writes.Add(db.SortedSetAddAsync(key, [.. shardDay.Select(c => new SortedSetEntry(SubscriberKeys.CallIndexEntry(c.Name, c.CallId, c.DropTime), 0))]));
+            writes.Add(db.KeyExpireAsync(key, keep, ExpireWhen.HasNoExpiry));
         }
 
         return Task.WhenAll(writes);
