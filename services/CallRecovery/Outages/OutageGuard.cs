@@ -17,7 +17,36 @@ public readonly record struct OutageScope(string Kind, string Name)
     public const string Node = "node";
 
     /// <summary>How the scope appears in keys and incident ids: its kind and a hash of its name (names are free text).</summary>
-    public string Id => $"{Kind}-{Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(Kind + "|" + Name)).AsSpan(0, 8))}";
+    public string Id => IdOf(Kind, Name);
+
+    /// <summary>Kind, '-', and the first 8 bytes of SHA-256("kind|name") in lower-case hex; computed for every drop twice, so without intermediate strings or arrays.</summary>
+    private static string IdOf(string kind, string name)
+    {
+        var length = Encoding.UTF8.GetMaxByteCount(kind.Length + 1 + name.Length);
+        var rented = length > 512 ? System.Buffers.ArrayPool<byte>.Shared.Rent(length) : null;
+        try
+        {
+            Span<byte> text = rented ?? stackalloc byte[512];
+            var written = Encoding.UTF8.GetBytes(kind, text);
+            text[written++] = (byte)'|';
+            written += Encoding.UTF8.GetBytes(name, text[written..]);
+            Span<byte> hash = stackalloc byte[SHA256.HashSizeInBytes];
+            SHA256.HashData(text[..written], hash);
+            return string.Create(kind.Length + 17, (Kind: kind, Hash: System.Buffers.Binary.BinaryPrimitives.ReadUInt64BigEndian(hash)), static (chars, state) =>
+            {
+                state.Kind.AsSpan().CopyTo(chars);
+                chars[state.Kind.Length] = '-';
+                state.Hash.TryFormat(chars[(state.Kind.Length + 1)..], out _, "x16", CultureInfo.InvariantCulture);
+            });
+        }
+        finally
+        {
+            if (rented is not null)
+            {
+                System.Buffers.ArrayPool<byte>.Shared.Return(rented);
+            }
+        }
+    }
 }
 
 /// <summary>Traffic seen in a cell or node at a time (a call answered or connected there, or the cell reported back in service).</summary>
@@ -78,21 +107,27 @@ public sealed partial class OutageGuard(
         }
 
         var now = time.GetUtcNow();
-        var byScope = drops.SelectMany(d => new[] { (Scope: new OutageScope(OutageScope.Cell, d.ServingCell), Drop: d), (Scope: new OutageScope(OutageScope.Node, d.SwitchingNode), Drop: d) })
-            .Where(s => s.Scope.Name.Length > 0)
-            .GroupBy(s => s.Scope)
-            .ToList();
-        var db = redis.GetDatabase();
-        var replies = await db.EvaluateEachAsync(CountDrops, [.. byScope.Select(g =>
+        var byScope = ByScope(drops);
+        var (nowMs, windowMs, longestMs) = (now.ToUnixTimeMilliseconds(), (long)_options.Window.TotalMilliseconds, (long)LongestIncident.TotalMilliseconds);
+        var calls = new ScriptCall[byScope.Count];
+        for (var i = 0; i < calls.Length; i++)
         {
-            var (scope, id) = (g.Key, g.Key.Id);
-            var threshold = scope.Kind == OutageScope.Cell ? _options.CellThreshold : _options.NodeThreshold;
-            return new ScriptCall([_keys.Drops(id), _keys.Incident(id), _keys.LastEnded(id), _keys.Held(id)],
-            [
-                now.ToUnixTimeMilliseconds(), (long)_options.Window.TotalMilliseconds, threshold, (long)LongestIncident.TotalMilliseconds, scope.Kind, scope.Name, id,
-                .. g.Select(s => s.Drop).DistinctBy(d => d.CallId).SelectMany(d => new RedisValue[] { d.CallId, d.DropTime.ToUnixTimeMilliseconds() }),
-            ]);
-        })]).ConfigureAwait(false);
+            var (scope, scopeDrops) = byScope[i];
+            var id = scope.Id;
+            var values = new RedisValue[7 + (2 * scopeDrops.Count)];
+            (values[0], values[1], values[2], values[3], values[4], values[5], values[6]) =
+                (nowMs, windowMs, scope.Kind == OutageScope.Cell ? _options.CellThreshold : _options.NodeThreshold, longestMs, scope.Kind, scope.Name, id);
+            for (var n = 0; n < scopeDrops.Count; n++)
+            {
+                values[7 + (2 * n)] = scopeDrops[n].CallId;
+                values[8 + (2 * n)] = scopeDrops[n].DropTime.ToUnixTimeMilliseconds();
+            }
+
+            calls[i] = new ScriptCall([_keys.Drops(id), _keys.Incident(id), _keys.LastEnded(id), _keys.Held(id)], values);
+        }
+
+        var db = redis.GetDatabase();
+        var replies = await db.EvaluateEachAsync(CountDrops, calls).ConfigureAwait(false);
 
         var incidentOfCall = new Dictionary<string, string>(StringComparer.Ordinal);
         var declared = new List<(string, IReadOnlyList<string>)>();
@@ -106,7 +141,8 @@ public sealed partial class OutageGuard(
 
             // Only the calls the script filed under the incident are held by it (its end releases exactly those).
             var filedHere = ((RedisResult[])reply[3]!).Select(r => (string)r!).ToHashSet(StringComparer.Ordinal);
-            foreach (var (scope, drop) in byScope[i].Where(s => filedHere.Contains(s.Drop.CallId)))
+            var scope = byScope[i].Scope;
+            foreach (var drop in byScope[i].Drops.Where(d => filedHere.Contains(d.CallId)))
             {
                 // A cell's incident names the call before its node's: the cell is where traffic will show first.
                 if (scope.Kind == OutageScope.Cell || !incidentOfCall.ContainsKey(drop.CallId))
@@ -117,7 +153,6 @@ public sealed partial class OutageGuard(
 
             if ((long)reply[1] is 1 or 2)
             {
-                var scope = byScope[i].Key;
                 IReadOnlyList<string> filed = [.. ((RedisResult[])reply[2]!).Select(r => (string)r!)];
                 declared.Add((incidentId, filed));
                 var (scopeId, startMs) = TryParseId(incidentId, out var parsedScope, out var parsedStart) ? (parsedScope, parsedStart) : throw new FormatException("Not an incident id.");
@@ -137,6 +172,43 @@ public sealed partial class OutageGuard(
         }
 
         return new OutageCount(incidentOfCall, declared);
+    }
+
+    /// <summary>
+    /// The drops of each scope they name (cells and nodes, in the order first named; nameless ones left out), each call
+    /// once. Built without LINQ's groupings: it runs for every drop, twice.
+    /// </summary>
+    private static List<(OutageScope Scope, List<CallDrop> Drops)> ByScope(IReadOnlyList<CallDrop> drops)
+    {
+        var byScope = new List<(OutageScope Scope, List<CallDrop> Drops)>(2 * drops.Count);
+        var index = new Dictionary<OutageScope, int>(2 * drops.Count);
+        var counted = new HashSet<(int Scope, string CallId)>(2 * drops.Count);
+        foreach (var drop in drops)
+        {
+            Add(new OutageScope(OutageScope.Cell, drop.ServingCell), drop);
+            Add(new OutageScope(OutageScope.Node, drop.SwitchingNode), drop);
+        }
+
+        return byScope;
+
+        void Add(OutageScope scope, CallDrop drop)
+        {
+            if (scope.Name.Length == 0)
+            {
+                return;
+            }
+
+            if (!index.TryGetValue(scope, out var at))
+            {
+                at = index[scope] = byScope.Count;
+                byScope.Add((scope, []));
+            }
+
+            if (counted.Add((at, drop.CallId)))
+            {
+                byScope[at].Drops.Add(drop);
+            }
+        }
     }
 
     /// <summary>
