@@ -19,7 +19,6 @@ public sealed record PendingDecision(DecisionRecord Draft, Classification? Candi
 public sealed class DecisionStore([FromKeyedServices(RedisServiceCollectionExtensions.Decisions)] IConnectionMultiplexer redis, IOptions<RedisOptions> redisOptions, IOptions<RecoveryPolicyOptions> policy)
 {
     private static readonly RedisScript SettleCall = LuaResources.Load("settle_call.lua");
-    private static readonly RedisScript Recorded = LuaResources.Load("recorded.lua");
     private static readonly RedisScript AdmitSubscriber = LuaResources.Load("admit_subscriber.lua");
     private static readonly RedisScript ReleaseSubscriber = LuaResources.Load("release_subscriber.lua");
 
@@ -30,13 +29,10 @@ public sealed class DecisionStore([FromKeyedServices(RedisServiceCollectionExten
     /// <summary>The decision already recorded for each report (a replay), or null. An invalid note is returned too: the caller decides what it means.</summary>
     public async Task<IReadOnlyList<DecisionRecord?>> RecordedAsync(IReadOnlyList<DecisionRecord> drafts)
     {
-        if (drafts.Count == 0)
-        {
-            return [];
-        }
-
-        var replies = await redis.GetDatabase().EvaluateEachAsync(Recorded, [.. drafts.Select(d => new ScriptCall([_keys.CallDecisions(d.CallId)], [d.EventId]))]).ConfigureAwait(false);
-        return [.. replies.Select(r => r.IsNull ? null : DecisionRecord.FromJson(r.ToString()))];
+        var db = redis.GetDatabase();
+        var reads = drafts.Select(d => db.HashGetAsync(_keys.CallDecisions(d.CallId), d.EventId)).ToArray();
+        await Task.WhenAll(reads).ConfigureAwait(false);
+        return [.. reads.Select(r => r.Result.IsNull ? null : DecisionRecord.FromJson(r.Result.ToString()))];
     }
 
     /// <summary>

@@ -24,37 +24,32 @@ public interface IRecoveryRecords
 
 /// <summary>
 /// Recoveries in Redis, one hash per call (slot <c>{c:callId}</c>). A write is one script (<c>apply.lua</c>) that
-/// checks the version and writes; concurrent reads, writes and creations from many callers go as one run each.
+/// checks the version and writes; concurrent writes and creations from many callers go as one run each.
 /// </summary>
 internal sealed class RedisRecoveryRecords(IConnectionMultiplexer redis, IOptions<RedisOptions> options) : IRecoveryRecords
 {
     private static readonly RedisScript Apply = LuaResources.Load("apply.lua", prelude: RecoveryLifecycle.LuaPrelude());
     private static readonly RedisScript Create = LuaResources.Load("create_recovery.lua", prelude: RecoveryLifecycle.LuaPrelude());
-    private static readonly RedisScript Read = LuaResources.Load("read_recovery.lua");
 
     private readonly RecoveryKeys _keys = RecoveryKeys.For(options.Value);
     private readonly long _retentionMs = (long)options.Value.Retention.TotalMilliseconds;
     private readonly ScriptBatcher _writes = new(() => redis.GetDatabase(), Apply);
     private readonly ScriptBatcher _creates = new(() => redis.GetDatabase(), Create);
-    private readonly ScriptBatcher _reads = new(() => redis.GetDatabase(), Read);
 
     public async Task<IReadOnlyList<StoredRecovery?>> ReadAsync(IReadOnlyList<string> callIds)
     {
-        // A batch's reads go as one run; a read alone joins whatever other reads are on their way (a switch stream's
-        // acknowledgements, a dispatch round's unusual claims).
-        var replies = callIds.Count == 1
-            ? [await _reads.EvaluateAsync([_keys.Recovery(callIds[0])], []).ConfigureAwait(false)]
-            : await redis.GetDatabase().EvaluateEachAsync(Read, [.. callIds.Select(c => new ScriptCall([_keys.Recovery(c)], []))]).ConfigureAwait(false);
-        var stored = new StoredRecovery?[replies.Length];
-        for (var i = 0; i < replies.Length; i++)
+        var db = redis.GetDatabase();
+        var reads = callIds.Select(c => db.HashGetAllAsync(_keys.Recovery(c))).ToArray();
+        var stored = new StoredRecovery?[reads.Length];
+        for (var i = 0; i < reads.Length; i++)
         {
-            var flat = (RedisResult[])replies[i]!;
-            if (flat.Length > 0)
+            var entries = await reads[i].ConfigureAwait(false);
+            if (entries.Length > 0)
             {
-                var fields = new Dictionary<string, string>(flat.Length / 2, StringComparer.Ordinal);
-                for (var n = 0; n + 1 < flat.Length; n += 2)
+                var fields = new Dictionary<string, string>(entries.Length, StringComparer.Ordinal);
+                foreach (var entry in entries)
                 {
-                    fields[flat[n].ToString()] = flat[n + 1].ToString();
+                    fields[entry.Name.ToString()] = entry.Value.ToString();
                 }
 
                 stored[i] = StoredRecovery.Of(fields);
