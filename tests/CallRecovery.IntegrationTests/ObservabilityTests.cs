@@ -129,6 +129,9 @@ public sealed partial class ObservabilityTests(Infrastructure infrastructure)
         Assert.Equal(3, Sum(text, "callrecovery_drop_to_callback_duration_seconds_count"));
         Assert.Equal(3, Sum(text, "callrecovery_drop_to_reconnected_duration_seconds_count"));
         Assert.Equal(1, Sum(text, "callrecovery_switch_connections", "callrecovery_switch_id", "switch-a"));
+        // What the service asked of Redis's one thread, per multiplexer: the decisions' bulk rounds and the rest.
+        Assert.True(Sum(text, "callrecovery_redis_operations_total", "redis_client", "callrecovery-decisions") >= 3, "the decision stage's Redis operations are counted");
+        Assert.True(Sum(text, "callrecovery_redis_operations_total", "redis_client", "callrecovery") >= 3, "the other Redis operations are counted");
 
         // Lag is known once librdkafka has committed and reported statistics.
         await Eventually.TrueAsync(async () => Regex.IsMatch(await http.GetStringAsync(new Uri("/metrics", UriKind.Relative)), @"(?m)^callrecovery_consumer_lag\{[^}]*\} 0$"), "the consumer lag gauge shows 0 for the caught-up partition");

@@ -1,3 +1,5 @@
+using System.Diagnostics.Metrics;
+using CallRecovery.Observability;
 using Microsoft.Extensions.Options;
 using StackExchange.Redis;
 
@@ -16,7 +18,16 @@ public static class RedisServiceCollectionExtensions
     public static IServiceCollection AddRedis(this IServiceCollection services)
     {
         services.AddOptions<RedisOptions>().BindConfiguration(RedisOptions.Section).ValidateDataAnnotations().ValidateOnStart();
-        services.AddSingleton<IConnectionMultiplexer>(sp => Connect(sp, "callrecovery"));
+        services.AddSingleton<IConnectionMultiplexer>(sp =>
+        {
+            var redis = Connect(sp, "callrecovery");
+            // Operations sent: what Redis's one thread reads and answers one by one (a script's own commands and a
+            // many-run's calls ride in one), per multiplexer.
+            sp.GetRequiredService<CallRecoveryTelemetry>().Meter.CreateObservableCounter("callrecovery.redis.operations", () =>
+                new[] { redis, sp.GetRequiredKeyedService<IConnectionMultiplexer>(Decisions) }.Select(m => new Measurement<long>(m.OperationCount, new KeyValuePair<string, object?>("redis.client", m.ClientName))),
+                "{operation}", "Commands and script calls sent to Redis, per multiplexer (the decision stage's bulk rounds go on their own).");
+            return redis;
+        });
         services.AddKeyedSingleton<IConnectionMultiplexer>(Decisions, (sp, _) => Connect(sp, "callrecovery-decisions"));
         services.AddSingleton<DurabilityBarrier>();
         services.AddHealthChecks().AddCheck<RedisHealthCheck>("redis", tags: [Probes.ProbesServiceCollectionExtensions.ReadyTag]);
