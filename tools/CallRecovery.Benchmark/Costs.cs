@@ -55,6 +55,9 @@ public sealed record Costs(double ServiceCpuMicros, double ServiceAllocatedBytes
     /// <summary>Redis commands per recovery, those scripts run included.</summary>
     public double RedisCommands => Commands.Values.Sum();
 
+    /// <summary>Operations the service sent per recovery (its <c>callrecovery.redis.operations</c>): each a round trip's worth of Redis's work, a script's own commands and a many-run's calls riding in one; null when not measured.</summary>
+    public double? RoundTrips { get; init; }
+
     /// <summary>Script calls per recovery: round trips (the other commands are round trips too, or ride in a script).</summary>
     public double ScriptCalls => Commands.Where(c => Scripts.Contains(c.Key)).Sum(c => c.Value);
 
@@ -69,6 +72,6 @@ public sealed record Costs(double ServiceCpuMicros, double ServiceAllocatedBytes
         return string.Create(CultureInfo.InvariantCulture,
             $"service CPU {ServiceCpuMicros:0} µs{Times(ServiceCpuMicros, bare?.ServiceCpuMicros)}, redis-server CPU {RedisCpuMicros:0} µs{Times(RedisCpuMicros, bare?.ServiceCpuMicros)}, ") +
             string.Create(CultureInfo.InvariantCulture,
-            $"Redis commands {RedisCommands:0.0} (script calls {ScriptCalls:0.0}), allocated {ServiceAllocatedBytes / 1024:0.0} KiB{Times(ServiceAllocatedBytes, bare?.ServiceAllocatedBytes)}");
+            $"Redis commands {RedisCommands:0.0} (script calls {ScriptCalls:0.0}{(RoundTrips is { } trips ? $"; round trips {trips:0.0}" : "")}), allocated {ServiceAllocatedBytes / 1024:0.0} KiB{Times(ServiceAllocatedBytes, bare?.ServiceAllocatedBytes)}");
     }
 }

@@ -164,12 +164,15 @@ public sealed class Phases(Rig rig, BenchmarkOptions options, TextWriter log)
         {
             _localRate = rate;
         }
-        var costs = Costs.PerRecovery(Math.Max(1.0, arrivals.Length), serviceCpuUsed, after.Sum(AllocatedMetric) - before.Sum(AllocatedMetric), redisBefore, redisAfter);
+        var costs = Costs.PerRecovery(Math.Max(1.0, arrivals.Length), serviceCpuUsed, after.Sum(AllocatedMetric) - before.Sum(AllocatedMetric), redisBefore, redisAfter) with
+        {
+            RoundTrips = (after.Sum(RedisOperationsMetric) - before.Sum(RedisOperationsMetric)) / Math.Max(1.0, arrivals.Length),
+        };
         Add(label, "cost per recovery", costs.Describe(_bareCost),
             (_bareCost is { } bareCost ? string.Create(CultureInfo.InvariantCulture, $"bare gRPC exchange per recovery {bareCost.ServiceCpuMicros:0} µs CPU, {bareCost.ServiceAllocatedBytes / 1024:0.0} KiB (measured just before); ") : string.Empty) +
             "service: /proc CPU and dotnet.gc.heap.total_allocated over the phase" +
             string.Create(CultureInfo.InvariantCulture, $" (of its CPU, the JIT's: {(after.Sum(JitTimeMetric) - before.Sum(JitTimeMetric)) * 1e6 / Math.Max(1.0, arrivals.Length):0} µs per recovery; {run.WarmUp}; the GC's pauses {(after.Sum(GcPauseMetric) - before.Sum(GcPauseMetric)) * 1e6 / Math.Max(1.0, arrivals.Length):0} µs per recovery of wall time)") +
-            "; redis-server: INFO cpu and commandstats (commands scripts run included; script calls are round trips, other commands too); commands per recovery: " + costs.TopCommands());
+            "; redis-server: INFO cpu and commandstats (commands scripts run included; script calls are round trips, other commands too); round trips: the operations the service's multiplexers sent (callrecovery.redis.operations), the many-runs' and plain commands; commands per recovery: " + costs.TopCommands());
         Add(label, "recoveries/s", Rate(rate),
             $"{ratio}; middle 80% of outcome arrivals on the outcome topic; {Decided(before, after)}; outcomes missing {lost}{(complete ? "" : " (stalled)")}; evicted {rig.Evicted(run.Topics.Input)}; RSS {run.RssMiB():0} MiB; {cpu}");
         Summary.Add($"{(kind == SwitchKind.Fast ? "fast" : "realistic")} switch{(replicas > 1 ? $" x{replicas} replicas" : "")} {Rate(rate)}/s{(limitNow is { } bare ? $" ({rate / bare * 100:0}% of the bare limit just before)" : "")}");
@@ -441,6 +444,7 @@ public sealed class Phases(Rig rig, BenchmarkOptions options, TextWriter log)
 
     private const string JitTimeMetric = "dotnet_jit_compilation_time_seconds_total";
     private const string GcPauseMetric = "dotnet_gc_pause_time_seconds_total";
+    private const string RedisOperationsMetric = "callrecovery_redis_operations_total";
     private const string HeldMetric = "callrecovery_recoveries_held_total";
     private const string DecisionsMetric = "callrecovery_decisions_total";
     private const string ConsumedMetric = "callrecovery_events_consumed_total";
