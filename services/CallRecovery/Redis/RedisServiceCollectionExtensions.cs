@@ -22,9 +22,13 @@ public static class RedisServiceCollectionExtensions
         {
             var redis = Connect(sp, "callrecovery");
             // Operations sent: what Redis's one thread reads and answers one by one (a script's own commands and a
-            // many-run's calls ride in one), per multiplexer.
-            sp.GetRequiredService<CallRecoveryTelemetry>().Meter.CreateObservableCounter("callrecovery.redis.operations", () =>
-                new[] { redis, sp.GetRequiredKeyedService<IConnectionMultiplexer>(Decisions) }.Select(m => new Measurement<long>(m.OperationCount, new KeyValuePair<string, object?>("redis.client", m.ClientName))),
+            // many-run's calls ride in one), per multiplexer: named by its role, not its client name (a connection
+            // string may give both the same one).
+            sp.GetRequiredService<CallRecoveryTelemetry>().Meter.CreateObservableCounter("callrecovery.redis.operations", () => (Measurement<long>[])
+                [
+                    new(redis.OperationCount, new KeyValuePair<string, object?>("redis.client", "callrecovery")),
+                    new(sp.GetRequiredKeyedService<IConnectionMultiplexer>(Decisions).OperationCount, new KeyValuePair<string, object?>("redis.client", "callrecovery-decisions")),
+                ],
                 "{operation}", "Commands and script calls sent to Redis, per multiplexer (the decision stage's bulk rounds go on their own).");
             return redis;
         });
