@@ -1,5 +1,6 @@
 using System.Net;
 using System.Text;
+using System.Text.Json;
 using CallRecovery.Contracts.V1;
 using CallRecovery.IntegrationTests.Fixtures;
 using Microsoft.Extensions.DependencyInjection;
@@ -31,6 +32,33 @@ public sealed class RecoveryDecisionTests(Infrastructure infrastructure)
         var recoveryId = await scenario.RecoveryIdAsync("call-1");
         Assert.NotNull(recoveryId);
         Assert.All(decisions, d => Assert.Equal(recoveryId, d.RecoveryId));
+    }
+
+    [Fact]
+    public async Task An_engineer_sees_an_accepted_drop_as_its_report_gave_it_and_the_duplicate_leg_beside_it()
+    {
+        await using var scenario = await infrastructure.NewScenarioAsync(partitions: 1);
+        await using var service = new ServiceHost(scenario.Settings()).Started();
+        using var client = service.CreateHttpClient();
+        var (caller, callee) = (scenario.Number(1), scenario.Number(2));
+        var first = Scenario.Drop("call-seen", caller, callee, Party.Callee, answeredSeconds: 83.25);
+        await scenario.PublishAsync(first);
+        await Eventually.TrueAsync(async () => await scenario.RecoveryIdAsync("call-seen") is not null, "the recovery created");
+        await scenario.PublishAsync(Scenario.Drop("call-seen", caller, callee, Party.Caller));
+
+        await Eventually.TrueAsync(async () => await scenario.DecisionCountAsync("call-seen") == 2, "both legs decided");
+        using var view = JsonDocument.Parse(await client.GetStringAsync("/v1/calls/call-seen"));
+        var decisions = view.RootElement.GetProperty("decisions").EnumerateArray().ToList();
+        Assert.Equal(["accepted", "duplicate"], decisions.Select(d => d.GetProperty("reason").GetString()));
+        var accepted = decisions[0];
+        var recoveryId = await scenario.RecoveryIdAsync("call-seen");
+        Assert.Equal((first.EventId, "call-seen", recoveryId, "q850:41", "Callee", "test", "234-15-1a2b-0c", "msc-lon-1"),
+            (accepted.GetProperty("eventId").GetString(), accepted.GetProperty("callId").GetString(), accepted.GetProperty("recoveryId").GetString(), accepted.GetProperty("cause").GetString(),
+             accepted.GetProperty("droppedParty").GetString(), accepted.GetProperty("reporter").GetString(), accepted.GetProperty("servingCell").GetString(), accepted.GetProperty("switchingNode").GetString()));
+        Assert.Equal(83.25, accepted.GetProperty("answeredSeconds").GetDouble(), 3);
+        Assert.Equal(first.DropTime.ToDateTimeOffset().ToUnixTimeMilliseconds(), accepted.GetProperty("dropTime").GetDateTimeOffset().ToUnixTimeMilliseconds());
+        Assert.Equal((await scenario.RecoveryAsync("call-seen"))!.AcceptedAt.ToUnixTimeMilliseconds(), accepted.GetProperty("decidedAt").GetDateTimeOffset().ToUnixTimeMilliseconds());
+        Assert.Equal(recoveryId, decisions[1].GetProperty("recoveryId").GetString());
     }
 
     [Fact]
