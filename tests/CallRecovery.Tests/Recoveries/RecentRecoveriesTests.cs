@@ -89,7 +89,47 @@ public sealed class RecentRecoveriesTests : IDisposable
         Assert.Equal(1, _records.Reads);
     }
 
+    [Fact]
+    public void A_full_cache_keeps_the_recoveries_it_learnt_of_last_and_lets_the_earliest_go()
+    {
+        using var recent = new RecentRecoveries(Options.Create(new RedisOptions { RecentRecoveries = 3 }));
+        for (var i = 1; i <= 5; i++)
+        {
+            recent.Remember($"call-{i}", Stored($"call-{i}", 1));
+        }
+
+        // The dispatch of the latest recovery is the move that follows soonest: it must find its recovery here.
+        Assert.Equal([false, false, true, true, true], Enumerable.Range(1, 5).Select(i => recent.Get($"call-{i}") is not null));
+        // A newer version replaces a known one, an older never does; an ended recovery is forgotten.
+        recent.Remember("call-5", Stored("call-5", 3));
+        recent.Remember("call-5", Stored("call-5", 2));
+        Assert.Equal(3, recent.Get("call-5")!.Version);
+        recent.Remember("call-4", Stored("call-4", 2, RecoveryState.Cancelled));
+        Assert.Null(recent.Get("call-4"));
+        Assert.NotNull(recent.Get("call-3"));
+    }
+
+    [Fact]
+    public void A_recovery_is_known_for_a_minute_after_it_was_last_read_or_written()
+    {
+        var time = new FakeTimeProvider(Now);
+        using var recent = new RecentRecoveries(Options.Create(new RedisOptions()), time: time);
+        recent.Remember("call-1", Stored("call-1", 1));
+        recent.Remember("call-2", Stored("call-2", 1));
+        time.Advance(TimeSpan.FromSeconds(50));
+        recent.Remember("call-2", Stored("call-2", 2));
+        time.Advance(TimeSpan.FromSeconds(15));
+
+        Assert.Null(recent.Get("call-1"));
+        Assert.Equal(2, recent.Get("call-2")!.Version);
+        time.Advance(TimeSpan.FromSeconds(50));
+        Assert.Null(recent.Get("call-2"));
+    }
+
     /// <summary>A pending recovery, as the door's own tests build one, filed as a new one is.</summary>
     private static RecoveryRecord Recovery(string callId) =>
         RecoveryMovesTests.Record(callId, RecoveryState.Pending) with { FiledUntil = Now.AddMinutes(19) };
+
+    private static StoredRecovery Stored(string callId, long version, RecoveryState state = RecoveryState.Pending) =>
+        new((Recovery(callId) with { State = state }).ToFields().ToDictionary(f => f.Key, f => f.Value, StringComparer.Ordinal), version);
 }
