@@ -357,7 +357,13 @@ public sealed record StoredRecovery(IReadOnlyDictionary<string, string> Fields, 
     /// <summary>The recovery with <paramref name="writes"/> applied, one version on.</summary>
     public StoredRecovery With(IReadOnlyList<KeyValuePair<string, string>> writes)
     {
-        var fields = new Dictionary<string, string>(Fields, StringComparer.Ordinal);
+        // Sized for the writes too: copied at the size it had, the dictionary would grow (and copy) again at once.
+        var fields = new Dictionary<string, string>(Fields.Count + writes.Count + 1, StringComparer.Ordinal);
+        foreach (var (name, value) in Fields)
+        {
+            fields[name] = value;
+        }
+
         foreach (var (name, value) in writes)
         {
             fields[name] = value;
