@@ -83,12 +83,11 @@ public sealed class ScriptBatcher(Func<IDatabaseAsync> database, RedisScript scr
             var keys = new List<RedisKey[]>();
             var values = new List<List<RedisValue>>();
             var answeredBy = new int[batch.Count];
-            var byKeys = new Dictionary<string, int>(StringComparer.Ordinal);
+            var byKeys = new Dictionary<RedisKey[], int>(KeySets.Instance);
             for (var n = 0; n < batch.Count; n++)
             {
                 var call = batch[n].Call;
-                var name = string.Join('\n', call.Keys);
-                if (byKeys.TryGetValue(name, out var merged))
+                if (byKeys.TryGetValue(call.Keys, out var merged))
                 {
                     values[merged].AddRange(call.Values);
                     answeredBy[n] = merged;
@@ -96,7 +95,7 @@ public sealed class ScriptBatcher(Func<IDatabaseAsync> database, RedisScript scr
                 }
 
                 answeredBy[n] = keys.Count;
-                byKeys[name] = keys.Count;
+                byKeys[call.Keys] = keys.Count;
                 keys.Add(call.Keys);
                 values.Add([.. call.Values]);
             }
@@ -128,6 +127,25 @@ public sealed class ScriptBatcher(Func<IDatabaseAsync> database, RedisScript scr
             _ = reply.Resp2Type == ResultType.Error
                 ? batch[n].Reply.TrySetException(RedisScriptExtensions.ErrorOf(reply))
                 : batch[n].Reply.TrySetResult(reply);
+        }
+    }
+
+    /// <summary>Key sets equal when they name the same keys in the same order (no joined name built per call).</summary>
+    private sealed class KeySets : IEqualityComparer<RedisKey[]>
+    {
+        public static readonly KeySets Instance = new();
+
+        public bool Equals(RedisKey[]? x, RedisKey[]? y) => x is null || y is null ? ReferenceEquals(x, y) : x.AsSpan().SequenceEqual(y);
+
+        public int GetHashCode(RedisKey[] obj)
+        {
+            var hash = new HashCode();
+            foreach (var key in obj)
+            {
+                hash.Add(key);
+            }
+
+            return hash.ToHashCode();
         }
     }
 }
