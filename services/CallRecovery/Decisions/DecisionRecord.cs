@@ -38,6 +38,9 @@ public sealed record DecisionRecord
 
     public string ToJson() => JsonSerializer.Serialize(this, StoreJson.Default.DecisionRecord);
 
+    /// <summary>The same JSON as UTF-8, as Redis stores it (no string made first and encoded again).</summary>
+    public byte[] ToJsonUtf8() => JsonSerializer.SerializeToUtf8Bytes(this, StoreJson.Default.DecisionRecord);
+
     public static DecisionRecord FromJson(string json) =>
         JsonSerializer.Deserialize(json, StoreJson.Default.DecisionRecord) ?? throw new FormatException("Empty decision record.");
 }

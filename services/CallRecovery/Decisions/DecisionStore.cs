@@ -44,7 +44,7 @@ public sealed class DecisionStore([FromKeyedServices(RedisServiceCollectionExten
     {
         var invalid = DecisionReason.Invalid.ToWireName();
         var replies = await redis.GetDatabase().EvaluateEachAsync(SettleCall, [.. decisions.Select(d =>
-            new ScriptCall([_keys.CallDecisions(d.CallId)], [d.EventId, d.ToJson(), _retentionMs, DecisionRecord.ReasonProperty,
+            new ScriptCall([_keys.CallDecisions(d.CallId)], [d.EventId, d.ToJsonUtf8(), _retentionMs, DecisionRecord.ReasonProperty,
                 d.Reason == DecisionReason.Invalid ? string.Empty : invalid, DecisionKeys.DeadLetteredNote(d.EventId)]))]).ConfigureAwait(false);
         // Recorded now: the decision as made (not read back from its JSON); a replay: the first decision, as recorded.
         return [.. replies.Select((r, i) => (RedisResult[])r! is { } reply && (string?)reply[0] == "replay" ? (DecisionRecord.FromJson((string)reply[1]!), false) : (decisions[i], true))];
