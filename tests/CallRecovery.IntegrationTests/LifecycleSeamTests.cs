@@ -82,7 +82,7 @@ public sealed class LifecycleSeamTests(Infrastructure infrastructure)
         if (decisionRecorded)
         {
             var decision = new DecisionRecord { EventId = drop.EventId, CallId = "call-0", Reason = DecisionReason.Accepted, DecidedAt = dropTime, RecoveryId = recovery.RecoveryId };
-            await db.HashSetAsync(scenario.DecisionKeys.CallDecisions("call-0"), drop.EventId, decision.ToJson());
+            await db.HashSetAsync(scenario.DecisionKeys.CallDecisions("call-0"), drop.EventId, decision.ToJsonUtf8());
         }
 
         // The successor runs with another route (a rolling deploy changed it) and replays the event.

@@ -287,7 +287,7 @@ public sealed class RecoveryDecisionTests(Infrastructure infrastructure)
     private static async Task<string> SnapshotAsync(Scenario scenario, int calls)
     {
         var parts = await Task.WhenAll(Enumerable.Range(0, calls).Select(async i =>
-            $"{await scenario.RecoveryIdAsync($"call-{i}")}:{string.Join('|', (await scenario.DecisionsAsync($"call-{i}")).Select(d => d.ToJson()).Order())}"));
+            $"{await scenario.RecoveryIdAsync($"call-{i}")}:{string.Join('|', (await scenario.DecisionsAsync($"call-{i}")).Select(d => System.Text.Encoding.UTF8.GetString(d.ToJsonUtf8())).Order())}"));
         return string.Join('\n', parts);
     }
 

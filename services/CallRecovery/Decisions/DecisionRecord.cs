@@ -36,9 +36,7 @@ public sealed record DecisionRecord
 
     public string? Reporter { get; init; }
 
-    public string ToJson() => JsonSerializer.Serialize(this, StoreJson.Default.DecisionRecord);
-
-    /// <summary>The same JSON as UTF-8, as Redis stores it (no string made first and encoded again).</summary>
+    /// <summary>The decision as Redis stores it: JSON, UTF-8 (no string made first and encoded again).</summary>
     public byte[] ToJsonUtf8() => JsonSerializer.SerializeToUtf8Bytes(this, StoreJson.Default.DecisionRecord);
 
     public static DecisionRecord FromJson(string json) =>
