@@ -13,7 +13,7 @@ namespace CallRecovery.Recoveries;
 /// (<see cref="RedisOptions.RecentRecoveries"/> entries, each for a minute; when full, the recovery learnt of
 /// earliest goes first: the next move is most likely the newest's), forgotten at a recovery's end, and all forgotten
 /// when the connection to Redis fails or comes back, so writes a failover lost cannot be taken for stored. A
-/// dictionary and the order recoveries arrived in, under one lock: no entry objects, no compaction scanning and
+/// dictionary over a list in the order recoveries were first remembered, under one lock: no compaction scanning and
 /// sorting every entry whenever the cache is full (Microsoft.Extensions.Caching.Memory's, used until 2026-12-08, which
 /// also turned new entries away while full until a compaction in the background made room).
 /// </summary>
@@ -24,12 +24,10 @@ public sealed class RecentRecoveries : IDisposable
     private readonly int _capacity;
     private readonly TimeProvider _time;
     private readonly Lock _gate = new();
-    private readonly Dictionary<string, Known> _known = new(StringComparer.Ordinal);
-    // Call ids in the order they were first remembered, with that arrival's number: an entry forgotten or remembered
-    // anew since is left here (its number no longer matches) and skipped when its turn comes.
-    private readonly Queue<(string CallId, long Arrival)> _arrivals = new();
+    private readonly Dictionary<string, LinkedListNode<Known>> _known = new(StringComparer.Ordinal);
+    // Earliest first remembered at the head: the first to go when the cache is full.
+    private readonly LinkedList<Known> _order = new();
     private readonly IConnectionMultiplexer? _redis;
-    private long _nextArrival;
 
     public RecentRecoveries(IOptions<RedisOptions> options, IConnectionMultiplexer? redis = null, TimeProvider? time = null)
     {
@@ -46,80 +44,48 @@ public sealed class RecentRecoveries : IDisposable
         }
     }
 
-    /// <summary>The recovery as this replica last knew it, if it does.</summary>
+    /// <summary>The recovery as this replica last knew it, if it does (within the last minute).</summary>
     public StoredRecovery? Get(string callId)
     {
-        if (_capacity == 0)
-        {
-            return null;
-        }
-
         lock (_gate)
         {
-            if (!_known.TryGetValue(callId, out var known))
-            {
-                return null;
-            }
-
-            if (_time.GetElapsedTime(known.At) >= Keep)
-            {
-                _known.Remove(callId);
-                return null;
-            }
-
-            return known.Stored with { Recent = true };
+            return _known.TryGetValue(callId, out var node) && _time.GetElapsedTime(node.Value.At) < Keep ? node.Value.Stored with { Recent = true } : null;
         }
     }
 
     /// <summary>The recovery as just read or written; an ended one (or none) is forgotten. An older version never replaces a newer one.</summary>
     public void Remember(string callId, StoredRecovery? stored)
     {
-        if (_capacity == 0)
-        {
-            return;
-        }
-
         if (stored is null || RecoveryLifecycle.IsFinal(stored.Record.State))
         {
             Forget(callId);
             return;
         }
 
-        var now = _time.GetTimestamp();
+        if (_capacity == 0)
+        {
+            return;
+        }
+
+        var known = new Known(callId, stored with { Recent = false }, _time.GetTimestamp());
         lock (_gate)
         {
-            if (_known.TryGetValue(callId, out var known))
+            if (_known.TryGetValue(callId, out var node))
             {
-                if (known.Stored.Version > stored.Version && _time.GetElapsedTime(known.At) < Keep)
+                // Remembered again: newer (or the one known has had its minute), in the place it first had.
+                if (node.Value.Stored.Version <= stored.Version || _time.GetElapsedTime(node.Value.At) >= Keep)
                 {
-                    return;
+                    node.Value = known;
                 }
 
-                _known[callId] = known with { Stored = stored with { Recent = false }, At = now };
                 return;
             }
 
-            var arrival = _nextArrival++;
-            _known.Add(callId, new Known(stored with { Recent = false }, now, arrival));
-            _arrivals.Enqueue((callId, arrival));
-            while (_known.Count > _capacity)
+            _known.Add(callId, _order.AddLast(known));
+            if (_known.Count > _capacity)
             {
-                var (earliest, itsArrival) = _arrivals.Dequeue();
-                if (_known.TryGetValue(earliest, out var gone) && gone.Arrival == itsArrival)
-                {
-                    _known.Remove(earliest);
-                }
-            }
-
-            if (_arrivals.Count > 2 * _capacity)
-            {
-                // Mostly forgotten ones (recoveries end as fast as they come): the order is kept for those still known only.
-                var live = _arrivals.Where(a => _known.TryGetValue(a.CallId, out var k) && k.Arrival == a.Arrival).ToList();
-                _arrivals.Clear();
-                foreach (var a in live)
-                {
-                    _arrivals.Enqueue(a);
-                }
+                _known.Remove(_order.First!.Value.CallId);
+                _order.RemoveFirst();
             }
         }
     }
@@ -127,14 +93,12 @@ public sealed class RecentRecoveries : IDisposable
     /// <summary>Forgets what this replica knew of the recovery (a write whose outcome is not known).</summary>
     public void Forget(string callId)
     {
-        if (_capacity == 0)
-        {
-            return;
-        }
-
         lock (_gate)
         {
-            _known.Remove(callId);
+            if (_known.Remove(callId, out var node))
+            {
+                _order.Remove(node);
+            }
         }
     }
 
@@ -154,9 +118,9 @@ public sealed class RecentRecoveries : IDisposable
         lock (_gate)
         {
             _known.Clear();
-            _arrivals.Clear();
+            _order.Clear();
         }
     }
 
-    private readonly record struct Known(StoredRecovery Stored, long At, long Arrival);
+    private readonly record struct Known(string CallId, StoredRecovery Stored, long At);
 }
